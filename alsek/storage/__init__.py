@@ -1,0 +1,1 @@
+"""Storage layer: serialization and the Redis backends."""
