@@ -1,0 +1,100 @@
+"""alsek's logger, its console setup, and ``magic_logger`` for before/after log lines."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from alsek.defaults import LOGGING_DATEFMT, LOGGING_FORMAT
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def get_logger() -> logging.Logger:
+    """The ``"alsek"`` logger; every module logs through a child of it."""
+    return logging.getLogger("alsek")
+
+
+def setup_logging(level: int) -> None:
+    """Send alsek's logs to the console at ``level``, with exactly one handler.
+
+    Calling it again replaces the handler rather than adding one, so lines never repeat.
+    Propagation is turned off so the root logger does not print them a second time.
+    """
+    logger = get_logger()
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(fmt=LOGGING_FORMAT, datefmt=LOGGING_DATEFMT))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def _nothing() -> None:
+    """Default hook: log nothing."""
+
+
+def _accepted(function: Callable[..., Any]) -> frozenset[str]:
+    return frozenset(inspect.signature(function).parameters)
+
+
+def magic_logger(
+    before: Callable[..., Any] = _nothing,
+    after: Callable[..., Any] = _nothing,
+) -> Callable[[F], F]:
+    """Call ``before`` ahead of the wrapped function and ``after`` once it has returned.
+
+    ``before`` receives, by keyword, those arguments of the call that its own signature names
+    (``self`` is never passed). ``after`` receives ``input_`` (all the call's arguments, defaults
+    included, as a dict) and ``output`` (the return value), each only if it names them. When the
+    wrapped function is ``async def``, the wrapper is too, and ``after`` runs once the call has
+    really finished. ``after`` is skipped when the call raises.
+    """
+    before_names = _accepted(before)
+    after_names = _accepted(after)
+
+    def decorator(function: F) -> F:
+        signature = inspect.signature(function)
+
+        def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError:
+                return None  # let the call itself raise its natural TypeError
+            bound.apply_defaults()
+            params = dict(bound.arguments)
+            params.pop("self", None)
+            before(**{k: v for k, v in params.items() if k in before_names})
+            return params
+
+        def finish(params: dict[str, Any] | None, output: Any) -> None:
+            if params is None:
+                return
+            offered = {"input_": params, "output": output}
+            after(**{k: v for k, v in offered.items() if k in after_names})
+
+        if inspect.iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                params = bind(args, kwargs)
+                output = await function(*args, **kwargs)
+                finish(params, output)
+                return output
+
+            return cast(F, async_wrapper)
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            params = bind(args, kwargs)
+            output = function(*args, **kwargs)
+            finish(params, output)
+            return output
+
+        return cast(F, wrapper)
+
+    return decorator
