@@ -1,0 +1,206 @@
+"""``AsyncBroker``: the asyncio shell over the broker operations defined in ``_base``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any, TypeVar
+
+import dill
+
+from alsek.core.broker import keys
+from alsek.core.broker._base import BaseBroker, Claim, ClaimSource, DeadLetter, Steps
+from alsek.core.broker.effects import ClaimStatus, Effect
+from alsek.core.broker.runner import AsyncScriptRunner
+from alsek.core.message import Message
+from alsek.defaults import DEFAULT_TTL
+from alsek.storage.backends.base import AsyncBackend
+from alsek.utils.aggregation import gather_init_params
+
+T = TypeVar("T")
+
+
+class AsyncBroker(BaseBroker):
+    """The asyncio twin of ``Broker``: same operations, awaitable.
+
+    Args:
+        backend: an async Redis backend.
+        dlq_ttl: how long (ms) failed messages stay in the dead-letter queue (``None``: none).
+    """
+
+    def __init__(self, backend: AsyncBackend, dlq_ttl: int | None = DEFAULT_TTL) -> None:
+        if not backend.IS_ASYNC:
+            raise AssertionError("Async broker requires an asynchronous backend")
+        super().__init__(dlq_ttl=dlq_ttl)
+        self.backend = backend
+
+    def __repr__(self) -> str:
+        return f"AsyncBroker(backend={self.backend!r}, dlq_ttl={self.dlq_ttl!r})"
+
+    @cached_property
+    def _runner(self) -> AsyncScriptRunner:
+        return AsyncScriptRunner(self.backend.conn)
+
+    async def _drive(self, steps: Steps[T]) -> T:
+        """Run an operation: each batch of calls it yields is one round trip."""
+        try:
+            calls = next(steps)
+            while True:
+                calls = steps.send(await self._runner.run_many(calls))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    # -- serialization ---------------------------------------------------------------------
+
+    def serialize(self) -> dict[str, Any]:
+        """Settings that rebuild this broker in another process."""
+        settings = gather_init_params(self, ignore=("backend",))
+        settings["backend"] = {"cls": type(self.backend), "encoding": self.backend.encode()}
+        return settings
+
+    @classmethod
+    def deserialize(cls, settings: dict[str, Any]) -> AsyncBroker:  # type: ignore[override]
+        """Rebuild a broker (with a fresh connection pool) from ``serialize()``'s output."""
+        settings = dict(settings)
+        encoded = dill.loads(settings["backend"]["encoding"])
+        settings["backend"] = encoded["backend"].from_settings(encoded["settings"])
+        return cls(**settings)
+
+    # -- producing -------------------------------------------------------------------------
+
+    async def submit(
+        self, message: Message, ttl: int = DEFAULT_TTL, effects: Sequence[Effect] = ()
+    ) -> None:
+        """Add a message to its queue, atomically, with ``effects`` in the same round trip.
+
+        Raises:
+            MessageAlreadyExistsError: a different message with this uuid exists; nothing written.
+        """
+        await self._drive(self._submit_one_steps(message, ttl, effects))
+
+    async def submit_many(
+        self,
+        messages: Sequence[Message],
+        ttl: int = DEFAULT_TTL,
+        effects: Sequence[Sequence[Effect]] | None = None,
+    ) -> None:
+        """Submit many messages in pipelined, chunked round trips (``effects``: one per message).
+
+        Raises:
+            MessageAlreadyExistsError: naming uuids that already existed; all others are written.
+        """
+        await self._drive(self._submit_many_steps(messages, ttl, effects))
+
+    # -- consuming -------------------------------------------------------------------------
+
+    async def claim(
+        self,
+        sources: Sequence[ClaimSource],
+        n: int,
+        owner_id: str,
+        lease_ttl: int | None = None,
+        status: ClaimStatus | None = None,
+        request_id: str | None = None,
+    ) -> Claim:
+        """Lease up to ``n`` ready messages from ``sources``, best first, in one round trip."""
+        lease = self._lease_ttl(lease_ttl)
+        return await self._drive(self._claim_steps(sources, n, owner_id, lease, status, request_id))
+
+    async def renew(self, messages: Sequence[Message], lease_ttl: int | None = None) -> list[bool]:
+        """Extend the leases of running messages; ``False`` where the lease was lost."""
+        return await self._drive(self._renew_steps(messages, self._lease_ttl(lease_ttl)))
+
+    async def release(self, message: Message) -> None:
+        """Give a leased message back at once, without counting an attempt."""
+        await self._drive(self._release_steps(message))
+
+    async def reclaim_expired(self, queues: Sequence[str] | None = None) -> int:
+        """Return messages whose lease expired to their queues; how many were returned."""
+        return await self._drive(self._reclaim_steps(queues))
+
+    async def wait_for_work(
+        self, queues: Sequence[str], timeout_ms: int, all_queues: bool = False
+    ) -> bool:
+        """Block until a submit signals one of ``queues`` (or a new queue), or the timeout."""
+        return await self._drive(self._wait_steps(queues, timeout_ms, all_queues))
+
+    async def queues(self) -> list[str]:
+        """Names of the queues that have had messages (the registry), sorted."""
+        return await self._drive(self._queues_steps())
+
+    # -- finishing -------------------------------------------------------------------------
+
+    async def ack(self, message: Message, effects: Sequence[Effect] = ()) -> None:
+        """Acknowledge a message (with ``effects`` in the same round trip).
+
+        Raises:
+            LeaseLostError: the message carries a lease that is no longer held.
+        """
+        await self._drive(self._ack_steps(message, effects, "ack"))
+
+    async def remove(self, message: Message) -> None:
+        """Delete the message, its indexes and its lease."""
+        await self._drive(self._ack_steps(message, (), "remove"))
+
+    async def retry(self, message: Message, effects: Sequence[Effect] = ()) -> None:
+        """Requeue for another attempt at now + backoff; ``message`` is updated in place.
+
+        Raises:
+            MessageDoesNotExistsError: the message is gone.
+            LeaseLostError: the message carries a lease that is no longer held.
+        """
+        await self._drive(self._retry_steps(message, effects))
+
+    async def fail(self, message: Message, effects: Sequence[Effect] = ()) -> None:
+        """Remove the message and keep a dead-letter copy for ``dlq_ttl``.
+
+        Raises:
+            LeaseLostError: the message carries a lease that is no longer held.
+        """
+        await self._drive(self._fail_steps(message, effects))
+
+    async def revoke(self, message: Message, effects: Sequence[Effect] = ()) -> None:
+        """Flag, dead-letter and announce a revoked message (its worker is told via pub/sub)."""
+        await self._drive(self._revoke_steps(message, effects))
+
+    async def is_revoked(self, message: Message) -> bool:
+        """Whether the message was revoked."""
+        return await self._drive(self._exists_steps(keys.revoked_key(message.queue, message.uuid)))
+
+    # -- inspection ------------------------------------------------------------------------
+
+    async def exists(self, message: Message) -> bool:
+        """Whether the message is in the broker (queued, delayed or leased)."""
+        return await self._drive(self._exists_steps(keys.message_key(message.queue, message.uuid)))
+
+    async def in_dlq(self, message: Message) -> bool:
+        """Whether a dead-letter copy of the message exists."""
+        return await self._drive(self._exists_steps(keys.dlq_key(message.queue, message.uuid)))
+
+    async def sync_from_backend(self, message: Message) -> Message:
+        """The stored version of the message (queue first, then DLQ); ``KeyError`` if neither."""
+        return await self._drive(self._sync_from_steps(message))
+
+    async def sync_to_backend(self, message: Message) -> None:
+        """Overwrite the stored body (queue first, then DLQ); the caller must hold the lease."""
+        await self._drive(self._sync_to_steps(message))
+
+    # -- dead-letter queue -----------------------------------------------------------------
+
+    async def dlq_count(self, queue: str | None = None) -> int:
+        """How many dead-lettered messages ``queue`` (default: every queue) holds."""
+        return await self._drive(self._dlq_count_steps(queue))
+
+    async def dlq_list(
+        self, queue: str | None = None, limit: int | None = None
+    ) -> list[DeadLetter]:
+        """Dead-lettered messages, oldest expiry first."""
+        return await self._drive(self._dlq_list_steps(queue, limit))
+
+    async def requeue_from_dlq(self, message: Message, ttl: int = DEFAULT_TTL) -> Message:
+        """Put a dead-lettered message back in its queue with retries reset; returns it."""
+        return await self._drive(self._requeue_steps(message, ttl))
+
+    async def purge_dlq(self, queue: str | None = None) -> int:
+        """Delete dead-lettered messages of ``queue`` (default: every queue); how many."""
+        return await self._drive(self._purge_dlq_steps(queue))

@@ -1,0 +1,67 @@
+"""Where the engine keeps things in Redis: short key names (the backend adds ``{namespace}:``).
+
+Every key of one queue carries the hash tag ``{queue}``, so the scripts that touch a queue touch
+one Redis Cluster slot. The Lua library (``scripts/lib.lua``) builds the same names; see
+``docs/redis-layout.md`` for the whole layout.
+"""
+
+from __future__ import annotations
+
+QUEUE_REGISTRY = "queues"
+QUEUE_REGISTRY_WAKE = "queues:wake"
+REVOCATIONS_CHANNEL = "revocations"
+
+
+def queue_base(queue: str) -> str:
+    """Prefix shared by every key of ``queue``."""
+    return f"queues:{{{queue}}}"
+
+
+def message_key(queue: str, uuid: str) -> str:
+    """Hash holding the message body and its delivery bookkeeping."""
+    return f"{queue_base(queue)}:messages:{uuid}"
+
+
+def lease_name(queue: str, uuid: str) -> str:
+    """Lock name of a message's lease (the Redis key is ``lock:{namespace}:{name}``)."""
+    return message_key(queue, uuid)
+
+
+def ready_key(queue: str, task_name: str) -> str:
+    """Sorted set of ready messages of one task, by (priority, submission order)."""
+    return f"{queue_base(queue)}:tasks:{task_name}:ready"
+
+
+def tasks_key(queue: str) -> str:
+    """Set of the task names that have had messages in ``queue``."""
+    return f"{queue_base(queue)}:tasks"
+
+
+def delayed_key(queue: str) -> str:
+    """Sorted set of messages not ready yet, by ready time."""
+    return f"{queue_base(queue)}:delayed"
+
+
+def leases_key(queue: str) -> str:
+    """Sorted set of leased messages, by lease deadline."""
+    return f"{queue_base(queue)}:leases"
+
+
+def wake_key(queue: str) -> str:
+    """List idle consumers block on; submits push a token."""
+    return f"{queue_base(queue)}:wake"
+
+
+def dlq_index_key(queue: str) -> str:
+    """Sorted set of dead-lettered uuids, by expiry."""
+    return f"{queue_base(queue)}:dlq"
+
+
+def dlq_key(queue: str, uuid: str) -> str:
+    """Hash of a dead-lettered message: body, reason, time of failure."""
+    return f"{queue_base(queue)}:dlq:{uuid}"
+
+
+def revoked_key(queue: str, uuid: str) -> str:
+    """Flag set when a message is revoked."""
+    return f"{queue_base(queue)}:revoked:{uuid}"

@@ -1,0 +1,49 @@
+"""The broker's Redis protocol: one Lua script per operation, sharing ``lib.lua``.
+
+Scripts are identified by the SHA1 of their text, called with EVALSHA, and loaded again
+transparently when Redis answers NOSCRIPT (after a restart or ``SCRIPT FLUSH``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+SCRIPT_NAMES = (
+    "ack",
+    "claim",
+    "fail",
+    "purge_dlq",
+    "reclaim",
+    "register",
+    "release",
+    "renew",
+    "requeue",
+    "retry",
+    "revoke",
+    "submit",
+    "sync_to",
+)
+
+
+@dataclass(frozen=True)
+class Script:
+    """A loaded script: its name, full text (library + body) and SHA1."""
+
+    name: str
+    text: str
+    sha: str
+
+
+@cache
+def get_script(name: str) -> Script:
+    """Return the script called ``name`` (read once per process)."""
+    if name not in SCRIPT_NAMES:
+        raise KeyError(f"No broker script named {name!r}")
+    folder = resources.files(__package__)
+    text = (
+        folder.joinpath("lib.lua").read_text() + "\n" + folder.joinpath(f"{name}.lua").read_text()
+    )
+    return Script(name=name, text=text, sha=hashlib.sha1(text.encode()).hexdigest())

@@ -1,0 +1,156 @@
+-- Shared by every alsek script: it is prepended to each operation's body when loaded.
+-- Conventions: ARGV[1] is the namespace prefix ("alsek:"), ARGV[2] the caller's clock in ms.
+-- KEYS[1] only routes the call (Redis Cluster); every key is built here from the queue name,
+-- and all keys of one queue share the hash tag "{queue}", so one script touches one slot.
+local PREFIX = ARGV[1]
+local NOW = tonumber(ARGV[2])
+
+local function qbase(q) return PREFIX .. 'queues:{' .. q .. '}' end
+local function msg_key(q, u) return qbase(q) .. ':messages:' .. u end
+local function lock_key(q, u) return 'lock:' .. msg_key(q, u) end
+local function ready_key(q, t) return qbase(q) .. ':tasks:' .. t .. ':ready' end
+local function tasks_key(q) return qbase(q) .. ':tasks' end
+local function delayed_key(q) return qbase(q) .. ':delayed' end
+local function leases_key(q) return qbase(q) .. ':leases' end
+local function wake_key(q) return qbase(q) .. ':wake' end
+local function seq_key(q) return qbase(q) .. ':seq' end
+local function dlq_index_key(q) return qbase(q) .. ':dlq' end
+local function dlq_key(q, u) return qbase(q) .. ':dlq:' .. u end
+local function revoked_key(q, u) return qbase(q) .. ':revoked:' .. u end
+
+-- Ready-set members sort by (priority score, submission sequence): FIFO within a priority.
+local function member(seq, u) return string.format('%016d', tonumber(seq)) .. ':' .. u end
+local function uuid_of(m) return string.sub(m, 18) end
+
+-- Index keys live at least as long as the messages they point to, and never shorter.
+local function extend_ttl(key, ttl)
+  if not ttl or ttl <= 0 then return end
+  local current = redis.call('PTTL', key)
+  if current ~= -2 and current < ttl then redis.call('PEXPIRE', key, ttl) end
+end
+
+-- Wake one idle consumer of the queue (they block on this list).
+local function signal(q)
+  local key = wake_key(q)
+  redis.call('LPUSH', key, '1')
+  redis.call('LTRIM', key, 0, 0)
+  redis.call('PEXPIRE', key, 60000)
+end
+
+-- Put a message where it belongs: ready set when due, else the ready-time index.
+local function enqueue(q, t, u, prio, seq, ready_at, ttl)
+  if ready_at <= NOW then
+    local key = ready_key(q, t)
+    redis.call('ZADD', key, prio, member(seq, u))
+    extend_ttl(key, ttl)
+  else
+    redis.call('ZADD', delayed_key(q), ready_at, u)
+    extend_ttl(delayed_key(q), ttl)
+  end
+end
+
+-- Write a new message body and index it.
+local function insert(q, t, u, prio, ready_at, data, ttl)
+  local seq_name = seq_key(q)
+  local seq = redis.call('INCR', seq_name)
+  local key = msg_key(q, u)
+  redis.call('HSET', key, 'data', data, 'task', t, 'prio', prio, 'seq', seq)
+  redis.call('PEXPIRE', key, ttl)
+  enqueue(q, t, u, prio, seq, ready_at, ttl)
+  redis.call('SADD', tasks_key(q), t)
+  extend_ttl(tasks_key(q), ttl)
+  extend_ttl(seq_name, ttl)
+end
+
+-- Drop every index entry of a message (its body is deleted by the caller).
+local function unindex(q, u)
+  local f = redis.call('HMGET', msg_key(q, u), 'task', 'seq')
+  if f[1] then redis.call('ZREM', ready_key(q, f[1]), member(f[2], u)) end
+  redis.call('ZREM', delayed_key(q), u)
+  redis.call('ZREM', leases_key(q), u)
+end
+
+-- Keep a dead-letter copy for dlq_ttl ms, indexed by expiry so stale entries are pruned.
+local function dead_letter(q, u, data, reason, dlq_ttl)
+  if dlq_ttl <= 0 then return end
+  local key = dlq_key(q, u)
+  redis.call('DEL', key)
+  redis.call('HSET', key, 'data', data, 'reason', reason, 'failed_at', NOW)
+  redis.call('PEXPIRE', key, dlq_ttl)
+  local index = dlq_index_key(q)
+  redis.call('ZADD', index, NOW + dlq_ttl, u)
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', NOW)
+  extend_ttl(index, dlq_ttl)
+end
+
+-- Does `owner` (empty: nobody, i.e. a producer or operator) hold the message's lease?
+local function holds_lease(q, u, owner)
+  return owner == '' or redis.call('GET', lock_key(q, u)) == owner
+end
+
+-- Side effects written in the same round trip, only when the operation succeeds:
+-- SETs (key, value, ttl: >0 PX, 0 none, <0 KEEPTTL, nx '1'/'0') then PUBLISHes (channel, payload).
+local function apply_effects(i)
+  local n_sets = tonumber(ARGV[i]); i = i + 1
+  for _ = 1, n_sets do
+    local ttl = tonumber(ARGV[i + 2])
+    local args = {'SET', ARGV[i], ARGV[i + 1]}
+    if ttl > 0 then
+      args[#args + 1] = 'PX'; args[#args + 1] = ttl
+    elseif ttl < 0 then
+      args[#args + 1] = 'KEEPTTL'
+    end
+    if ARGV[i + 3] == '1' then args[#args + 1] = 'NX' end
+    redis.call(unpack(args))
+    i = i + 4
+  end
+  local n_pubs = tonumber(ARGV[i]); i = i + 1
+  for _ = 1, n_pubs do
+    redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
+    i = i + 2
+  end
+  return i
+end
+
+-- Move messages whose ready time has come into their ready sets.
+local function promote(q)
+  local index = delayed_key(q)
+  local due = redis.call('ZRANGEBYSCORE', index, '-inf', NOW, 'LIMIT', 0, 1000)
+  if #due == 0 then return end
+  for _, u in ipairs(due) do
+    local key = msg_key(q, u)
+    local f = redis.call('HMGET', key, 'task', 'prio', 'seq')
+    if f[1] then
+      local ready = ready_key(q, f[1])
+      redis.call('ZADD', ready, f[2], member(f[3], u))
+      extend_ttl(ready, redis.call('PTTL', key))
+    end
+  end
+  redis.call('ZREM', index, unpack(due))
+end
+
+-- Return messages whose lease expired (their worker died or hung) to the ready set,
+-- counting one lost attempt each; the consumer that claims them next records it.
+local function reclaim(q)
+  local leases = leases_key(q)
+  local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', NOW, 'LIMIT', 0, 100)
+  local count = 0
+  for _, u in ipairs(expired) do
+    local pttl = redis.call('PTTL', lock_key(q, u))
+    if pttl ~= -2 then
+      -- Still held (renewed without touching the index): look again when it is due.
+      redis.call('ZADD', leases, NOW + (pttl > 0 and pttl or 60000), u)
+    else
+      redis.call('ZREM', leases, u)
+      local key = msg_key(q, u)
+      local f = redis.call('HMGET', key, 'task', 'prio', 'seq')
+      if f[1] then
+        redis.call('HINCRBY', key, 'lost', 1)
+        redis.call('ZADD', ready_key(q, f[1]), f[2], member(f[3], u))
+        count = count + 1
+      end
+    end
+  end
+  if count > 0 then signal(q) end
+  return count
+end

@@ -1,0 +1,12 @@
+-- Delete every dead-letter entry of a queue. ARGV: prefix, now, queue. Returns how many existed.
+local q = ARGV[3]
+local index = dlq_index_key(q)
+local members = redis.call('ZRANGE', index, 0, -1)
+local deleted = 0
+for start = 1, #members, 500 do
+  local keys = {}
+  for k = start, math.min(start + 499, #members) do keys[#keys + 1] = dlq_key(q, members[k]) end
+  deleted = deleted + redis.call('DEL', unpack(keys))
+end
+redis.call('DEL', index)
+return deleted

@@ -1,0 +1,196 @@
+"""What ``Consumer`` and ``AsyncConsumer`` share: subsets, claim sources, idle waits, outages.
+
+A consumer claims the best ready messages of its subset under leases. When there is nothing to
+claim it blocks on Redis (the wake list that submits push to) for no longer than the time until
+the next delayed message or lease expiry is due, and never longer than its ``backoff`` allows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Any
+
+from alsek.core.lock.base import get_process_lock_owner_id
+
+from alsek.core.backoff import Backoff, ConstantBackoff, LinearBackoff
+from alsek.core.broker import ClaimSource
+from alsek.core.broker.effects import ClaimStatus
+from alsek.core.message import Message
+from alsek.defaults import DEFAULT_LEASE_TTL
+from alsek.utils.namespacing import get_subnamespace, validate_name
+from alsek.utils.system import StopSignalListener
+from alsek.utils.temporal import utcnow_timestamp_ms
+
+log = logging.getLogger(__name__)
+
+SubsetType = list[str] | dict[str, list[str]] | None
+
+#: Longest single block on Redis, so that a stop signal is noticed within this many ms.
+MAX_BLOCK_MS = 1000
+#: Idle wait cap when the consumer has no backoff (``backoff=None``).
+NO_BACKOFF_IDLE_MS = 1000
+#: How often the "all queues" mode re-reads the queue registry.
+REGISTRY_REFRESH_MS = 5000
+#: Pause between attempts while Redis is unreachable: doubles from the first to the last.
+OUTAGE_RETRY_MS = (100, 5000)
+
+
+def dedup_messages(messages: list[Message]) -> list[Message]:
+    """Keep the first occurrence of each uuid, in order."""
+    seen: set[str] = set()
+    output = []
+    for message in messages:
+        if message.uuid not in seen:
+            seen.add(message.uuid)
+            output.append(message)
+    return output
+
+
+def _validate_subset(subset: Any) -> SubsetType:
+    """Check the subset's shape and names; clear errors at construction."""
+    if subset is None:
+        return None
+    if isinstance(subset, (list, tuple)):
+        queues = [validate_name("queue", queue) for queue in subset]
+        if len(set(queues)) != len(queues):
+            raise ValueError(f"subset lists a queue more than once: {queues}")
+        return queues
+    if isinstance(subset, dict):
+        output: dict[str, list[str]] = {}
+        for queue, tasks in subset.items():
+            validate_name("queue", queue)
+            if not isinstance(tasks, (list, tuple)) or not tasks:
+                raise ValueError(
+                    f"subset[{queue!r}] must be a non-empty list of task names, got {tasks!r}"
+                )
+            output[queue] = [validate_name("task", task) for task in tasks]
+        return output
+    raise TypeError(
+        "subset must be None (all queues), a list of queue names, or a dict of queue name to "
+        f"task names; got {type(subset).__name__}"
+    )
+
+
+class _OutageLog:
+    """Logs a Redis outage once when it starts and once when it ends; paces the retries."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+
+    def failed(self, error: Exception) -> int:
+        """Record a failed attempt; return how long (ms) to wait before the next one."""
+        if self.failures == 0:
+            log.warning("Redis is unreachable (%s); retrying until it is back", error)
+        self.failures += 1
+        first, last = OUTAGE_RETRY_MS
+        return int(min(first * 2 ** (self.failures - 1), last))
+
+    def succeeded(self) -> None:
+        """Record a successful call, logging the recovery if there was an outage."""
+        if self.failures:
+            log.warning("Redis is reachable again after %d failed attempts", self.failures)
+            self.failures = 0
+
+
+class BaseConsumer(ABC):
+    """Claims messages of a subset of queues, in order, under leases.
+
+    Args:
+        subset: ``None`` for every queue; a list of queues (earlier ones drained first); or a
+            dict of queue to task names (task-specific mode: tasks drained in list order).
+        backoff: bounds how long an idle consumer blocks, growing with empty passes.
+        lease_ttl: lease length (ms) on each claimed message; renew it while running.
+        owner_id: base of the lease owner ids (default: this process plus a random token).
+    """
+
+    def __init__(
+        self,
+        subset: SubsetType = None,
+        backoff: Backoff | None = LinearBackoff(
+            1 * 1000, floor=1000, ceiling=30_000, zero_override=False
+        ),
+        *,
+        lease_ttl: int = DEFAULT_LEASE_TTL,
+        owner_id: str | None = None,
+    ) -> None:
+        self.subset = _validate_subset(subset)
+        self.backoff = backoff or ConstantBackoff(0, floor=0, ceiling=0)
+        self.lease_ttl = lease_ttl
+        self.owner_id = owner_id or f"{get_process_lock_owner_id()}:lease:{uuid.uuid4().hex[:8]}"
+        self.claim_status: ClaimStatus | None = None
+        self.stop_signal = StopSignalListener()
+        self._empty_passes = 0
+        self._registry: list[str] = []
+        self._registry_read_at: float | None = None
+        self._request_id: str | None = None
+        self._outage = _OutageLog()
+
+    def _get_subnamespaces(self) -> list[str]:
+        """The subset as key subnamespaces, in priority order (spec compatibility)."""
+        if not self.subset:
+            return [get_subnamespace(None)]
+        if isinstance(self.subset, list):
+            return [get_subnamespace(queue) for queue in self.subset]
+        return [
+            get_subnamespace(queue, task) for queue, tasks in self.subset.items() for task in tasks
+        ]
+
+    # -- sources ---------------------------------------------------------------------------
+
+    @property
+    def all_queues(self) -> bool:
+        """Whether this consumer serves every queue of the namespace."""
+        return self.subset is None
+
+    def _registry_stale(self) -> bool:
+        if not self.all_queues:
+            return False
+        read_at = self._registry_read_at
+        return read_at is None or (time.monotonic() - read_at) * 1000 >= REGISTRY_REFRESH_MS
+
+    def _set_registry(self, queues: list[str]) -> None:
+        self._registry = queues
+        self._registry_read_at = time.monotonic()
+
+    def _sources(self) -> list[ClaimSource]:
+        if self.subset is None:
+            return [ClaimSource(queue) for queue in self._registry]
+        if isinstance(self.subset, list):
+            return [ClaimSource(queue) for queue in self.subset]
+        return [ClaimSource(queue, tuple(tasks)) for queue, tasks in self.subset.items()]
+
+    def _queue_names(self) -> list[str]:
+        return [source.queue for source in self._sources()]
+
+    # -- claiming --------------------------------------------------------------------------
+
+    def _next_request_id(self) -> str:
+        """Request id of the next claim; kept after a failure so a retried claim is idempotent."""
+        if self._request_id is None:
+            self._request_id = uuid.uuid4().hex
+        return self._request_id
+
+    def _claimed(self, messages: list[Message]) -> list[Message]:
+        self._request_id = None
+        self._empty_passes = 0 if messages else self._empty_passes + 1
+        self._outage.succeeded()
+        return messages
+
+    def _idle_timeout_ms(self, next_due: int | None) -> int:
+        """How long an idle consumer may block: until the next due time, within its backoff."""
+        cap = self.backoff.get(self._empty_passes) or NO_BACKOFF_IDLE_MS
+        if next_due is not None:
+            cap = min(cap, max(next_due - utcnow_timestamp_ms(), 0))
+        return max(int(cap), 1)
+
+    @abstractmethod
+    def _poll(self) -> list[Message] | Any:
+        """One claim pass (of one message, since claims take only what can start)."""
+
+    @abstractmethod
+    def stream(self) -> Iterable[Message] | Any:
+        """Yield messages as they become available, until a stop signal."""
