@@ -52,3 +52,7 @@ class LeaseLostError(AlsekError):
 
 class WorkerLostError(AlsekError):
     """Recorded on a message whose worker stopped renewing its lease (it died or hung)."""
+
+
+class TaskFailedError(AlsekError):
+    """The message failed for good, so it has no result; the text names the task's exception."""

@@ -279,7 +279,7 @@ class BaseBroker(ABC):
         effects: Sequence[Sequence[Effect]] | None,
     ) -> ScriptCall:
         queue = messages[chunk[0]].queue
-        args: list[str | int] = [ttl, len(chunk)]
+        args: list[str | int | float] = [ttl, len(chunk)]
         chunk_effects: list[Effect] = []
         for index in chunk:
             message = messages[index]
@@ -350,7 +350,7 @@ class BaseBroker(ABC):
             raise ValueError(f"claim needs n >= 1, got {n}")
         if not sources:
             raise ValueError("claim needs at least one source queue")
-        args: list[str | int] = [n, lease_ttl, owner_id, request_id or ""]
+        args: list[str | int | float] = [n, lease_ttl, owner_id, request_id or ""]
         args += encode_claim_status(status)
         args.append(len(sources))
         for source in sources:
@@ -389,7 +389,7 @@ class BaseBroker(ABC):
     def _renew_steps(self, messages: Sequence[Message], lease_ttl: int) -> Steps[list[bool]]:
         if not messages:
             return []
-        args: list[str | int] = [lease_ttl, len(messages)]
+        args: list[str | int | float] = [lease_ttl, len(messages)]
         for message in messages:
             args += [message.queue, message.uuid, lease_owner(message)]
         flags = _one((yield [self._script("renew", messages[0].queue, *args)]))

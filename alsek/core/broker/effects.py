@@ -31,7 +31,24 @@ class PublishEffect:
     payload: str
 
 
-Effect = SetEffect | PublishEffect
+@dataclass(frozen=True)
+class IndexAddEffect:
+    """``ZADD key score member``: keep an index (e.g. of live statuses) in step."""
+
+    key: str
+    score: int | float
+    member: str
+
+
+@dataclass(frozen=True)
+class IndexRemoveEffect:
+    """``ZREM key member``."""
+
+    key: str
+    member: str
+
+
+Effect = SetEffect | PublishEffect | IndexAddEffect | IndexRemoveEffect
 
 
 @dataclass(frozen=True)
@@ -49,20 +66,22 @@ class ClaimStatus:
     tasks: frozenset[str] | None = None
 
 
-def encode_effects(effects: Iterable[Effect]) -> list[str | int]:
-    """Flatten effects into the ARGV tail every script reads (see ``apply_effects`` in lib.lua)."""
-    sets: list[str | int] = []
-    publishes: list[str | int] = []
-    n_sets = n_publishes = 0
+def encode_effects(effects: Iterable[Effect]) -> list[str | int | float]:
+    """Flatten effects into the ARGV tail every script reads (``apply_effects`` in lib.lua)."""
+    encoded: list[str | int | float] = []
+    count = 0
     for effect in effects:
+        count += 1
         if isinstance(effect, SetEffect):
             ttl = -1 if effect.keep_ttl else (effect.ttl or 0)
-            sets += [effect.key, effect.value, ttl, "1" if effect.nx else "0"]
-            n_sets += 1
+            encoded += ["S", effect.key, effect.value, ttl, "1" if effect.nx else "0"]
+        elif isinstance(effect, PublishEffect):
+            encoded += ["P", effect.channel, effect.payload]
+        elif isinstance(effect, IndexAddEffect):
+            encoded += ["Z", effect.key, effect.score, effect.member]
         else:
-            publishes += [effect.channel, effect.payload]
-            n_publishes += 1
-    return [n_sets, *sets, n_publishes, *publishes]
+            encoded += ["R", effect.key, effect.member]
+    return [count, *encoded]
 
 
 def encode_claim_status(status: ClaimStatus | None) -> list[str | int]:

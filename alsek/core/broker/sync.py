@@ -48,7 +48,7 @@ class Broker(BaseBroker):
             while True:
                 calls = steps.send(self._runner.run_many(calls))
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return done.value
 
     # -- serialization ---------------------------------------------------------------------
 
@@ -59,7 +59,7 @@ class Broker(BaseBroker):
         return settings
 
     @classmethod
-    def deserialize(cls, settings: dict[str, Any]) -> Broker:  # type: ignore[override]
+    def deserialize(cls, settings: dict[str, Any]) -> Broker:
         """Rebuild a broker (with a fresh connection pool) from ``serialize()``'s output."""
         settings = dict(settings)
         encoded = dill.loads(settings["backend"]["encoding"])

@@ -68,7 +68,7 @@ class AsyncConsumer(BaseConsumer):
         """Wait before retrying after a Redis connection error (logged once per outage)."""
         await self.stop_signal.async_wait(self._outage.failed(error) / 1000)
 
-    async def stream(self) -> AsyncIterator[Message]:  # type: ignore[override]
+    async def stream(self) -> AsyncIterator[Message]:
         """Yield claimed messages one at a time until a stop signal; survives Redis outages."""
         while not self.stop_signal.received:
             try:

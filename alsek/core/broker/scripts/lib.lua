@@ -88,26 +88,39 @@ local function holds_lease(q, u, owner)
   return owner == '' or redis.call('GET', lock_key(q, u)) == owner
 end
 
--- Side effects written in the same round trip, only when the operation succeeds:
--- SETs (key, value, ttl: >0 PX, 0 none, <0 KEEPTTL, nx '1'/'0') then PUBLISHes (channel, payload).
+-- Side effects written in the same round trip, only when the operation succeeds. ARGV[i] holds
+-- their count, then each is an opcode and its arguments:
+--   S key value ttl nx   SET (ttl: >0 PX, 0 none, <0 KEEPTTL; nx '1': keep an existing value)
+--   P channel payload    PUBLISH
+--   Z key score member   ZADD
+--   R key member         ZREM
 local function apply_effects(i)
-  local n_sets = tonumber(ARGV[i]); i = i + 1
-  for _ = 1, n_sets do
-    local ttl = tonumber(ARGV[i + 2])
-    local args = {'SET', ARGV[i], ARGV[i + 1]}
-    if ttl > 0 then
-      args[#args + 1] = 'PX'; args[#args + 1] = ttl
-    elseif ttl < 0 then
-      args[#args + 1] = 'KEEPTTL'
+  local count = tonumber(ARGV[i]); i = i + 1
+  for _ = 1, count do
+    local op = ARGV[i]
+    if op == 'S' then
+      local ttl = tonumber(ARGV[i + 3])
+      local args = {'SET', ARGV[i + 1], ARGV[i + 2]}
+      if ttl > 0 then
+        args[#args + 1] = 'PX'; args[#args + 1] = ttl
+      elseif ttl < 0 then
+        args[#args + 1] = 'KEEPTTL'
+      end
+      if ARGV[i + 4] == '1' then args[#args + 1] = 'NX' end
+      redis.call(unpack(args))
+      i = i + 5
+    elseif op == 'P' then
+      redis.call('PUBLISH', ARGV[i + 1], ARGV[i + 2])
+      i = i + 3
+    elseif op == 'Z' then
+      redis.call('ZADD', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+      i = i + 4
+    elseif op == 'R' then
+      redis.call('ZREM', ARGV[i + 1], ARGV[i + 2])
+      i = i + 3
+    else
+      return redis.error_reply('alsek: unknown effect opcode ' .. tostring(op))
     end
-    if ARGV[i + 3] == '1' then args[#args + 1] = 'NX' end
-    redis.call(unpack(args))
-    i = i + 4
-  end
-  local n_pubs = tonumber(ARGV[i]); i = i + 1
-  for _ = 1, n_pubs do
-    redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
-    i = i + 2
   end
   return i
 end

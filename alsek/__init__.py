@@ -1,0 +1,41 @@
+"""alsek: a Redis-backed task queue that never loses a job.
+
+The public names are imported lazily (PEP 562), so ``import alsek`` stays cheap and no module
+inside the package ever needs to import this one.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from alsek._version import __version__
+
+_EXPORTS = {
+    "AsyncBroker": "alsek.core.broker",
+    "Broker": "alsek.core.broker",
+    "AsyncLock": "alsek.core.lock",
+    "Lock": "alsek.core.lock",
+    "Message": "alsek.core.message",
+    "AsyncStatusTracker": "alsek.core.status",
+    "StatusTracker": "alsek.core.status",
+    "task": "alsek.core.task",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from alsek.core.broker import AsyncBroker, Broker
+    from alsek.core.lock import AsyncLock, Lock
+    from alsek.core.message import Message
+    from alsek.core.status import AsyncStatusTracker, StatusTracker
+    from alsek.core.task import task
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'alsek' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
