@@ -1,0 +1,1 @@
+"""alsek's command line: ``alsek thread-pool``, ``process-pool`` and ``async-pool``."""
