@@ -1,0 +1,417 @@
+"""Broker operations on a real Redis, each test run on Broker and AsyncBroker."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from alsek.core.backoff import ConstantBackoff
+from alsek.core.broker import BaseBroker, ClaimSource
+from alsek.core.message import Message
+from alsek.exceptions import (
+    LeaseLostError,
+    MessageAlreadyExistsError,
+    MessageDoesNotExistsError,
+)
+from tests.engine.conftest import call, namespace_keys
+
+OWNER = "lock:test-host:process:1:lease:abc"
+
+
+def make(task: str = "work", queue: str = "q", **kwargs: object) -> Message:
+    return Message(
+        task, queue=queue, backoff_settings=ConstantBackoff(200, floor=0).settings, **kwargs
+    )  # type: ignore[arg-type]
+
+
+async def claim(broker: BaseBroker, n: int = 10, *sources: ClaimSource, **kwargs: object):
+    return await call(broker.claim, list(sources) or [ClaimSource("q")], n, OWNER, **kwargs)
+
+
+async def claimed_args(broker: BaseBroker, n: int = 100, *sources: ClaimSource) -> list[object]:
+    return [message.args[0] for message in (await claim(broker, n, *sources)).messages]
+
+
+# -- submit ---------------------------------------------------------------------------------
+
+
+async def test_submit_then_claim_returns_the_same_message(broker: BaseBroker) -> None:
+    message = make(args=(1, 2), kwargs={"x": 3}, metadata={"m": 1})
+    await call(broker.submit, message)
+    [got] = (await claim(broker)).messages
+    assert (got.uuid, got.args, got.kwargs, got.metadata) == (
+        message.uuid,
+        (1, 2),
+        {"x": 3},
+        {"m": 1},
+    )
+    assert got.linked_lock is not None and got.linked_lock["owner_id"].startswith(OWNER)
+
+
+async def test_submit_of_a_different_message_with_an_existing_uuid_writes_nothing(
+    broker: BaseBroker, redis_client: redis.Redis, namespace: str
+) -> None:
+    first = make(args=(1,))
+    await call(broker.submit, first)
+    before = namespace_keys(redis_client, namespace)
+    with pytest.raises(MessageAlreadyExistsError, match=first.uuid):
+        await call(broker.submit, make(args=(2,), uuid=first.uuid))
+    assert namespace_keys(redis_client, namespace).keys() == before.keys()
+    [got] = (await claim(broker)).messages
+    assert got.args == (1,)
+
+
+async def test_repeating_the_same_submit_is_idempotent(broker: BaseBroker) -> None:
+    message = make(args=(1,))
+    await call(broker.submit, message)
+    await call(broker.submit, message)  # e.g. a client retry after a dropped connection
+    assert len((await claim(broker)).messages) == 1
+
+
+async def test_submit_many_writes_thousands_across_chunks_and_queues(broker: BaseBroker) -> None:
+    messages = [make(queue="q" if i % 2 else "r", args=(i,)) for i in range(1300)]
+    await call(broker.submit_many, messages)
+    got_q = await claimed_args(broker, 2000, ClaimSource("q"))
+    got_r = await claimed_args(broker, 2000, ClaimSource("r"))
+    assert got_q == [i for i in range(1300) if i % 2]
+    assert got_r == [i for i in range(1300) if not i % 2]
+
+
+async def test_submit_many_writes_the_others_and_names_the_conflicting_uuids(
+    broker: BaseBroker,
+) -> None:
+    existing = make(args=(-1,))
+    await call(broker.submit, existing)
+    batch = [make(args=(i,)) for i in range(5)]
+    batch[2] = make(args=(2,), uuid=existing.uuid)
+    with pytest.raises(MessageAlreadyExistsError, match=existing.uuid):
+        await call(broker.submit_many, batch)
+    assert sorted(await claimed_args(broker)) == [-1, 0, 1, 3, 4]
+
+
+async def test_submit_many_rejects_a_uuid_given_twice(broker: BaseBroker) -> None:
+    message = make()
+    with pytest.raises(ValueError, match="same uuid"):
+        await call(broker.submit_many, [message, message])
+
+
+@pytest.mark.parametrize("priority", [2**53, 2**60])
+async def test_priority_beyond_score_precision_is_refused(
+    broker: BaseBroker, priority: int
+) -> None:
+    with pytest.raises(ValueError, match="priority"):
+        await call(broker.submit, make(priority=priority))
+
+
+async def test_unserializable_argument_is_refused_naming_the_field(broker: BaseBroker) -> None:
+    with pytest.raises(TypeError, match="'args'"):
+        await call(broker.submit, make(args=(object(),)))
+    assert (await claim(broker)).messages == []
+
+
+# -- ordering -------------------------------------------------------------------------------
+
+
+async def test_lower_priority_value_first_and_fifo_within_a_priority(broker: BaseBroker) -> None:
+    messages = [make(args=(i,), priority=p) for i, p in enumerate([2, 0, 1, 0, 2, 1, 0])]
+    for message in messages:
+        await call(broker.submit, message)
+    assert await claimed_args(broker) == [1, 3, 6, 2, 5, 0, 4]
+
+
+async def test_priority_applies_across_the_tasks_of_a_queue(broker: BaseBroker) -> None:
+    await call(broker.submit, make("a", args=("a-low",), priority=5))
+    await call(broker.submit, make("b", args=("b-high",), priority=1))
+    await call(broker.submit, make("a", args=("a-high",), priority=1))
+    assert await claimed_args(broker) == ["b-high", "a-high", "a-low"]
+
+
+async def test_queues_are_drained_in_subset_order(broker: BaseBroker) -> None:
+    for queue in ("b", "a", "c"):
+        await call(broker.submit, make(queue=queue, args=(queue,)))
+    sources = [ClaimSource("c"), ClaimSource("a"), ClaimSource("b")]
+    assert await claimed_args(broker, 10, *sources) == ["c", "a", "b"]
+
+
+async def test_task_specific_sources_drain_tasks_in_list_order(broker: BaseBroker) -> None:
+    await call(broker.submit, make("first", args=("first",), priority=9))
+    await call(broker.submit, make("second", args=("second",), priority=0))
+    await call(broker.submit, make("ignored", args=("ignored",)))
+    source = ClaimSource("q", ("first", "second"))
+    assert await claimed_args(broker, 10, source) == ["first", "second"]
+
+
+async def test_claim_takes_at_most_n(broker: BaseBroker) -> None:
+    await call(broker.submit_many, [make(args=(i,)) for i in range(10)])
+    assert await claimed_args(broker, 3) == [0, 1, 2]
+    assert await claimed_args(broker, 3) == [3, 4, 5]
+
+
+async def test_claim_refuses_no_sources_and_n_below_one(broker: BaseBroker) -> None:
+    with pytest.raises(ValueError, match="n >= 1"):
+        await call(broker.claim, [ClaimSource("q")], 0, OWNER)
+    with pytest.raises(ValueError, match="source"):
+        await call(broker.claim, [], 1, OWNER)
+
+
+# -- delay and backoff ------------------------------------------------------------------------
+
+
+async def wait_until_claimed(broker: BaseBroker, deadline_seconds: float = 5.0) -> list[Message]:
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        messages = (await claim(broker)).messages
+        if messages:
+            return messages
+        time.sleep(0.01)
+    raise AssertionError("nothing became claimable")
+
+
+async def test_delayed_message_is_claimable_only_when_due_and_reports_next_due(
+    broker: BaseBroker,
+) -> None:
+    message = make(delay=300)
+    await call(broker.submit, message)
+    result = await claim(broker)
+    assert result.messages == []
+    assert result.next_due == message.ready_at
+    [got] = await wait_until_claimed(broker)
+    assert got.uuid == message.uuid
+    assert time.time() * 1000 >= message.ready_at
+
+
+async def test_retry_waits_for_the_backoff_then_comes_back_with_one_more_retry(
+    broker: BaseBroker,
+) -> None:
+    await call(broker.submit, make())
+    [message] = (await claim(broker)).messages
+    retried_at = int(time.time() * 1000)
+    await call(broker.retry, message)
+    assert message.retries == 1 and message.linked_lock is None
+    assert message.ready_at >= retried_at + 200
+    assert (await claim(broker)).messages == []
+    [again] = await wait_until_claimed(broker)
+    assert again.retries == 1
+    assert time.time() * 1000 >= retried_at + 200
+
+
+async def test_retry_of_a_missing_message_raises(broker: BaseBroker) -> None:
+    with pytest.raises(MessageDoesNotExistsError):
+        await call(broker.retry, make())
+
+
+# -- leases -------------------------------------------------------------------------------------
+
+
+async def test_two_claims_never_return_the_same_message(broker: BaseBroker) -> None:
+    await call(broker.submit_many, [make(args=(i,)) for i in range(20)])
+    first = await claimed_args(broker, 12)
+    second = await claimed_args(broker, 12)
+    assert sorted(first + second) == list(range(20))
+    assert not set(first) & set(second)
+
+
+async def test_expired_lease_is_reclaimed_as_a_lost_attempt(broker: BaseBroker) -> None:
+    await call(broker.submit, make())
+    [first] = (await claim(broker, 1, lease_ttl=150)).messages
+    [again] = await wait_until_claimed(broker)
+    assert again.uuid == first.uuid
+    assert again.retries == first.retries + 1
+    assert again.exception_details is not None
+    assert again.exception_details.name == "alsek.exceptions.WorkerLostError"
+    assert again.linked_lock != first.linked_lock
+
+
+async def test_stale_worker_is_refused_and_changes_nothing(
+    broker: BaseBroker, redis_client: redis.Redis, namespace: str
+) -> None:
+    await call(broker.submit, make())
+    [stale] = (await claim(broker, 1, lease_ttl=100)).messages
+    [current] = await wait_until_claimed(broker)
+    before = namespace_keys(redis_client, namespace)
+    for operation in (broker.ack, broker.retry, broker.fail):
+        with pytest.raises(LeaseLostError, match="lease"):
+            await call(operation, stale.clone())
+    assert namespace_keys(redis_client, namespace).keys() == before.keys()
+    await call(broker.ack, current)
+    assert not await call(broker.exists, current)
+
+
+async def test_renewed_lease_is_not_reclaimed(broker: BaseBroker) -> None:
+    await call(broker.submit, make())
+    [message] = (await claim(broker, 1, lease_ttl=300)).messages
+    for _ in range(4):
+        time.sleep(0.15)
+        assert await call(broker.renew, [message], 300) == [True]
+        assert (await claim(broker)).messages == []
+    await call(broker.ack, message)
+
+
+async def test_renew_reports_a_lost_lease(broker: BaseBroker) -> None:
+    await call(broker.submit, make())
+    [message] = (await claim(broker, 1, lease_ttl=100)).messages
+    await wait_until_claimed(broker)
+    assert await call(broker.renew, [message]) == [False]
+
+
+async def test_release_gives_the_message_back_without_counting_an_attempt(
+    broker: BaseBroker,
+) -> None:
+    await call(broker.submit, make())
+    [message] = (await claim(broker)).messages
+    await call(broker.release, message)
+    [again] = (await claim(broker)).messages
+    assert again.uuid == message.uuid and again.retries == 0 and again.exception_details is None
+
+
+async def test_operator_ack_without_a_lease_removes_a_queued_message(broker: BaseBroker) -> None:
+    message = make()
+    await call(broker.submit, message)
+    await call(broker.ack, message)
+    assert not await call(broker.exists, message)
+    assert (await claim(broker)).messages == []
+
+
+async def test_repeated_claim_request_returns_the_first_answer(broker: BaseBroker) -> None:
+    await call(broker.submit_many, [make(args=(i,)) for i in range(4)])
+    first = await claim(broker, 2, request_id="r1")
+    repeat = await claim(broker, 2, request_id="r1")
+    assert [m.uuid for m in repeat.messages] == [m.uuid for m in first.messages]
+    rest = await claim(broker, 10, request_id="r2")
+    assert sorted(m.args[0] for m in rest.messages) == [2, 3]
+
+
+# -- failing, DLQ, revocation -------------------------------------------------------------------
+
+
+async def test_fail_keeps_a_dead_letter_copy_that_can_be_listed_requeued_and_purged(
+    broker: BaseBroker,
+) -> None:
+    await call(broker.submit, make(args=(7,)))
+    [message] = (await claim(broker)).messages
+    message.update(exception_details={"name": "ValueError", "text": "bad", "traceback": None})
+    await call(broker.fail, message)
+    assert not await call(broker.exists, message)
+    assert await call(broker.in_dlq, message)
+    assert await call(broker.dlq_count, "q") == 1
+    [dead] = await call(broker.dlq_list, "q")
+    assert dead.uuid == message.uuid and dead.reason == "ValueError: bad"
+    assert dead.message is not None and dead.message.args == (7,)
+    requeued = await call(broker.requeue_from_dlq, dead.message)
+    assert requeued.retries == 0
+    assert await call(broker.dlq_count) == 0
+    [again] = (await claim(broker)).messages
+    assert again.uuid == message.uuid
+    await call(broker.fail, again)
+    assert await call(broker.purge_dlq) == 1
+    assert await call(broker.dlq_count, "q") == 0
+
+
+async def test_revoke_removes_flags_dead_letters_and_announces(
+    broker: BaseBroker, redis_client: redis.Redis
+) -> None:
+    message = make()
+    await call(broker.submit, message)
+    pubsub = redis_client.pubsub()
+    pubsub.subscribe(broker.revocations_channel)
+    pubsub.get_message(timeout=1)
+    await call(broker.revoke, message)
+    assert await call(broker.is_revoked, message)
+    assert not await call(broker.exists, message)
+    assert await call(broker.in_dlq, message)
+    announcement = pubsub.get_message(timeout=2)
+    pubsub.close()
+    assert announcement is not None and announcement["data"] == message.uuid
+
+
+async def test_sync_from_and_to_backend(broker: BaseBroker) -> None:
+    message = make(args=(1,))
+    await call(broker.submit, message)
+    message.update(metadata={"seen": True})
+    await call(broker.sync_to_backend, message)
+    assert (await call(broker.sync_from_backend, message)).metadata == {"seen": True}
+    with pytest.raises(MessageDoesNotExistsError):
+        await call(broker.sync_to_backend, make())
+    with pytest.raises(KeyError):
+        await call(broker.sync_from_backend, make())
+
+
+# -- bad input in Redis -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", ["{not json", "[1, 2]", '{"task_name": "work", "bogus": 1}'])
+async def test_undecodable_body_goes_to_the_dlq_and_the_claim_continues(
+    broker: BaseBroker, redis_client: redis.Redis, namespace: str, body: str
+) -> None:
+    bad, good = make(args=("bad",)), make(args=("good",))
+    await call(broker.submit_many, [bad, good])
+    redis_client.hset(f"{namespace}:queues:{{q}}:messages:{bad.uuid}", "data", body)
+    result = await claim(broker)
+    assert [m.args for m in result.messages] == [("good",)] and result.rejected == 1
+    [dead] = await call(broker.dlq_list, "q")
+    assert dead.uuid == bad.uuid and dead.message is None and dead.raw == body
+    assert "Undecodable message body" in dead.reason
+
+
+async def test_index_entry_of_an_expired_message_is_dropped(
+    broker: BaseBroker, redis_client: redis.Redis, namespace: str
+) -> None:
+    gone, kept = make(args=("gone",)), make(args=("kept",))
+    await call(broker.submit_many, [gone, kept])
+    redis_client.delete(f"{namespace}:queues:{{q}}:messages:{gone.uuid}")
+    assert await claimed_args(broker) == ["kept"]
+    assert redis_client.zcard(f"{namespace}:queues:{{q}}:tasks:work:ready") == 0
+
+
+# -- keys, scripts, registry --------------------------------------------------------------------
+
+
+async def test_nothing_is_left_but_bounded_bookkeeping_after_acking_everything(
+    broker: BaseBroker, redis_client: redis.Redis, namespace: str
+) -> None:
+    await call(broker.submit_many, [make(args=(i,), delay=i % 2) for i in range(50)])
+    time.sleep(0.01)
+    for message in (await claim(broker, 100)).messages:
+        await call(broker.ack, message)
+    left = namespace_keys(redis_client, namespace)
+    assert set(left) <= {
+        f"{namespace}:queues",
+        f"{namespace}:queues:wake",
+        f"{namespace}:queues:{{q}}:seq",
+        f"{namespace}:queues:{{q}}:tasks",
+        f"{namespace}:queues:{{q}}:wake",
+    }
+    assert all(ttl > 0 for ttl in left.values()), left
+
+
+async def test_every_key_of_a_queue_shares_its_hash_tag(
+    broker: BaseBroker, redis_client: redis.Redis, namespace: str
+) -> None:
+    await call(broker.submit_many, [make(args=(i,), delay=10_000 * (i % 2)) for i in range(4)])
+    [message, other] = (await claim(broker, 2)).messages
+    await call(broker.fail, message)
+    queue_keys = [k for k in namespace_keys(redis_client, namespace) if "queues:{" in k]
+    assert queue_keys and all("{q}" in key for key in queue_keys)
+    assert redis_client.cluster_keyslot if hasattr(redis_client, "cluster_keyslot") else True
+    await call(broker.ack, other)
+
+
+async def test_scripts_are_reloaded_after_script_flush(
+    broker: BaseBroker, redis_client: redis.Redis
+) -> None:
+    await call(broker.submit, make(args=(1,)))
+    redis_client.script_flush()
+    await call(broker.submit, make(args=(2,)))
+    await call(broker.submit_many, [make(args=(3,)), make(args=(4,))])
+    redis_client.script_flush()
+    assert await claimed_args(broker) == [1, 2, 3, 4]
+
+
+async def test_registry_lists_the_queues_submitted_to(broker: BaseBroker) -> None:
+    await call(broker.submit, make(queue="beta"))
+    await call(broker.submit, make(queue="alpha"))
+    assert await call(broker.queues) == ["alpha", "beta"]
+    await call(broker.reclaim_expired)  # all registered queues, nothing expired
+    assert await call(broker.reclaim_expired) == 0
