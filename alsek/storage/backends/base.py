@@ -163,7 +163,7 @@ class BaseBackend(ABC):
     def __init__(
         self,
         namespace: str = DEFAULT_NAMESPACE,
-        serializer: Serializer = JsonSerializer(),  # noqa: B008 (stateless, safe to share)
+        serializer: Serializer = JsonSerializer(),
     ) -> None:
         self.namespace = validate_namespace(namespace)
         self.serializer = serializer
@@ -250,7 +250,7 @@ class BaseBackend(ABC):
         cls: type[BackendT],
         url: str,
         namespace: str = DEFAULT_NAMESPACE,
-        serializer: Serializer = JsonSerializer(),  # noqa: B008 (stateless, safe to share)
+        serializer: Serializer = JsonSerializer(),
     ) -> BackendT:
         """Build a backend connected to the Redis server at ``url`` (``redis://...``)."""
         if not isinstance(url, str):

@@ -44,7 +44,7 @@ class AsyncRedisBackend(AsyncBackend):
         self,
         conn: str | RedisAsync | LazyClient | None = None,
         namespace: str = DEFAULT_NAMESPACE,
-        serializer: Serializer = JsonSerializer(),  # noqa: B008 (stateless, safe to share)
+        serializer: Serializer = JsonSerializer(),
     ) -> None:
         super().__init__(namespace=namespace, serializer=serializer)
         self._conn = self._conn_parse(conn)

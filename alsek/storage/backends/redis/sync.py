@@ -42,7 +42,7 @@ class RedisBackend(Backend):
         self,
         conn: str | Redis | LazyClient | None = None,
         namespace: str = DEFAULT_NAMESPACE,
-        serializer: Serializer = JsonSerializer(),  # noqa: B008 (stateless, safe to share)
+        serializer: Serializer = JsonSerializer(),
     ) -> None:
         super().__init__(namespace=namespace, serializer=serializer)
         self._conn = self._conn_parse(conn)
