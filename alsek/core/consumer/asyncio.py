@@ -62,6 +62,7 @@ class AsyncConsumer(BaseConsumer):
                 self._queue_names(), min(remaining, MAX_BLOCK_MS), all_queues=self.all_queues
             )
             if woken:
+                self._woken()
                 return
 
     async def pause_for_outage(self, error: Exception) -> None:

@@ -14,11 +14,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
-from alsek.core.lock.base import get_process_lock_owner_id
-
 from alsek.core.backoff import Backoff, ConstantBackoff, LinearBackoff
 from alsek.core.broker import ClaimSource
 from alsek.core.broker.effects import ClaimStatus
+from alsek.core.lock.base import get_process_lock_owner_id
 from alsek.core.message import Message
 from alsek.defaults import DEFAULT_LEASE_TTL
 from alsek.utils.namespacing import get_subnamespace, validate_name
@@ -155,6 +154,11 @@ class BaseConsumer(ABC):
     def _set_registry(self, queues: list[str]) -> None:
         self._registry = queues
         self._registry_read_at = time.monotonic()
+
+    def _woken(self) -> None:
+        # A wake-up may announce a queue created since the registry was read: read it again.
+        if self.all_queues:
+            self._registry_read_at = None
 
     def _sources(self) -> list[ClaimSource]:
         if self.subset is None:

@@ -65,6 +65,7 @@ class Consumer(BaseConsumer):
                 self._queue_names(), min(remaining, MAX_BLOCK_MS), all_queues=self.all_queues
             )
             if woken:
+                self._woken()
                 return
 
     def pause_for_outage(self, error: Exception) -> None:
