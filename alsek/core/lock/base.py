@@ -8,6 +8,8 @@ trip, with TTLs in milliseconds. ``Lock`` and ``AsyncLock`` only run them.
 
 Locks are global: a lock is scoped to a queue only if the queue's name is part of ``name``.
 Entering a lock's context manager does not acquire it; leaving it releases it if ``auto_release``.
+On Redis Cluster the release script touches the lock key and its signal list, which share a slot
+only if ``name`` carries a hash tag (as with python-redis-lock).
 """
 
 from __future__ import annotations
@@ -20,16 +22,13 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
+from typing import Any, Literal, NamedTuple, get_args
 from weakref import WeakKeyDictionary
 
-from redis_lock import AlreadyAcquired, NotAcquired
+import redis_lock
 
 from alsek.storage.backends.base import BaseBackend
 from alsek.utils.printing import auto_repr
-
-if TYPE_CHECKING:
-    import redis_lock
 
 __all__ = [
     "CURRENT_HOST_OWNER_ID",
@@ -237,7 +236,9 @@ class BaseLock(ABC):
         if code == 0:
             return None, holder_pttl
         if if_already_acquired == "raise_error":
-            raise AlreadyAcquired(f"Lock {self.key!r} is already held by {self.owner_id!r}")
+            raise redis_lock.AlreadyAcquired(
+                f"Lock {self.key!r} is already held by {self.owner_id!r}"
+            )
         return if_already_acquired == "return_true", holder_pttl
 
     @staticmethod
@@ -266,7 +267,7 @@ class BaseLock(ABC):
             log.debug("Released lock %r held by %r.", self.key, self.owner_id)
             return True
         if raise_if_not_acquired:
-            raise NotAcquired(f"Lock {self.key!r} is not held by {self.owner_id!r}")
+            raise redis_lock.NotAcquired(f"Lock {self.key!r} is not held by {self.owner_id!r}")
         return False
 
     def _extend_call(self, ttl: int | None) -> tuple[list[str], list[Any]]:
