@@ -149,11 +149,14 @@ local function reclaim(q)
   local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', NOW, 'LIMIT', 0, 100)
   local count = 0
   for _, u in ipairs(expired) do
-    local pttl = redis.call('PTTL', lock_key(q, u))
-    if pttl ~= -2 then
+    local lock = lock_key(q, u)
+    local pttl = redis.call('PTTL', lock)
+    if pttl > 0 or pttl == -1 then
       -- Still held (renewed without touching the index): look again when it is due.
       redis.call('ZADD', leases, NOW + (pttl > 0 and pttl or 60000), u)
     else
+      -- Gone, or in its last millisecond (PTTL 0): take it from its owner for good.
+      redis.call('DEL', lock)
       redis.call('ZREM', leases, u)
       local key = msg_key(q, u)
       local f = redis.call('HMGET', key, 'task', 'prio', 'seq')
