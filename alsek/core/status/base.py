@@ -1,0 +1,364 @@
+"""``BaseStatusTracker``: every status decision, shared by ``StatusTracker`` and its async twin.
+
+Redis layout (short names; the backend namespace goes in front):
+
+* ``status:{<queue>}:<task>:<uuid>`` (STRING): the serialized
+  ``{"value": <TaskStatus name>, "details": ..., "at": <ms of the write>}``. The braces are a
+  literal Redis Cluster hash tag, the same one every key of the queue carries (see
+  ``alsek.core.broker.keys``), so a status write can ride inside the queue's broker scripts.
+  Every write sets ``PX ttl``: a status expires ``ttl`` after its *last* write, whatever the
+  first one was (``ttl=None``: never).
+* ``status:{<queue>}:live`` (ZSET): the statuses still in flight (SUBMITTED, RUNNING, RETRYING),
+  member ``<task>:<uuid>``, score = time of the write. The integrity scanner walks it instead of
+  scanning the keyspace; a write of any other status removes the member.
+* Pub/sub channel ``{namespace}:channel:{<queue>}:<task>:<uuid>``: namespaced, so two namespaces
+  on one Redis never hear each other. Every write publishes the stored payload.
+
+Writing a status with a broker operation: ``effects()`` describes the writes (SET with PX, PUBLISH,
+index update) for ``broker.submit/ack/retry/fail/revoke(..., effects=...)``, and
+``claim_status()`` the RUNNING write of ``broker.claim(..., status=...)``; the broker applies them
+in the same round trip, only if its operation succeeds. The tracker must then use the same Redis
+server as the broker. ``set()`` applies the same writes on their own (one MULTI/EXEC).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Any
+
+from alsek.core.broker.effects import (
+    ClaimStatus,
+    Effect,
+    IndexAddEffect,
+    IndexRemoveEffect,
+    PublishEffect,
+    SetEffect,
+)
+from alsek.core.status.hub import Published
+from alsek.core.status.steps import (
+    Emit,
+    Receive,
+    Sleep,
+    Steps,
+    Subscribe,
+    call,
+    check_backend_kind,
+    deadline_after,
+    effect_commands,
+    first_emitted,
+    positive_ms,
+    seconds_left,
+    snapshot_steps,
+)
+from alsek.core.status.types import (
+    LIVE_TASK_STATUSES,
+    TERMINAL_TASK_STATUSES,
+    StatusUpdate,
+    TaskStatus,
+)
+from alsek.defaults import DEFAULT_TTL
+from alsek.exceptions import ValidationError
+from alsek.storage.backends.base import BaseBackend
+from alsek.utils.temporal import utcnow_timestamp_ms
+
+#: TTL a claim's status write gets from a tracker whose statuses never expire: the claim
+#: script always writes with ``PX``, so "never" is spelled as a century.
+CLAIM_NO_EXPIRY_TTL = 100 * 365 * 24 * 60 * 60 * 1000
+
+StatusTarget = TaskStatus | tuple[TaskStatus, ...] | list[TaskStatus]
+
+
+def _identity(message: Any) -> tuple[str, str, str]:
+    """Queue, task name and uuid of ``message``; ``ValidationError`` naming what is missing."""
+    parts = {name: getattr(message, name, None) for name in ("queue", "task_name", "uuid")}
+    missing = [name for name, value in parts.items() if not value]
+    if missing:
+        raise ValidationError(f"A status needs the message's queue, task_name and uuid: {missing}")
+    return parts["queue"], parts["task_name"], parts["uuid"]  # type: ignore[return-value]
+
+
+def _targets(status: Any) -> tuple[TaskStatus, ...]:
+    if isinstance(status, TaskStatus):
+        return (status,)
+    if isinstance(status, (tuple, list)) and all(isinstance(s, TaskStatus) for s in status):
+        return tuple(status)
+    raise ValueError(f"status must be a TaskStatus, or a tuple or list of them, got {status!r}")
+
+
+def _check_status(status: Any) -> TaskStatus:
+    if not isinstance(status, TaskStatus):
+        raise ValueError(f"status must be a TaskStatus, got {status!r}")
+    return status
+
+
+class BaseStatusTracker(ABC):
+    """Track message statuses in Redis, and publish every change.
+
+    Args:
+        backend: where statuses live; use the broker's Redis when writing with broker operations.
+        ttl: how long (ms) a status lives after its last write; ``None``: forever.
+        enable_pubsub: publish every write (needed by ``listen_to_updates``; ``wait_for`` polls
+            without it); ``None`` means ``backend.SUPPORTS_PUBSUB``.
+
+    Raises:
+        AssertionError: ``enable_pubsub=True`` with a backend without pub/sub, or a backend of
+            the wrong kind (sync vs async).
+    """
+
+    _IS_ASYNC = False
+
+    def __init__(
+        self,
+        backend: BaseBackend,
+        ttl: int | None = DEFAULT_TTL,
+        enable_pubsub: bool | None = None,
+    ) -> None:
+        check_backend_kind(type(self).__name__.removeprefix("Async"), backend, self._IS_ASYNC)
+        if enable_pubsub and not backend.SUPPORTS_PUBSUB:
+            raise AssertionError(f"{type(backend).__name__} does not support PUBSUB")
+        self.backend = backend
+        self.ttl = positive_ms("ttl", ttl)
+        self.enable_pubsub = backend.SUPPORTS_PUBSUB if enable_pubsub is None else enable_pubsub
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(backend={self.backend!r}, ttl={self.ttl!r}, "
+            f"enable_pubsub={self.enable_pubsub!r})"
+        )
+
+    def serialize(self) -> dict[str, Any]:
+        """Settings that rebuild this tracker in another process."""
+        return {
+            "backend": self.backend.encode(),
+            "ttl": self.ttl,
+            "enable_pubsub": self.enable_pubsub,
+        }
+
+    @staticmethod
+    @abstractmethod
+    def deserialize(data: dict[str, Any]) -> BaseStatusTracker:
+        """Rebuild a tracker from ``serialize()``'s output."""
+
+    # -- names -------------------------------------------------------------------------------
+
+    @staticmethod
+    def get_storage_name(message: Any) -> str:
+        """``status:{<queue>}:<task>:<uuid>``; ``ValidationError`` if one of them is empty."""
+        queue, task_name, uuid = _identity(message)
+        return f"status:{{{queue}}}:{task_name}:{uuid}"
+
+    @staticmethod
+    def get_pubsub_name(message: Any) -> str:
+        """``channel:{<queue>}:<task>:<uuid>`` (the backend namespace goes in front)."""
+        queue, task_name, uuid = _identity(message)
+        return f"channel:{{{queue}}}:{task_name}:{uuid}"
+
+    @staticmethod
+    def get_index_name(queue: str) -> str:
+        """``status:{<queue>}:live``: the queue's statuses still in flight."""
+        return f"status:{{{queue}}}:live"
+
+    def _full(self, name: str) -> str:
+        return f"{self.backend.namespace}:{name}"
+
+    def _key(self, message: Any) -> str:
+        return self._full(self.get_storage_name(message))
+
+    def _channel(self, message: Any) -> str:
+        return self._full(self.get_pubsub_name(message))
+
+    # -- payloads ----------------------------------------------------------------------------
+
+    def _encode(self, update: StatusUpdate) -> str:
+        """The stored and published form; ``TypeError`` (nothing written) if it cannot be."""
+        data = {**update.as_dict(), "at": utcnow_timestamp_ms()}
+        try:
+            return str(self.backend.serializer.forward(data))
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"Status {update.value.name}: its details cannot be serialized by "
+                f"{self.backend.serializer!r} ({error}); nothing was written"
+            ) from error
+
+    def _decode(self, raw: str) -> StatusUpdate:
+        data = self.backend.serializer.reverse(raw)
+        return StatusUpdate(TaskStatus[data["value"]], data.get("details"))
+
+    # -- writes that ride with broker operations ---------------------------------------------
+
+    def effects(self, message: Any, status: TaskStatus, details: Any = None) -> list[Effect]:
+        """The writes recording ``status``: pass them to a broker operation's ``effects``.
+
+        SET with ``PX ttl``, PUBLISH (when pub/sub is on) and the live-index update. Raises
+        ``TypeError`` here, before anything is sent, if ``details`` cannot be serialized.
+        """
+        update = StatusUpdate(_check_status(status), details)
+        return self._write_effects(message, self._encode(update), update.value)
+
+    def _write_effects(self, message: Any, payload: str, status: TaskStatus) -> list[Effect]:
+        queue, task_name, uuid = _identity(message)
+        effects: list[Effect] = [SetEffect(self._key(message), payload, ttl=self.ttl)]
+        if self.enable_pubsub:
+            effects.append(PublishEffect(self._channel(message), payload))
+        index, member = self._full(self.get_index_name(queue)), f"{task_name}:{uuid}"
+        if status in LIVE_TASK_STATUSES:
+            effects.append(IndexAddEffect(index, utcnow_timestamp_ms(), member))
+        else:
+            effects.append(IndexRemoveEffect(index, member))
+        return effects
+
+    def claim_status(
+        self, status: TaskStatus = TaskStatus.RUNNING, tasks: Iterable[str] | None = None
+    ) -> ClaimStatus:
+        """The status ``broker.claim(..., status=...)`` writes for every message it claims.
+
+        ``tasks`` limits it to those task names (``None``: every task). Build one per claim: its
+        payload carries the time it was built.
+        """
+        payload = self._encode(StatusUpdate(_check_status(status)))
+        return ClaimStatus(
+            key_template=self._full("status:{<queue>}:<task>:<uuid>"),
+            channel_template=self._full("channel:{<queue>}:<task>:<uuid>"),
+            payload=payload,
+            ttl=self.ttl or CLAIM_NO_EXPIRY_TTL,
+            tasks=None if tasks is None else frozenset(tasks),
+        )
+
+    # -- operations, as steps (run by the sync and async shells) -----------------------------
+
+    def _require_pubsub(self) -> None:
+        if not self.enable_pubsub:
+            raise ValueError("PUBSUB not enabled")
+
+    def _exists_steps(self, message: Any) -> Steps[bool]:
+        [count] = yield call(("EXISTS", self._key(message)))
+        return bool(count)
+
+    def _publish_steps(self, message: Any, update: StatusUpdate) -> Steps[None]:
+        yield call(("PUBLISH", self._channel(message), self._encode(update)))
+
+    def _set_steps(self, message: Any, status: TaskStatus, details: Any) -> Steps[None]:
+        yield call(*effect_commands(self.effects(message, status, details)), atomic=True)
+
+    def _get_steps(self, message: Any) -> Steps[StatusUpdate]:
+        [raw] = yield call(("GET", self._key(message)))
+        if not raw:
+            raise KeyError(f"No status found for message {message.uuid}")
+        return self._decode(raw)
+
+    def _delete_steps(self, message: Any, check: bool) -> Steps[None]:
+        if check:
+            current = yield from self._get_steps(message)
+            if current.value not in TERMINAL_TASK_STATUSES:
+                raise ValidationError(
+                    f"Status of message {message.uuid} is {current.value.name}, which is not "
+                    "terminal; pass check=False to delete it anyway"
+                )
+        queue, task_name, uuid = _identity(message)
+        index = self._full(self.get_index_name(queue))
+        deleted, _ = yield call(
+            ("DEL", self._key(message)), ("ZREM", index, f"{task_name}:{uuid}"), atomic=True
+        )
+        if not deleted:
+            raise KeyError(f"No status found for message {uuid}")
+
+    def _follow_steps(self, message: Any, auto_exit: bool, deadline: float | None) -> Steps[None]:
+        """Emit the current status, then every later one, in order and once each.
+
+        Ends after a terminal status when ``auto_exit``, or when ``deadline`` passes.
+        """
+        key, channel = self._key(message), self._channel(message)
+        subscription = yield Subscribe((channel,))
+        last = None
+        while True:
+            raw = yield from snapshot_steps(subscription, key, channel)
+            if raw and raw != last:
+                last = raw
+                update = self._decode(raw)
+                yield Emit(update)
+                if auto_exit and update.value in TERMINAL_TASK_STATUSES:
+                    return
+            while True:
+                item = yield Receive(subscription, seconds_left(deadline))
+                if item is None:
+                    return
+                if not isinstance(item, Published):
+                    break  # RESYNC: read the state again (stale sync tokens never come here)
+                last = item.data
+                update = self._decode(item.data)
+                yield Emit(update)
+                if auto_exit and update.value in TERMINAL_TASK_STATUSES:
+                    return
+
+    def _poll_steps(self, message: Any, deadline: float | None, interval: float) -> Steps[None]:
+        """Emit the status every ``interval`` seconds until ``deadline`` (no pub/sub)."""
+        while True:
+            try:
+                update = yield from self._get_steps(message)
+            except KeyError:
+                update = None
+            if update is not None:
+                yield Emit(update)
+            remaining = seconds_left(deadline)
+            if remaining == 0:
+                return
+            yield Sleep(interval if remaining is None else min(interval, remaining))
+
+    def _wait_for_steps(
+        self,
+        message: Any,
+        status: StatusTarget,
+        timeout: float | None,
+        poll_interval: float,
+        raise_on_timeout: bool,
+    ) -> Steps[TaskStatus]:
+        targets = _targets(status)
+        deadline = deadline_after(timeout)
+        if self.enable_pubsub:
+            updates = self._follow_steps(message, auto_exit=False, deadline=deadline)
+        else:
+            updates = self._poll_steps(message, deadline, poll_interval)
+        last, found = yield from first_emitted(updates, lambda u: u.value in targets)
+        if found:
+            return last.value
+        if raise_on_timeout:
+            raise TimeoutError(f"Timeout waiting for '{getattr(message, 'summary', message)}'")
+        return TaskStatus.UNKNOWN if last is None else last.value
+
+    # -- the interface (spec) ----------------------------------------------------------------
+
+    @abstractmethod
+    def exists(self, message: Any) -> bool | Any:
+        """Whether the message has a status."""
+
+    @abstractmethod
+    def publish_update(self, message: Any, update: StatusUpdate) -> Any | None:
+        """Publish ``update`` on the message's channel without storing it."""
+
+    @abstractmethod
+    def listen_to_updates(self, message: Any, auto_exit: bool = True) -> Any:
+        """The current status, then every later one; stops after a terminal one if ``auto_exit``."""
+
+    @abstractmethod
+    def set(self, message: Any, status: TaskStatus, details: Any | None = None) -> Any | None:
+        """Write (and publish) a status."""
+
+    @abstractmethod
+    def get(self, message: Any) -> StatusUpdate | Any:
+        """The current status; ``KeyError`` if there is none."""
+
+    @abstractmethod
+    def wait_for(
+        self,
+        message: Any,
+        status: StatusTarget,
+        timeout: float | None = 5.0,
+        poll_interval: float = 0.05,
+        raise_on_timeout: bool = True,
+    ) -> TaskStatus | Any:
+        """Wait (seconds) until the status is one of ``status``."""
+
+    @abstractmethod
+    def delete(self, message: Any, check: bool = True) -> Any | None:
+        """Delete the status; with ``check``, only a terminal one."""

@@ -1,0 +1,36 @@
+"""Task statuses: the values a status tracker stores, publishes and waits for."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, NamedTuple
+
+
+class TaskStatus(Enum):
+    """Where a message is in its life; stored and published by **name**, never by number."""
+
+    UNKNOWN = 0
+    SUBMITTED = 1
+    RUNNING = 2
+    RETRYING = 3
+    FAILED = 4
+    SUCCEEDED = 5
+
+
+#: Statuses after which nothing more happens to a message.
+TERMINAL_TASK_STATUSES = (TaskStatus.FAILED, TaskStatus.SUCCEEDED)
+
+#: Statuses of a message still in flight: the ones the integrity scanner checks. UNKNOWN is not
+#: terminal, but it is the scanner's own verdict, so it is not checked again.
+LIVE_TASK_STATUSES = (TaskStatus.SUBMITTED, TaskStatus.RUNNING, TaskStatus.RETRYING)
+
+
+class StatusUpdate(NamedTuple):
+    """A status and whatever details its writer attached."""
+
+    value: TaskStatus
+    details: Any | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"value": <status name>, "details": ...}``."""
+        return {"value": self.value.name, "details": self.details}

@@ -1,0 +1,53 @@
+"""``AsyncResultStore``: the asyncio shell over the operations of ``BaseResultStore``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alsek.core.status.steps import Steps, T, async_run, rebuild_backend
+from alsek.storage.backends.base import AsyncBackend
+from alsek.storage.result._base import BaseResultStore
+
+
+class AsyncResultStore(BaseResultStore):
+    """The asyncio twin of ``ResultStore``: same methods, awaitable.
+
+    Raises:
+        AssertionError: ``Backend is not async``.
+    """
+
+    _IS_ASYNC = True
+
+    def __init__(self, backend: AsyncBackend) -> None:
+        super().__init__(backend)
+
+    @classmethod
+    def deserialize(cls, data: dict[str, Any]) -> AsyncResultStore:
+        """Rebuild a store (with a new connection pool) from ``serialize()``'s output."""
+        return cls(backend=rebuild_backend(data["backend"]))
+
+    async def _run(self, steps: Steps[T]) -> T:
+        return await async_run(steps, self.backend.conn)  # type: ignore[attr-defined]
+
+    async def exists(self, message: Any, descendants: bool = False) -> bool:
+        """Whether the result exists (with ``descendants``: every result of the chain)."""
+        return await self._run(self._exists_steps(message, descendants))
+
+    async def set(self, message: Any, result: Any, nx: bool = True) -> None:
+        """Store ``result``; see ``ResultStore.set``."""
+        await self._run(self._set_steps(message, result, nx))
+
+    async def get(
+        self,
+        message: Any,
+        timeout: int = 0,
+        keep: bool = True,
+        with_metadata: bool = False,
+        descendants: bool = False,
+    ) -> Any:
+        """The result(s); see ``ResultStore.get``."""
+        return await self._run(self._get_steps(message, timeout, keep, with_metadata, descendants))
+
+    async def delete(self, message: Any, descendants: bool = True, missing_ok: bool = False) -> int:
+        """Delete the result(s); see ``ResultStore.delete``."""
+        return await self._run(self._delete_steps(message, descendants, missing_ok))
