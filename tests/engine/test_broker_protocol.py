@@ -415,3 +415,21 @@ async def test_registry_lists_the_queues_submitted_to(broker: BaseBroker) -> Non
     assert await call(broker.queues) == ["alpha", "beta"]
     await call(broker.reclaim_expired)  # all registered queues, nothing expired
     assert await call(broker.reclaim_expired) == 0
+
+
+async def test_ack_submits_the_next_message_in_the_same_call(broker: BaseBroker) -> None:
+    await call(broker.submit, make(args=("parent",)))
+    [parent] = (await claim(broker)).messages
+    child = make("child", queue="other", args=("child",))
+    assert await call(broker.ack, parent, then_submit=child) is True
+    [got] = (await claim(broker, 10, ClaimSource("other"))).messages
+    assert got.uuid == child.uuid
+    assert not await call(broker.exists, parent)
+
+
+async def test_ack_of_a_message_already_gone_reports_it(broker: BaseBroker) -> None:
+    await call(broker.submit, make())
+    [message] = (await claim(broker)).messages
+    copy = message.clone()
+    assert await call(broker.ack, message) is True
+    assert await call(broker.ack, copy) is False  # e.g. a retried ack whose reply was lost

@@ -424,13 +424,38 @@ class BaseBroker(ABC):
         return code
 
     def _ack_steps(
-        self, message: Message, effects: Sequence[Effect], operation: str
-    ) -> Steps[None]:
-        call = self._queue_script(
-            "ack", message.queue, message.uuid, lease_owner(message), *encode_effects(effects)
+        self,
+        message: Message,
+        effects: Sequence[Effect],
+        operation: str,
+        then_submit: Message | None = None,
+        then_submit_effects: Sequence[Effect] = (),
+    ) -> Steps[bool]:
+        """Ack (or remove); ``then_submit`` (a callback) is submitted in the same round trip.
+
+        Returns ``False`` when the message was already gone (a repeat of our own ack after a
+        lost reply, a revocation, or someone else finishing it); effects then did not apply.
+        The next message goes first: if the ack is then refused, the message runs again and
+        its repeated submit of the same next message is recognised by uuid.
+        """
+        calls: list[Call] = []
+        if then_submit is not None:
+            ttl = DEFAULT_TTL
+            self._check_submittable(then_submit)
+            body = self._encode_body(then_submit)
+            calls.append(self._submit_call([then_submit], [body], [0], ttl, [then_submit_effects]))
+            calls += self._registration_calls([then_submit], ttl)
+        calls.append(
+            self._queue_script(
+                "ack", message.queue, message.uuid, lease_owner(message), *encode_effects(effects)
+            )
         )
-        self._check_code(_one((yield [call])), message, operation)
+        replies = yield calls
+        if then_submit is not None and replies[0][0] == "EXISTS":
+            log.info("Next message %s was already submitted with another body", then_submit.uuid)
+        code = self._check_code(replies[-1], message, operation)
         message.linked_lock = None
+        return code == "OK"
 
     def _retry_steps(self, message: Message, effects: Sequence[Effect]) -> Steps[None]:
         updated = message.clone()

@@ -130,13 +130,23 @@ class AsyncBroker(BaseBroker):
 
     # -- finishing -------------------------------------------------------------------------
 
-    async def ack(self, message: Message, effects: Sequence[Effect] = ()) -> None:
-        """Acknowledge a message (with ``effects`` in the same round trip).
+    async def ack(
+        self,
+        message: Message,
+        effects: Sequence[Effect] = (),
+        then_submit: Message | None = None,
+        then_submit_effects: Sequence[Effect] = (),
+    ) -> bool:
+        """Acknowledge a message, with ``effects`` and an optional next message (a callback)
+        submitted in the same round trip.
+
+        Returns ``False`` when the message was already gone (nothing applied).
 
         Raises:
             LeaseLostError: the message carries a lease that is no longer held.
         """
-        await self._drive(self._ack_steps(message, effects, "ack"))
+        steps = self._ack_steps(message, effects, "ack", then_submit, then_submit_effects)
+        return await self._drive(steps)
 
     async def remove(self, message: Message) -> None:
         """Delete the message, its indexes and its lease."""
