@@ -433,3 +433,11 @@ async def test_ack_of_a_message_already_gone_reports_it(broker: BaseBroker) -> N
     copy = message.clone()
     assert await call(broker.ack, message) is True
     assert await call(broker.ack, copy) is False  # e.g. a retried ack whose reply was lost
+
+
+async def test_revoked_checks_many_messages_in_one_call(broker: BaseBroker) -> None:
+    kept, revoked = make(), make()
+    await call(broker.submit_many, [kept, revoked])
+    await call(broker.revoke, revoked)
+    assert await call(broker.revoked, [kept, revoked]) == [False, True]
+    assert await call(broker.revoked, []) == []

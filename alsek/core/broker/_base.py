@@ -529,6 +529,14 @@ class BaseBroker(ABC):
     def _exists_steps(self, short_name: str) -> Steps[bool]:
         return bool(_one((yield [CommandCall(("EXISTS", self._full(short_name)))])))
 
+    def _revoked_steps(self, messages: Sequence[Message]) -> Steps[list[bool]]:
+        if not messages:
+            return []
+        replies = yield [
+            CommandCall(("EXISTS", self._full(keys.revoked_key(m.queue, m.uuid)))) for m in messages
+        ]
+        return [bool(reply) for reply in replies]
+
     def _sync_from_steps(self, message: Message) -> Steps[Message]:
         replies = yield [
             CommandCall(

@@ -177,6 +177,10 @@ class AsyncBroker(BaseBroker):
         """Whether the message was revoked."""
         return await self._drive(self._exists_steps(keys.revoked_key(message.queue, message.uuid)))
 
+    async def revoked(self, messages: Sequence[Message]) -> list[bool]:
+        """Which of ``messages`` were revoked, in one round trip (a worker's periodic check)."""
+        return await self._drive(self._revoked_steps(messages))
+
     # -- inspection ------------------------------------------------------------------------
 
     async def exists(self, message: Message) -> bool:

@@ -177,6 +177,10 @@ class Broker(BaseBroker):
         """Whether the message was revoked."""
         return self._drive(self._exists_steps(keys.revoked_key(message.queue, message.uuid)))
 
+    def revoked(self, messages: Sequence[Message]) -> list[bool]:
+        """Which of ``messages`` were revoked, in one round trip (a worker's periodic check)."""
+        return self._drive(self._revoked_steps(messages))
+
     # -- inspection ------------------------------------------------------------------------
 
     def exists(self, message: Message) -> bool:
