@@ -1,0 +1,20 @@
+"""Tasks: functions whose calls become messages, run by workers."""
+
+from alsek.core.task.asyncio import AsyncTask, AsyncTriggerTask
+from alsek.core.task.base import BaseTask, TriggerTaskMixin
+from alsek.core.task.decorator import task
+from alsek.core.task.helpers import build_callback_message, expects_message, parse_callback
+from alsek.core.task.sync import Task, TriggerTask
+
+__all__ = [
+    "AsyncTask",
+    "AsyncTriggerTask",
+    "BaseTask",
+    "Task",
+    "TriggerTask",
+    "TriggerTaskMixin",
+    "build_callback_message",
+    "expects_message",
+    "parse_callback",
+    "task",
+]

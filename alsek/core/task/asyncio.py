@@ -1,0 +1,281 @@
+"""``AsyncTask`` and ``AsyncTriggerTask``: the asyncio I/O shells over ``BaseTask``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Literal
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from alsek.core.backoff import Backoff, ExponentialBackoff
+from alsek.core.broker import AsyncBroker
+from alsek.core.message import Message
+from alsek.core.status.asyncio import AsyncStatusTracker
+from alsek.core.status.steps import async_run
+from alsek.core.status.types import StatusUpdate, TaskStatus
+from alsek.core.task.base import (
+    _DEFAULT_MECHANISM,
+    BaseTask,
+    TriggerTaskMixin,
+    TriggerType,
+    _log_generated,
+    _log_generated_many,
+    split_many_options,
+)
+from alsek.core.task.helpers import FireTimeAsyncIOExecutor, _AsyncMultiSubmit
+from alsek.defaults import DEFAULT_MAX_RETRIES, DEFAULT_TASK_TIMEOUT
+from alsek.storage.result.asyncio import AsyncResultStore
+from alsek.types import SupportedMechanismType
+from alsek.utils.checks import await_required
+from alsek.utils.logging import magic_logger
+
+
+class AsyncTask(BaseTask):
+    """The asyncio twin of ``Task``: the same arguments with an ``AsyncBroker`` (and async
+    tracker and store); every I/O method and hook is awaitable (``do_callback`` is not).
+
+    The function may be ``async def`` (awaited) or plain (run on the event loop, blocking it).
+    """
+
+    _alsek_task_kind: ClassVar[Literal["sync", "async"]] = "async"
+
+    broker: AsyncBroker
+    result_store: AsyncResultStore | None
+    status_tracker: AsyncStatusTracker | None
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        broker: AsyncBroker,
+        name: str | None = None,
+        queue: str | None = None,
+        timeout: int = DEFAULT_TASK_TIMEOUT,
+        max_retries: int | None = DEFAULT_MAX_RETRIES,
+        backoff: Backoff | None = ExponentialBackoff(),
+        result_store: AsyncResultStore | None = None,
+        default_result_ttl: int | None = None,
+        status_tracker: AsyncStatusTracker | None = None,
+        mechanism: SupportedMechanismType = _DEFAULT_MECHANISM,
+        run_in_main_thread: bool = False,
+        no_positional_args: bool = False,
+    ) -> None:
+        super().__init__(
+            function=function,
+            name=name,
+            queue=queue,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            status_tracker=status_tracker,
+            mechanism=mechanism,
+            run_in_main_thread=run_in_main_thread,
+            no_positional_args=no_positional_args,
+        )
+        self._attach(broker, result_store, default_result_ttl)
+
+    # -- hooks: awaitable no-ops to override -------------------------------------------------
+
+    async def pre_op(self, message: Message) -> None:
+        """See ``BaseTask.pre_op``."""
+
+    async def post_op(self, message: Message, result: Any) -> None:
+        """See ``BaseTask.post_op``."""
+
+    async def on_submit(self, message: Message) -> None:
+        """See ``BaseTask.on_submit``."""
+
+    async def on_revocation(
+        self, message: Message, exception: BaseException | None, result: Any
+    ) -> None:
+        """See ``BaseTask.on_revocation``."""
+
+    async def on_retry(self, message: Message, exception: BaseException) -> None:
+        """See ``BaseTask.on_retry``."""
+
+    async def on_failure(self, message: Message, exception: BaseException) -> None:
+        """See ``BaseTask.on_failure``."""
+
+    async def on_success(self, message: Message, result: Any) -> None:
+        """See ``BaseTask.on_success``."""
+
+    # -- statuses and unshared writes --------------------------------------------------------
+
+    async def update_status(self, message: Message, status: TaskStatus) -> None:
+        """Write ``status`` through the status tracker, if there is one."""
+        if self.status_tracker is not None:
+            await self.status_tracker.set(message, status=status)
+
+    async def write_unshared(
+        self, message: Message, status: TaskStatus, result: Any = None
+    ) -> None:
+        """See ``Task.write_unshared``."""
+        for conn, steps in self._direct_writes(message, status, result):
+            await async_run(steps, conn)
+
+    # -- producing ---------------------------------------------------------------------------
+
+    async def _submit(self, message: Message, **options: Any) -> None:
+        await self._submit_now(message, **options)
+
+    async def _submit_now(self, message: Message, **options: Any) -> None:
+        """Submit with SUBMITTED in the same round trip, then run ``on_submit``."""
+        await self.broker.submit(message, effects=self.submit_effects(message), **options)
+        await self.write_unshared(message, TaskStatus.SUBMITTED)
+        await self.on_submit(message)
+
+    @magic_logger(after=_log_generated)
+    async def generate(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[Any, Any] | None = None,
+        priority: int = 0,
+        metadata: dict[Any, Any] | None = None,
+        result_ttl: int | None = None,
+        uuid: str | None = None,
+        timeout_override: int | None = None,
+        delay: int | None = None,
+        previous_result: Any = None,
+        callback: Message | tuple[Message, ...] | None = None,
+        queue: str | None = None,
+        submit: bool = True,
+        mechanism: SupportedMechanismType | None = None,
+        run_in_main_thread: bool | None = None,
+        ready_at: int | None = None,
+        **options: Any,
+    ) -> Message:
+        """See ``Task.generate``."""
+        message = self._prepare_message(
+            args, kwargs, priority, metadata, result_ttl, uuid, timeout_override, delay,
+            previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
+        )  # fmt: skip
+        if not self._take_deferred() and submit:
+            await self._submit(message, **options)
+        return message
+
+    @magic_logger(after=_log_generated_many)
+    async def generate_many(
+        self,
+        args_list: Sequence[Sequence[Any]] | None = None,
+        kwargs_list: Sequence[dict[Any, Any]] | None = None,
+        **options: Any,
+    ) -> list[Message]:
+        """See ``Task.generate_many``."""
+        fields, submit_options = split_many_options(options)
+        messages = self._prepare_many(args_list, kwargs_list, **fields)
+        if not self._take_deferred() and messages:
+            effects = [self.submit_effects(message) for message in messages]
+            await self.broker.submit_many(messages, effects=effects, **submit_options)
+            for message in messages:
+                await self.write_unshared(message, TaskStatus.SUBMITTED)
+                await self.on_submit(message)
+        return messages
+
+    # -- running -----------------------------------------------------------------------------
+
+    async def op(self, message: Message) -> Any:
+        """Call the function with the message's arguments, and await it if it is async."""
+        args, kwargs = self._call_arguments(message)
+        result = self.function(*args, **kwargs)
+        if await_required(result):
+            result = await result
+        return result
+
+    async def execute(self, message: Message) -> Any:
+        """Run ``message``: ``await op(message)``."""
+        return await self.op(message)
+
+    async def do_retry(self, message: Message, exception: BaseException) -> bool:
+        """Retry unless revoked or out of retries (``max_retries=None``: no limit)."""
+        return not await self.is_revoked(message) and self._retries_left(message)
+
+    # -- revocation --------------------------------------------------------------------------
+
+    async def revoke(self, message: Message, skip_if_running: bool = False) -> None:
+        """See ``Task.revoke``."""
+        self._check_revoke(skip_if_running)
+        status = await self._current_status(message)
+        if not self._should_revoke(message, status, skip_if_running):
+            return
+        self._mark_revoked(message)
+        await self.broker.revoke(message, effects=self.revocation_effects(message))
+        await self.write_unshared(message, TaskStatus.FAILED)
+
+    async def _current_status(self, message: Message) -> StatusUpdate | None:
+        if self.status_tracker is None:
+            return None
+        try:
+            return await self.status_tracker.get(message)
+        except KeyError:
+            return None
+
+    async def is_revoked(self, message: Message) -> bool:
+        """Whether ``message`` was revoked."""
+        return await self.broker.is_revoked(message)
+
+
+class AsyncTriggerTask(TriggerTaskMixin, AsyncTask):
+    """An ``AsyncTask`` that submits a message on every firing of ``trigger`` once generated.
+
+    Its ``AsyncIOScheduler`` starts on the first ``await generate()``, inside the running loop;
+    a tick yields one message however many processes schedule the task.
+    """
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        trigger: TriggerType,
+        broker: AsyncBroker,
+        name: str | None = None,
+        queue: str | None = None,
+        timeout: int = DEFAULT_TASK_TIMEOUT,
+        max_retries: int | None = DEFAULT_MAX_RETRIES,
+        backoff: Backoff | None = ExponentialBackoff(),
+        result_store: AsyncResultStore | None = None,
+        default_result_ttl: int | None = None,
+        status_tracker: AsyncStatusTracker | None = None,
+        mechanism: SupportedMechanismType = _DEFAULT_MECHANISM,
+        run_in_main_thread: bool | None = None,
+        no_positional_args: bool = False,
+    ) -> None:
+        super().__init__(
+            function=function,
+            trigger=trigger,
+            broker=broker,
+            name=name,
+            queue=queue,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            result_store=result_store,
+            default_result_ttl=default_result_ttl,
+            status_tracker=status_tracker,
+            mechanism=mechanism,
+            run_in_main_thread=run_in_main_thread,
+            no_positional_args=no_positional_args,
+        )
+
+    @property
+    def job_name(self) -> str:
+        """The job id: the task name."""
+        return self.name
+
+    def _new_scheduler(self) -> AsyncIOScheduler:
+        return AsyncIOScheduler(executors={"default": FireTimeAsyncIOExecutor()})
+
+    async def _submit(self, message: Message, **options: Any) -> None:
+        """Schedule the job that submits a duplicate of ``message`` on every firing.
+
+        Raises:
+            SchedulingError: the task is already scheduled.
+        """
+        # A bound coroutine method, so APScheduler runs it on the loop rather than in a thread.
+        self._schedule(_AsyncMultiSubmit(self, message, options).__call__)
+
+    async def _claim_tick(self, message: Message) -> bool:
+        """Whether this process is the first to fire ``message``'s tick (it then submits it)."""
+        name, ttl = self._tick_marker(message)
+        try:
+            await self.broker.backend.set(name, True, nx=True, ttl=ttl)
+        except KeyError:
+            return False
+        return True

@@ -1,0 +1,105 @@
+"""``task(...)``: turn a function into a task.
+
+The class follows the function and the broker: ``Task`` for a plain function on a ``Broker``,
+``AsyncTask`` for an ``async def`` function on an ``AsyncBroker``, and their trigger variants
+when a trigger is given. ``base_task`` overrides the choice. Mixing kinds without ``base_task``
+is refused, because each mix is a mistake more often than not:
+
+* an ``async def`` function on a sync ``Broker`` would hand workers a coroutine nobody awaits;
+* a plain function on an ``AsyncBroker`` would run on the event loop and block it. Make it
+  ``async def``, or pass ``base_task=AsyncTask`` to accept that.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from alsek.core.backoff import Backoff, ExponentialBackoff
+from alsek.core.broker import BaseBroker
+from alsek.core.status.base import BaseStatusTracker
+from alsek.core.task.asyncio import AsyncTask
+from alsek.core.task.base import _DEFAULT_MECHANISM, BaseTask
+from alsek.core.task.helpers import _parse_base_task
+from alsek.core.task.sync import Task
+from alsek.defaults import DEFAULT_MAX_RETRIES, DEFAULT_TASK_TIMEOUT
+from alsek.storage.result._base import BaseResultStore
+from alsek.types import SUPPORTED_MECHANISMS, SupportedMechanismType
+
+
+def _is_async(function: Callable[..., Any], broker: BaseBroker) -> bool:
+    """Whether ``function`` and ``broker`` call for an async task; refuses a mix of kinds."""
+    async_function = inspect.iscoroutinefunction(function)
+    async_broker = bool(broker.backend.IS_ASYNC)
+    name = getattr(function, "__name__", repr(function))
+    if async_function and not async_broker:
+        raise ValueError(
+            f"{name!r} is async def but {type(broker).__name__} is sync: use an AsyncBroker, "
+            "or a plain function"
+        )
+    if async_broker and not async_function:
+        raise ValueError(
+            f"{name!r} is not async def but the broker is an {type(broker).__name__}: make it "
+            "async def, or pass base_task=AsyncTask to run it on the event loop (blocking it)"
+        )
+    return async_function
+
+
+def task(
+    broker: BaseBroker,
+    name: str | None = None,
+    queue: str | None = None,
+    timeout: int = DEFAULT_TASK_TIMEOUT,
+    max_retries: int | None = DEFAULT_MAX_RETRIES,
+    backoff: Backoff | None = ExponentialBackoff(),
+    trigger: CronTrigger | DateTrigger | IntervalTrigger | None = None,
+    result_store: BaseResultStore | None = None,
+    default_result_ttl: int | None = None,
+    status_tracker: BaseStatusTracker | None = None,
+    mechanism: SupportedMechanismType = _DEFAULT_MECHANISM,
+    run_in_main_thread: bool | None = None,
+    no_positional_args: bool = False,
+    base_task: type[Task | AsyncTask] | None = None,
+) -> Callable[..., Task | AsyncTask]:
+    """Decorate a function to make it a task: ``@task(broker)`` then ``f.generate(args=...)``.
+
+    The arguments are those of ``Task`` (see ``BaseTask``), plus ``trigger`` (a trigger task
+    submits a message on each firing) and ``base_task`` (the class to build; default chosen
+    as the module docstring says). Calling the task runs the function inline.
+
+    Raises:
+        ValueError: an unsupported mechanism; a trigger for a class that takes none; a sync
+            function with an async broker or the reverse (without ``base_task``).
+    """
+    if mechanism not in SUPPORTED_MECHANISMS:
+        raise ValueError(f"Unsupported mechanism {mechanism!r}; use one of {SUPPORTED_MECHANISMS}")
+
+    def wrapper(function: Callable[..., Any]) -> Task | AsyncTask:
+        is_async = False if base_task is not None else _is_async(function, broker)
+        task_class = _parse_base_task(base_task, trigger=trigger, is_async=is_async)
+        settings: dict[str, Any] = {
+            "function": function,
+            "name": name,
+            "broker": broker,
+            "queue": queue,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "backoff": backoff,
+            "mechanism": mechanism,
+            "run_in_main_thread": run_in_main_thread,
+            "no_positional_args": no_positional_args,
+            "result_store": result_store,
+            "default_result_ttl": default_result_ttl,
+            "status_tracker": status_tracker,
+        }
+        if trigger is not None:
+            settings["trigger"] = trigger
+        built: BaseTask = task_class(**settings)
+        return built  # type: ignore[return-value]
+
+    return wrapper

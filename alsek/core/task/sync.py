@@ -1,0 +1,291 @@
+"""``Task`` and ``TriggerTask``: the blocking I/O shells over ``BaseTask``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Literal
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from alsek.core.backoff import Backoff, ExponentialBackoff
+from alsek.core.broker import Broker
+from alsek.core.message import Message
+from alsek.core.status.steps import run
+from alsek.core.status.sync import StatusTracker
+from alsek.core.status.types import StatusUpdate, TaskStatus
+from alsek.core.task.base import (
+    _DEFAULT_MECHANISM,
+    BaseTask,
+    TriggerTaskMixin,
+    TriggerType,
+    _log_generated,
+    _log_generated_many,
+    split_many_options,
+)
+from alsek.core.task.helpers import FireTimeThreadPoolExecutor, _MultiSubmit
+from alsek.defaults import DEFAULT_MAX_RETRIES, DEFAULT_TASK_TIMEOUT
+from alsek.storage.result.sync import ResultStore
+from alsek.types import SupportedMechanismType
+from alsek.utils.logging import magic_logger
+
+
+class Task(BaseTask):
+    """A task whose messages go through a sync ``Broker``; see ``BaseTask`` for the arguments.
+
+    Args:
+        broker: where its messages go.
+        result_store: keeps each message's result (and failure record), if given.
+        default_result_ttl: ``result_ttl`` (ms) of messages that do not give one.
+
+    Decorate a function with ``task(broker)`` rather than building this by hand.
+    """
+
+    _alsek_task_kind: ClassVar[Literal["sync", "async"]] = "sync"
+
+    broker: Broker
+    result_store: ResultStore | None
+    status_tracker: StatusTracker | None
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        broker: Broker,
+        name: str | None = None,
+        queue: str | None = None,
+        timeout: int = DEFAULT_TASK_TIMEOUT,
+        max_retries: int | None = DEFAULT_MAX_RETRIES,
+        backoff: Backoff | None = ExponentialBackoff(),
+        result_store: ResultStore | None = None,
+        default_result_ttl: int | None = None,
+        status_tracker: StatusTracker | None = None,
+        mechanism: SupportedMechanismType = _DEFAULT_MECHANISM,
+        run_in_main_thread: bool = False,
+        no_positional_args: bool = False,
+    ) -> None:
+        super().__init__(
+            function=function,
+            name=name,
+            queue=queue,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            status_tracker=status_tracker,
+            mechanism=mechanism,
+            run_in_main_thread=run_in_main_thread,
+            no_positional_args=no_positional_args,
+        )
+        self._attach(broker, result_store, default_result_ttl)
+
+    # -- statuses and unshared writes --------------------------------------------------------
+
+    def update_status(self, message: Message, status: TaskStatus) -> None:
+        """Write ``status`` through the status tracker, if there is one."""
+        if self.status_tracker is not None:
+            self.status_tracker.set(message, status=status)
+
+    def write_unshared(self, message: Message, status: TaskStatus, result: Any = None) -> None:
+        """Write what could not ride along with the broker call that reached ``status``.
+
+        That is the status (and for SUCCEEDED the result, for FAILED the failure record) of a
+        tracker or store on another Redis server than the broker; nothing otherwise. Call it
+        right after the broker call that used this task's effects.
+        """
+        for conn, steps in self._direct_writes(message, status, result):
+            run(steps, conn)
+
+    # -- producing ---------------------------------------------------------------------------
+
+    def _submit(self, message: Message, **options: Any) -> None:
+        self._submit_now(message, **options)
+
+    def _submit_now(self, message: Message, **options: Any) -> None:
+        """Submit with SUBMITTED in the same round trip, then run ``on_submit``."""
+        self.broker.submit(message, effects=self.submit_effects(message), **options)
+        self.write_unshared(message, TaskStatus.SUBMITTED)
+        self.on_submit(message)
+
+    @magic_logger(after=_log_generated)
+    def generate(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[Any, Any] | None = None,
+        priority: int = 0,
+        metadata: dict[Any, Any] | None = None,
+        result_ttl: int | None = None,
+        uuid: str | None = None,
+        timeout_override: int | None = None,
+        delay: int | None = None,
+        previous_result: Any = None,
+        callback: Message | tuple[Message, ...] | None = None,
+        queue: str | None = None,
+        submit: bool = True,
+        mechanism: SupportedMechanismType | None = None,
+        run_in_main_thread: bool | None = None,
+        ready_at: int | None = None,
+        **options: Any,
+    ) -> Message:
+        """Build a message for this task and submit it (SUBMITTED in the same round trip).
+
+        Args:
+            args, kwargs: the function's arguments. ``priority``: lower runs first.
+            delay, ready_at: when it may run (ms from now / epoch ms).
+            result_ttl: how long (ms) its result is kept (needs a result store).
+            callback: a message, or a tuple of messages forming a chain, to run after it.
+            submit: ``False`` only builds the message (as does deferred mode, once).
+            **options: for ``broker.submit`` (e.g. ``ttl``).
+
+        Raises:
+            ValidationError: ``result_ttl`` without a result store; ``args`` with
+                ``no_positional_args``.
+            ValueError: ``priority`` is not an int >= 0; another field is invalid.
+            TypeError: a value cannot be serialized (naming the field); nothing was written.
+        """
+        message = self._prepare_message(
+            args, kwargs, priority, metadata, result_ttl, uuid, timeout_override, delay,
+            previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
+        )  # fmt: skip
+        if not self._take_deferred() and submit:
+            self._submit(message, **options)
+        return message
+
+    @magic_logger(after=_log_generated_many)
+    def generate_many(
+        self,
+        args_list: Sequence[Sequence[Any]] | None = None,
+        kwargs_list: Sequence[dict[Any, Any]] | None = None,
+        **options: Any,
+    ) -> list[Message]:
+        """One message per item (args tuples and/or kwargs dicts, zipped), submitted together.
+
+        ``options`` are shared by every message: ``generate``'s (``priority``, ``delay``,
+        ``metadata``, ``result_ttl``, ``timeout_override``, ``queue``, ``mechanism``, ...) and
+        ``ttl`` for the broker. The messages go in pipelined, chunked round trips, each with
+        its SUBMITTED status.
+
+        Raises:
+            ValueError: neither list, or lists of different lengths; see also ``generate``.
+            MessageAlreadyExistsError: naming uuids that already existed; the rest were written.
+        """
+        fields, submit_options = split_many_options(options)
+        messages = self._prepare_many(args_list, kwargs_list, **fields)
+        if not self._take_deferred() and messages:
+            effects = [self.submit_effects(message) for message in messages]
+            self.broker.submit_many(messages, effects=effects, **submit_options)
+            for message in messages:
+                self.write_unshared(message, TaskStatus.SUBMITTED)
+                self.on_submit(message)
+        return messages
+
+    # -- running -----------------------------------------------------------------------------
+
+    def op(self, message: Message) -> Any:
+        """Call the function with the message's arguments."""
+        args, kwargs = self._call_arguments(message)
+        return self.function(*args, **kwargs)
+
+    def execute(self, message: Message) -> Any:
+        """Run ``message``: ``op(message)``."""
+        return self.op(message)
+
+    def do_retry(self, message: Message, exception: BaseException) -> bool:
+        """Retry unless revoked or out of retries (``max_retries=None``: no limit)."""
+        return not self.is_revoked(message) and self._retries_left(message)
+
+    # -- revocation --------------------------------------------------------------------------
+
+    def revoke(self, message: Message, skip_if_running: bool = False) -> None:
+        """Revoke ``message`` in one broker call: flag it, take it out of its queue (DLQ copy
+        kept), tell the worker running it, and record FAILED.
+
+        Nothing happens when its status is already terminal, or RUNNING with
+        ``skip_if_running`` (a status read just before, so a run that starts in between is
+        still revoked).
+
+        Raises:
+            AttributeError: ``skip_if_running`` without a status tracker.
+        """
+        self._check_revoke(skip_if_running)
+        if not self._should_revoke(message, self._current_status(message), skip_if_running):
+            return
+        self._mark_revoked(message)
+        self.broker.revoke(message, effects=self.revocation_effects(message))
+        self.write_unshared(message, TaskStatus.FAILED)
+
+    def _current_status(self, message: Message) -> StatusUpdate | None:
+        if self.status_tracker is None:
+            return None
+        try:
+            return self.status_tracker.get(message)
+        except KeyError:
+            return None
+
+    def is_revoked(self, message: Message) -> bool:
+        """Whether ``message`` was revoked."""
+        return self.broker.is_revoked(message)
+
+
+class TriggerTask(TriggerTaskMixin, Task):
+    """A ``Task`` that submits a message on every firing of ``trigger`` once generated.
+
+    See ``TriggerTaskMixin``: the scheduler (a background thread) starts on the first
+    ``generate()``, and a tick yields one message however many processes schedule the task.
+    """
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        trigger: TriggerType,
+        broker: Broker,
+        name: str | None = None,
+        queue: str | None = None,
+        timeout: int = DEFAULT_TASK_TIMEOUT,
+        max_retries: int | None = DEFAULT_MAX_RETRIES,
+        backoff: Backoff | None = ExponentialBackoff(),
+        result_store: ResultStore | None = None,
+        default_result_ttl: int | None = None,
+        status_tracker: StatusTracker | None = None,
+        mechanism: SupportedMechanismType = _DEFAULT_MECHANISM,
+        run_in_main_thread: bool | None = None,
+        no_positional_args: bool = False,
+    ) -> None:
+        super().__init__(
+            function=function,
+            trigger=trigger,
+            broker=broker,
+            name=name,
+            queue=queue,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            result_store=result_store,
+            default_result_ttl=default_result_ttl,
+            status_tracker=status_tracker,
+            mechanism=mechanism,
+            run_in_main_thread=run_in_main_thread,
+            no_positional_args=no_positional_args,
+        )
+
+    @property
+    def job_name(self) -> str:
+        """The job id: the task name."""
+        return self.name
+
+    def _new_scheduler(self) -> BackgroundScheduler:
+        return BackgroundScheduler(executors={"default": FireTimeThreadPoolExecutor(1)})
+
+    def _submit(self, message: Message, **options: Any) -> None:
+        """Schedule the job that submits a duplicate of ``message`` on every firing.
+
+        Raises:
+            SchedulingError: the task is already scheduled.
+        """
+        self._schedule(_MultiSubmit(self, message, options))
+
+    def _claim_tick(self, message: Message) -> bool:
+        """Whether this process is the first to fire ``message``'s tick (it then submits it)."""
+        name, ttl = self._tick_marker(message)
+        try:
+            self.broker.backend.set(name, True, nx=True, ttl=ttl)
+        except KeyError:
+            return False
+        return True
