@@ -1,4 +1,4 @@
-"""Core of alsek, and the source of ``Process``, ``Queue`` and ``Event`` for the pools.
+"""Core of alsek, and the source of ``Process``, ``Queue``, ``Event`` and ``Value`` for the pools.
 
 ``ALSEK_MULTIPROCESSING_BACKEND`` chooses that source: ``"standard"`` (the default) takes them
 from :mod:`multiprocessing`, ``"torch"`` from ``torch.multiprocessing`` (so tensors can cross
@@ -15,7 +15,7 @@ from typing import Any
 
 _BACKEND_ENV_VAR = "ALSEK_MULTIPROCESSING_BACKEND"
 _BACKEND_MODULES = {"standard": "multiprocessing", "torch": "torch.multiprocessing"}
-_EXPORTED = ("Process", "Queue", "Event")
+_EXPORTED = ("Process", "Queue", "Event", "Value")
 
 _backend = os.environ.get(_BACKEND_ENV_VAR) or "standard"
 if _backend not in _BACKEND_MODULES:
@@ -27,7 +27,7 @@ _multiprocessing_module = _BACKEND_MODULES[_backend]
 
 
 def __getattr__(name: str) -> Any:
-    """Import ``Process``/``Queue``/``Event`` from the chosen backend on first use."""
+    """Import ``Process``/``Queue``/``Event``/``Value`` from the chosen backend on first use."""
     if name not in _EXPORTED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(_multiprocessing_module), name)

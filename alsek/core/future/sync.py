@@ -1,0 +1,296 @@
+"""Futures: one execution of one message, in a thread, a process, or inline.
+
+A future runs the task (``pre_op``, ``op``, ``post_op``) and then the outcome plan (see
+``outcome``). Stopping it (timeout, revocation, shutdown) is decided exactly once: whichever of
+the run and the stop gets there first finishes the message, so a message is never both acked by
+the run and retried by the stop. Leases are renewed, and revocations delivered, by the pool for
+all its futures at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import threading
+from abc import ABC, abstractmethod
+from typing import Any
+
+import dill
+
+from alsek.core import Process, Value
+from alsek.core.future.outcome import (
+    Plan,
+    error_plan,
+    run_plan,
+    stop_plan,
+    success_plan,
+)
+from alsek.core.message import Message
+from alsek.core.status.types import TaskStatus
+from alsek.core.task.base import BaseTask
+from alsek.exceptions import WorkerLostError
+from alsek.utils.environment import set_alsek_worker_pool_env_var
+from alsek.utils.logging import get_logger, setup_logging
+from alsek.utils.system import thread_raise
+from alsek.utils.temporal import utcnow_timestamp_ms
+
+log = logging.getLogger(__name__)
+
+#: States of a future, shared with a process future's child through a ``multiprocessing.Value``.
+RUNNING, FINISHING, FINISHED, STOPPED = 0, 1, 2, 3
+
+
+def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | None]:
+    """Run the task's steps; any exception, from ``post_op`` too, is the run's exception."""
+    try:
+        task.pre_op(message)
+        result = task.execute(message)
+        task.post_op(message, result)
+        return result, None
+    except BaseException as error:
+        return None, error
+
+
+def _outcome(task: Any, message: Message, result: Any, error: BaseException | None) -> Plan:
+    if error is None:
+        message.update(exception_details=None)
+        return success_plan(task, message, result)
+    return error_plan(task, message, error)
+
+
+def _write_running(task: Any, message: Message, write_running: bool) -> None:
+    if write_running:
+        try:
+            task.update_status(message, TaskStatus.RUNNING)
+        except Exception as error:  # a status write must not stop the run
+            log.warning("Could not record RUNNING for %s: %s", message.summary, error)
+
+
+# -- spec-named handlers over the outcome plans ---------------------------------------------------
+
+
+def _complete_future_handler(task: Any, message: Message, result: Any) -> None:
+    """Finish a successful run (result, callback, ack and SUCCEEDED in one round trip)."""
+    run_plan(success_plan(task, message, result))
+
+
+def _error_encountered_future_handler(
+    task: Any, message: Message, exception: BaseException, update_exception_on_message: bool = True
+) -> None:
+    """Finish a failed run: ``on_revocation`` if revoked, else retry or fail for good."""
+    run_plan(error_plan(task, message, exception))
+
+
+def _process_future_encoder(task: Any, message: Message) -> bytes:
+    """What a process future's child receives: the task's settings and the message."""
+    return bytes(dill.dumps((task.serialize(), message)))
+
+
+def _process_future_decoder(encoded: bytes) -> tuple[Any, Message]:
+    task_settings, message = dill.loads(encoded)
+    return BaseTask.deserialize(task_settings), message
+
+
+class TaskFuture(ABC):
+    """One execution of ``message`` by ``task``; its timeout counts from creation."""
+
+    def __init__(self, task: Any, message: Message) -> None:
+        self.task = task
+        self.message = message
+        self.created_at = utcnow_timestamp_ms()
+
+    @property
+    @abstractmethod
+    def complete(self) -> bool:
+        """Whether the future is done (its slot can be reused)."""
+
+    @property
+    def time_limit_exceeded(self) -> bool:
+        """Whether it has run longer than the message's timeout."""
+        if self.complete:
+            return False
+        return utcnow_timestamp_ms() - self.created_at > self.message.timeout
+
+    @abstractmethod
+    def stop(self, exception: type[BaseException]) -> None:
+        """Stop it; ``TerminationError`` releases the message, anything else is an error."""
+
+    def clean_up(self, ignore_errors: bool = False) -> None:  # noqa: B027 (optional hook)
+        """Release what the future holds (nothing by default)."""
+
+
+class ThreadTaskFuture(TaskFuture):
+    """Runs the message in a daemon thread; stopped by raising an exception inside it.
+
+    Args:
+        complete_only_on_thread_exit: count the slot as busy until the thread really ends,
+            even after it was stopped (a thread blocked in C keeps running until it returns).
+        write_running: record RUNNING here (when the claim did not).
+    """
+
+    def __init__(
+        self,
+        task: Any,
+        message: Message,
+        complete_only_on_thread_exit: bool = False,
+        write_running: bool = False,
+    ) -> None:
+        super().__init__(task, message)
+        self.complete_only_on_thread_exit = complete_only_on_thread_exit
+        self._write_running = write_running
+        self._state = RUNNING
+        self._state_lock = threading.Lock()
+        self._wrapper_exit = False
+        self.thread = threading.Thread(
+            target=self._wrapper, daemon=True, name=f"alsek-{message.uuid[:8]}"
+        )
+        self.thread.start()
+
+    @property
+    def complete(self) -> bool:
+        """Done: the outcome was written (or the thread ended)."""
+        if self.complete_only_on_thread_exit:
+            return not self.thread.is_alive()
+        return self._wrapper_exit or not self.thread.is_alive()
+
+    def _claim_outcome(self, state: int) -> bool:
+        """Take the right to finish the message (once, by the run or by a stop)."""
+        with self._state_lock:
+            if self._state != RUNNING:
+                return False
+            self._state = state
+            return True
+
+    def _wrapper(self) -> None:
+        try:
+            log.info("Received %s", self.message.summary)
+            _write_running(self.task, self.message, self._write_running)
+            result, error = _run_task(self.task, self.message)
+            if self._claim_outcome(FINISHING):
+                run_plan(_outcome(self.task, self.message, result, error))
+        except BaseException as late:  # an exception raised into the thread after it finished
+            log.debug("Ignoring %r raised into %s after its run", late, self.message.summary)
+        finally:
+            self._wrapper_exit = True
+
+    def stop(self, exception: type[BaseException]) -> None:
+        """Raise ``exception`` in the thread and finish the message accordingly."""
+        if not self._claim_outcome(STOPPED):
+            return
+        ident = self.thread.ident
+        if platform.python_implementation() != "CPython":
+            log.error(
+                "Cannot stop a thread outside CPython; %s keeps running", self.message.summary
+            )
+        elif ident is not None:
+            thread_raise(ident, exception)
+        run_plan(stop_plan(self.task, self.message, exception(f"Stopped thread {ident}")))
+        self._wrapper_exit = True
+
+
+class MainThreadTaskFuture(TaskFuture):
+    """Runs the message inline, in the constructor (``run_in_main_thread``): cannot be stopped."""
+
+    def __init__(self, task: Any, message: Message, write_running: bool = False) -> None:
+        super().__init__(task, message)
+        log.info("Received %s (in the main thread)", message.summary)
+        _write_running(task, message, write_running)
+        result, error = _run_task(task, message)
+        run_plan(_outcome(task, message, result, error))
+        self._complete = True
+
+    @property
+    def complete(self) -> bool:
+        """Always true: it ran to completion in the constructor."""
+        return self._complete
+
+    def stop(self, exception: type[BaseException]) -> None:
+        """Nothing to stop."""
+
+
+def _process_wrapper(encoded: bytes, log_level: int, state: Any, write_running: bool) -> None:
+    """Body of a process future's child: run, then finish unless the parent stopped us."""
+    set_alsek_worker_pool_env_var()
+    setup_logging(log_level)
+    task, message = _process_future_decoder(encoded)
+    log.info("Received %s (process %s)", message.summary, os.getpid())
+    _write_running(task, message, write_running)
+    result, error = _run_task(task, message)
+    with state.get_lock():
+        if state.value != RUNNING:
+            return
+        state.value = FINISHING
+    run_plan(_outcome(task, message, result, error))
+    state.value = FINISHED
+
+
+class ProcessTaskFuture(TaskFuture):
+    """Runs the message in a process of its own; stopped with SIGTERM, then SIGKILL.
+
+    Args:
+        patience: ms between SIGTERM and SIGKILL.
+        write_running: record RUNNING here (when the claim did not).
+    """
+
+    def __init__(
+        self, task: Any, message: Message, patience: int = 1 * 1000, write_running: bool = False
+    ) -> None:
+        super().__init__(task, message)
+
+        self.patience = patience
+        self._state = Value("i", RUNNING)
+        self._settled = False
+        self._settle_lock = threading.Lock()
+        self.process = Process(
+            target=_process_wrapper,
+            args=(
+                _process_future_encoder(task, message),
+                get_logger().level,
+                self._state,
+                write_running,
+            ),
+            daemon=True,
+        )
+        self.process.start()
+
+    @property
+    def complete(self) -> bool:
+        """Done: the child process has exited."""
+        return not self.process.is_alive()
+
+    def _shutdown(self) -> None:
+        self.process.terminate()
+        self.process.join(self.patience / 1000)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+    def stop(self, exception: type[BaseException]) -> None:
+        """Terminate the child and, unless it had finished, finish the message here."""
+        if self.process.ident is None:
+            log.error("%s: process never started", self.message.summary)
+            return
+        with self._settle_lock:
+            if self._settled:
+                return
+            self._settled = True
+            with self._state.get_lock():
+                state = self._state.value
+                if state == RUNNING:
+                    self._state.value = STOPPED
+            self._shutdown()
+        if state in (RUNNING, FINISHING):
+            error = exception(f"Stopped process {self.process.ident}")
+            run_plan(stop_plan(self.task, self.message, error))
+
+    def settle(self) -> None:
+        """After the child exited by itself: if it died before finishing, finish it here."""
+        with self._settle_lock:
+            if self._settled or self.process.is_alive():
+                return
+            self._settled = True
+        if self._state.value in (RUNNING, FINISHING):
+            code = self.process.exitcode
+            error = WorkerLostError(f"The process running it exited with code {code}")
+            run_plan(error_plan(self.task, self.message, error))
