@@ -86,12 +86,13 @@ class Kit:
         claim = await call(self.broker.claim, [ClaimSource(queue)], n, OWNER, **kwargs)
         return list(claim.messages)
 
-    async def close(self, *backends: Any) -> None:
-        for backend in (self.backend, *backends):
-            if self.kind == "sync":
-                backend.conn.close()
-            else:
-                await backend.conn.aclose()
+    async def close(self, backend: Any = None) -> None:
+        """Close ``backend``'s connections (default: the kit's own backend)."""
+        backend = backend or self.backend
+        if self.kind == "sync":
+            backend.conn.close()
+        else:
+            await backend.conn.aclose()
 
 
 @pytest.fixture(params=["sync", "async"])

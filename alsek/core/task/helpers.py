@@ -96,7 +96,9 @@ def expects_message(function: Callable[..., Any]) -> bool:
     annotation = parameter.annotation
     if annotation is inspect.Parameter.empty or annotation is Message:
         return True
-    return isinstance(annotation, str) and annotation.rsplit(".", 1)[-1] == "Message"
+    if not isinstance(annotation, str):
+        return False
+    return annotation.strip("'\"").rsplit(".", 1)[-1] == "Message"
 
 
 # -- trigger jobs ------------------------------------------------------------------------------
