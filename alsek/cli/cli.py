@@ -1,0 +1,291 @@
+"""The ``alsek`` command: start a worker pool over the tasks of a package.
+
+    alsek thread-pool PACKAGE     threads inside elastic worker processes
+    alsek process-pool PACKAGE    one process per message
+    alsek async-pool PACKAGE      asyncio tasks in one process
+
+A package that cannot be imported, or holds no task the pool can run, is reported in one line
+on stderr and the command exits with status 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from alsek._version import __version__
+from alsek.core.backoff import LinearBackoff
+from alsek.exceptions import AlsekError
+from alsek.utils.logging import setup_logging
+from alsek.utils.scanning import collect_async_tasks, collect_tasks
+
+LOG_LEVELS = list(logging._nameToLevel)
+
+
+def _apply_logging_level(log_level: str) -> None:
+    setup_logging(logging.getLevelName(log_level.upper().strip()))
+
+
+def _parse_queues(queues: str | None) -> list[str] | None:
+    if not queues:
+        return None
+    return [queue.strip() for queue in queues.split(",") if queue.strip()]
+
+
+def _load(collect: Callable[[str], tuple[Any, ...]], package: str) -> tuple[Any, ...]:
+    """Collect the package's tasks, turning any failure into a one-line error."""
+    try:
+        return collect(package)
+    except ImportError as error:
+        raise click.ClickException(f"Cannot import {package!r}: {error}") from error
+    except AlsekError as error:
+        raise click.ClickException(f"{package!r}: {error}") from error
+
+
+def _build(factory: Callable[..., Any], **kwargs: Any) -> Any:
+    try:
+        return factory(**kwargs)
+    except (AlsekError, ValueError, TypeError) as error:
+        raise click.ClickException(str(error)) from error
+
+
+def _common_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Options every pool command takes (§17), applied in display order."""
+    options = [
+        click.argument("package"),
+        click.option(
+            "--queues",
+            default=None,
+            help="Comma-separated queues to consume, highest priority first "
+            "(default: the queues of the package's tasks).",
+        ),
+        click.option(
+            "--task_specific_mode",
+            is_flag=True,
+            default=False,
+            help="Consume queue/task pairs instead of whole queues.",
+        ),
+        click.option(
+            "--consumer_backoff_factor",
+            type=int,
+            default=1000,
+            show_default=True,
+            help="Growth (ms) of the longest idle wait per empty pass.",
+        ),
+        click.option(
+            "--consumer_backoff_floor",
+            type=int,
+            default=1000,
+            show_default=True,
+            help="Shortest cap (ms) on an idle wait; new messages wake the pool anyway.",
+        ),
+        click.option(
+            "--consumer_backoff_ceiling",
+            type=int,
+            default=30_000,
+            show_default=True,
+            help="Longest cap (ms) on an idle wait.",
+        ),
+        click.option(
+            "--grace_period",
+            type=int,
+            default=10_000,
+            show_default=True,
+            help="Time (ms) running messages get to finish after SIGTERM; the rest are "
+            "released and run again elsewhere.",
+        ),
+        click.option(
+            "--log-level",
+            type=click.Choice(LOG_LEVELS, case_sensitive=False),
+            default="INFO",
+            show_default=True,
+            help="Logging level.",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _pool_kwargs(
+    queues: str | None,
+    task_specific_mode: bool,
+    consumer_backoff_factor: int,
+    consumer_backoff_floor: int,
+    consumer_backoff_ceiling: int,
+    grace_period: int,
+) -> dict[str, Any]:
+    return {
+        "queues": _parse_queues(queues),
+        "task_specific_mode": task_specific_mode,
+        "grace_period": grace_period,
+        "backoff": LinearBackoff(
+            factor=consumer_backoff_factor,
+            floor=consumer_backoff_floor,
+            ceiling=consumer_backoff_ceiling,
+            zero_override=False,
+        ),
+    }
+
+
+@click.group()
+@click.version_option(__version__)
+def main() -> None:
+    """alsek: a Redis-backed task queue. Start a worker pool over a package's tasks."""
+
+
+@main.command()
+@_common_options
+@click.option("--n_threads", type=int, default=8, show_default=True, help="Threads per process.")
+@click.option(
+    "--n_processes",
+    type=int,
+    default=None,
+    help="Most worker processes (default: CPUs minus one).",
+)
+@click.option(
+    "--n_process_floor",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Worker processes kept even when idle.",
+)
+@click.option(
+    "--slot_wait_interval",
+    type=int,
+    default=50,
+    show_default=True,
+    help="Longest wait (ms) for a free thread before looking again.",
+)
+@click.option(
+    "--complete_only_on_thread_exit",
+    is_flag=True,
+    default=False,
+    help="Count a stopped thread's slot as busy until the thread really ends.",
+)
+def thread_pool(
+    package: str,
+    n_threads: int,
+    n_processes: int | None,
+    n_process_floor: int,
+    slot_wait_interval: int,
+    complete_only_on_thread_exit: bool,
+    log_level: str,
+    **common: Any,
+) -> None:
+    """Run PACKAGE's thread tasks in threads inside elastic worker processes."""
+    from alsek.core.worker.sync.thread import ThreadWorkerPool
+
+    _apply_logging_level(log_level)
+    pool = _build(
+        ThreadWorkerPool,
+        tasks=_load(collect_tasks, package),
+        n_threads=n_threads,
+        n_processes=n_processes,
+        n_process_floor=n_process_floor,
+        slot_wait_interval=slot_wait_interval,
+        complete_only_on_thread_exit=complete_only_on_thread_exit,
+        package_name=package,
+        **_pool_kwargs(**common),
+    )
+    pool.run()
+
+
+@main.command()
+@_common_options
+@click.option(
+    "--n_processes",
+    type=int,
+    default=None,
+    help="Messages running at once, one process each (default: CPUs minus one).",
+)
+@click.option(
+    "--prune_interval",
+    type=int,
+    default=100,
+    show_default=True,
+    help="Longest wait (ms) between checks for timed-out processes.",
+)
+@click.option(
+    "--slot_wait_interval",
+    type=int,
+    default=100,
+    show_default=True,
+    help="Longest wait (ms) for a free slot before looking again.",
+)
+def process_pool(
+    package: str,
+    n_processes: int | None,
+    prune_interval: int,
+    slot_wait_interval: int,
+    log_level: str,
+    **common: Any,
+) -> None:
+    """Run PACKAGE's process tasks, each message in a process of its own."""
+    from alsek.core.worker.sync.process import ProcessWorkerPool
+
+    _apply_logging_level(log_level)
+    pool = _build(
+        ProcessWorkerPool,
+        tasks=_load(collect_tasks, package),
+        n_processes=n_processes,
+        prune_interval=prune_interval,
+        slot_wait_interval=slot_wait_interval,
+        **_pool_kwargs(**common),
+    )
+    pool.run()
+
+
+@main.command()
+@_common_options
+@click.option(
+    "--n_tasks", type=int, default=100, show_default=True, help="Messages running at once."
+)
+@click.option(
+    "--prune_interval_seconds",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Seconds between checks for timed-out tasks.",
+)
+@click.option(
+    "--slot_wait_interval",
+    type=int,
+    default=50,
+    show_default=True,
+    help="Longest wait (ms) for a free slot before looking again.",
+)
+def async_pool(
+    package: str,
+    n_tasks: int,
+    prune_interval_seconds: float,
+    slot_wait_interval: int,
+    log_level: str,
+    **common: Any,
+) -> None:
+    """Run PACKAGE's async tasks as asyncio tasks in one process."""
+    from alsek.core.worker.asyncio import AsyncSingleProcessWorkerPool
+
+    _apply_logging_level(log_level)
+    tasks = _load(collect_async_tasks, package)
+
+    async def serve() -> None:
+        pool = _build(
+            AsyncSingleProcessWorkerPool,
+            tasks=tasks,
+            n_tasks=n_tasks,
+            prune_interval_seconds=prune_interval_seconds,
+            slot_wait_interval=slot_wait_interval,
+            **_pool_kwargs(**common),
+        )
+        await pool.run()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
