@@ -226,9 +226,7 @@ async def test_generate_many_deferred_builds_without_submitting(kit: Kit) -> Non
     assert not await call(kit.broker.exists, messages[0])
 
 
-async def test_generate_many_of_nothing_writes_nothing(
-    kit: Kit, redis_client: redis.Redis
-) -> None:
+async def test_generate_many_of_nothing_writes_nothing(kit: Kit, redis_client: redis.Redis) -> None:
     assert await call(kit.task().generate_many, args_list=[]) == []
     assert namespace_keys(redis_client, kit.namespace) == []
 

@@ -50,9 +50,7 @@ async def test_a_message_never_revoked_is_not_revoked(kit: Kit) -> None:
 
 
 @pytest.mark.parametrize("status", [TaskStatus.SUCCEEDED, TaskStatus.FAILED])
-async def test_a_message_in_a_terminal_status_is_not_revoked(
-    kit: Kit, status: TaskStatus
-) -> None:
+async def test_a_message_in_a_terminal_status_is_not_revoked(kit: Kit, status: TaskStatus) -> None:
     task = kit.task(status_tracker=kit.tracker)
     message = await call(task.generate, args=(1, 2))
     await call(task.update_status, message, status)
