@@ -1,0 +1,119 @@
+"""``AsyncTaskFuture``: one execution of one message as an asyncio task.
+
+Like the sync futures, the run and a stop (timeout, revocation, shutdown) race for the right to
+finish the message, and only one of them does: a stopped future is cancelled and then retried,
+failed or released (shutdown) through the same outcome plans as every pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from alsek.core.future.outcome import (
+    Plan,
+    error_plan,
+    run_plan_async,
+    stop_plan,
+    success_plan,
+)
+from alsek.core.future.sync import FINISHING, RUNNING, STOPPED, TaskFuture
+from alsek.core.message import Message
+from alsek.core.status.types import TaskStatus
+from alsek.exceptions import TerminationError
+from alsek.utils.checks import await_required
+
+log = logging.getLogger(__name__)
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if await_required(value) else value
+
+
+async def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | None]:
+    """Run the task's steps; any exception, from ``post_op`` too, is the run's exception."""
+    try:
+        await _maybe_await(task.pre_op(message))
+        result = await _maybe_await(task.execute(message))
+        await _maybe_await(task.post_op(message, result))
+        return result, None
+    except Exception as error:
+        return None, error
+
+
+def _outcome(task: Any, message: Message, result: Any, error: BaseException | None) -> Plan:
+    if error is None:
+        message.update(exception_details=None)
+        return success_plan(task, message, result)
+    return error_plan(task, message, error)
+
+
+class AsyncTaskFuture(TaskFuture):
+    """Runs ``message`` as an asyncio task; must be created inside a running loop.
+
+    Args:
+        write_running: record RUNNING here (when the claim did not).
+    """
+
+    def __init__(self, task: Any, message: Message, write_running: bool = False) -> None:
+        if getattr(type(task), "_alsek_task_kind", None) != "async":
+            raise TypeError("AsyncTaskFuture requires an AsyncTask instance")
+        super().__init__(task, message)
+        self._write_running = write_running
+        self._state = RUNNING
+        self._cancelled = False
+        self._task: asyncio.Task[None] = asyncio.create_task(
+            self._wrapper(), name=f"alsek-{message.uuid[:8]}"
+        )
+
+    @property
+    def complete(self) -> bool:
+        """Done: the outcome was written, or it was stopped."""
+        return self._task.done()
+
+    @property
+    def asyncio_task(self) -> asyncio.Task[None]:
+        """The asyncio task running it (to wait on)."""
+        return self._task
+
+    def _claim_outcome(self, state: int) -> bool:
+        # Runs on the loop's thread only, so no lock is needed.
+        if self._state != RUNNING:
+            return False
+        self._state = state
+        return True
+
+    async def _wrapper(self) -> None:
+        log.info("Received %s", self.message.summary)
+        if self._write_running:
+            try:
+                await self.task.update_status(self.message, TaskStatus.RUNNING)
+            except Exception as failure:  # a status write must not stop the run
+                log.warning("Could not record RUNNING for %s: %s", self.message.summary, failure)
+        result, error = await _run_task(self.task, self.message)
+        if self._claim_outcome(FINISHING):
+            await run_plan_async(_outcome(self.task, self.message, result, error))
+
+    async def stop(self, exception: type[BaseException]) -> None:  # type: ignore[override]
+        """Cancel the run and finish the message: released on shutdown, else an error."""
+        if not self._claim_outcome(STOPPED):
+            return
+        self._cancelled = True
+        if self._task is not asyncio.current_task():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        error = exception(f"Stopped asyncio task of {self.message.summary}")
+        await run_plan_async(stop_plan(self.task, self.message, error))
+
+    async def clean_up(self, ignore_errors: bool = False) -> None:  # type: ignore[override]
+        """Stop it if it still runs (shutdown: its message is released)."""
+        try:
+            if not self.complete:
+                await self.stop(TerminationError)
+        except Exception as error:
+            log.error("Clean-up of %s failed: %s", self.message.summary, error)
+            if not ignore_errors:
+                raise
