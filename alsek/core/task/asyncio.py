@@ -144,7 +144,7 @@ class AsyncTask(BaseTask):
         **options: Any,
     ) -> Message:
         """See ``Task.generate``."""
-        message = self._prepare_message(
+        message = self._generate_message(
             args, kwargs, priority, metadata, result_ttl, uuid, timeout_override, delay,
             previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
         )  # fmt: skip
@@ -253,11 +253,6 @@ class AsyncTriggerTask(TriggerTaskMixin, AsyncTask):
             run_in_main_thread=run_in_main_thread,
             no_positional_args=no_positional_args,
         )
-
-    @property
-    def job_name(self) -> str:
-        """The job id: the task name."""
-        return self.name
 
     def _new_scheduler(self) -> AsyncIOScheduler:
         return AsyncIOScheduler(executors={"default": FireTimeAsyncIOExecutor()})

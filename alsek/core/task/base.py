@@ -309,7 +309,12 @@ class BaseTask(ABC):
         run_in_main_thread: bool | None = None,
         ready_at: int | None = None,
     ) -> Message:
-        """The message ``generate`` submits; ``Message`` checks every value."""
+        """Validate ``generate``'s arguments, then build its message (nothing is written).
+
+        ``result_ttl=None`` means the task's ``default_result_ttl``; ``Message`` checks every
+        other value.
+        """
+        self._validate_generate(args, priority, result_ttl)
         return Message(
             task_name=self.name,
             queue=queue or self.queue,
@@ -317,7 +322,7 @@ class BaseTask(ABC):
             kwargs=kwargs,
             priority=priority,
             metadata=metadata,
-            result_ttl=result_ttl,
+            result_ttl=self.default_result_ttl if result_ttl is None else result_ttl,
             uuid=uuid,
             timeout=timeout_override or self.timeout,
             delay=delay,
@@ -328,42 +333,6 @@ class BaseTask(ABC):
             run_in_main_thread=(
                 self.run_in_main_thread if run_in_main_thread is None else run_in_main_thread
             ),
-            ready_at=ready_at,
-        )
-
-    def _prepare_message(
-        self,
-        args: Sequence[Any] | None,
-        kwargs: dict[Any, Any] | None,
-        priority: int,
-        metadata: dict[Any, Any] | None,
-        result_ttl: int | None,
-        uuid: str | None,
-        timeout_override: int | None,
-        delay: int | None,
-        previous_result: Any,
-        callback: Message | tuple[Message, ...] | None,
-        queue: str | None,
-        mechanism: SupportedMechanismType | None,
-        run_in_main_thread: bool | None,
-        ready_at: int | None,
-    ) -> Message:
-        """Validate ``generate``'s arguments, then build its message (nothing is written)."""
-        self._validate_generate(args, priority, result_ttl)
-        return self._generate_message(
-            args=args,
-            kwargs=kwargs,
-            priority=priority,
-            metadata=metadata,
-            result_ttl=self.default_result_ttl if result_ttl is None else result_ttl,
-            uuid=uuid,
-            timeout_override=timeout_override,
-            delay=delay,
-            previous_result=previous_result,
-            callback=callback,
-            queue=queue,
-            mechanism=mechanism,
-            run_in_main_thread=run_in_main_thread,
             ready_at=ready_at,
         )
 
@@ -392,7 +361,7 @@ class BaseTask(ABC):
             nothing if kwargs_list is None else kwargs_list
         )
         return [
-            self._prepare_message(args, kwargs, uuid=None, callback=None, **shared)
+            self._generate_message(args=args, kwargs=kwargs, **shared)
             for args, kwargs in zip(every_args, every_kwargs)
         ]
 
@@ -616,9 +585,9 @@ class TriggerTaskMixin(ABC):
         """A scheduler that passes each firing's scheduled time to the job."""
 
     @property
-    @abstractmethod
     def job_name(self) -> str:
-        """Id of the scheduled job."""
+        """Id of the scheduled job: the task name."""
+        return self.name  # type: ignore[attr-defined]
 
     @property
     def _job(self) -> Job | None:

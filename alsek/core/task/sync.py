@@ -140,7 +140,7 @@ class Task(BaseTask):
             ValueError: ``priority`` is not an int >= 0; another field is invalid.
             TypeError: a value cannot be serialized (naming the field); nothing was written.
         """
-        message = self._prepare_message(
+        message = self._generate_message(
             args, kwargs, priority, metadata, result_ttl, uuid, timeout_override, delay,
             previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
         )  # fmt: skip
@@ -264,11 +264,6 @@ class TriggerTask(TriggerTaskMixin, Task):
             run_in_main_thread=run_in_main_thread,
             no_positional_args=no_positional_args,
         )
-
-    @property
-    def job_name(self) -> str:
-        """The job id: the task name."""
-        return self.name
 
     def _new_scheduler(self) -> BackgroundScheduler:
         return BackgroundScheduler(executors={"default": FireTimeThreadPoolExecutor(1)})
