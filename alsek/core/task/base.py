@@ -19,7 +19,7 @@ import uuid as uuid_module
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, cast
 
 from apscheduler.jobstores.base import JobLookupError
@@ -378,25 +378,26 @@ class BaseTask(ABC):
 
     def _outcome_records(
         self, message: Message, status: TaskStatus, result: Any = None
-    ) -> list[tuple[Any, list[Effect]]]:
-        """What reaching ``status`` records, as (component, effects): the result (SUCCEEDED) or
-        failure record (FAILED) of the result store, then the status."""
-        records: list[tuple[Any, list[Effect]]] = []
+    ) -> list[tuple[Any, Callable[[], list[Effect]]]]:
+        """What reaching ``status`` records, as (component, effects builder): the result
+        (SUCCEEDED) or failure record (FAILED) of the result store, then the status."""
+        records: list[tuple[Any, Callable[[], list[Effect]]]] = []
         store = self.result_store
         if store is not None and status is TaskStatus.SUCCEEDED:
-            records.append((store, store.effects(message, result)))
+            records.append((store, partial(store.effects, message, result)))
         elif store is not None and status is TaskStatus.FAILED:
-            records.append((store, store.failure_effects(message)))
-        if self.status_tracker is not None:
-            records.append((self.status_tracker, self.status_tracker.effects(message, status)))
+            records.append((store, partial(store.failure_effects, message)))
+        tracker = self.status_tracker
+        if tracker is not None:
+            records.append((tracker, partial(tracker.effects, message, status)))
         return records
 
     def _effects(self, message: Message, status: TaskStatus, result: Any = None) -> list[Effect]:
         return [
             effect
-            for component, effects in self._outcome_records(message, status, result)
+            for component, build in self._outcome_records(message, status, result)
             if self._on_broker_server(component)
-            for effect in effects
+            for effect in build()
         ]
 
     def _direct_writes(
@@ -405,8 +406,8 @@ class BaseTask(ABC):
         """(client, steps) of the records that cannot ride along: each written on its own
         component's Redis, atomically (what ``write_unshared`` runs)."""
         return [
-            (component.backend.conn, _apply_steps(effects))
-            for component, effects in self._outcome_records(message, status, result)
+            (component.backend.conn, _apply_steps(build()))
+            for component, build in self._outcome_records(message, status, result)
             if not self._on_broker_server(component)
         ]
 
