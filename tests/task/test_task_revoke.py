@@ -22,6 +22,7 @@ async def test_revoking_a_queued_message(kit: Kit, redis_client: redis.Redis) ->
 
     assert (await call(kit.tracker.get, message)).value is TaskStatus.FAILED
     assert await call(task.is_revoked, message)
+    assert redis_client.get(f"{kit.namespace}:{task._make_revoked_key_name(message)}") == "true"
     assert await call(kit.broker.in_dlq, message)
     assert not await call(kit.broker.exists, message)
     assert await kit.claim() == []

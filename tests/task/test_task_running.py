@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any
 
 import dill
@@ -176,6 +177,23 @@ async def test_default_hooks_are_no_ops_and_awaitable_on_async_tasks(
         assert asyncio.iscoroutine(outcome)
         outcome = await outcome
     assert outcome is None
+
+
+_AWAITABLE = (
+    "update_status", "write_unshared", "generate", "generate_many", "pre_op", "op", "post_op",
+    "on_submit", "on_revocation", "on_retry", "on_failure", "on_success", "execute", "do_retry",
+    "revoke", "is_revoked",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("method", _AWAITABLE)
+def test_async_task_io_methods_and_hooks_are_coroutine_functions(method: str) -> None:
+    assert inspect.iscoroutinefunction(getattr(AsyncTask, method))
+    assert not inspect.iscoroutinefunction(getattr(Task, method))
+
+
+def test_do_callback_stays_synchronous_on_async_tasks() -> None:
+    assert not inspect.iscoroutinefunction(AsyncTask.do_callback)
 
 
 # -- identity and transport -------------------------------------------------------------------

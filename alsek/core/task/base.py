@@ -459,6 +459,11 @@ class BaseTask(ABC):
             )
 
     @staticmethod
+    def _make_revoked_key_name(message: Message) -> str:
+        """Short name of the flag a revocation sets (the backend adds the namespace)."""
+        return keys.revoked_key(message.queue, message.uuid)
+
+    @staticmethod
     def _mark_revoked(message: Message) -> None:
         """Record ``RevokedError`` on the message (its DLQ copy says why it is there)."""
         details = ExceptionDetails(
@@ -558,9 +563,15 @@ class TriggerTaskMixin(ABC):
 
     The scheduler starts on the first ``generate()``, which schedules the job; importing or
     building the task starts nothing. Every firing submits a new message (a duplicate of the
-    template ``generate()`` built, whose uuid is its ``progenitor_uuid``). When several processes
-    schedule the same task, each tick yields exactly one message: the first process to claim the
-    tick's marker in Redis submits it, under a uuid derived from (queue, task name, tick).
+    template ``generate()`` built, whose uuid is its ``progenitor_uuid``) with its SUBMITTED
+    status, and ``on_submit`` runs for it; the template itself is never submitted.
+
+    When several processes schedule the same task, each tick yields exactly one message: the
+    first process to claim the tick's marker in Redis (``SET NX``) submits it, under a uuid
+    derived from (queue, task name, tick), so the broker's duplicate detection backs it up. The
+    marker also covers a process that fires late, after the tick's message already ran and was
+    acked (the broker no longer knows its uuid then). A process that dies between claiming the
+    marker and submitting loses that one tick.
 
     Raises:
         SchedulingError: the function takes parameters (a firing has none to give).
