@@ -174,3 +174,13 @@ async def test_a_tracker_on_the_same_server_through_another_client_rides_along(k
     message = await call(task.generate, args=(1, 2), submit=False)
     assert task.submit_effects(message) != []
     await kit.close(backend)
+
+
+async def test_running_is_written_directly_to_a_tracker_elsewhere(kit: Kit, remote: tuple) -> None:
+    tracker, _ = remote
+    task = kit.task(status_tracker=tracker)
+    message = await call(task.generate, args=(1, 2))
+    [claimed] = await kit.claim(status=task.running_claim_status())
+    assert (await call(tracker.get, message)).value is TaskStatus.SUBMITTED
+    await call(task.write_unshared, claimed, TaskStatus.RUNNING)
+    assert (await call(tracker.get, message)).value is TaskStatus.RUNNING

@@ -416,7 +416,11 @@ class BaseTask(ABC):
         return self._effects(message, TaskStatus.SUBMITTED)
 
     def running_claim_status(self) -> ClaimStatus | None:
-        """The RUNNING write for ``broker.claim(..., status=...)`` of this task's messages."""
+        """The RUNNING write for ``broker.claim(..., status=...)`` of this task's messages.
+
+        ``None`` without a tracker, or when the tracker is on another Redis: then write RUNNING
+        with ``write_unshared(message, TaskStatus.RUNNING)`` after the claim.
+        """
         tracker = self.status_tracker
         if tracker is None or not self._on_broker_server(tracker):
             return None
