@@ -48,6 +48,7 @@ from alsek.core.status.steps import (
     effect_commands,
     first_emitted,
     positive_ms,
+    read,
     seconds_left,
     snapshot_steps,
 )
@@ -232,7 +233,7 @@ class BaseStatusTracker(ABC):
             raise ValueError("PUBSUB not enabled")
 
     def _exists_steps(self, message: Any) -> Steps[bool]:
-        [count] = yield call(("EXISTS", self._key(message)))
+        [count] = yield read(("EXISTS", self._key(message)))
         return bool(count)
 
     def _publish_steps(self, message: Any, update: StatusUpdate) -> Steps[None]:
@@ -242,7 +243,7 @@ class BaseStatusTracker(ABC):
         yield call(*effect_commands(self.effects(message, status, details)), atomic=True)
 
     def _get_steps(self, message: Any) -> Steps[StatusUpdate]:
-        [raw] = yield call(("GET", self._key(message)))
+        [raw] = yield read(("GET", self._key(message)))
         if not raw:
             raise KeyError(f"No status found for message {message.uuid}")
         return self._decode(raw)

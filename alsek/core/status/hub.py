@@ -424,6 +424,9 @@ class AsyncSubscriptionHub(HubCore):
         self.loop = loop
         self._pubsub = client.pubsub()
         self._reader: asyncio.Task[None] | None = None
+        # redis-py's async PubSub connects on its first command without a lock: concurrent
+        # first SUBSCRIBEs would each open a connection. One send at a time.
+        self._sending = asyncio.Lock()
 
     @property
     def key(self) -> tuple[int, int]:
@@ -442,7 +445,8 @@ class AsyncSubscriptionHub(HubCore):
         new = self.join(subscription)  # before any await: nobody can retire the hub now
         try:
             if new:
-                await self._pubsub.subscribe(*new)
+                async with self._sending:
+                    await self._pubsub.subscribe(*new)
         except BaseException:
             await self.close(subscription)
             raise
@@ -460,7 +464,8 @@ class AsyncSubscriptionHub(HubCore):
 
     async def _unsubscribe(self, channels: list[str]) -> None:
         try:
-            await self._pubsub.unsubscribe(*channels)
+            async with self._sending:
+                await self._pubsub.unsubscribe(*channels)
         except (RedisConnectionError, RedisTimeoutError):
             log.debug("Could not unsubscribe %s: the connection is down.", channels)
 

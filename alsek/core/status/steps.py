@@ -28,6 +28,7 @@ from alsek.core.broker.effects import (
     PublishEffect,
     SetEffect,
 )
+from alsek.core.status.batch import async_batcher_for, batcher_for
 from alsek.core.status.hub import (
     RESYNC,
     SUBSCRIBE_TIMEOUT_SECONDS,
@@ -52,10 +53,15 @@ STOP_CHECK_SECONDS = 0.25
 
 @dataclass(frozen=True)
 class Call:
-    """One round trip: ``commands`` pipelined, in a MULTI/EXEC transaction when ``atomic``."""
+    """One round trip: ``commands`` pipelined, in a MULTI/EXEC transaction when ``atomic``.
+
+    ``batched`` marks idempotent reads, which may share a pipeline with other callers' reads
+    (see ``batch``) and be sent again if that pipeline is interrupted.
+    """
 
     commands: tuple[Command, ...]
     atomic: bool = False
+    batched: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,11 @@ def call(*commands: Command, atomic: bool = False) -> Call:
     return Call(tuple(commands), atomic=atomic)
 
 
+def read(*commands: Command) -> Call:
+    """A round trip of idempotent reads, batched with concurrent callers' reads."""
+    return Call(tuple(commands), batched=True)
+
+
 # -- shared building blocks ---------------------------------------------------------------------
 
 #: Read a key and mark the read's place in a channel's stream (see ``hub``): KEYS[1] the key,
@@ -115,7 +126,7 @@ def snapshot_steps(subscription: Any, key: str, channel: str) -> Steps[str | Non
     """
     while True:
         token = subscription.new_token()
-        [raw] = yield call(("EVAL", SNAPSHOT_SCRIPT, 1, key, channel, SYNC_TOKEN_PREFIX + token))
+        [raw] = yield read(("EVAL", SNAPSHOT_SCRIPT, 1, key, channel, SYNC_TOKEN_PREFIX + token))
         while True:
             item = yield Receive(subscription, SUBSCRIBE_TIMEOUT_SECONDS)
             if item is None:
@@ -245,6 +256,8 @@ def _emitted(value: Any) -> None:
 def _round_trip(conn: Any, op: Call) -> list[Any]:
     if not op.commands:
         return []
+    if op.batched:
+        return batcher_for(conn).execute(conn, op.commands)
     if len(op.commands) == 1 and not op.atomic:
         return [conn.execute_command(*op.commands[0])]
     pipe = conn.pipeline(transaction=op.atomic)
@@ -292,6 +305,8 @@ def run(steps: Steps[T], conn: Any) -> T:
 async def _async_round_trip(conn: Any, op: Call) -> list[Any]:
     if not op.commands:
         return []
+    if op.batched:
+        return await async_batcher_for(conn).execute(conn, op.commands)
     if len(op.commands) == 1 and not op.atomic:
         return [await conn.execute_command(*op.commands[0])]
     pipe = conn.pipeline(transaction=op.atomic)
