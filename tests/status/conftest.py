@@ -49,6 +49,21 @@ async def collect(iterable: Any, limit: int | None = None) -> list[Any]:
     return items
 
 
+async def first(iterator: Any) -> Any:
+    """The next item of a sync or async iterator."""
+    if hasattr(iterator, "__anext__"):
+        return await iterator.__anext__()
+    return next(iterator)
+
+
+async def close(iterator: Any) -> None:
+    """Close a sync or async generator."""
+    if hasattr(iterator, "aclose"):
+        await iterator.aclose()
+    else:
+        iterator.close()
+
+
 def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
     """Poll ``check`` until it returns something truthy, failing after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -19,7 +19,7 @@ from alsek.core.status import (
 from alsek.exceptions import ValidationError
 from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
 from alsek.storage.backends.redis.sync import RedisBackend
-from tests.status.conftest import Kit, call, collect, eventually, make, until
+from tests.status.conftest import Kit, call, close, collect, eventually, first, make, until
 
 # -- types and names ----------------------------------------------------------------------------
 
@@ -107,9 +107,7 @@ async def test_get_of_a_missing_status_raises_key_error(kit: Kit) -> None:
         await call(kit.tracker.get, make())
 
 
-async def test_the_stored_value_uses_the_status_name(
-    kit: Kit, redis_client: redis.Redis
-) -> None:
+async def test_the_stored_value_uses_the_status_name(kit: Kit, redis_client: redis.Redis) -> None:
     message = make()
     await call(kit.tracker.set, message, TaskStatus.RETRYING)
     stored = kit.backend.serializer.reverse(redis_client.get(kit.tracker._key(message)))
@@ -176,7 +174,7 @@ async def test_delete_a_terminal_status(kit: Kit, redis_client: redis.Redis) -> 
 async def test_delete_with_check_refuses_a_status_in_flight(kit: Kit) -> None:
     message = make()
     await call(kit.tracker.set, message, TaskStatus.RUNNING)
-    with pytest.raises(ValidationError, match="RUNNING.*not terminal"):
+    with pytest.raises(ValidationError, match=r"RUNNING.*not terminal"):
         await call(kit.tracker.delete, message)
     assert await call(kit.tracker.exists, message) is True
     await call(kit.tracker.delete, message, check=False)
@@ -281,33 +279,19 @@ async def test_auto_exit_false_keeps_listening_after_a_terminal_status(kit: Kit)
     message = make()
     await call(kit.tracker.set, message, TaskStatus.SUCCEEDED)
     updates = kit.tracker.listen_to_updates(message, auto_exit=False)
-    first = await collect_first(updates)
-    assert first.value is TaskStatus.SUCCEEDED
+    assert (await first(updates)).value is TaskStatus.SUCCEEDED
     await call(kit.tracker.set, message, TaskStatus.RUNNING)  # a redelivery, say
-    assert (await collect_first(updates)).value is TaskStatus.RUNNING
+    assert (await first(updates)).value is TaskStatus.RUNNING
     await close(updates)
-
-
-async def collect_first(updates: Any) -> Any:
-    if hasattr(updates, "__anext__"):
-        return await updates.__anext__()
-    return next(updates)
-
-
-async def close(updates: Any) -> None:
-    if hasattr(updates, "aclose"):
-        await updates.aclose()
-    else:
-        updates.close()
 
 
 async def test_publish_update_reaches_listeners_without_storing(kit: Kit) -> None:
     message = make()
     await call(kit.tracker.set, message, TaskStatus.RUNNING)
     updates = kit.tracker.listen_to_updates(message)
-    assert (await collect_first(updates)).value is TaskStatus.RUNNING
+    assert (await first(updates)).value is TaskStatus.RUNNING
     await call(kit.tracker.publish_update, message, StatusUpdate(TaskStatus.SUCCEEDED, "x"))
-    assert await collect_first(updates) == StatusUpdate(TaskStatus.SUCCEEDED, "x")
+    assert await first(updates) == StatusUpdate(TaskStatus.SUCCEEDED, "x")
     assert (await call(kit.tracker.get, message)).value is TaskStatus.RUNNING
     await close(updates)
 
@@ -322,7 +306,7 @@ async def test_closing_a_listener_unsubscribes(kit: Kit, redis_client: redis.Red
     message = make()
     await call(kit.tracker.set, message, TaskStatus.RUNNING)
     updates = kit.tracker.listen_to_updates(message)
-    await collect_first(updates)
+    await first(updates)
     channel = kit.tracker._channel(message)
     assert redis_client.pubsub_numsub(channel)[0][1] == 1
     await close(updates)
