@@ -91,7 +91,7 @@ class StatusTrackerIntegrityScanner:
         self,
         status_tracker: StatusTracker,
         broker: Broker,
-        trigger: CronTrigger | DateTrigger | IntervalTrigger = IntervalTrigger(hours=1),
+        trigger: CronTrigger | DateTrigger | IntervalTrigger | None = IntervalTrigger(hours=1),
     ) -> None:
         if status_tracker.backend.IS_ASYNC or broker.backend.IS_ASYNC:
             raise ValueError("Async backends not supported")
