@@ -1,0 +1,412 @@
+"""Engine benchmark (``make bench-engine``): broker and consumer throughput and latency.
+
+Measures, on a throwaway Redis (or ``ALSEK_BENCH_REDIS_URL``), the figures issues 3 and 4 set
+targets for: single and batched submit, claim+ack (sync, and async with concurrency),
+submit→claim latency at idle, claim+ack with 1k / 100k / 1M messages in backlog, and a task's
+whole life (submit, claim, finish) with status tracking and the result store on versus off.
+
+Messages are built before each timed block: the figures are the broker's, not ``Message()``'s.
+Throughput figures are the median of ``ROUNDS`` timed rounds after a warm-up; figures that are
+compared with each other are measured in alternating rounds. The JSON keeps every round.
+
+    .venv/bin/python bench/engine.py [--quick] [--only NAME] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from _common import (
+    RESULTS_DIR,
+    ROUNDS,
+    WARMUP_ROUNDS,
+    Bench,
+    Prepare,
+    Row,
+    Step,
+    Target,
+    main,
+    measure_rounds,
+    percentile,
+    ratio_row,
+    skipped,
+    throughput_row,
+)
+
+from alsek.core.broker import AsyncBroker, Broker
+from alsek.core.broker.effects import ClaimStatus, Effect
+from alsek.core.consumer import AsyncConsumer, Consumer
+from alsek.core.message import Message
+from alsek.storage.backends import AsyncRedisBackend, RedisBackend
+from alsek.utils.temporal import utcnow_timestamp_ms
+
+QUEUE = "bench"
+TASK = "bench"
+#: Messages per claim in the throughput steps (a pool with this many free slots).
+CLAIM_BATCH = 10
+#: Messages per ``submit_many`` call.
+SUBMIT_BATCH = 1000
+#: Coroutines sharing one ``AsyncBroker`` in the async claim+ack step.
+ASYNC_CONCURRENCY = 16
+#: Pause after each latency sample, so that the consumer is back to blocking on Redis.
+IDLE_GAP_SECONDS = (0.005, 0.010)
+#: Result TTL of the messages in the status+result step (ms).
+RESULT_TTL = 60_000
+
+
+def make_messages(
+    count: int, result_ttl: int | None = None, ready_at: int | None = None
+) -> list[Message]:
+    """``count`` fresh messages for the benchmark queue."""
+    return [
+        Message(TASK, queue=QUEUE, args=(index,), result_ttl=result_ttl, ready_at=ready_at)
+        for index in range(count)
+    ]
+
+
+def sync_broker(bench: Bench, namespace: str) -> Broker:
+    """A broker with its own connection pool."""
+    return Broker(RedisBackend(bench.redis.url, namespace=namespace))
+
+
+def consumer_of(broker: Broker) -> Consumer:
+    """A consumer of the benchmark queue (named, so it never reads the queue registry)."""
+    return Consumer(broker, subset=[QUEUE])
+
+
+def prefill(broker: Broker, count: int) -> float:
+    """Submit ``count`` messages with ``submit_many``, building them in chunks; seconds taken.
+
+    The messages carry an explicit ``ready_at``: building them is then cheaper (see the notes on
+    ``Message.ready_at`` in the report) and a 1M backlog fills in about half the time.
+    """
+    started = time.perf_counter()
+    chunk = 20 * SUBMIT_BATCH
+    for start in range(0, count, chunk):
+        messages = make_messages(min(chunk, count - start), ready_at=utcnow_timestamp_ms())
+        for offset in range(0, len(messages), SUBMIT_BATCH):
+            broker.submit_many(messages[offset : offset + SUBMIT_BATCH])
+    return time.perf_counter() - started
+
+
+def drain(consumer: Consumer, count: int) -> None:
+    """Claim ``count`` messages, ``CLAIM_BATCH`` at a time, and ack each."""
+    done = 0
+    while done < count:
+        claim = consumer.claim(min(CLAIM_BATCH, count - done))
+        if not claim.messages:
+            raise RuntimeError(f"the queue ran dry after {done} of {count} messages")
+        for message in claim.messages:
+            consumer.broker.ack(message)
+        done += len(claim.messages)
+
+
+def drain_only(consumer: Consumer, count: int) -> Prepare:
+    """A round that drains ``count`` messages from a queue filled beforehand."""
+
+    def prepare() -> Callable[[], None]:
+        return lambda: drain(consumer, count)
+
+    return prepare
+
+
+# -- 1, 2: submit ------------------------------------------------------------------------
+
+
+def step_submit(bench: Bench) -> list[Row]:
+    """One message per ``submit`` call: a producer calling ``Task.generate`` in a loop."""
+    count = 1000 if bench.quick else 3000
+    with bench.namespace("submit") as namespace:
+        broker = sync_broker(bench, namespace)
+
+        def prepare() -> Callable[[], None]:
+            messages = make_messages(count)
+            return lambda: [broker.submit(message) for message in messages]
+
+        rounds = measure_rounds(bench, {"submit": prepare})["submit"]
+    return [throughput_row("submit, one per call", rounds, count, Target(4000))]
+
+
+def step_submit_many(bench: Bench) -> list[Row]:
+    """``submit_many`` in batches of ``SUBMIT_BATCH``."""
+    count = 10_000 if bench.quick else 30_000
+    with bench.namespace("submit-many") as namespace:
+        broker = sync_broker(bench, namespace)
+
+        def prepare() -> Callable[[], None]:
+            messages = make_messages(count)
+            batches = [messages[i : i + SUBMIT_BATCH] for i in range(0, count, SUBMIT_BATCH)]
+            return lambda: [broker.submit_many(batch) for batch in batches]
+
+        rounds = measure_rounds(bench, {"submit_many": prepare})["submit_many"]
+    name = f"submit_many, batches of {SUBMIT_BATCH:,}"
+    return [throughput_row(name, rounds, count, Target(30_000))]
+
+
+# -- 3, 4: claim + ack -------------------------------------------------------------------
+
+
+def step_claim_ack(bench: Bench) -> list[Row]:
+    """Sync ``Consumer.claim(CLAIM_BATCH)`` then ``ack`` of each message."""
+    count = 2000 if bench.quick else 5000
+    with bench.namespace("claim-ack") as namespace:
+        broker = sync_broker(bench, namespace)
+        consumer = consumer_of(broker)
+
+        def prepare() -> Callable[[], None]:
+            prefill(broker, count)
+            return lambda: drain(consumer, count)
+
+        rounds = measure_rounds(bench, {"claim_ack": prepare})["claim_ack"]
+    return [throughput_row(f"claim({CLAIM_BATCH})+ack, sync", rounds, count)]
+
+
+async def drain_async(broker: AsyncBroker, consumers: Sequence[AsyncConsumer], count: int) -> None:
+    """Claim+ack ``count`` messages with one coroutine per consumer, sharing ``broker``."""
+    budget = count  # claims reserve from it first, so together they take exactly ``count``
+
+    async def work(consumer: AsyncConsumer) -> None:
+        nonlocal budget
+        while budget > 0:
+            wanted = min(CLAIM_BATCH, budget)
+            budget -= wanted
+            claim = await consumer.claim(wanted)
+            if len(claim.messages) != wanted:
+                raise RuntimeError(f"claimed {len(claim.messages)} of {wanted}: queue ran dry")
+            for message in claim.messages:
+                await broker.ack(message)
+
+    await asyncio.gather(*(work(consumer) for consumer in consumers))
+
+
+def step_claim_ack_async(bench: Bench) -> list[Row]:
+    """``ASYNC_CONCURRENCY`` coroutines claiming and acking through one ``AsyncBroker``."""
+    count = 3000 if bench.quick else 10_000
+    loop = asyncio.new_event_loop()
+    with bench.namespace("claim-ack-async") as namespace:
+        backend = AsyncRedisBackend(bench.redis.url, namespace=namespace)
+        broker = AsyncBroker(backend)
+        consumers = [AsyncConsumer(broker, subset=[QUEUE]) for _ in range(ASYNC_CONCURRENCY)]
+        filler = sync_broker(bench, namespace)
+
+        def prepare() -> Callable[[], None]:
+            prefill(filler, count)
+            return lambda: loop.run_until_complete(drain_async(broker, consumers, count))
+
+        try:
+            rounds = measure_rounds(bench, {"claim_ack_async": prepare})["claim_ack_async"]
+        finally:
+            loop.run_until_complete(backend.conn.aclose())
+            loop.close()
+    name = f"claim({CLAIM_BATCH})+ack, async x{ASYNC_CONCURRENCY}"
+    return [throughput_row(name, rounds, count, Target(4000))]
+
+
+# -- 5: latency --------------------------------------------------------------------------
+
+
+class StreamingConsumer:
+    """A ``Consumer.stream()`` in a thread, recording when each message reaches it."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.received: dict[str, int] = {}
+        self.arrived = threading.Event()
+        self._started = threading.Event()
+        self._consumer: Consumer | None = None
+        self._thread = threading.Thread(target=self._run, name="bench-consumer", daemon=True)
+
+    def _run(self) -> None:
+        # Built in its thread: installs no signal handlers, so Ctrl-C still stops the run.
+        self._consumer = consumer_of(self.broker)
+        self._started.set()
+        for message in self._consumer.stream():
+            self.received[message.uuid] = time.perf_counter_ns()
+            self.arrived.set()
+            self.broker.ack(message)
+
+    def __enter__(self) -> StreamingConsumer:
+        self._thread.start()
+        self._started.wait()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self._consumer is not None
+        self._consumer.stop_signal.exit_event.set()
+        self._thread.join(timeout=5)
+
+
+def step_latency(bench: Bench) -> list[Row]:
+    """Submit one message at a time to an idle consumer; time until ``stream()`` yields it."""
+    samples = 300 if bench.quick else 500
+    sent: dict[str, int] = {}
+    with bench.namespace("latency") as namespace:
+        producer = sync_broker(bench, namespace)
+        with StreamingConsumer(sync_broker(bench, namespace)) as consumer:
+            time.sleep(IDLE_GAP_SECONDS[1])
+            for message in make_messages(samples):
+                consumer.arrived.clear()
+                sent[message.uuid] = time.perf_counter_ns()
+                producer.submit(message)
+                if not consumer.arrived.wait(timeout=5):
+                    raise RuntimeError(f"message {message.uuid} not received within 5 s")
+                time.sleep(random.uniform(*IDLE_GAP_SECONDS))
+        received = consumer.received
+    latencies = [(received[uuid] - sent[uuid]) / 1e6 for uuid in sent]
+    note = f"{len(latencies)} samples, consumer idle (blocked in stream()) before each submit"
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    name = "submit->claim latency {}"
+    return [
+        Row(name.format("p50"), round(p50, 3), "ms", Target(2, at_least=False), note),
+        Row(name.format("p99"), round(p99, 3), "ms", Target(10, at_least=False)),
+        Row(name.format("max"), round(max(latencies), 3), "ms"),
+    ]
+
+
+# -- 6: backlog --------------------------------------------------------------------------
+
+
+def step_backlog(bench: Bench) -> list[Row]:
+    """Claim+ack from behind 1k, 100k and 1M messages (the backlog never drops below that).
+
+    The three backlogs live side by side (one namespace each) and are measured in alternating
+    rounds, so that the 1M / 1k ratio is not at the mercy of a noisy spell.
+    """
+    sizes = (1_000, 100_000) if bench.quick else (1_000, 100_000, 1_000_000)
+    count = 2000 if bench.quick else 4000
+    total = (WARMUP_ROUNDS + ROUNDS) * count
+    variants: dict[str, Prepare] = {}
+    notes = {}
+    with bench.namespace("backlog") as base:
+        for size in sizes:
+            consumer = consumer_of(sync_broker(bench, f"{base}-{size}"))
+            filled_in = prefill(consumer.broker, size + total)
+            notes[size] = f"prefilled {size + total:,} in {filled_in:.1f} s"
+            variants[str(size)] = drain_only(consumer, count)
+        rounds = measure_rounds(bench, variants)
+    rows = {
+        size: throughput_row(
+            f"claim({CLAIM_BATCH})+ack, {size:,} backlog",
+            rounds[str(size)],
+            count,
+            None,
+            notes[size],
+        )
+        for size in sizes
+    }
+    ratios = [ratio_row("backlog 100k / 1k", rows[100_000], rows[1_000], None)]
+    if 1_000_000 in rows:
+        ratios.append(ratio_row("backlog 1M / 1k", rows[1_000_000], rows[1_000], Target(0.9)))
+    else:
+        ratios.append(skipped("backlog 1M / 1k", "ratio", Target(0.9), "1M skipped (--quick)"))
+    return [*rows.values(), *ratios]
+
+
+# -- 7: status tracking and result store -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """What submit, claim and finish write besides the message itself."""
+
+    label: str
+    submit_effects: Callable[[Message], Sequence[Effect]]
+    claim_status: ClaimStatus | None
+    finish_effects: Callable[[Message], Sequence[Effect]]
+
+
+PLAIN = Lifecycle("plain", lambda message: (), None, lambda message: ())
+
+
+def tracked_lifecycle(backend: RedisBackend) -> Lifecycle | str:
+    """Status (SUBMITTED, RUNNING, SUCCEEDED) and result written by the broker operations.
+
+    Returns why not, while ``alsek.core.status`` / ``alsek.storage.result`` lack the effects API.
+    """
+    try:
+        from alsek.core.status import StatusTracker, TaskStatus
+        from alsek.storage.result import ResultStore
+    except ImportError as error:
+        return f"not available yet ({error})"
+    tracker, store = StatusTracker(backend), ResultStore(backend)
+    missing = [
+        name
+        for owner, name in ((tracker, "effects"), (tracker, "claim_status"), (store, "effects"))
+        if not hasattr(owner, name)
+    ]
+    if missing:
+        return f"not available yet (missing {', '.join(missing)})"
+    return Lifecycle(
+        "status+result",
+        lambda message: tracker.effects(message, TaskStatus.SUBMITTED),
+        tracker.claim_status(),
+        lambda message: [
+            *tracker.effects(message, TaskStatus.SUCCEEDED),
+            *store.effects(message, {"index": message.args[0]}),
+        ],
+    )
+
+
+def run_lifecycles(broker: Broker, lifecycle: Lifecycle, messages: Sequence[Message]) -> None:
+    """Submit each message, claim them ``CLAIM_BATCH`` at a time, and finish each."""
+    consumer = consumer_of(broker)
+    consumer.claim_status = lifecycle.claim_status
+    for start in range(0, len(messages), CLAIM_BATCH):
+        batch = messages[start : start + CLAIM_BATCH]
+        for message in batch:
+            broker.submit(message, effects=lifecycle.submit_effects(message))
+        claim = consumer.claim(len(batch))
+        if len(claim.messages) != len(batch):
+            raise RuntimeError(f"claimed {len(claim.messages)} of {len(batch)} just submitted")
+        for message in claim.messages:
+            broker.ack(message, effects=lifecycle.finish_effects(message))
+
+
+def step_status_result(bench: Bench) -> list[Row]:
+    """A task's whole life (submit, claim, ack) plain, then with status and result written."""
+    count = 1000 if bench.quick else 3000
+    target = Target(0.75)
+    with bench.namespace("status-result") as namespace:
+        broker = sync_broker(bench, namespace)
+        tracked = tracked_lifecycle(broker.backend)
+        lifecycles = [PLAIN] if isinstance(tracked, str) else [PLAIN, tracked]
+
+        def rounds_of(lifecycle: Lifecycle) -> Prepare:
+            def prepare() -> Callable[[], None]:
+                messages = make_messages(count, result_ttl=RESULT_TTL)
+                return lambda: run_lifecycles(broker, lifecycle, messages)
+
+            return prepare
+
+        rounds = measure_rounds(bench, {item.label: rounds_of(item) for item in lifecycles})
+    name = "submit+claim+ack, {}"
+    note = f"submit one per call, claim({CLAIM_BATCH}), ack each"
+    plain = throughput_row(name.format("plain"), rounds["plain"], count, None, note)
+    if isinstance(tracked, str):
+        return [
+            plain,
+            skipped(name.format("status+result"), "msg/s", None, tracked),
+            skipped("status+result / plain", "ratio", target, tracked),
+        ]
+    on = throughput_row(name.format("status+result"), rounds[tracked.label], count, None)
+    return [plain, on, ratio_row("status+result / plain", on, plain, target)]
+
+
+STEPS: dict[str, Step] = {
+    "submit": step_submit,
+    "submit_many": step_submit_many,
+    "claim_ack": step_claim_ack,
+    "claim_ack_async": step_claim_ack_async,
+    "latency": step_latency,
+    "backlog": step_backlog,
+    "status_result": step_status_result,
+}
+
+if __name__ == "__main__":
+    sys.exit(main("alsek engine benchmark", STEPS, RESULTS_DIR / "engine.json"))
