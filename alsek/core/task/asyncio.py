@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -26,7 +27,6 @@ from alsek.core.task.helpers import FireTimeAsyncIOExecutor, _AsyncMultiSubmit
 from alsek.defaults import DEFAULT_MAX_RETRIES, DEFAULT_TASK_TIMEOUT
 from alsek.storage.result.asyncio import AsyncResultStore
 from alsek.types import SupportedMechanismType
-from alsek.utils.checks import await_required
 from alsek.utils.logging import magic_logger
 
 
@@ -176,7 +176,7 @@ class AsyncTask(BaseTask):
         """Call the function with the message's arguments, and await it if it is async."""
         args, kwargs = self._call_arguments(message)
         result = self.function(*args, **kwargs)
-        if await_required(result):
+        if inspect.isawaitable(result):
             result = await result
         return result
 
