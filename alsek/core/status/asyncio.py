@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from alsek.core.status.base import BaseStatusTracker, StatusTarget
-from alsek.core.status.steps import Steps, T, async_run, async_stream, rebuild_backend
+from alsek.core.status.steps import Steps, T, async_run, async_stream
 from alsek.core.status.types import StatusUpdate, TaskStatus
 from alsek.storage.backends.base import AsyncBackend
 
@@ -24,15 +24,6 @@ class AsyncStatusTracker(BaseStatusTracker):
 
     def __init__(self, backend: AsyncBackend, **kwargs: Any) -> None:
         super().__init__(backend=backend, **kwargs)
-
-    @classmethod
-    def deserialize(cls, data: dict[str, Any]) -> AsyncStatusTracker:
-        """Rebuild a tracker (with a new connection pool) from ``serialize()``'s output."""
-        return cls(
-            backend=rebuild_backend(data["backend"]),
-            ttl=data["ttl"],
-            enable_pubsub=data["enable_pubsub"],
-        )
 
     async def _run(self, steps: Steps[T]) -> T:
         return await async_run(steps, self.backend.conn)  # type: ignore[attr-defined]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from alsek.core.broker.effects import (
     ClaimStatus,
@@ -46,9 +46,11 @@ from alsek.core.status.steps import (
     check_backend_kind,
     deadline_after,
     effect_commands,
+    encode_value,
     first_emitted,
     positive_ms,
     read,
+    rebuild_backend,
     seconds_left,
     snapshot_steps,
 )
@@ -62,6 +64,8 @@ from alsek.defaults import DEFAULT_TTL
 from alsek.exceptions import ValidationError
 from alsek.storage.backends.base import BaseBackend
 from alsek.utils.temporal import utcnow_timestamp_ms
+
+TrackerT = TypeVar("TrackerT", bound="BaseStatusTracker")
 
 #: TTL a claim's status write gets from a tracker whose statuses never expire: the claim
 #: script always writes with ``PX``, so "never" is spelled as a century.
@@ -136,10 +140,14 @@ class BaseStatusTracker(ABC):
             "enable_pubsub": self.enable_pubsub,
         }
 
-    @staticmethod
-    @abstractmethod
-    def deserialize(data: dict[str, Any]) -> BaseStatusTracker:
-        """Rebuild a tracker from ``serialize()``'s output."""
+    @classmethod
+    def deserialize(cls: type[TrackerT], data: dict[str, Any]) -> TrackerT:
+        """Rebuild a tracker (with a new connection pool) from ``serialize()``'s output."""
+        return cls(
+            backend=rebuild_backend(data["backend"]),
+            ttl=data["ttl"],
+            enable_pubsub=data["enable_pubsub"],
+        )
 
     # -- names -------------------------------------------------------------------------------
 
@@ -174,13 +182,7 @@ class BaseStatusTracker(ABC):
     def _encode(self, update: StatusUpdate) -> str:
         """The stored and published form; ``TypeError`` (nothing written) if it cannot be."""
         data = {**update.as_dict(), "at": utcnow_timestamp_ms()}
-        try:
-            return str(self.backend.serializer.forward(data))
-        except (TypeError, ValueError) as error:
-            raise TypeError(
-                f"Status {update.value.name}: its details cannot be serialized by "
-                f"{self.backend.serializer!r} ({error}); nothing was written"
-            ) from error
+        return encode_value(self.backend, data, f"The details of status {update.value.name}")
 
     def _decode(self, raw: str) -> StatusUpdate:
         data = self.backend.serializer.reverse(raw)

@@ -225,6 +225,17 @@ def check_backend_kind(owner: str, backend: BaseBackend, want_async: bool) -> No
         raise AssertionError(f"Backend is async: {owner} needs a sync backend (or use {twin})")
 
 
+def encode_value(backend: BaseBackend, value: Any, what: str) -> str:
+    """``value`` in the backend's serialized form; ``TypeError`` naming ``what`` if it cannot be,
+    raised before anything is sent."""
+    try:
+        return str(backend.serializer.forward(value))
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{what} cannot be serialized by {backend.serializer!r} ({error}); nothing was written"
+        ) from error
+
+
 def rebuild_backend(encoded: bytes) -> Any:
     """A backend (with a new connection pool) from ``BaseBackend.encode()``'s bytes."""
     data = dill.loads(encoded)

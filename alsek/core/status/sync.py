@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from alsek.core.status.base import BaseStatusTracker, StatusTarget
-from alsek.core.status.steps import Steps, T, rebuild_backend, run, stream
+from alsek.core.status.steps import Steps, T, run, stream
 from alsek.core.status.types import StatusUpdate, TaskStatus
 
 
@@ -17,15 +17,6 @@ class StatusTracker(BaseStatusTracker):
     any thread. Listeners and waiters of one process share one
     subscriber connection per Redis client.
     """
-
-    @classmethod
-    def deserialize(cls, data: dict[str, Any]) -> StatusTracker:
-        """Rebuild a tracker (with a new connection pool) from ``serialize()``'s output."""
-        return cls(
-            backend=rebuild_backend(data["backend"]),
-            ttl=data["ttl"],
-            enable_pubsub=data["enable_pubsub"],
-        )
 
     def _run(self, steps: Steps[T]) -> T:
         return run(steps, self.backend.conn)  # type: ignore[attr-defined]

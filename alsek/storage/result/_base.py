@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, TypeVar
 
 from alsek.core.broker.effects import Effect, PublishEffect, SetEffect
 from alsek.core.status.steps import (
@@ -39,6 +39,9 @@ from alsek.core.status.steps import (
     call,
     check_backend_kind,
     effect_commands,
+    encode_value,
+    read,
+    rebuild_backend,
     wait_steps,
 )
 from alsek.defaults import DEFAULT_QUEUE
@@ -46,6 +49,8 @@ from alsek.exceptions import TaskFailedError
 from alsek.storage.backends.base import BaseBackend, glob_escape
 from alsek.utils.system import stop_requested
 from alsek.utils.temporal import utcnow_timestamp_ms
+
+StoreT = TypeVar("StoreT", bound="BaseResultStore")
 
 #: Keys asked for per SCAN call when a chain's descendants must be found by SCAN.
 SCAN_COUNT = 1000
@@ -83,10 +88,10 @@ class BaseResultStore(ABC):
         """Settings that rebuild this store in another process."""
         return {"backend": self.backend.encode()}
 
-    @staticmethod
-    @abstractmethod
-    def deserialize(data: dict[str, Any]) -> BaseResultStore:
-        """Rebuild a store from ``serialize()``'s output."""
+    @classmethod
+    def deserialize(cls: type[StoreT], data: dict[str, Any]) -> StoreT:
+        """Rebuild a store (with a new connection pool) from ``serialize()``'s output."""
+        return cls(backend=rebuild_backend(data["backend"]))
 
     # -- names -------------------------------------------------------------------------------
 
@@ -133,13 +138,7 @@ class BaseResultStore(ABC):
 
     def _encode(self, message: Any, record: dict[str, Any]) -> str:
         """Serialize a record; ``TypeError`` naming the message before anything is written."""
-        try:
-            return str(self.backend.serializer.forward(record))
-        except (TypeError, ValueError) as error:
-            raise TypeError(
-                f"The result of message {message.uuid} cannot be serialized by "
-                f"{self.backend.serializer!r} ({error}); nothing was written"
-            ) from error
+        return encode_value(self.backend, record, f"The result of message {message.uuid}")
 
     def _result_effects(self, message: Any, result: Any, nx: bool) -> list[Effect]:
         name = self.get_storage_name(message)
@@ -208,7 +207,7 @@ class BaseResultStore(ABC):
 
     def _exists_steps(self, message: Any, descendants: bool) -> Steps[bool]:
         names, _ = yield from self._names_steps(message, descendants)
-        counts = yield call(*(("EXISTS", self._full(name)) for name in names))
+        counts = yield read(*(("EXISTS", self._full(name)) for name in names))
         return bool(names) and all(counts)
 
     def _set_steps(self, message: Any, result: Any, nx: bool) -> Steps[None]:
@@ -219,7 +218,7 @@ class BaseResultStore(ABC):
 
     def _read_steps(self, names: list[str]) -> Steps[list[dict[str, Any]] | None]:
         """Every record, or ``None`` while one is missing; ``TaskFailedError`` for a failure."""
-        replies = yield call(
+        replies = yield read(
             *(("GET", self._full(name)) for name in names),
             *(("GET", self._full(_failure_name(name))) for name in names),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alsek.core.status.steps import Steps, T, async_run, rebuild_backend
+from alsek.core.status.steps import Steps, T, async_run
 from alsek.storage.backends.base import AsyncBackend
 from alsek.storage.result._base import BaseResultStore
 
@@ -20,11 +20,6 @@ class AsyncResultStore(BaseResultStore):
 
     def __init__(self, backend: AsyncBackend) -> None:
         super().__init__(backend)
-
-    @classmethod
-    def deserialize(cls, data: dict[str, Any]) -> AsyncResultStore:
-        """Rebuild a store (with a new connection pool) from ``serialize()``'s output."""
-        return cls(backend=rebuild_backend(data["backend"]))
 
     async def _run(self, steps: Steps[T]) -> T:
         return await async_run(steps, self.backend.conn)  # type: ignore[attr-defined]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alsek.core.status.steps import Steps, T, rebuild_backend, run
+from alsek.core.status.steps import Steps, T, run
 from alsek.storage.backends.base import Backend
 from alsek.storage.result._base import BaseResultStore
 
@@ -21,11 +21,6 @@ class ResultStore(BaseResultStore):
 
     def __init__(self, backend: Backend) -> None:
         super().__init__(backend)
-
-    @classmethod
-    def deserialize(cls, data: dict[str, Any]) -> ResultStore:
-        """Rebuild a store (with a new connection pool) from ``serialize()``'s output."""
-        return cls(backend=rebuild_backend(data["backend"]))
 
     def _run(self, steps: Steps[T]) -> T:
         return run(steps, self.backend.conn)  # type: ignore[attr-defined]
