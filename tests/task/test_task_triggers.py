@@ -10,6 +10,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -296,7 +297,7 @@ def test_three_processes_yield_one_message_per_tick(sync_kit: Kit) -> None:
     seen: list[tuple[int, int]] = []
     deadline = time.monotonic() + 30
     try:
-        while len({pid for pid, _ in seen}) < 3 or len(seen) < 12:
+        while len(counts := Counter(pid for pid, _ in seen)) < 3 or min(counts.values()) < 3:
             assert time.monotonic() < deadline, f"firings so far: {seen}"
             with contextlib.suppress(queue.Empty):
                 seen.append(firings.get(timeout=0.5))
@@ -310,8 +311,11 @@ def test_three_processes_yield_one_message_per_tick(sync_kit: Kit) -> None:
         except queue.Empty:
             break
     assert all(process.exitcode == 0 for process in processes)
-    ticks = {fired - fired % 1000 for _, fired in seen}
+    firing_pids: dict[int, set[int]] = {}
+    for pid, fired in seen:
+        firing_pids.setdefault(fired - fired % 1000, set()).add(pid)
     messages = _all_messages(sync_kit)
-    assert len(messages) == len(ticks), (sorted(ticks), [m.created_at for m in messages])
-    assert {_tick_ms(message) for message in messages} == ticks
-    assert len(seen) >= 2 * len(messages)  # the processes really fired the same ticks
+    assert len(messages) == len(firing_pids), (firing_pids, [m.created_at for m in messages])
+    assert {_tick_ms(message) for message in messages} == set(firing_pids)
+    # The processes really fired the same ticks: several ticks were fired by all three.
+    assert sum(len(pids) == 3 for pids in firing_pids.values()) >= 2, firing_pids
