@@ -41,6 +41,14 @@ log = logging.getLogger(__name__)
 RUNNING, FINISHING, FINISHED, STOPPED = 0, 1, 2, 3
 
 
+class _TimeLimitExceeded(Exception):
+    """Raised inside a thread stopped for its timeout (the outcome still records ``TimeoutError``).
+
+    Not the builtin ``TimeoutError``: that is ``socket.timeout``, which network libraries
+    (redis-py among them) catch and retry, so the thread would carry on running.
+    """
+
+
 def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | None]:
     """Run the task's steps; any exception, from ``post_op`` too, is the run's exception."""
     try:
@@ -175,7 +183,8 @@ class ThreadTaskFuture(TaskFuture):
             self._wrapper_exit = True
 
     def stop(self, exception: type[BaseException]) -> None:
-        """Raise ``exception`` in the thread and finish the message accordingly."""
+        """Raise ``exception`` in the thread (``TimeoutError`` as ``_TimeLimitExceeded``) and
+        finish the message accordingly."""
         if not self._claim_outcome(STOPPED):
             return
         ident = self.thread.ident
@@ -184,7 +193,8 @@ class ThreadTaskFuture(TaskFuture):
                 "Cannot stop a thread outside CPython; %s keeps running", self.message.summary
             )
         elif ident is not None:
-            thread_raise(ident, exception)
+            raised = _TimeLimitExceeded if issubclass(exception, TimeoutError) else exception
+            thread_raise(ident, raised)
         run_plan(stop_plan(self.task, self.message, exception(f"Stopped thread {ident}")))
         self._wrapper_exit = True
 
