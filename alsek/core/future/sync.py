@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import signal
 import threading
 from abc import ABC, abstractmethod
 from typing import Any
@@ -221,6 +222,9 @@ class MainThreadTaskFuture(TaskFuture):
 
 def _process_wrapper(encoded: bytes, log_level: int, state: Any, write_running: bool) -> None:
     """Body of a process future's child: run, then finish unless the parent stopped us."""
+    # A forked child inherits the pool's stop-signal handler, which only records the signal;
+    # ``stop()`` needs SIGTERM to end the child, not to wait out the patience before SIGKILL.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     set_alsek_worker_pool_env_var()
     setup_logging(log_level)
     task, message = _process_future_decoder(encoded)
