@@ -480,3 +480,29 @@ async def test_wait_for_polls_when_pubsub_is_off(kit: Kit) -> None:
     )
     with pytest.raises(TimeoutError):
         await call(tracker.wait_for, message, TaskStatus.FAILED, timeout=0.1, poll_interval=0.02)
+
+
+def _wait_in_child(tracker: StatusTracker, message: Any) -> None:
+    import os
+
+    status = tracker.wait_for(message, TaskStatus.SUCCEEDED, timeout=20)
+    os._exit(0 if status is TaskStatus.SUCCEEDED else 1)
+
+
+def test_a_forked_child_gets_its_own_hub(sync_kit: Kit) -> None:
+    import multiprocessing
+
+    tracker, message = sync_kit.tracker, make()
+    tracker.set(message, TaskStatus.RUNNING)
+    parent_listener = tracker.listen_to_updates(message)
+    assert next(parent_listener).value is TaskStatus.RUNNING  # the parent's hub is busy
+    child = multiprocessing.get_context("fork").Process(
+        target=_wait_in_child, args=(tracker, message)
+    )
+    child.start()
+    channel = tracker._channel(message)
+    eventually(lambda: sync_kit.backend.conn.pubsub_numsub(channel)[0][1] == 2)
+    tracker.set(message, TaskStatus.SUCCEEDED)
+    child.join(30)
+    assert child.exitcode == 0
+    assert next(parent_listener).value is TaskStatus.SUCCEEDED

@@ -15,6 +15,7 @@ Only idempotent reads go through a batcher (a batch interrupted by a cancellatio
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
 from collections.abc import Sequence
@@ -248,3 +249,14 @@ def async_batcher_for(client: Any) -> AsyncCommandBatcher:
     if batcher is None:
         batcher = per_loop[loop] = AsyncCommandBatcher()
     return batcher
+
+
+def _forget_batchers_after_fork() -> None:
+    """A forked child must not inherit a batch led by one of its parent's threads."""
+    global _BATCHERS, _BATCHERS_LOCK, _ASYNC_BATCHERS
+    _BATCHERS = weakref.WeakKeyDictionary()
+    _BATCHERS_LOCK = threading.Lock()
+    _ASYNC_BATCHERS = weakref.WeakKeyDictionary()
+
+
+os.register_at_fork(after_in_child=_forget_batchers_after_fork)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import threading
 import uuid
@@ -184,6 +185,8 @@ class HubCore:
         kind, name = entry.get("type"), entry.get("channel")
         channel = self._channels.get(name) if isinstance(name, str) else None
         if channel is None:
+            if kind == "subscribe":  # re-subscribed after a reconnection, wanted by nobody
+                self._stray.append(name)  # type: ignore[arg-type]
             return []
         if kind == "subscribe":
             return self._confirmed(name, channel)  # type: ignore[arg-type]
@@ -518,3 +521,14 @@ async def async_subscribe(client: Any, channels: Iterable[str]) -> AsyncSubscrip
         await subscription.close()
         raise TimeoutError(f"Redis did not confirm the subscription to {subscription.channels}")
     return subscription
+
+
+def _forget_hubs_after_fork() -> None:
+    """A forked child has none of its parent's reader threads or tasks: start afresh."""
+    global _HUBS_LOCK
+    _HUBS.clear()
+    _ASYNC_HUBS.clear()
+    _HUBS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_hubs_after_fork)
