@@ -76,11 +76,14 @@ StatusTarget = TaskStatus | tuple[TaskStatus, ...] | list[TaskStatus]
 
 def _identity(message: Any) -> tuple[str, str, str]:
     """Queue, task name and uuid of ``message``; ``ValidationError`` naming what is missing."""
-    parts = {name: getattr(message, name, None) for name in ("queue", "task_name", "uuid")}
-    missing = [name for name, value in parts.items() if not value]
-    if missing:
-        raise ValidationError(f"A status needs the message's queue, task_name and uuid: {missing}")
-    return parts["queue"], parts["task_name"], parts["uuid"]  # type: ignore[return-value]
+    queue = getattr(message, "queue", None)
+    task_name = getattr(message, "task_name", None)
+    uuid = getattr(message, "uuid", None)
+    if queue and task_name and uuid:
+        return queue, task_name, uuid
+    given = {"queue": queue, "task_name": task_name, "uuid": uuid}
+    missing = [name for name, value in given.items() if not value]
+    raise ValidationError(f"A status needs the message's queue, task_name and uuid: {missing}")
 
 
 def _targets(status: Any) -> tuple[TaskStatus, ...]:
@@ -179,9 +182,10 @@ class BaseStatusTracker(ABC):
 
     # -- payloads ----------------------------------------------------------------------------
 
-    def _encode(self, update: StatusUpdate) -> str:
-        """The stored and published form; ``TypeError`` (nothing written) if it cannot be."""
-        data = {**update.as_dict(), "at": utcnow_timestamp_ms()}
+    def _encode(self, update: StatusUpdate, at: int | None = None) -> str:
+        """The stored and published form (``at``: time of the write, default now);
+        ``TypeError`` (nothing written) if it cannot be."""
+        data = {**update.as_dict(), "at": utcnow_timestamp_ms() if at is None else at}
         return encode_value(self.backend, data, f"The details of status {update.value.name}")
 
     def _decode(self, raw: str) -> StatusUpdate:
@@ -197,16 +201,15 @@ class BaseStatusTracker(ABC):
         ``TypeError`` here, before anything is sent, if ``details`` cannot be serialized.
         """
         update = StatusUpdate(_check_status(status), details)
-        return self._write_effects(message, self._encode(update), update.value)
-
-    def _write_effects(self, message: Any, payload: str, status: TaskStatus) -> list[Effect]:
         queue, task_name, uuid = _identity(message)
+        now = utcnow_timestamp_ms()
+        payload = self._encode(update, now)
         effects: list[Effect] = [SetEffect(self._key(message), payload, ttl=self.ttl)]
         if self.enable_pubsub:
             effects.append(PublishEffect(self._channel(message), payload))
         index, member = self._full(self.get_index_name(queue)), f"{task_name}:{uuid}"
-        if status in LIVE_TASK_STATUSES:
-            effects.append(IndexAddEffect(index, utcnow_timestamp_ms(), member))
+        if update.value in LIVE_TASK_STATUSES:
+            effects.append(IndexAddEffect(index, now, member))
         else:
             effects.append(IndexRemoveEffect(index, member))
         return effects
