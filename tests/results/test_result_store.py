@@ -292,3 +292,15 @@ async def test_delete_removes_a_failure_record_too(kit: Kit, redis_client: redis
     assert await call(kit.store.delete, message, descendants=False) == 1
     with pytest.raises(KeyError):
         await call(kit.store.get, message)
+
+
+class _NoPubSubBackend(RedisBackend):
+    SUPPORTS_PUBSUB = False
+
+
+def test_get_with_timeout_polls_a_backend_without_pubsub(redis_url: str, namespace: str) -> None:
+    store, message = ResultStore(_NoPubSubBackend(redis_url, namespace=namespace)), make()
+    writer = threading.Timer(0.2, store.set, (message, "polled"))
+    writer.start()
+    assert store.get(message, timeout=10_000) == "polled"
+    writer.join()

@@ -137,20 +137,22 @@ def snapshot_steps(subscription: Any, key: str, channel: str) -> Steps[str | Non
                 break
 
 
-def wait_steps(subscription: Any, deadline: float | None) -> Steps[Item | None]:
+def wait_steps(
+    subscription: Any, deadline: float | None, poll_seconds: float = STOP_CHECK_SECONDS
+) -> Steps[Item | None]:
     """Wait for the next item until ``deadline`` (monotonic); ``None`` when it passed.
 
     Gives up early, returning ``None``, when the process is told to stop. Without a
-    subscription (no pub/sub) it pauses for a short while instead.
+    subscription (no pub/sub) it pauses ``poll_seconds`` instead, for the caller to look again.
     """
     while not stop_requested():
         remaining = seconds_left(deadline)
         if remaining is not None and remaining <= 0:
             return None
-        pause = STOP_CHECK_SECONDS if remaining is None else min(remaining, STOP_CHECK_SECONDS)
         if subscription is None:
-            yield Sleep(pause)
+            yield Sleep(poll_seconds if remaining is None else min(remaining, poll_seconds))
             return None
+        pause = STOP_CHECK_SECONDS if remaining is None else min(remaining, STOP_CHECK_SECONDS)
         item = yield Receive(subscription, pause)
         if item is not None:
             return item

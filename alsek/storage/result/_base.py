@@ -44,7 +44,7 @@ from alsek.core.status.steps import (
     rebuild_backend,
     wait_steps,
 )
-from alsek.defaults import DEFAULT_QUEUE
+from alsek.defaults import _GET_RESULT_WAIT_SLEEP_INTERVAL, DEFAULT_QUEUE
 from alsek.exceptions import TaskFailedError
 from alsek.storage.backends.base import BaseBackend, glob_escape
 from alsek.utils.system import stop_requested
@@ -54,6 +54,8 @@ StoreT = TypeVar("StoreT", bound="BaseResultStore")
 
 #: Keys asked for per SCAN call when a chain's descendants must be found by SCAN.
 SCAN_COUNT = 1000
+#: How often a waiter looks again when the backend has no pub/sub to wake it.
+NO_PUBSUB_POLL_SECONDS = _GET_RESULT_WAIT_SLEEP_INTERVAL / 1000
 #: Published on a result's channel to wake its waiters (they read the key again).
 WAKE_PAYLOAD = "1"
 
@@ -256,7 +258,7 @@ class BaseResultStore(ABC):
                 continue
             if time.monotonic() >= deadline or stop_requested():  # type: ignore[operator]
                 raise TimeoutError(f"Timeout waiting for the result(s) of message {message.uuid}")
-            yield from wait_steps(subscription, deadline)
+            yield from wait_steps(subscription, deadline, NO_PUBSUB_POLL_SECONDS)
         if not in_order:
             records.sort(key=lambda record: record["timestamp"])
         if not keep:
