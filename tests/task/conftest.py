@@ -18,6 +18,7 @@ from alsek.core.task import AsyncTask, Task
 from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
 from alsek.storage.backends.redis.sync import RedisBackend
 from alsek.storage.result import AsyncResultStore, ResultStore
+from tests.task.functions import add, async_add
 
 OWNER = "lock:test-host:process:1:lease:task-tests"
 
@@ -39,14 +40,6 @@ def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
             return value
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.01)
-
-
-def add(a: int, b: int) -> int:
-    return a + b
-
-
-async def async_add(a: int, b: int) -> int:
-    return a + b
 
 
 class Kit:

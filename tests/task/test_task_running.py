@@ -12,7 +12,8 @@ import pytest
 from alsek.core.message import Message
 from alsek.core.task import AsyncTask, Task, expects_message
 from alsek.core.task.base import BaseTask
-from tests.task.conftest import Kit, add, call
+from tests.task.conftest import Kit, call
+from tests.task.functions import add
 
 # -- calling the function ---------------------------------------------------------------------
 
