@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from alsek.core.broker.effects import (
@@ -70,6 +71,9 @@ TrackerT = TypeVar("TrackerT", bound="BaseStatusTracker")
 #: TTL a claim's status write gets from a tracker whose statuses never expire: the claim
 #: script always writes with ``PX``, so "never" is spelled as a century.
 CLAIM_NO_EXPIRY_TTL = 100 * 365 * 24 * 60 * 60 * 1000
+
+#: The placeholders of ``ClaimStatus`` templates, as a message the name builders accept.
+_PLACEHOLDERS = SimpleNamespace(queue="<queue>", task_name="<task>", uuid="<uuid>")
 
 StatusTarget = TaskStatus | tuple[TaskStatus, ...] | list[TaskStatus]
 
@@ -219,13 +223,13 @@ class BaseStatusTracker(ABC):
     ) -> ClaimStatus:
         """The status ``broker.claim(..., status=...)`` writes for every message it claims.
 
-        ``tasks`` limits it to those task names (``None``: every task). Build one per claim: its
-        payload carries the time it was built.
+        ``tasks`` limits it to those task names (``None``: every task). The payload's ``at`` is
+        when this was built (informational: listeners order updates by Redis, not by clocks).
         """
         payload = self._encode(StatusUpdate(_check_status(status)))
         return ClaimStatus(
-            key_template=self._full("status:{<queue>}:<task>:<uuid>"),
-            channel_template=self._full("channel:{<queue>}:<task>:<uuid>"),
+            key_template=self._key(_PLACEHOLDERS),
+            channel_template=self._channel(_PLACEHOLDERS),
             payload=payload,
             ttl=self.ttl or CLAIM_NO_EXPIRY_TTL,
             tasks=None if tasks is None else frozenset(tasks),

@@ -26,6 +26,7 @@ import logging
 import os
 import queue
 import threading
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -321,7 +322,7 @@ class SubscriptionHub(HubCore):
                 entry = self._pubsub.get_message(timeout=READ_TIMEOUT_SECONDS)
             except (RedisConnectionError, RedisTimeoutError) as error:
                 log.warning("Pub/sub connection lost (%s); reconnecting.", error)
-                threading.Event().wait(RECONNECT_PAUSE_SECONDS)
+                time.sleep(RECONNECT_PAUSE_SECONDS)
                 continue
             except Exception as error:  # an unexpected failure must reach every waiter
                 log.exception("The pub/sub hub stopped.")
