@@ -658,7 +658,9 @@ class BaseBroker(ABC):
             names.append(self._full(keys.QUEUE_REGISTRY_WAKE))
         if not names:
             raise ValueError("wait_for_work needs at least one queue (or all_queues=True)")
-        timeout = max(timeout_ms, 1) / 1000
+        # At least 2 ms: Redis 6.2 truncates the timeout to whole ms, and 0.001 s becomes 0,
+        # which means "block forever" (until the client's socket timeout fails the call).
+        timeout = max(timeout_ms, 2) / 1000
         return _one((yield [CommandCall(("BLPOP", *names, timeout))])) is not None
 
     @staticmethod
