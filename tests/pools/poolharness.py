@@ -1,0 +1,358 @@
+"""The harness every pool test body runs on, whatever the pool kind.
+
+A test body talks to a ``Lab``: it builds tasks by function name (``lab.task("flaky", ...)``),
+submits messages through them, follows statuses (``lab.follow``), runs a pool of the lab's kind
+(``with lab.pool(capacity=2):``) and reads what the tasks recorded (``lab.starts(message)``...).
+Producers are always sync; only the pool side depends on the kind.
+
+Adding a pool kind means one more ``PoolKind`` in ``KINDS`` (overriding ``worker_task`` and
+``start`` when its tasks or its loop differ, as an async kind does) and a work module with the
+same function names as ``poolwork.sync_work``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from poolwork import pools, probe, sync_work
+
+from alsek.core.backoff import ConstantBackoff
+from alsek.core.message import Message
+from alsek.core.status import TaskStatus
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+ALSEK_COMMAND = str(Path(sys.executable).with_name("alsek"))
+
+#: Idle wait of in-process pools: short, so that a stop is noticed within ~100 ms.
+IDLE_BACKOFF = ConstantBackoff(100, floor=0, ceiling=100, zero_override=False)
+#: Consumer backoff options for CLI pools, with the same purpose.
+CLI_IDLE_OPTIONS = (
+    "--consumer_backoff_factor", "100",
+    "--consumer_backoff_floor", "100",
+    "--consumer_backoff_ceiling", "200",
+)  # fmt: skip
+#: Options of every pool command (SPEC §17), plus our grace period.
+COMMON_CLI_OPTIONS = (
+    "--queues",
+    "--task_specific_mode",
+    "--consumer_backoff_factor",
+    "--consumer_backoff_floor",
+    "--consumer_backoff_ceiling",
+    "--log-level",
+    "--grace_period",
+)
+
+
+def eventually(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what} not met within {timeout} s"
+        time.sleep(0.01)
+
+
+# -- pools running in this process ------------------------------------------------------------
+
+
+class ThreadedPool:
+    """A pool built in the main thread (it installs the signal handlers) and run in a thread."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="pool-under-test", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.pool.run()
+        except BaseException as error:  # the test asserts there was none
+            self.error = error
+
+    def start(self) -> ThreadedPool:
+        self.thread.start()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        """Whether ``run()`` is still going."""
+        return self.thread.is_alive()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Signal a stop, wait for the graceful shutdown, and check that ``run()`` did not fail."""
+        self.pool.stop_signal.exit_event.set()
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the pool did not stop"
+        assert self.error is None, f"the pool's run() raised {self.error!r}"
+
+
+@dataclass(frozen=True)
+class PoolKind:
+    """One kind of pool: how tests build its tasks, run it, and call its CLI command.
+
+    Args:
+        name: ``"thread"`` or ``"process"`` (the ``pools``/``poolwork.cli`` kind).
+        command: its ``alsek`` command.
+        options: the command's own §17 options.
+        isolates_crashes: a task killing its process leaves the pool alive.
+    """
+
+    name: str
+    command: str
+    options: tuple[str, ...]
+    isolates_crashes: bool = True
+
+    @property
+    def mechanism(self) -> str:
+        """The ``mechanism`` of the tasks this kind serves."""
+        return pools.MECHANISMS[self.name]
+
+    def worker_task(self, function_name: str, options: dict[str, Any], producer: Any) -> Any:
+        """The task the pool runs for ``producer`` (a sync kind runs the producer's own)."""
+        return producer
+
+    def start(self, tasks: list[Any], capacity: int, options: dict[str, Any]) -> ThreadedPool:
+        """Build a pool over ``tasks`` and run it in a background thread."""
+        return ThreadedPool(pools.build_pool(self.name, tasks, capacity, **options)).start()
+
+    def cli_capacity(self, capacity: int) -> list[str]:
+        """CLI options giving the pool ``capacity`` slots."""
+        if self.name == "thread":
+            return ["--n_threads", str(capacity), "--n_processes", "1"]
+        return ["--n_processes", str(capacity)]
+
+
+KINDS = {
+    "thread": PoolKind(
+        "thread",
+        "thread-pool",
+        (
+            "--n_threads",
+            "--n_processes",
+            "--n_process_floor",
+            "--slot_wait_interval",
+            "--complete_only_on_thread_exit",
+        ),
+    ),
+    "process": PoolKind(
+        "process", "process-pool", ("--n_processes", "--prune_interval", "--slot_wait_interval")
+    ),
+}
+
+
+# -- statuses -------------------------------------------------------------------------------------
+
+
+class StatusLog:
+    """Every status of one message with the (monotonic) time it arrived, from a listener
+    started before anything runs (it first gets the current status)."""
+
+    def __init__(self, tracker: Any, message: Message, timeout: float = 5.0) -> None:
+        self.message = message
+        self.updates: list[tuple[float, TaskStatus]] = []
+        self._first = threading.Event()
+        self._iterator = tracker.listen_to_updates(message)
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+        self._thread.start()
+        assert self._first.wait(timeout), f"no current status for {message.summary}"
+
+    def _listen(self) -> None:
+        for update in self._iterator:
+            self.updates.append((time.monotonic(), update.value))
+            self._first.set()
+
+    @property
+    def statuses(self) -> list[TaskStatus]:
+        """The statuses so far, in order."""
+        return [status for _, status in self.updates]
+
+    def wait(self, timeout: float = 20.0) -> list[TaskStatus]:
+        """Wait for a terminal status; returns every status."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), (
+            f"{self.message.summary} reached no terminal status in {timeout} s: {self.statuses}"
+        )
+        return self.statuses
+
+    def times(self, status: TaskStatus) -> list[float]:
+        """When each ``status`` update arrived."""
+        return [at for at, value in self.updates if value is status]
+
+
+def is_lifecycle(statuses: list[TaskStatus]) -> bool:
+    """SUBMITTED, RUNNING, [RETRYING, RUNNING]*, then SUCCEEDED or FAILED."""
+    names = [status.name for status in statuses]
+    if len(names) < 3 or names[:2] != ["SUBMITTED", "RUNNING"]:
+        return False
+    middle, last = names[2:-1], names[-1]
+    pairs_ok = middle == ["RETRYING", "RUNNING"] * (len(middle) // 2)
+    return pairs_ok and last in ("SUCCEEDED", "FAILED")
+
+
+# -- the lab -------------------------------------------------------------------------------------
+
+
+class Lab:
+    """Broker, tracker and store in a test's namespace, the tasks of one test, and its pools."""
+
+    queue = "pools"
+
+    def __init__(self, kind: PoolKind, url: str, namespace: str) -> None:
+        self.kind = kind
+        self.url = url
+        self.namespace = namespace
+        self.broker, self.tracker, self.store = sync_work.components(url, namespace)
+        self.worker_tasks: list[Any] = []
+
+    def task(self, function_name: str, **options: Any) -> Any:
+        """A producer task for ``poolwork`` function ``function_name``; the pools run it.
+
+        Defaults: this lab's queue, the kind's mechanism, its tracker and store, no retries.
+        """
+        options = {
+            "queue": self.queue,
+            "mechanism": self.kind.mechanism,
+            "status_tracker": self.tracker,
+            "result_store": self.store,
+            "max_retries": 0,
+            "backoff": None,
+            **options,
+        }
+        producer = sync_work.build_task(function_name, self.broker, **options)
+        self.worker_tasks.append(self.kind.worker_task(function_name, options, producer))
+        return producer
+
+    @contextmanager
+    def pool(self, capacity: int = 2, **options: Any) -> Iterator[ThreadedPool]:
+        """Run a pool of this lab's kind over the lab's tasks for the ``with`` block."""
+        options = {"backoff": IDLE_BACKOFF, "grace_period": 2_000, **options}
+        running = self.kind.start(self.worker_tasks, capacity, options)
+        try:
+            yield running
+        finally:
+            running.stop()
+
+    def follow(self, message: Message) -> StatusLog:
+        """Start recording the statuses of ``message``."""
+        return StatusLog(self.tracker, message)
+
+    # -- what the tasks recorded ------------------------------------------------------------
+
+    def _count(self, name: str, message: Message) -> int:
+        return int(probe.client().get(probe.key(name, message.uuid)) or 0)
+
+    def starts(self, message: Message) -> int:
+        """How many times the task started on ``message``."""
+        return self._count("starts", message)
+
+    def done(self, message: Message) -> int:
+        """How many times the task returned normally on ``message``."""
+        return self._count("done", message)
+
+    def order(self) -> list[str]:
+        """Message uuids in the order their runs started."""
+        return list(probe.client().lrange(probe.key("order"), 0, -1))
+
+    def attempts(self, message: Message) -> list[dict[str, Any]]:
+        """One record per start of ``message`` (retries, recorded error, pid, time)."""
+        raw = probe.client().lrange(probe.key("attempts", message.uuid), 0, -1)
+        return [json.loads(item) for item in raw]
+
+    def last_beat(self, message: Message) -> int | None:
+        """Wall-clock ms of the last heartbeat of a long task."""
+        value = probe.client().get(probe.key("beat", message.uuid))
+        return None if value is None else int(value)
+
+    def hook(self, hook: str, message: Message) -> str | None:
+        """The exception name a hook recorded for ``message`` (``"-"``: none)."""
+        return probe.client().get(probe.key("hook", hook, message.uuid))
+
+    def dead_letters(self) -> dict[str, Any]:
+        """This lab's dead-letter queue, by uuid."""
+        return {dead.uuid: dead for dead in self.broker.dlq_list(self.queue)}
+
+    def wait_until_stopped_beating(self, message: Message, quiet_ms: int = 300) -> int:
+        """Wait until ``message``'s heartbeat is ``quiet_ms`` old; returns the last beat."""
+
+        def quiet() -> int | None:
+            last = self.last_beat(message)
+            if last is not None and probe.now_ms() - last >= quiet_ms:
+                return last
+            return None
+
+        return int(eventually(quiet, timeout=10, what=f"{message.summary} stopped"))
+
+
+# -- pools in subprocesses --------------------------------------------------------------------
+
+
+def subprocess_env(kind: PoolKind, url: str, namespace: str) -> dict[str, str]:
+    """Environment of a pool subprocess: ``poolwork`` importable, probe and kind set."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
+    env[probe.URL_VAR] = url
+    env[probe.NAMESPACE_VAR] = namespace
+    env[pools.KIND_VAR] = kind.name
+    return env
+
+
+class PoolProcess:
+    """A pool subprocess in a session of its own, so it can be killed with its children.
+
+    Its output goes to files (a pipe nobody reads could block it); ``output()`` shows them.
+    """
+
+    def __init__(self, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.args = args
+        log_dir.mkdir(parents=True, exist_ok=True)
+        stamp = f"{time.monotonic_ns()}"
+        self.stdout_path = log_dir / f"pool-{stamp}.out"
+        self.stderr_path = log_dir / f"pool-{stamp}.err"
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            self.popen = subprocess.Popen(
+                args, env=env, cwd=REPO, stdout=out, stderr=err, start_new_session=True
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` to the pool process only (not its children)."""
+        self.popen.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        """Its exit code; fails the test if it does not exit within ``timeout`` seconds."""
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"pool {self.args} still running after {timeout} s\n{self.output()}"
+            ) from None
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def output(self) -> str:
+        out = self.stdout_path.read_text(errors="replace")
+        return f"--- stdout ---\n{out}\n--- stderr ---\n{self.stderr()}"
+
+    def kill_group(self) -> None:
+        """SIGKILL the pool and every process of its session."""
+        with suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(10)
