@@ -22,7 +22,17 @@ _EXPORTS = {
     "task": "alsek.core.task",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "AsyncBroker",
+    "AsyncLock",
+    "AsyncStatusTracker",
+    "Broker",
+    "Lock",
+    "Message",
+    "StatusTracker",
+    "__version__",
+    "task",
+]
 
 if TYPE_CHECKING:
     from alsek.core.broker import AsyncBroker, Broker

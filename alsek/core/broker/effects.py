@@ -33,11 +33,15 @@ class PublishEffect:
 
 @dataclass(frozen=True)
 class IndexAddEffect:
-    """``ZADD key score member``: keep an index (e.g. of live statuses) in step."""
+    """``ZADD key score member``: keep an index (e.g. of live statuses) in step.
+
+    With ``ttl`` (ms), the index key lives at least that long after this write.
+    """
 
     key: str
     score: int | float
     member: str
+    ttl: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class ClaimStatus:
 
     ``key_template`` and ``channel_template`` are full names with the placeholders ``<queue>``,
     ``<task>`` and ``<uuid>``; ``tasks`` limits it to those task names (``None``: every task).
+    ``ttl`` is in ms; 0 writes the status without expiry.
     """
 
     key_template: str
@@ -78,7 +83,7 @@ def encode_effects(effects: Iterable[Effect]) -> list[str | int | float]:
         elif isinstance(effect, PublishEffect):
             encoded += ["P", effect.channel, effect.payload]
         elif isinstance(effect, IndexAddEffect):
-            encoded += ["Z", effect.key, effect.score, effect.member]
+            encoded += ["Z", effect.key, effect.score, effect.member, effect.ttl or 0]
         else:
             encoded += ["R", effect.key, effect.member]
     return [count, *encoded]

@@ -68,9 +68,6 @@ from alsek.utils.temporal import utcnow_timestamp_ms
 
 TrackerT = TypeVar("TrackerT", bound="BaseStatusTracker")
 
-#: TTL a claim's status write gets from a tracker whose statuses never expire: the claim
-#: script always writes with ``PX``, so "never" is spelled as a century.
-CLAIM_NO_EXPIRY_TTL = 100 * 365 * 24 * 60 * 60 * 1000
 
 #: The placeholders of ``ClaimStatus`` templates, as a message the name builders accept.
 _PLACEHOLDERS = SimpleNamespace(queue="<queue>", task_name="<task>", uuid="<uuid>")
@@ -213,7 +210,7 @@ class BaseStatusTracker(ABC):
             effects.append(PublishEffect(self._channel(message), payload))
         index, member = self._full(self.get_index_name(queue)), f"{task_name}:{uuid}"
         if update.value in LIVE_TASK_STATUSES:
-            effects.append(IndexAddEffect(index, now, member))
+            effects.append(IndexAddEffect(index, now, member, ttl=self.ttl))
         else:
             effects.append(IndexRemoveEffect(index, member))
         return effects
@@ -231,7 +228,7 @@ class BaseStatusTracker(ABC):
             key_template=self._key(_PLACEHOLDERS),
             channel_template=self._channel(_PLACEHOLDERS),
             payload=payload,
-            ttl=self.ttl or CLAIM_NO_EXPIRY_TTL,
+            ttl=self.ttl or 0,
             tasks=None if tasks is None else frozenset(tasks),
         )
 

@@ -211,6 +211,8 @@ def effect_commands(effects: Iterable[Effect]) -> tuple[Command, ...]:
             commands.append(("PUBLISH", effect.channel, effect.payload))
         elif isinstance(effect, IndexAddEffect):
             commands.append(("ZADD", effect.key, effect.score, effect.member))
+            if effect.ttl:
+                commands.append(("PEXPIRE", effect.key, effect.ttl))
         elif isinstance(effect, IndexRemoveEffect):
             commands.append(("ZREM", effect.key, effect.member))
         else:

@@ -1,6 +1,6 @@
 -- Claim up to n ready messages across sources (queues, in order), each under a fresh lease.
 -- ARGV: prefix, now, n, lease_ttl, owner_base, request_id,
---       status key template, status channel template, status payload, status ttl,
+--       status key template, status channel template, status payload, status ttl (0: none),
 --       n_tracked (-1: every task) + tracked task names,
 --       n_sources + per source: queue, n_tasks (0: every task of the queue, best priority first;
 --       otherwise these tasks, drained in order) + task names.
@@ -94,7 +94,11 @@ for _, src in ipairs(sources) do
       redis.call('ZADD', leases_key(q), NOW + lease_ttl, u)
       extend_ttl(leases_key(q), redis.call('PTTL', key))
       if s_key ~= '' and (tracked == nil or tracked[t]) then
-        redis.call('SET', fill(s_key, q, t, u), s_payload, 'PX', s_ttl)
+        if s_ttl > 0 then
+          redis.call('SET', fill(s_key, q, t, u), s_payload, 'PX', s_ttl)
+        else
+          redis.call('SET', fill(s_key, q, t, u), s_payload)
+        end
         redis.call('PUBLISH', fill(s_channel, q, t, u), s_payload)
       end
       local n_out = #out

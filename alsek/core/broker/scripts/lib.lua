@@ -92,7 +92,7 @@ end
 -- their count, then each is an opcode and its arguments:
 --   S key value ttl nx   SET (ttl: >0 PX, 0 none, <0 KEEPTTL; nx '1': keep an existing value)
 --   P channel payload    PUBLISH
---   Z key score member   ZADD
+--   Z key score member ttl   ZADD, and the key lives at least ttl ms (0: no TTL change)
 --   R key member         ZREM
 local function apply_effects(i)
   local count = tonumber(ARGV[i]); i = i + 1
@@ -114,7 +114,8 @@ local function apply_effects(i)
       i = i + 3
     elseif op == 'Z' then
       redis.call('ZADD', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
-      i = i + 4
+      extend_ttl(ARGV[i + 1], tonumber(ARGV[i + 4]))
+      i = i + 5
     elseif op == 'R' then
       redis.call('ZREM', ARGV[i + 1], ARGV[i + 2])
       i = i + 3
