@@ -44,6 +44,9 @@ def _load(collect: Callable[[str], tuple[Any, ...]], package: str) -> tuple[Any,
         raise click.ClickException(f"Cannot import {package!r}: {error}") from error
     except AlsekError as error:
         raise click.ClickException(f"{package!r}: {error}") from error
+    except Exception as error:  # the package's own code failed while being imported
+        message = f"Cannot import {package!r}: {type(error).__name__}: {error}"
+        raise click.ClickException(message) from error
 
 
 def _build(factory: Callable[..., Any], **kwargs: Any) -> Any:
