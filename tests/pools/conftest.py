@@ -1,4 +1,4 @@
-"""Fixtures for the pool tests: a ``Lab`` per pool kind, and pool subprocesses cleaned up."""
+"""Fixtures for the pool tests: a ``Lab`` per pool kind, its pools and subprocesses cleaned up."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from poolharness import KINDS, Lab, PoolKind, PoolProcess, subprocess_env
+from poolharness import KINDS, Lab, PoolKind
 from poolwork import probe
 
 
@@ -34,28 +34,22 @@ def signal_handlers() -> Iterator[None]:
 
 
 @pytest.fixture
-def lab(
-    pool_kind: PoolKind, redis_url: str, namespace: str, probe_env: None, signal_handlers: None
-) -> Iterator[Lab]:
-    """Broker, tracker and store of this test, and pools of ``pool_kind`` over its tasks."""
-    built = Lab(pool_kind, redis_url, namespace)
-    yield built
-    built.broker.backend.conn.close()
+def make_lab(
+    redis_url: str, namespace: str, tmp_path: Path, probe_env: None, signal_handlers: None
+) -> Iterator[Callable[[PoolKind], Lab]]:
+    """Build labs in this test's namespace; each is closed (subprocesses killed) afterwards."""
+    built: list[Lab] = []
+
+    def make(kind: PoolKind) -> Lab:
+        built.append(Lab(kind, redis_url, namespace, tmp_path))
+        return built[-1]
+
+    yield make
+    for lab in built:
+        lab.close()
 
 
 @pytest.fixture
-def spawn_pool(
-    redis_url: str, namespace: str, tmp_path: Path
-) -> Iterator[Callable[[PoolKind, list[str]], PoolProcess]]:
-    """Start pool subprocesses (``args``: the whole command line); each is killed with its
-    whole session at the end of the test."""
-    started: list[PoolProcess] = []
-
-    def spawn(kind: PoolKind, args: list[str]) -> PoolProcess:
-        process = PoolProcess(args, subprocess_env(kind, redis_url, namespace), tmp_path)
-        started.append(process)
-        return process
-
-    yield spawn
-    for process in started:
-        process.kill_group()
+def lab(pool_kind: PoolKind, make_lab: Callable[[PoolKind], Lab]) -> Lab:
+    """A lab running pools of ``pool_kind``."""
+    return make_lab(pool_kind)

@@ -211,12 +211,20 @@ class Lab:
 
     queue = "pools"
 
-    def __init__(self, kind: PoolKind, url: str, namespace: str) -> None:
+    def __init__(self, kind: PoolKind, url: str, namespace: str, log_dir: Path) -> None:
         self.kind = kind
         self.url = url
         self.namespace = namespace
+        self.log_dir = log_dir
         self.broker, self.tracker, self.store = sync_work.components(url, namespace)
         self.worker_tasks: list[Any] = []
+        self.spawned: list[PoolProcess] = []
+
+    def close(self) -> None:
+        """Kill every pool subprocess (with its children) and close the lab's connections."""
+        for process in self.spawned:
+            process.kill_group()
+        self.broker.backend.conn.close()
 
     def task(self, function_name: str, **options: Any) -> Any:
         """A producer task for ``poolwork`` function ``function_name``; the pools run it.
@@ -245,6 +253,31 @@ class Lab:
             yield running
         finally:
             running.stop()
+
+    # -- pools in subprocesses ----------------------------------------------------------------
+
+    def served(self) -> dict[str, Any]:
+        """Producer tasks for what subprocess pools serve (``poolwork.cli``), by name."""
+        work = sync_work
+        return pools.served_tasks(work, self.kind.name, self.broker, self.tracker, self.store)
+
+    def spawn(self, args: list[str]) -> PoolProcess:
+        """Start ``args`` (a pool) as a subprocess, killed with its children at the end."""
+        env = subprocess_env(self.kind, self.url, self.namespace)
+        process = PoolProcess(args, env, self.log_dir)
+        self.spawned.append(process)
+        return process
+
+    def cli_pool(self, capacity: int, *options: str) -> PoolProcess:
+        """``alsek <kind>-pool poolwork.cli`` with ``capacity`` slots and ``options``."""
+        args = [ALSEK_COMMAND, self.kind.command, "poolwork.cli", *self.kind.cli_capacity(capacity)]
+        return self.spawn([*args, *CLI_IDLE_OPTIONS, *options])
+
+    def launched_pool(self, capacity: int, lease_ttl: int) -> PoolProcess:
+        """A pool over ``poolwork.cli`` built directly, with ``lease_ttl`` (ms)."""
+        launcher = [sys.executable, "-m", "poolwork.launch"]
+        options = ["--capacity", str(capacity), "--lease-ttl", str(lease_ttl)]
+        return self.spawn([*launcher, *options])
 
     def follow(self, message: Message) -> StatusLog:
         """Start recording the statuses of ``message``."""
@@ -281,9 +314,9 @@ class Lab:
         """The exception name a hook recorded for ``message`` (``"-"``: none)."""
         return probe.client().get(probe.key("hook", hook, message.uuid))
 
-    def dead_letters(self) -> dict[str, Any]:
-        """This lab's dead-letter queue, by uuid."""
-        return {dead.uuid: dead for dead in self.broker.dlq_list(self.queue)}
+    def dead_letters(self, queue: str | None = None) -> dict[str, Any]:
+        """The dead-letter queue of ``queue`` (default: the lab's), by uuid."""
+        return {dead.uuid: dead for dead in self.broker.dlq_list(queue or self.queue)}
 
     def wait_until_stopped_beating(self, message: Message, quiet_ms: int = 300) -> int:
         """Wait until ``message``'s heartbeat is ``quiet_ms`` old; returns the last beat."""
