@@ -5,9 +5,17 @@ submits messages through them, follows statuses (``lab.follow``), runs a pool of
 (``with lab.pool(capacity=2):``) and reads what the tasks recorded (``lab.starts(message)``...).
 Producers are always sync; only the pool side depends on the kind.
 
-Adding a pool kind means one more ``PoolKind`` in ``KINDS`` (overriding ``worker_task`` and
-``start`` when its tasks or its loop differ, as an async kind does) and a work module with the
-same function names as ``poolwork.sync_work``.
+Adding a pool kind (e.g. ``"async"``) means:
+
+* a work module (``poolwork/async_work.py``) with the function names of ``poolwork.sync_work``,
+  its ``components(url, namespace)`` and ``build_task(function_name, broker, **options)``;
+* in ``poolwork.pools``: its mechanism, its work module, and how ``build_pool``/``serve`` build
+  and run it;
+* one more ``PoolKind`` in ``KINDS``, overriding ``worker_task`` (the pool runs the work
+  module's task, not the sync producer) and ``start`` (its event loop in a thread), with
+  ``isolates_crashes=False`` when tasks share the pool's process.
+
+Every test body then runs for it too.
 """
 
 from __future__ import annotations
@@ -108,12 +116,16 @@ class PoolKind:
         name: ``"thread"`` or ``"process"`` (the ``pools``/``poolwork.cli`` kind).
         command: its ``alsek`` command.
         options: the command's own §17 options.
+        capacity_option: the command's option for how many messages run at once.
+        fixed_options: options that make ``capacity_option`` the whole capacity.
         isolates_crashes: a task killing its process leaves the pool alive.
     """
 
     name: str
     command: str
     options: tuple[str, ...]
+    capacity_option: str
+    fixed_options: tuple[str, ...] = ()
     isolates_crashes: bool = True
 
     @property
@@ -131,25 +143,28 @@ class PoolKind:
 
     def cli_capacity(self, capacity: int) -> list[str]:
         """CLI options giving the pool ``capacity`` slots."""
-        if self.name == "thread":
-            return ["--n_threads", str(capacity), "--n_processes", "1"]
-        return ["--n_processes", str(capacity)]
+        return [self.capacity_option, str(capacity), *self.fixed_options]
 
 
 KINDS = {
     "thread": PoolKind(
-        "thread",
-        "thread-pool",
-        (
+        name="thread",
+        command="thread-pool",
+        options=(
             "--n_threads",
             "--n_processes",
             "--n_process_floor",
             "--slot_wait_interval",
             "--complete_only_on_thread_exit",
         ),
+        capacity_option="--n_threads",
+        fixed_options=("--n_processes", "1"),
     ),
     "process": PoolKind(
-        "process", "process-pool", ("--n_processes", "--prune_interval", "--slot_wait_interval")
+        name="process",
+        command="process-pool",
+        options=("--n_processes", "--prune_interval", "--slot_wait_interval"),
+        capacity_option="--n_processes",
     ),
 }
 
@@ -257,9 +272,8 @@ class Lab:
     # -- pools in subprocesses ----------------------------------------------------------------
 
     def served(self) -> dict[str, Any]:
-        """Producer tasks for what subprocess pools serve (``poolwork.cli``), by name."""
-        work = sync_work
-        return pools.served_tasks(work, self.kind.name, self.broker, self.tracker, self.store)
+        """Producer tasks (sync) for what subprocess pools serve (``poolwork.cli``), by name."""
+        return pools.served_tasks(sync_work, self.kind.name, self.broker, self.tracker, self.store)
 
     def spawn(self, args: list[str]) -> PoolProcess:
         """Start ``args`` (a pool) as a subprocess, killed with its children at the end."""
@@ -267,6 +281,20 @@ class Lab:
         process = PoolProcess(args, env, self.log_dir)
         self.spawned.append(process)
         return process
+
+    def cli(self, *args: str, path: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """Run ``alsek <kind>-pool ARGS`` to completion (``path``: also importable)."""
+        env = subprocess_env(self.kind, self.url, self.namespace)
+        if path is not None:
+            env["PYTHONPATH"] = os.pathsep.join((str(path), env["PYTHONPATH"]))
+        return subprocess.run(
+            [ALSEK_COMMAND, self.kind.command, *args],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
 
     def cli_pool(self, capacity: int, *options: str) -> PoolProcess:
         """``alsek <kind>-pool poolwork.cli`` with ``capacity`` slots and ``options``."""

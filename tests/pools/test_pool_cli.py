@@ -4,32 +4,16 @@ bad input in one line."""
 from __future__ import annotations
 
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
-from poolharness import ALSEK_COMMAND, COMMON_CLI_OPTIONS, REPO, Lab, PoolKind, subprocess_env
+from poolharness import COMMON_CLI_OPTIONS, Lab
 
 from alsek.core.status import TaskStatus
 
-
-def _run(
-    kind: PoolKind, lab: Lab, *args: str, pythonpath: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = subprocess_env(kind, lab.url, lab.namespace)
-    if pythonpath is not None:
-        env["PYTHONPATH"] = f"{pythonpath}:{env['PYTHONPATH']}"
-    return subprocess.run(
-        [ALSEK_COMMAND, kind.command, *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+pytestmark = pytest.mark.slow  # every test starts the command in a subprocess
 
 
-@pytest.mark.slow
 def test_the_command_serves_a_package_until_sigterm(lab: Lab) -> None:
     add = lab.served()["add"]
     messages = [add.generate(args=(i, 1)) for i in range(20)]
@@ -44,7 +28,7 @@ def test_the_command_serves_a_package_until_sigterm(lab: Lab) -> None:
 
 
 def test_help_lists_every_option(lab: Lab) -> None:
-    shown = _run(lab.kind, lab, "--help")
+    shown = lab.cli("--help")
     assert shown.returncode == 0
     for option in (*COMMON_CLI_OPTIONS, *lab.kind.options):
         assert option in shown.stdout, f"{option} missing from {lab.kind.command} --help"
@@ -70,7 +54,7 @@ def broken_package(tmp_path: Path) -> Path:
 def test_a_bad_package_is_one_line_on_stderr(
     lab: Lab, broken_package: Path, package: str, expected: str
 ) -> None:
-    failed = _run(lab.kind, lab, package, pythonpath=broken_package)
+    failed = lab.cli(package, path=broken_package)
     lines = [line for line in failed.stderr.splitlines() if line.strip()]
     assert failed.returncode != 0
     assert len(lines) == 1, failed.stderr

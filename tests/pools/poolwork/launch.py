@@ -19,14 +19,13 @@ def main() -> None:
     parser.add_argument("--lease-ttl", type=int, default=30_000)
     parser.add_argument("--grace-period", type=int, default=2_000)
     args = parser.parse_args()
-    pool = pools.build_pool(
+    pools.serve(
         cli.KIND,
         list(cli.TASKS.values()),
         args.capacity,
         lease_ttl=args.lease_ttl,
         grace_period=args.grace_period,
     )
-    pool.run()
 
 
 if __name__ == "__main__":

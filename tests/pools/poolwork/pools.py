@@ -46,6 +46,11 @@ def build_pool(kind: str, tasks: list[Any], capacity: int, **options: Any) -> An
     raise ValueError(f"Unknown pool kind {kind!r}")
 
 
+def serve(kind: str, tasks: list[Any], capacity: int, **options: Any) -> None:
+    """Build a pool as ``build_pool`` does and run it here until a stop signal."""
+    build_pool(kind, tasks, capacity, **options).run()
+
+
 def served_tasks(work: Any, kind: str, broker: Any, tracker: Any, store: Any) -> dict[str, Any]:
     """The tasks subprocess pools serve, built by ``work`` for a pool of ``kind``."""
     common = {
