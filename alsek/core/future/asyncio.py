@@ -12,14 +12,8 @@ import contextlib
 import logging
 from typing import Any
 
-from alsek.core.future.outcome import (
-    Plan,
-    error_plan,
-    run_plan_async,
-    stop_plan,
-    success_plan,
-)
-from alsek.core.future.sync import FINISHING, RUNNING, STOPPED, TaskFuture
+from alsek.core.future.outcome import run_plan_async, stop_plan
+from alsek.core.future.sync import FINISHING, RUNNING, STOPPED, TaskFuture, _outcome
 from alsek.core.message import Message
 from alsek.core.status.types import TaskStatus
 from alsek.exceptions import TerminationError
@@ -41,13 +35,6 @@ async def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | N
         return result, None
     except Exception as error:
         return None, error
-
-
-def _outcome(task: Any, message: Message, result: Any, error: BaseException | None) -> Plan:
-    if error is None:
-        message.update(exception_details=None)
-        return success_plan(task, message, result)
-    return error_plan(task, message, error)
 
 
 class AsyncTaskFuture(TaskFuture):
