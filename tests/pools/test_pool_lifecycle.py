@@ -5,9 +5,12 @@ the dead-letter queue and what the task itself recorded. Every body runs for eve
 from __future__ import annotations
 
 import itertools
+import os
+import signal
+from collections.abc import Callable
 
 import pytest
-from poolharness import Lab, eventually, is_lifecycle
+from poolharness import KINDS, Lab, PoolKind, eventually, is_lifecycle
 from poolwork import probe
 from poolwork.sync_work import BEAT_SECONDS, RAISABLE
 
@@ -229,3 +232,19 @@ def test_a_task_that_kills_its_process_is_retried_and_the_pool_survives(lab: Lab
     attempts = lab.attempts(message)
     assert [attempt["error"] for attempt in attempts] == [None, "alsek.exceptions.WorkerLostError"]
     assert lab.done(message) == 1
+
+
+def test_a_sigterm_from_outside_does_not_stop_a_process_future(
+    make_lab: Callable[[PoolKind], Lab],
+) -> None:
+    """A service manager signals the whole process group; the pool's shutdown decides, not the
+    child (only a stop() from the pool ends it)."""
+    lab = make_lab(KINDS["process"])
+    sleepy = lab.task("sleepy", max_retries=0)
+    message = sleepy.generate(args=(0.6,))
+    with lab.pool() as running:
+        eventually(lambda: lab.last_beat(message), what="the task runs")
+        child = running.pool._futures[message.uuid].process.pid
+        os.kill(child, signal.SIGTERM)
+        assert lab.store.get(message, timeout=10_000) == 0.6
+    assert (lab.starts(message), lab.done(message)) == (1, 1)

@@ -220,11 +220,27 @@ class MainThreadTaskFuture(TaskFuture):
         """Nothing to stop."""
 
 
+def _obey_sigterm_only_from_stop(state: Any) -> None:
+    """In a process future's child: end on SIGTERM only when the pool's ``stop()`` sent it.
+
+    ``stop()`` marks the future STOPPED before its SIGTERM, and the child then ends at once.
+    A SIGTERM sent to the whole process group (a service manager stopping the pool) finds the
+    future still RUNNING and is ignored: the pool's graceful shutdown decides the child's fate,
+    letting it finish within the grace period.
+    """
+    raw = state.get_obj()  # read without the lock: we are in a signal handler
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        if raw.value == STOPPED:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
 def _process_wrapper(encoded: bytes, log_level: int, state: Any, write_running: bool) -> None:
     """Body of a process future's child: run, then finish unless the parent stopped us."""
-    # A forked child inherits the pool's stop-signal handler, which only records the signal;
-    # ``stop()`` needs SIGTERM to end the child, not to wait out the patience before SIGKILL.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _obey_sigterm_only_from_stop(state)
     set_alsek_worker_pool_env_var()
     setup_logging(log_level)
     task, message = _process_future_decoder(encoded)
