@@ -22,7 +22,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,35 +62,20 @@ class Target:
         return f"{'>=' if self.at_least else '<='} {_number(self.value)}"
 
 
-@dataclass(frozen=True)
-class RedisTime:
-    """Server-side script time during a measurement (``INFO commandstats``, ``cmdstat_evalsha``)."""
-
-    calls: int
-    usec: int
-    wall_seconds: float
-
-    @property
-    def usec_per_call(self) -> float:
-        """Mean time Redis spent inside one script call."""
-        return self.usec / self.calls if self.calls else 0.0
-
-    @property
-    def share(self) -> float:
-        """Fraction of the wall time Redis spent running scripts (the rest: Python and network)."""
-        return self.usec / 1e6 / self.wall_seconds if self.wall_seconds else 0.0
-
-
 @dataclass
 class Row:
-    """One figure of the table. ``figure=None`` means the step was skipped (see ``note``)."""
+    """One figure of the table. ``figure=None`` means the step was skipped (see ``note``).
+
+    ``samples`` are the rates of every timed round behind a throughput figure; ``cost`` splits
+    the best round's time per operation (``Measurement.breakdown``).
+    """
 
     name: str
     figure: float | None
     unit: str
     target: Target | None = None
     note: str = ""
-    redis: RedisTime | None = None
+    cost: dict[str, float] | None = None
     samples: list[float] = field(default_factory=list)
 
     @property
@@ -107,13 +92,6 @@ class Row:
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form of the row."""
-        redis_time = None
-        if self.redis is not None:
-            redis_time = {
-                **asdict(self.redis),
-                "usec_per_call": round(self.redis.usec_per_call, 1),
-                "share_of_wall": round(self.redis.share, 3),
-            }
         return {
             "name": self.name,
             "figure": self.figure,
@@ -121,7 +99,7 @@ class Row:
             "target": str(self.target) if self.target else None,
             "passed": self.passed,
             "note": self.note,
-            "redis_evalsha": redis_time,
+            "cost": self.cost,
             "samples": self.samples,
             "median": self.median,
         }
@@ -132,12 +110,27 @@ def skipped(name: str, unit: str, target: Target | None, reason: str) -> Row:
     return Row(name, None, unit, target, note=reason)
 
 
-def ratio_row(name: str, numerator: Row, denominator: Row, target: Target | None) -> Row:
-    """``numerator / denominator`` as a row (skipped when either figure is missing)."""
+def ratio_row(
+    name: str, numerator: Row, denominator: Row, target: Target | None, paired: bool = False
+) -> Row:
+    """``numerator / denominator`` as a row (skipped when either figure is missing).
+
+    ``paired``: the two rows' rounds alternated (``measure_rounds``), so the ratio is the median
+    of the per-round ratios, which cancels the machine's slow drifts; otherwise it is the ratio
+    of the figures. The note gives the other reading as a cross-check.
+    """
     if not numerator.figure or not denominator.figure:
         return skipped(name, "ratio", target, "a figure it needs was not measured")
-    value = numerator.figure / denominator.figure
-    return Row(name, round(value, 3), "ratio", target)
+    of_figures = numerator.figure / denominator.figure
+    pairs = list(zip(numerator.samples, denominator.samples))
+    if not paired or not pairs or len(numerator.samples) != len(denominator.samples):
+        return Row(name, round(of_figures, 3), "ratio", target)
+    per_round = [top / bottom for top, bottom in pairs]
+    note = (
+        f"median of {len(per_round)} alternating rounds (each: "
+        f"{', '.join(f'{ratio:.2f}' for ratio in per_round)}); best / best: {of_figures:.3f}"
+    )
+    return Row(name, round(statistics.median(per_round), 3), "ratio", target, note)
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -161,14 +154,33 @@ def evalsha_stats(conn: redis.Redis) -> tuple[int, int]:
 
 @dataclass
 class Measurement:
-    """Wall time and Redis script time of one timed block (filled in when the block ends)."""
+    """Where the time of one timed block went (filled in when the block ends).
 
-    seconds: float = 0.0
-    redis: RedisTime | None = None
+    Wall time, the CPU time of this process (every thread: Python, redis-py, JSON) and the time
+    Redis spent running scripts (``INFO commandstats``, ``cmdstat_evalsha``). What the first
+    exceeds the other two by is waiting: network, wake-ups, other processes on the cores.
+    """
+
+    wall_seconds: float = 0.0
+    client_cpu_seconds: float = 0.0
+    redis_calls: int = 0
+    redis_usec: int = 0
 
     def rate(self, count: int) -> float:
         """``count`` operations over the measured wall time, per second."""
-        return count / self.seconds if self.seconds else 0.0
+        return count / self.wall_seconds if self.wall_seconds else 0.0
+
+    def breakdown(self, count: int) -> dict[str, float]:
+        """Per-operation costs in microseconds, and the script calls behind them."""
+        return {
+            "wall_us_per_op": round(self.wall_seconds * 1e6 / count, 1),
+            "client_cpu_us_per_op": round(self.client_cpu_seconds * 1e6 / count, 1),
+            "redis_us_per_op": round(self.redis_usec / count, 1),
+            "evalsha_calls_per_op": round(self.redis_calls / count, 3),
+            "evalsha_usec_per_call": round(self.redis_usec / self.redis_calls, 1)
+            if self.redis_calls
+            else 0.0,
+        }
 
 
 class BenchRedis:
@@ -190,11 +202,14 @@ class BenchRedis:
         return f"alsek-bench-{self._run}-{label}"
 
     def clean(self, namespace: str) -> None:
-        """Delete every key of ``namespace`` (the whole server when this run owns it)."""
+        """Delete every key of ``namespace`` and of namespaces it prefixes (``<namespace>-1k``).
+
+        The whole server is flushed when this run owns it.
+        """
         if self.owned:
             self._flush_all()
             return
-        for pattern in (f"{namespace}:*", f"lock:{namespace}:*"):
+        for pattern in (f"{namespace}*", f"lock:{namespace}*"):
             batch: list[str] = []
             for key in self.conn.scan_iter(match=pattern, count=5000):
                 batch.append(key)
@@ -213,16 +228,17 @@ class BenchRedis:
 
     @contextmanager
     def measured(self) -> Iterator[Measurement]:
-        """Time the block, and the Redis script time spent during it."""
+        """Time the block: wall, this process's CPU, and Redis script time."""
         measurement = Measurement()
         calls_before, usec_before = evalsha_stats(self.conn)
+        cpu_before = time.process_time()
         start = time.perf_counter()
         yield measurement
-        measurement.seconds = time.perf_counter() - start
+        measurement.wall_seconds = time.perf_counter() - start
+        measurement.client_cpu_seconds = time.process_time() - cpu_before
         calls_after, usec_after = evalsha_stats(self.conn)
-        measurement.redis = RedisTime(
-            calls_after - calls_before, usec_after - usec_before, measurement.seconds
-        )
+        measurement.redis_calls = calls_after - calls_before
+        measurement.redis_usec = usec_after - usec_before
 
     def version(self) -> str:
         """The server's version."""
@@ -318,7 +334,7 @@ def throughput_row(
         unit,
         target,
         note=note,
-        redis=best.redis,
+        cost=best.breakdown(count),
         samples=[round(measurement.rate(count), 1) for measurement in rounds],
     )
 
@@ -427,6 +443,19 @@ def _number(value: float) -> str:
     return f"{value:.3g}"
 
 
+#: Cost figures shown in the table (all of them are in the JSON), and their headings.
+COST_COLUMNS = {
+    "wall_us_per_op": "wall us/op",
+    "client_cpu_us_per_op": "client cpu us/op",
+    "redis_us_per_op": "redis us/op",
+    "evalsha_usec_per_call": "evalsha us/call",
+}
+
+
+def _cost(row: Row, key: str) -> str:
+    return "" if row.cost is None else f"{row.cost[key]:.1f}"
+
+
 def _verdict(row: Row) -> str:
     if row.figure is None:
         return "SKIPPED"
@@ -435,12 +464,10 @@ def _verdict(row: Row) -> str:
 
 def print_table(title: str, env: dict[str, Any], rows: Sequence[Row]) -> None:
     """Print the figures, their targets and verdicts, then the list of missed targets."""
-    header = (
-        "figure", "value", "unit", "target", "result", "median", "evalsha us/call", "redis share"
-    )  # fmt: skip
+    header = ("figure", "value", "unit", "target", "result", "median", *COST_COLUMNS.values())
     lines = [header]
     for row in rows:
-        redis_time = row.redis
+        costs = [_cost(row, key) for key in COST_COLUMNS]
         lines.append(
             (
                 row.name,
@@ -449,8 +476,7 @@ def print_table(title: str, env: dict[str, Any], rows: Sequence[Row]) -> None:
                 str(row.target) if row.target else "",
                 _verdict(row),
                 "" if row.median is None else _number(row.median),
-                f"{redis_time.usec_per_call:.1f}" if redis_time and redis_time.calls else "",
-                f"{redis_time.share:.0%}" if redis_time and redis_time.calls else "",
+                *costs,
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
