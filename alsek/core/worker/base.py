@@ -11,44 +11,21 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from abc import ABC, abstractmethod
 from typing import Any
 
 import redis
 
-from alsek._version import __version__
 from alsek.core.consumer import Consumer
 from alsek.core.consumer.sync import REDIS_OUTAGE_ERRORS
-from alsek.core.future.outcome import (
-    exhausted_by_lost_workers,
-    lost_plan,
-    release_plan,
-    run_plan,
-    unknown_task_plan,
-)
+from alsek.core.future.outcome import lost_plan, release_plan, run_plan, unknown_task_plan
 from alsek.core.message import Message
-from alsek.core.worker.helpers import (
-    _gather_task_names,
-    derive_consumer_subset,
-    extract_broker,
-    filter_tasks,
-    merged_claim_status,
-)
+from alsek.core.worker.core import DEFAULT_GRACE_PERIOD, Admission, PoolCore
+from alsek.core.worker.helpers import derive_consumer_subset, extract_broker, filter_tasks
 from alsek.exceptions import RevokedError, TerminationError
 from alsek.types import SupportedMechanismType
-from alsek.utils.temporal import utcnow_timestamp_ms
 
 log = logging.getLogger(__name__)
-
-#: How often running messages are checked for revocation, in case a pub/sub notice was missed.
-REVOCATION_CHECK_MS = 5_000
-#: Default time (ms) running messages get to finish after a stop signal.
-DEFAULT_GRACE_PERIOD = 10_000
-
-
-def _now_ms() -> int:
-    return int(time.monotonic() * 1000)
 
 
 class RevocationListener:
@@ -92,7 +69,7 @@ class RevocationListener:
         self._thread.join(timeout=2)
 
 
-class BaseWorkerPool(Consumer, ABC):
+class BaseWorkerPool(PoolCore, Consumer, ABC):
     """A pool of futures fed by a consumer; see the subclasses for how futures run.
 
     Args:
@@ -117,35 +94,16 @@ class BaseWorkerPool(Consumer, ABC):
         **kwargs: Any,
     ) -> None:
         self.tasks = filter_tasks(tasks, mechanism)
-        super().__init__(
+        Consumer.__init__(
+            self,
             broker=extract_broker(self.tasks),
             subset=derive_consumer_subset(self.tasks, queues, task_specific_mode),
             **kwargs,
         )
         self.queues = queues or sorted(self.subset or [])
         self.task_specific_mode = task_specific_mode
-        self.slot_wait_interval = slot_wait_interval
-        self.grace_period = grace_period
-        self._task_map = {task.name: task for task in self.tasks}
-        self._can_run = True
-        self.claim_status, self._running_at_claim = merged_claim_status(self.tasks)
-        self._inflight: dict[str, Message] = {}
-        self._lock = threading.RLock()
-        self._next_renewal_ms = 0
-        self._next_revocation_check_ms = 0
+        self._init_core(self.tasks, self.lease_ttl, slot_wait_interval, grace_period)
         self._revocations: RevocationListener | None = None
-
-    @property
-    def _slot_wait_interval_seconds(self) -> float:
-        return self.slot_wait_interval / 1000
-
-    @property
-    def _renew_interval_ms(self) -> int:
-        return max(self.lease_ttl // 3, 1)
-
-    def _writes_running(self, task: Any) -> bool:
-        """Whether a future must record RUNNING itself (the claim did not)."""
-        return task.status_tracker is not None and task.name not in self._running_at_claim
 
     # -- what subclasses provide ----------------------------------------------------------
 
@@ -173,37 +131,12 @@ class BaseWorkerPool(Consumer, ABC):
     def stop_all(self, exception: type[BaseException]) -> None:
         """Stop every running future with ``exception``."""
 
-    def on_shutdown(self) -> None:
-        """Drain within the grace period, then stop and release what is left."""
-        self._can_run = False
-        try:
-            self._drain()
-        finally:
-            self.stop_all(TerminationError)
-            self.prune()
-            self._release_leftovers()
-            if self._revocations is not None:
-                self._revocations.close()
-            log.info("Worker pool stopped")
-
-    # -- bookkeeping shared by subclasses --------------------------------------------------
-
-    def _finished(self, uuid: str) -> None:
-        with self._lock:
-            self._inflight.pop(uuid, None)
-
-    def _inflight_messages(self) -> list[Message]:
-        with self._lock:
-            return list(self._inflight.values())
-
     # -- the loop -------------------------------------------------------------------------
 
     def on_boot(self) -> None:
         """Log what the pool serves and start listening for revocations."""
-        log.info("Monitoring %d tasks over %d queues", len(self.tasks), len(self.queues))
-        for queue, names in _gather_task_names(self.tasks).items():
-            log.info("Queue %r: %s", queue, ", ".join(names))
-        log.info("Running Alsek v%s", __version__)
+        for line in self._boot_lines(self.queues):
+            log.info(line)
         self._revocations = RevocationListener(
             self.broker.backend.conn, self.broker.revocations_channel, self._on_revoked
         ).start()
@@ -238,77 +171,49 @@ class BaseWorkerPool(Consumer, ABC):
         for message in claim.messages:
             self._start(message)
         if not claim.messages:
-            due = self._maintenance_due()
-            next_due = due if claim.next_due is None else min(due, claim.next_due)
-            self.wait_for_work(next_due)
+            self.wait_for_work(self._wake_by(claim.next_due))
 
     def _start(self, message: Message) -> None:
-        task = self._task_map.get(message.task_name)
-        if task is None:
+        admission = self._admit(message)
+        if admission is Admission.UNKNOWN_TASK:
             run_plan(unknown_task_plan(self.broker, message, list(self._task_map)))
-            return
-        if exhausted_by_lost_workers(task, message):
-            run_plan(lost_plan(task, message))
-            return
-        with self._lock:
-            self._inflight[message.uuid] = message
-        if not self.submit_message(message):
+        elif admission is Admission.EXHAUSTED:
+            run_plan(lost_plan(self._task_map[message.task_name], message))
+        elif not self.submit_message(message):
             self._finished(message.uuid)
             run_plan(release_plan(self.broker, message))
 
-    # -- leases and revocations -------------------------------------------------------------
-
-    def _maintenance_due(self) -> int:
-        """Wall-clock time (ms) of the next lease renewal or revocation check."""
-        return utcnow_timestamp_ms() + self._until_maintenance_ms()
-
-    def _until_maintenance_ms(self) -> int:
-        if not self._inflight:
-            return self._renew_interval_ms
-        due = min(self._next_renewal_ms, self._next_revocation_check_ms)
-        return max(due - _now_ms(), 1)
-
     def _maintain(self) -> None:
-        now = _now_ms()
-        messages = self._inflight_messages()
-        if not messages:
-            return
-        if now >= self._next_renewal_ms:
-            self._next_renewal_ms = now + self._renew_interval_ms
-            for message, renewed in zip(messages, self.broker.renew(messages, self.lease_ttl)):
-                if not renewed:
-                    log.warning("Lost the lease on %s; it may run elsewhere", message.summary)
-        if now >= self._next_revocation_check_ms:
-            self._next_revocation_check_ms = now + REVOCATION_CHECK_MS
-            for message, revoked in zip(messages, self.broker.revoked(messages)):
-                if revoked:
-                    self._on_revoked(message.uuid)
+        messages, renew, check = self._maintenance_due()
+        if renew:
+            self._report_renewals(messages, self.broker.renew(messages, self.lease_ttl))
+        if check:
+            for uuid in self._revoked_running(messages, self.broker.revoked(messages)):
+                self._on_revoked(uuid)
 
     def _on_revoked(self, uuid: str) -> None:
-        with self._lock:
-            running = uuid in self._inflight
-        if running:
-            log.info("Stopping revoked message %s", uuid)
-            self.stop_running(uuid, RevokedError)
+        self._notify_revoked(uuid, lambda u: self.stop_running(u, RevokedError))
 
     # -- shutdown --------------------------------------------------------------------------
 
-    def _drain(self) -> None:
-        deadline = _now_ms() + self.grace_period
-        if self._inflight:
-            log.info(
-                "Stopping: %d running messages get %d ms", len(self._inflight), self.grace_period
-            )
-        while self._inflight and _now_ms() < deadline:
+    def on_shutdown(self) -> None:
+        """Drain within the grace period, then stop and release what is left."""
+        self._can_run = False
+        try:
+            deadline = self._grace_deadline()
+            while self._draining(deadline):
+                self.prune()
+                try:
+                    self._maintain()
+                except REDIS_OUTAGE_ERRORS as error:
+                    log.warning("Could not renew leases while stopping: %s", error)
+                self.wait_for_slot(self.slot_wait_interval)
+        finally:
+            self.stop_all(TerminationError)
             self.prune()
-            try:
-                self._maintain()
-            except REDIS_OUTAGE_ERRORS as error:
-                log.warning("Could not renew leases while stopping: %s", error)
-            self.wait_for_slot(min(self.slot_wait_interval, max(deadline - _now_ms(), 1)))
-
-    def _release_leftovers(self) -> None:
-        """Give back leases of messages whose future could not release them (e.g. a dead child)."""
-        for message in self._inflight_messages():
-            run_plan(release_plan(self.broker, message), give_up_after_ms=2_000)
-            self._finished(message.uuid)
+            for message in self._inflight_messages():
+                run_plan(release_plan(self.broker, message), give_up_after_ms=2_000)
+                self._finished(message.uuid)
+            if self._revocations is not None:
+                self._revocations.close()
+            log.info("Worker pool stopped")

@@ -44,7 +44,7 @@ class ProcessWorkerPool(BaseWorkerPool):
 
     def free_slots(self) -> int:
         """Processes that may still start."""
-        with self._lock:
+        with self._inflight_lock:
             return self.n_processes - len(self._futures)
 
     def submit_message(self, message: Message) -> bool:
@@ -53,13 +53,20 @@ class ProcessWorkerPool(BaseWorkerPool):
             return False
         task = self._task_map[message.task_name]
         future = ProcessTaskFuture(task, message, write_running=self._writes_running(task))
-        with self._lock:
+        with self._inflight_lock:
             self._futures[message.uuid] = future
         return True
 
+    def _next_deadline(self) -> int | None:
+        with self._inflight_lock:
+            futures = list(self._futures.values())
+        if not futures:
+            return None
+        return min(future.created_at + future.message.timeout for future in futures)
+
     def prune(self) -> None:
         """Reap exited children (finishing those that died) and stop timed-out ones."""
-        with self._lock:
+        with self._inflight_lock:
             futures = list(self._futures.items())
         for uuid, future in futures:
             if future.time_limit_exceeded:
@@ -67,13 +74,13 @@ class ProcessWorkerPool(BaseWorkerPool):
                 future.stop(TimeoutError)
             if future.complete:
                 future.settle()
-                with self._lock:
+                with self._inflight_lock:
                     self._futures.pop(uuid, None)
                 self._finished(uuid)
 
     def wait_for_slot(self, timeout_ms: int) -> None:
         """Block until a child exits, or ``timeout_ms`` (at most ``prune_interval``)."""
-        with self._lock:
+        with self._inflight_lock:
             sentinels = [future.process.sentinel for future in self._futures.values()]
         timeout = min(timeout_ms, self.prune_interval) / 1000
         if sentinels:
@@ -83,14 +90,14 @@ class ProcessWorkerPool(BaseWorkerPool):
 
     def stop_running(self, uuid: str, exception: type[BaseException]) -> None:
         """Stop the process running ``uuid``."""
-        with self._lock:
+        with self._inflight_lock:
             future = self._futures.get(uuid)
         if future is not None:
             future.stop(exception)
 
     def stop_all(self, exception: type[BaseException]) -> None:
         """Stop every running process with ``exception``."""
-        with self._lock:
+        with self._inflight_lock:
             futures = list(self._futures.values())
         for future in futures:
             if not future.complete:
