@@ -21,7 +21,7 @@ from alsek.core.consumer.sync import REDIS_OUTAGE_ERRORS
 from alsek.core.future.outcome import lost_plan, release_plan, run_plan, unknown_task_plan
 from alsek.core.message import Message
 from alsek.core.worker.core import DEFAULT_GRACE_PERIOD, Admission, PoolCore
-from alsek.core.worker.helpers import derive_consumer_subset, extract_broker, filter_tasks
+from alsek.core.worker.helpers import filter_tasks
 from alsek.exceptions import RevokedError, TerminationError
 from alsek.types import SupportedMechanismType
 
@@ -93,16 +93,15 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
         grace_period: int = DEFAULT_GRACE_PERIOD,
         **kwargs: Any,
     ) -> None:
-        self.tasks = filter_tasks(tasks, mechanism)
-        Consumer.__init__(
-            self,
-            broker=extract_broker(self.tasks),
-            subset=derive_consumer_subset(self.tasks, queues, task_specific_mode),
+        self._init_pool(
+            Consumer.__init__,
+            filter_tasks(tasks, mechanism),
+            queues,
+            task_specific_mode,
+            slot_wait_interval,
+            grace_period,
             **kwargs,
         )
-        self.queues = queues or sorted(self.subset or [])
-        self.task_specific_mode = task_specific_mode
-        self._init_core(self.tasks, self.lease_ttl, slot_wait_interval, grace_period)
         self._revocations: RevocationListener | None = None
 
     # -- what subclasses provide ----------------------------------------------------------

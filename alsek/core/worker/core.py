@@ -17,7 +17,12 @@ from typing import Any
 from alsek._version import __version__
 from alsek.core.future.outcome import exhausted_by_lost_workers
 from alsek.core.message import Message
-from alsek.core.worker.helpers import _gather_task_names, merged_claim_status
+from alsek.core.worker.helpers import (
+    _gather_task_names,
+    derive_consumer_subset,
+    extract_broker,
+    merged_claim_status,
+)
 from alsek.utils.temporal import utcnow_timestamp_ms
 
 log = logging.getLogger(__name__)
@@ -51,16 +56,29 @@ class PoolCore:
         grace_period: ms running messages get to finish after a stop signal.
     """
 
-    def _init_core(
+    def _init_pool(
         self,
-        tasks: Sequence[Any],
-        lease_ttl: int,
+        consumer_init: Callable[..., None],
+        tasks: list[Any],
+        queues: list[str] | None,
+        task_specific_mode: bool,
         slot_wait_interval: int,
         grace_period: int,
+        **consumer_options: Any,
     ) -> None:
+        """Set the pool up as a consumer of its tasks' queues (sync or async consumer)."""
+        consumer_init(
+            self,
+            broker=extract_broker(tasks),
+            subset=derive_consumer_subset(tasks, queues, task_specific_mode),
+            **consumer_options,
+        )
+        self.tasks = tasks
+        self.queues = queues or sorted(self.subset or [])  # type: ignore[attr-defined]
+        self.task_specific_mode = task_specific_mode
         self.slot_wait_interval = slot_wait_interval
         self.grace_period = grace_period
-        self._lease_ttl = lease_ttl
+        self._lease_ttl = self.lease_ttl  # type: ignore[attr-defined]
         self._task_map = {task.name: task for task in tasks}
         self._can_run = True
         self.claim_status, self._running_at_claim = merged_claim_status(tasks)

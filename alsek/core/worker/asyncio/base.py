@@ -21,11 +21,7 @@ from alsek.core.future.outcome import (
 )
 from alsek.core.message import Message
 from alsek.core.worker.core import DEFAULT_GRACE_PERIOD, Admission, PoolCore
-from alsek.core.worker.helpers import (
-    derive_async_consumer_subset,
-    extract_async_broker,
-    filter_async_tasks,
-)
+from alsek.core.worker.helpers import filter_async_tasks
 from alsek.exceptions import RevokedError, TerminationError
 from alsek.types import SupportedMechanismType
 
@@ -46,16 +42,15 @@ class AsyncBaseWorkerPool(PoolCore, AsyncConsumer, ABC):
         grace_period: int = DEFAULT_GRACE_PERIOD,
         **kwargs: Any,
     ) -> None:
-        self.tasks = filter_async_tasks(tasks, mechanism)
-        AsyncConsumer.__init__(
-            self,
-            broker=extract_async_broker(self.tasks),
-            subset=derive_async_consumer_subset(self.tasks, queues, task_specific_mode),
+        self._init_pool(
+            AsyncConsumer.__init__,
+            filter_async_tasks(tasks, mechanism),
+            queues,
+            task_specific_mode,
+            slot_wait_interval,
+            grace_period,
             **kwargs,
         )
-        self.queues = queues or sorted(self.subset or [])
-        self.task_specific_mode = task_specific_mode
-        self._init_core(self.tasks, self.lease_ttl, slot_wait_interval, grace_period)
         self._revocation_task: asyncio.Task[None] | None = None
 
     @abstractmethod
