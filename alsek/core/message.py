@@ -10,9 +10,10 @@ from __future__ import annotations
 import uuid as uuid_module
 from collections.abc import Callable
 from copy import deepcopy
+from functools import lru_cache
 from typing import Any, Protocol, TypedDict, cast
 
-from alsek.core.backoff import ExponentialBackoff, settings2backoff
+from alsek.core.backoff import Backoff, ExponentialBackoff, settings2backoff
 from alsek.defaults import DEFAULT_MECHANISM, DEFAULT_QUEUE, DEFAULT_TASK_TIMEOUT
 from alsek.types import SUPPORTED_MECHANISMS, SupportedMechanismType
 from alsek.utils.helpers import dict_merge_update_into_origin
@@ -93,10 +94,25 @@ def _exception_details(value: Any) -> ExceptionDetails | None:
         ) from None
 
 
+@lru_cache(maxsize=256)
+def _cached_backoff(algorithm: Any, parameters: tuple[tuple[str, Any], ...]) -> Backoff:
+    return settings2backoff({"algorithm": algorithm, "parameters": dict(parameters)})
+
+
+def _backoff_of(settings: Any) -> Backoff:
+    """The backoff described by ``settings``, built once per distinct settings (hot path)."""
+    try:
+        key = (settings["algorithm"], tuple(sorted(settings["parameters"].items())))
+        hash(key)
+    except (TypeError, KeyError, AttributeError):  # malformed: let settings2backoff say why
+        return settings2backoff(settings)
+    return _cached_backoff(*key)
+
+
 def _backoff_settings(value: Any) -> dict[str, Any]:
     if value is None:
         return dict(ExponentialBackoff().settings)
-    settings2backoff(value)  # raises a ValueError naming what is wrong
+    _backoff_of(value)  # raises a ValueError naming what is wrong
     return cast(dict[str, Any], value)
 
 
@@ -307,7 +323,7 @@ class Message:
 
     def get_backoff_duration(self) -> int:
         """The retry backoff (ms) due after ``retries`` failed attempts."""
-        return settings2backoff(cast(Any, self.backoff_settings)).get(self.retries)
+        return _backoff_of(self.backoff_settings).get(self.retries)
 
     @property
     def ready(self) -> bool:

@@ -76,37 +76,60 @@ for _, src in ipairs(sources) do
   reclaim(src[1])
 end
 
+-- Lease one popped message; returns its body's PTTL, or nil when the body expired (skipped).
+-- The leases index TTL is extended once per queue, to the longest-lived message leased.
+local function lease(q, t, m)
+  local u = uuid_of(m)
+  local key = msg_key(q, u)
+  local f = redis.call('HMGET', key, 'data', 'lost')
+  if not f[1] then return nil end
+  local owner = owner_base .. ':' .. redis.call('HINCRBY', key, 'deliveries', 1)
+  redis.call('SET', lock_key(q, u), owner, 'PX', lease_ttl)
+  redis.call('ZADD', leases_key(q), NOW + lease_ttl, u)
+  if s_key ~= '' and (tracked == nil or tracked[t]) then
+    if s_ttl > 0 then
+      redis.call('SET', fill(s_key, q, t, u), s_payload, 'PX', s_ttl)
+    else
+      redis.call('SET', fill(s_key, q, t, u), s_payload)
+    end
+    redis.call('PUBLISH', fill(s_channel, q, t, u), s_payload)
+  end
+  local n_out = #out
+  out[n_out + 1] = q; out[n_out + 2] = t; out[n_out + 3] = u
+  out[n_out + 4] = f[1]; out[n_out + 5] = tonumber(f[2]) or 0; out[n_out + 6] = owner
+  return redis.call('PTTL', key)
+end
+
 local claimed = 0
 for _, src in ipairs(sources) do
   local q = src[1]
   local ordered = src[2] ~= nil
   local tasks = src[2] or redis.call('SMEMBERS', tasks_key(q))
+  local longest = 0
   while claimed < n do
-    local t, m = pick(q, tasks, ordered)
-    if not t then break end
-    redis.call('ZREM', ready_key(q, t), m)
-    local u = uuid_of(m)
-    local key = msg_key(q, u)
-    local f = redis.call('HMGET', key, 'data', 'lost')
-    if f[1] then
-      local owner = owner_base .. ':' .. redis.call('HINCRBY', key, 'deliveries', 1)
-      redis.call('SET', lock_key(q, u), owner, 'PX', lease_ttl)
-      redis.call('ZADD', leases_key(q), NOW + lease_ttl, u)
-      extend_ttl(leases_key(q), redis.call('PTTL', key))
-      if s_key ~= '' and (tracked == nil or tracked[t]) then
-        if s_ttl > 0 then
-          redis.call('SET', fill(s_key, q, t, u), s_payload, 'PX', s_ttl)
-        else
-          redis.call('SET', fill(s_key, q, t, u), s_payload)
+    if #tasks == 1 then
+      -- One task: pop the rest of the batch at once (stale entries are popped and skipped).
+      local popped = redis.call('ZPOPMIN', ready_key(q, tasks[1]), n - claimed)
+      if #popped == 0 then break end
+      for k = 1, #popped, 2 do
+        local pttl = lease(q, tasks[1], popped[k])
+        if pttl then
+          claimed = claimed + 1
+          if pttl > longest then longest = pttl end
         end
-        redis.call('PUBLISH', fill(s_channel, q, t, u), s_payload)
       end
-      local n_out = #out
-      out[n_out + 1] = q; out[n_out + 2] = t; out[n_out + 3] = u
-      out[n_out + 4] = f[1]; out[n_out + 5] = tonumber(f[2]) or 0; out[n_out + 6] = owner
-      claimed = claimed + 1
+    else
+      local t, m = pick(q, tasks, ordered)
+      if not t then break end
+      redis.call('ZREM', ready_key(q, t), m)
+      local pttl = lease(q, t, m)
+      if pttl then
+        claimed = claimed + 1
+        if pttl > longest then longest = pttl end
+      end
     end
   end
+  extend_ttl(leases_key(q), longest)
   if claimed >= n then
     -- Full batch: if work remains, pass the wake-up on to another idle consumer.
     if pick(q, tasks, ordered) then signal(q) end

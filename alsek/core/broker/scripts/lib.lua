@@ -29,12 +29,14 @@ local function extend_ttl(key, ttl)
   if current ~= -2 and current < ttl then redis.call('PEXPIRE', key, ttl) end
 end
 
--- Wake one idle consumer of the queue (they block on this list).
+-- Wake one idle consumer of the queue (they block on this list). A token already waiting
+-- means no consumer is blocked, so one token is enough.
 local function signal(q)
   local key = wake_key(q)
-  redis.call('LPUSH', key, '1')
-  redis.call('LTRIM', key, 0, 0)
-  redis.call('PEXPIRE', key, 60000)
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('LPUSH', key, '1')
+    redis.call('PEXPIRE', key, 60000)
+  end
 end
 
 -- Put a message where it belongs: ready set when due, else the ready-time index.
@@ -49,15 +51,45 @@ local function enqueue(q, t, u, prio, seq, ready_at, ttl)
   end
 end
 
--- Write a new message body and index it.
-local function insert(q, t, u, prio, ready_at, data, ttl)
+-- ZADD many (score, member) pairs, a few hundred per call.
+local function zadd_pairs(key, pairs)
+  for start = 1, #pairs, 1000 do
+    redis.call('ZADD', key, unpack(pairs, start, math.min(start + 999, #pairs)))
+  end
+end
+
+-- Write new messages of queue q and index them. Each entry is {task, uuid, priority,
+-- ready_at, data}; the per-queue bookkeeping is done once for all of them.
+local function insert_many(q, entries, ttl)
   local seq_name = seq_key(q)
-  local seq = redis.call('INCR', seq_name)
-  local key = msg_key(q, u)
-  redis.call('HSET', key, 'data', data, 'task', t, 'prio', prio, 'seq', seq)
-  redis.call('PEXPIRE', key, ttl)
-  enqueue(q, t, u, prio, seq, ready_at, ttl)
-  redis.call('SADD', tasks_key(q), t)
+  local seq = redis.call('INCRBY', seq_name, #entries) - #entries
+  local ready, delayed, tasks = {}, {}, {}
+  for _, e in ipairs(entries) do
+    local t, u, prio, ready_at = e[1], e[2], e[3], e[4]
+    seq = seq + 1
+    local key = msg_key(q, u)
+    redis.call('HSET', key, 'data', e[5], 'task', t, 'prio', prio, 'seq', seq)
+    redis.call('PEXPIRE', key, ttl)
+    if ready_at <= NOW then
+      local pairs = ready[t]
+      if not pairs then pairs = {}; ready[t] = pairs; tasks[#tasks + 1] = t end
+      pairs[#pairs + 1] = prio; pairs[#pairs + 1] = member(seq, u)
+    else
+      if not ready[t] then ready[t] = {}; tasks[#tasks + 1] = t end
+      delayed[#delayed + 1] = ready_at; delayed[#delayed + 1] = u
+    end
+  end
+  for _, t in ipairs(tasks) do
+    if #ready[t] > 0 then
+      zadd_pairs(ready_key(q, t), ready[t])
+      extend_ttl(ready_key(q, t), ttl)
+    end
+  end
+  if #delayed > 0 then
+    zadd_pairs(delayed_key(q), delayed)
+    extend_ttl(delayed_key(q), ttl)
+  end
+  redis.call('SADD', tasks_key(q), unpack(tasks))
   extend_ttl(tasks_key(q), ttl)
   extend_ttl(seq_name, ttl)
 end

@@ -8,7 +8,7 @@ if existing then
   return 'EXISTS'
 end
 if redis.call('EXISTS', dlq_key(q, u)) == 0 then return 'NOT_FOUND' end
-insert(q, t, u, tonumber(ARGV[6]), tonumber(ARGV[7]), data, tonumber(ARGV[9]))
+insert_many(q, {{t, u, tonumber(ARGV[6]), tonumber(ARGV[7]), data}}, tonumber(ARGV[9]))
 redis.call('DEL', dlq_key(q, u), revoked_key(q, u))
 redis.call('ZREM', dlq_index_key(q), u)
 signal(q)

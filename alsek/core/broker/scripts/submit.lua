@@ -13,12 +13,14 @@ for k = 0, n - 1 do
     repeated[k] = true
   end
 end
+local entries = {}
 for k = 0, n - 1 do
   if not repeated[k] then
     local i = first + k * 5
-    insert(q, ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), ARGV[i + 4], ttl)
+    entries[#entries + 1] = {ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), ARGV[i + 4]}
   end
 end
+if #entries > 0 then insert_many(q, entries, ttl) end
 signal(q)
 apply_effects(first + n * 5)
 return {'OK', n}
