@@ -27,13 +27,20 @@ async def _maybe_await(value: Any) -> Any:
 
 
 async def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | None]:
-    """Run the task's steps; any exception, from ``post_op`` too, is the run's exception."""
+    """Run the task's steps; any exception, from ``post_op`` too, is the run's exception.
+
+    ``BaseException`` included (``SystemExit``, ``KeyboardInterrupt``...), as in the sync futures:
+    asyncio re-raises some of them out of the event loop, which would stop the whole pool. Only a
+    cancellation (the future being stopped) goes through.
+    """
     try:
         await _maybe_await(task.pre_op(message))
         result = await _maybe_await(task.execute(message))
         await _maybe_await(task.post_op(message, result))
         return result, None
-    except Exception as error:
+    except asyncio.CancelledError:
+        raise
+    except BaseException as error:
         return None, error
 
 
