@@ -8,7 +8,6 @@ failed or released (shutdown) through the same outcome plans as every pool.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -20,6 +19,14 @@ from alsek.exceptions import TerminationError
 from alsek.utils.checks import await_required
 
 log = logging.getLogger(__name__)
+
+#: How long ``stop`` keeps cancelling a run before giving up on it (as a process future waits
+#: before SIGKILL). One cancel is not always enough: on Python 3.11 ``asyncio.wait_for``, which
+#: redis-py awaits in every command, swallows a cancel that lands as the command completes, and
+#: the task carries on.
+STOP_PATIENCE_SECONDS = 1.0
+#: How long a cancel gets to end the run before it is sent again.
+RECANCEL_SECONDS = 0.1
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -42,6 +49,19 @@ async def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | N
         raise
     except BaseException as error:
         return None, error
+
+
+async def _cancel_until_done(task: asyncio.Task[None]) -> bool:
+    """Cancel ``task`` until it ends or ``STOP_PATIENCE_SECONDS`` pass; whether it ended."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STOP_PATIENCE_SECONDS
+    while not task.done():
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return False
+        task.cancel()
+        await asyncio.wait((task,), timeout=min(RECANCEL_SECONDS, remaining))
+    return True
 
 
 class AsyncTaskFuture(TaskFuture):
@@ -95,10 +115,13 @@ class AsyncTaskFuture(TaskFuture):
         if not self._claim_outcome(STOPPED):
             return
         self._cancelled = True
-        if self._task is not asyncio.current_task():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._task is not asyncio.current_task() and not await _cancel_until_done(self._task):
+            log.error(
+                "%s still runs %s s after being cancelled; its message is finished anyway, and "
+                "its slot stays taken until it ends",
+                self.message.summary,
+                STOP_PATIENCE_SECONDS,
+            )
         error = exception(f"Stopped asyncio task of {self.message.summary}")
         await run_plan_async(stop_plan(self.task, self.message, error))
 
