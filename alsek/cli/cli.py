@@ -19,7 +19,7 @@ import click
 
 from alsek._version import __version__
 from alsek.core.backoff import LinearBackoff
-from alsek.exceptions import AlsekError
+from alsek.exceptions import AlsekError, NoTasksFoundError
 from alsek.utils.logging import setup_logging
 from alsek.utils.scanning import collect_async_tasks, collect_tasks
 
@@ -42,11 +42,28 @@ def _load(collect: Callable[[str], tuple[Any, ...]], package: str) -> tuple[Any,
         return collect(package)
     except ImportError as error:
         raise click.ClickException(f"Cannot import {package!r}: {error}") from error
+    except NoTasksFoundError as error:
+        hint = _other_kind_hint(collect, package)
+        raise click.ClickException(f"{package!r}: {error}{hint}") from error
     except AlsekError as error:
         raise click.ClickException(f"{package!r}: {error}") from error
     except Exception as error:  # the package's own code failed while being imported
         message = f"Cannot import {package!r}: {type(error).__name__}: {error}"
         raise click.ClickException(message) from error
+
+
+def _other_kind_hint(collect: Callable[[str], tuple[Any, ...]], package: str) -> str:
+    """When a package has no tasks for this command but has tasks of the other kind (sync or
+    async), name them and the commands that serve them; else nothing."""
+    if collect is collect_async_tasks:
+        other, kind, commands = collect_tasks, "sync", "thread-pool or process-pool"
+    else:
+        other, kind, commands = collect_async_tasks, "async", "async-pool"
+    try:
+        names = sorted(task.name for task in other(package))
+    except AlsekError:  # no tasks of the other kind either
+        return ""
+    return f"; it has {kind} tasks ({', '.join(names)}): serve them with {commands}"
 
 
 def _build(factory: Callable[..., Any], **kwargs: Any) -> Any:
