@@ -11,10 +11,23 @@ from poolharness import KINDS, Lab, PoolKind
 from poolwork import probe
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "needs(ability): the body needs an ability some pool kinds lack (``PoolKind.lacks``); "
+        "it is skipped for them, with their reason",
+    )
+
+
 @pytest.fixture(params=sorted(KINDS))
 def pool_kind(request: pytest.FixtureRequest) -> PoolKind:
-    """Each pool kind in turn."""
-    return KINDS[request.param]
+    """Each pool kind in turn; skips the test for a kind lacking an ability it ``needs``."""
+    kind = KINDS[request.param]
+    for marker in request.node.iter_markers("needs"):
+        for ability in marker.args:
+            if ability in kind.lacks:
+                pytest.skip(f"{kind.name} pool lacks {ability}: {kind.lacks[ability]}")
+    return kind
 
 
 @pytest.fixture

@@ -5,21 +5,25 @@ submits messages through them, follows statuses (``lab.follow``), runs a pool of
 (``with lab.pool(capacity=2):``) and reads what the tasks recorded (``lab.starts(message)``...).
 Producers are always sync; only the pool side depends on the kind.
 
-Adding a pool kind (e.g. ``"async"``) means:
+A pool kind is:
 
-* a work module (``poolwork/async_work.py``) with the function names of ``poolwork.sync_work``,
+* a work module (``poolwork.sync_work``, ``poolwork.async_work``) with the same function names,
   its ``components(url, namespace)`` and ``build_task(function_name, broker, **options)``;
 * in ``poolwork.pools``: its mechanism, its work module, and how ``build_pool``/``serve`` build
   and run it;
-* one more ``PoolKind`` in ``KINDS``, overriding ``worker_task`` (the pool runs the work
-  module's task, not the sync producer) and ``start`` (its event loop in a thread), with
-  ``isolates_crashes=False`` when tasks share the pool's process.
+* a ``PoolKind`` in ``KINDS``: how tests get the task the pool runs (``worker_task``), how they
+  run a pool in this process (``start``), its CLI options, and what it ``lacks`` (a test body
+  marked ``@pytest.mark.needs(ability)`` is skipped, with the kind's reason, for a kind lacking
+  that ability).
 
-Every test body then runs for it too.
+Every test body runs for every kind. The async kind builds its tasks, components and pool
+inside the event loop of the pool's thread, swapping the lab's sync tracker and store for async
+twins in the same namespace.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -27,13 +31,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from poolwork import pools, probe, sync_work
+from poolwork import async_work, pools, probe, sync_work
 
 from alsek.core.backoff import ConstantBackoff
 from alsek.core.message import Message
@@ -87,9 +91,12 @@ class ThreadedPool:
 
     def _run(self) -> None:
         try:
-            self.pool.run()
+            self._serve()
         except BaseException as error:  # the test asserts there was none
             self.error = error
+
+    def _serve(self) -> None:
+        self.pool.run()
 
     def start(self) -> ThreadedPool:
         self.thread.start()
@@ -109,16 +116,75 @@ class ThreadedPool:
 
 
 @dataclass(frozen=True)
+class AsyncRecipe:
+    """What the async kind needs to build the twin of a producer task inside the pool's loop."""
+
+    function_name: str
+    options: dict[str, Any]  # the producer's, without its sync status tracker and result store
+    tracked: bool
+    stored: bool
+
+    def build(self, broker: Any, tracker: Any, store: Any) -> Any:
+        """The ``async_work`` task, with the pool's async tracker and store where the producer
+        had the lab's."""
+        return async_work.build_task(
+            self.function_name,
+            broker,
+            status_tracker=tracker if self.tracked else None,
+            result_store=store if self.stored else None,
+            **self.options,
+        )
+
+
+class LoopPool(ThreadedPool):
+    """An async pool whose tasks, components and pool are built inside the event loop of its
+    thread (asyncio clients and futures belong to one loop), then run on it."""
+
+    def __init__(
+        self, lab: Lab, recipes: list[AsyncRecipe], capacity: int, options: dict[str, Any]
+    ) -> None:
+        super().__init__(pool=None)
+        self.lab, self.recipes, self.capacity, self.options = lab, recipes, capacity, options
+        self._built = threading.Event()
+
+    def _serve(self) -> None:
+        try:
+            asyncio.run(self._build_and_run())
+        finally:
+            self._built.set()  # also when building failed
+
+    async def _build_and_run(self) -> None:
+        broker, tracker, store = async_work.components(self.lab.url, self.lab.namespace)
+        try:
+            tasks = [recipe.build(broker, tracker, store) for recipe in self.recipes]
+            self.pool = pools.build_pool("async", tasks, self.capacity, **self.options)
+            self._built.set()
+            await self.pool.run()
+        finally:
+            await broker.backend.conn.aclose()
+            await probe.close_async_client()
+
+    def start(self, timeout: float = 10.0) -> LoopPool:
+        """Start the loop; returns once the pool is built (re-raising what stopped that)."""
+        super().start()
+        assert self._built.wait(timeout), "the async pool was not built"
+        if self.error is not None:
+            raise self.error
+        return self
+
+
+@dataclass(frozen=True)
 class PoolKind:
     """One kind of pool: how tests build its tasks, run it, and call its CLI command.
 
     Args:
-        name: ``"thread"`` or ``"process"`` (the ``pools``/``poolwork.cli`` kind).
+        name: ``"thread"``, ``"process"`` or ``"async"`` (the ``pools``/``poolwork.cli`` kind).
         command: its ``alsek`` command.
         options: the command's own §17 options.
         capacity_option: the command's option for how many messages run at once.
         fixed_options: options that make ``capacity_option`` the whole capacity.
-        isolates_crashes: a task killing its process leaves the pool alive.
+        lacks: abilities this kind does not have, with the reason; test bodies marked
+            ``@pytest.mark.needs(ability)`` are skipped for it with that reason.
     """
 
     name: str
@@ -126,7 +192,7 @@ class PoolKind:
     options: tuple[str, ...]
     capacity_option: str
     fixed_options: tuple[str, ...] = ()
-    isolates_crashes: bool = True
+    lacks: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def mechanism(self) -> str:
@@ -137,13 +203,28 @@ class PoolKind:
         """The task the pool runs for ``producer`` (a sync kind runs the producer's own)."""
         return producer
 
-    def start(self, tasks: list[Any], capacity: int, options: dict[str, Any]) -> ThreadedPool:
-        """Build a pool over ``tasks`` and run it in a background thread."""
-        return ThreadedPool(pools.build_pool(self.name, tasks, capacity, **options)).start()
+    def start(self, lab: Lab, capacity: int, options: dict[str, Any]) -> ThreadedPool:
+        """Build a pool over ``lab``'s worker tasks and run it in a background thread."""
+        pool = pools.build_pool(self.name, lab.worker_tasks, capacity, **options)
+        return ThreadedPool(pool).start()
 
     def cli_capacity(self, capacity: int) -> list[str]:
         """CLI options giving the pool ``capacity`` slots."""
         return [self.capacity_option, str(capacity), *self.fixed_options]
+
+
+class AsyncPoolKind(PoolKind):
+    """The async pool: its tasks are ``async_work`` twins of the producers, built in its loop."""
+
+    def worker_task(self, function_name: str, options: dict[str, Any], producer: Any) -> Any:
+        """A recipe for the async twin of ``producer`` (built by ``start``, in the loop)."""
+        own = {k: v for k, v in options.items() if k not in ("status_tracker", "result_store")}
+        tracked, stored = (options.get(k) is not None for k in ("status_tracker", "result_store"))
+        return AsyncRecipe(function_name, own, tracked, stored)
+
+    def start(self, lab: Lab, capacity: int, options: dict[str, Any]) -> ThreadedPool:
+        """Run an event loop in a background thread, and build and run the pool on it."""
+        return LoopPool(lab, lab.worker_tasks, capacity, options).start()
 
 
 KINDS = {
@@ -159,12 +240,26 @@ KINDS = {
         ),
         capacity_option="--n_threads",
         fixed_options=("--n_processes", "1"),
+        lacks={
+            "repeated_stops": "a thread is stopped by one exception raised into it; a task "
+            "that catches it runs on (Python has no other way to stop a thread)",
+        },
     ),
     "process": PoolKind(
         name="process",
         command="process-pool",
         options=("--n_processes", "--prune_interval", "--slot_wait_interval"),
         capacity_option="--n_processes",
+    ),
+    "async": AsyncPoolKind(
+        name="async",
+        command="async-pool",
+        options=("--n_tasks", "--prune_interval_seconds", "--slot_wait_interval"),
+        capacity_option="--n_tasks",
+        lacks={
+            "crash_isolation": "its tasks run on the pool's own event loop, so a task that "
+            "kills its process (os._exit) kills the pool",
+        },
     ),
 }
 
@@ -263,7 +358,7 @@ class Lab:
     def pool(self, capacity: int = 2, **options: Any) -> Iterator[ThreadedPool]:
         """Run a pool of this lab's kind over the lab's tasks for the ``with`` block."""
         options = {"backoff": IDLE_BACKOFF, "grace_period": 2_000, **options}
-        running = self.kind.start(self.worker_tasks, capacity, options)
+        running = self.kind.start(self, capacity, options)
         try:
             yield running
         finally:

@@ -149,6 +149,21 @@ def test_a_message_revoked_while_running_is_stopped_at_once(lab: Lab) -> None:
     assert not lab.broker.exists(message)
 
 
+@pytest.mark.needs("repeated_stops")
+def test_a_run_that_shrugs_off_its_first_stop_is_still_stopped(lab: Lab) -> None:
+    stubborn, add = lab.task("stubborn"), lab.task("add")
+    message = stubborn.generate(args=(30,))
+    with lab.pool(capacity=1) as running:
+        eventually(lambda: lab.last_beat(message), what="the task runs")
+        stubborn.revoke(message)
+        lab.wait_until_stopped_beating(message)
+        after = add.generate(args=(1, 2))  # its slot is free again
+        assert lab.store.get(after, timeout=10_000) == 3
+        assert running.alive
+    assert (lab.starts(message), lab.done(message)) == (1, 0)
+    assert "RevokedError" in lab.dead_letters()[message.uuid].reason
+
+
 def test_a_three_step_callback_chain_gives_its_results_in_order(lab: Lab) -> None:
     start, double, report = (lab.task(n) for n in ("chain_start", "chain_double", "chain_report"))
     second, third = double.defer().generate(), report.defer().generate()
@@ -217,9 +232,8 @@ def test_no_task_exception_kills_the_pool(lab: Lab) -> None:
         assert lab.hook("on_failure", message) == name
 
 
+@pytest.mark.needs("crash_isolation")
 def test_a_task_that_kills_its_process_is_retried_and_the_pool_survives(lab: Lab) -> None:
-    if not lab.kind.isolates_crashes:
-        pytest.skip(f"a {lab.kind.name} pool runs its tasks in its own process")
     crasher, add = lab.task("crash_process", max_retries=1), lab.task("add")
     message = crasher.generate()
     statuses = lab.follow(message)

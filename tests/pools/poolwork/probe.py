@@ -2,8 +2,9 @@
 
 The location comes from the environment (``ALSEK_POOLS_PROBE_URL`` and ``ALSEK_POOLS_PROBE_NS``),
 which every child process of a pool inherits; keys live under ``<namespace>:probe:`` so the
-test's namespace clean-up removes them. Everything here is plain Redis commands, so an async
-twin only needs another client.
+test's namespace clean-up removes them. Everything here is plain Redis commands: sync tasks use
+``client()``, async tasks ``async_client()`` (one per event loop, as asyncio clients are bound to
+the loop they first ran on).
 
 Keys (``U`` a message uuid):
 
@@ -17,17 +18,23 @@ Keys (``U`` a message uuid):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
+import weakref
 from typing import Any
 
 import redis
+import redis.asyncio
 
 URL_VAR = "ALSEK_POOLS_PROBE_URL"
 NAMESPACE_VAR = "ALSEK_POOLS_PROBE_NS"
 
 _clients: dict[tuple[int, str], redis.Redis] = {}
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def now_ms() -> int:
@@ -47,6 +54,21 @@ def client() -> redis.Redis:
     if key not in _clients:
         _clients[key] = redis.Redis.from_url(url, decode_responses=True)
     return _clients[key]
+
+
+def async_client() -> redis.asyncio.Redis:
+    """A client for the running event loop."""
+    loop = asyncio.get_running_loop()
+    if loop not in _async_clients:
+        _async_clients[loop] = redis.asyncio.Redis.from_url(location()[0], decode_responses=True)
+    return _async_clients[loop]
+
+
+async def close_async_client() -> None:
+    """Close the running loop's client, if it has one (before the loop closes)."""
+    conn = _async_clients.pop(asyncio.get_running_loop(), None)
+    if conn is not None:
+        await conn.aclose()
 
 
 def key(*parts: str) -> str:

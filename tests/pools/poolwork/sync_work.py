@@ -114,6 +114,18 @@ def patient_io(seconds: float, message: Message) -> float:
     return seconds
 
 
+def stubborn(seconds: float, message: Message) -> float:
+    """Like ``sleepy``, but runs ``seconds`` more after the first exception raised into it (a
+    stop), as code that catches too much does."""
+    started(message)
+    try:
+        _run_for(seconds, message)
+    except BaseException:
+        _run_for(seconds, message)
+    finished(message)
+    return seconds
+
+
 def slow_first(seconds: float, message: Message) -> str:
     """Run for ``seconds`` on the first start only; later starts return at once."""
     if started(message) == 1:
