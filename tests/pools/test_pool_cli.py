@@ -1,13 +1,15 @@
-"""``alsek thread-pool`` / ``alsek process-pool``: serve a package, stop on SIGTERM, explain
-bad input in one line."""
+"""``alsek thread-pool`` / ``process-pool`` / ``async-pool``: serve a package, stop on SIGTERM,
+explain bad input in one line."""
 
 from __future__ import annotations
 
+import re
 import signal
 from pathlib import Path
 
 import pytest
-from poolharness import COMMON_CLI_OPTIONS, Lab
+from poolharness import COMMON_CLI_OPTIONS, Lab, PoolKind
+from poolwork import pools
 
 from alsek.core.status import TaskStatus
 
@@ -34,29 +36,46 @@ def test_help_lists_every_option(lab: Lab) -> None:
         assert option in shown.stdout, f"{option} missing from {lab.kind.command} --help"
 
 
+#: A module whose only task is of the kind the pool cannot run (``{work}``: its work module).
+OTHER_KIND_SOURCE = """\
+from poolwork import {work}, probe
+
+broker, _, _ = {work}.components(*probe.location())
+add = {work}.build_task("add", broker)
+"""
+
+
 @pytest.fixture
-def broken_package(tmp_path: Path) -> Path:
-    """A directory holding ``broken_tasks``, a package whose import raises."""
+def bad_packages(tmp_path: Path, pool_kind: PoolKind) -> Path:
+    """A directory holding ``broken_tasks``, a package whose import raises, and
+    ``other_kind_tasks``, whose one task (``add``) is sync for an async pool, async otherwise."""
     package = tmp_path / "broken_tasks"
     package.mkdir()
     (package / "__init__.py").write_text("raise RuntimeError('the settings are wrong')\n")
+    work = pools.other_work_module(pool_kind.name).__name__.rpartition(".")[2]
+    (tmp_path / "other_kind_tasks.py").write_text(OTHER_KIND_SOURCE.format(work=work))
     return tmp_path
 
 
 @pytest.mark.parametrize(
     ("package", "expected"),
     [
-        ("no_such_package_anywhere", "Cannot import 'no_such_package_anywhere'"),
-        ("json", "No tasks found in 'json'"),
-        ("broken_tasks", "the settings are wrong"),
+        ("no_such_package_anywhere", r"Cannot import 'no_such_package_anywhere'"),
+        ("json", r"No (async )?tasks found in 'json'"),
+        ("broken_tasks", r"the settings are wrong"),
+        (
+            "other_kind_tasks",
+            r"No (async )?tasks found in 'other_kind_tasks'; it has (sync|async) tasks \(add\): "
+            r"serve them with (thread-pool or process-pool|async-pool)",
+        ),
     ],
 )
 def test_a_bad_package_is_one_line_on_stderr(
-    lab: Lab, broken_package: Path, package: str, expected: str
+    lab: Lab, bad_packages: Path, package: str, expected: str
 ) -> None:
-    failed = lab.cli(package, path=broken_package)
+    failed = lab.cli(package, path=bad_packages)
     lines = [line for line in failed.stderr.splitlines() if line.strip()]
     assert failed.returncode != 0
     assert len(lines) == 1, failed.stderr
-    assert expected in lines[0]
+    assert re.search(expected, lines[0]), lines[0]
     assert "Traceback" not in failed.stderr
