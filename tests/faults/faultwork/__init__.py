@@ -1,0 +1,1 @@
+"""Tasks and launchers that the fault tests run in real pool subprocesses."""
