@@ -167,11 +167,17 @@ def release_plan(broker: Any, message: Message) -> Plan:
     yield _broker(broker.release, message)
 
 
-def unknown_task_plan(broker: Any, message: Message, known: list[str]) -> Plan:
-    """Dead-letter a message that names no task this worker knows, with the reason."""
+def unknown_task_plan(broker: Any, message: Message, known: list[Any]) -> Plan:
+    """Dead-letter a message that names none of the ``known`` tasks, with the reason.
+
+    Its FAILED status and failure record are written through the first known task that has a
+    status tracker or a result store (they are keyed by the message, whatever its task), so
+    nobody waits on it as if it were still queued.
+    """
+    names = sorted(task.name for task in known)
     reason = (
         f"Unknown task {message.task_name!r} in queue {message.queue!r}: "
-        f"this worker knows {', '.join(sorted(known)) or 'no tasks'}"
+        f"this worker knows {', '.join(names) or 'no tasks'}"
     )
     log.error("Moving %s to the DLQ: %s", message.summary, reason)
     message.update(
@@ -179,7 +185,10 @@ def unknown_task_plan(broker: Any, message: Message, known: list[str]) -> Plan:
             name=get_exception_name(ValidationError), text=reason, traceback=None
         ).as_dict()
     )
-    yield _broker(broker.fail, message)
+    reporter = next((t for t in known if t.status_tracker or t.result_store), None)
+    effects = reporter.failure_effects(message) if reporter is not None else ()
+    if (yield _broker(broker.fail, message, effects=effects)) is None and reporter is not None:
+        yield _hook(reporter.write_unshared, message, TaskStatus.FAILED)
 
 
 def stop_plan(task: Any, message: Message, exception: BaseException) -> Plan:

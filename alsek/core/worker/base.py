@@ -175,7 +175,7 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
     def _start(self, message: Message) -> None:
         admission = self._admit(message)
         if admission is Admission.UNKNOWN_TASK:
-            run_plan(unknown_task_plan(self.broker, message, list(self._task_map)))
+            run_plan(unknown_task_plan(self.broker, message, self.tasks))
         elif admission is Admission.EXHAUSTED:
             run_plan(lost_plan(self._task_map[message.task_name], message))
         elif not self.submit_message(message):

@@ -118,7 +118,7 @@ class AsyncBaseWorkerPool(PoolCore, AsyncConsumer, ABC):
     async def _start(self, message: Message) -> None:
         admission = self._admit(message)
         if admission is Admission.UNKNOWN_TASK:
-            plan = unknown_task_plan(self.broker, message, list(self._task_map))
+            plan = unknown_task_plan(self.broker, message, self.tasks)
             await run_plan_async(plan)
         elif admission is Admission.EXHAUSTED:
             await run_plan_async(lost_plan(self._task_map[message.task_name], message))
