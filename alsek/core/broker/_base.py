@@ -215,11 +215,17 @@ class BaseBroker(ABC):
     # -- submit ----------------------------------------------------------------------------
 
     @staticmethod
-    def _check_submittable(message: Message) -> None:
+    def _check_submittable(message: Message, ttl: int) -> None:
         if not 0 <= message.priority <= MAX_PRIORITY:
             raise ValueError(
                 f"Message {message.uuid}: priority {message.priority} is outside "
                 f"0..{MAX_PRIORITY} (Redis sorted-set scores are doubles)"
+            )
+        wait = message.ready_at - utcnow_timestamp_ms()
+        if wait >= ttl:
+            raise ValueError(
+                f"Message {message.uuid}: it is ready in {wait} ms (delay or ready_at) but its "
+                f"ttl is {ttl} ms, so it would expire before it is ready"
             )
 
     @staticmethod
@@ -242,7 +248,7 @@ class BaseBroker(ABC):
         if effects is not None and len(effects) != len(messages):
             raise ValueError("effects must hold one sequence of effects per message")
         for message in messages:
-            self._check_submittable(message)
+            self._check_submittable(message, ttl)
         bodies = [self._encode_body(message) for message in messages]
         pending: list[list[int]] = []
         by_queue: dict[str, list[int]] = {}
@@ -441,7 +447,7 @@ class BaseBroker(ABC):
         calls: list[Call] = []
         if then_submit is not None:
             ttl = DEFAULT_TTL
-            self._check_submittable(then_submit)
+            self._check_submittable(then_submit, ttl)
             body = self._encode_body(then_submit)
             calls.append(self._submit_call([then_submit], [body], [0], ttl, [then_submit_effects]))
             calls += self._registration_calls([then_submit], ttl)
