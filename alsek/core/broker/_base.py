@@ -363,24 +363,28 @@ class BaseBroker(ABC):
             tasks = source.tasks or ()
             args += [source.queue, len(tasks), *tasks]
         reply = _one((yield [self._script("claim", sources[0].queue, *args)]))
-        messages, rejects = self._parse_claim(reply)
+        messages, rejects = self._parse_claim(reply, status)
         if rejects:
             yield rejects
         next_due = int(reply[0])
         return Claim(messages, next_due if next_due >= 0 else None, len(rejects))
 
-    def _parse_claim(self, reply: list[Any]) -> tuple[list[Message], list[Call]]:
-        """Messages of a claim reply, and DLQ calls for bodies that cannot be decoded."""
+    def _parse_claim(
+        self, reply: list[Any], status: ClaimStatus | None
+    ) -> tuple[list[Message], list[Call]]:
+        """Messages of a claim reply, and DLQ calls for bodies that cannot be decoded (which
+        replace the claim's status write, if any, with the status's rejected one)."""
         messages: list[Message] = []
         rejects: list[Call] = []
         for offset in range(1, len(reply), 6):
-            queue, _task_name, uuid, raw, lost, owner = reply[offset : offset + 6]
+            queue, task_name, uuid, raw, lost, owner = reply[offset : offset + 6]
             try:
                 message = self._decode_body(raw)
             except Exception as error:  # whatever the decoding failure, the body is unusable
                 reason = f"Undecodable message body ({type(error).__name__}: {error})"
                 log.error("Moving message %s of queue %r to the DLQ: %s", uuid, queue, reason)
-                rejects.append(self._fail_script(queue, uuid, owner, raw, reason, ()))
+                effects = status.rejected_effects(queue, task_name, uuid) if status else []
+                rejects.append(self._fail_script(queue, uuid, owner, raw, reason, effects))
                 continue
             message.linked_lock = {"name": keys.lease_name(queue, uuid), "owner_id": owner}
             if int(lost):

@@ -62,6 +62,10 @@ class ClaimStatus:
     ``key_template`` and ``channel_template`` are full names with the placeholders ``<queue>``,
     ``<task>`` and ``<uuid>``; ``tasks`` limits it to those task names (``None``: every task).
     ``ttl`` is in ms; 0 writes the status without expiry.
+
+    A claimed message whose body cannot be decoded goes to the dead-letter queue instead of
+    running: ``rejected_payload`` (FAILED, typically) then replaces the status the claim wrote,
+    and its entry ``<task>:<uuid>`` leaves the live-status index ``index_template``.
     """
 
     key_template: str
@@ -69,6 +73,26 @@ class ClaimStatus:
     payload: str
     ttl: int
     tasks: frozenset[str] | None = None
+    rejected_payload: str = ""
+    index_template: str = ""
+
+    def rejected_effects(self, queue: str, task: str, uuid: str) -> list[Effect]:
+        """What dead-lettering an undecodable claimed message records (nothing if untracked)."""
+        if not self.rejected_payload or (self.tasks is not None and task not in self.tasks):
+            return []
+
+        def fill(template: str) -> str:
+            return (
+                template.replace("<queue>", queue).replace("<task>", task).replace("<uuid>", uuid)
+            )
+
+        effects: list[Effect] = [
+            SetEffect(fill(self.key_template), self.rejected_payload, ttl=self.ttl or None),
+            PublishEffect(fill(self.channel_template), self.rejected_payload),
+        ]
+        if self.index_template:
+            effects.append(IndexRemoveEffect(fill(self.index_template), f"{task}:{uuid}"))
+        return effects
 
 
 def encode_effects(effects: Iterable[Effect]) -> list[str | int | float]:

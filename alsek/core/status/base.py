@@ -71,6 +71,8 @@ TrackerT = TypeVar("TrackerT", bound="BaseStatusTracker")
 
 #: The placeholders of ``ClaimStatus`` templates, as a message the name builders accept.
 _PLACEHOLDERS = SimpleNamespace(queue="<queue>", task_name="<task>", uuid="<uuid>")
+#: Details of the FAILED status of a claimed message whose body could not be decoded.
+REJECTED_DETAILS = "undecodable message body: moved to the dead-letter queue"
 
 StatusTarget = TaskStatus | tuple[TaskStatus, ...] | list[TaskStatus]
 
@@ -230,6 +232,8 @@ class BaseStatusTracker(ABC):
             payload=payload,
             ttl=self.ttl or 0,
             tasks=None if tasks is None else frozenset(tasks),
+            rejected_payload=self._encode(StatusUpdate(TaskStatus.FAILED, REJECTED_DETAILS)),
+            index_template=self._full(self.get_index_name(_PLACEHOLDERS.queue)),
         )
 
     # -- operations, as steps (run by the sync and async shells) -----------------------------

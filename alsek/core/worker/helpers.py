@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from alsek.core.broker.effects import ClaimStatus
@@ -118,11 +119,5 @@ def merged_claim_status(tasks: Iterable[Any]) -> tuple[ClaimStatus | None, set[s
             continue
         covered.add(task.name)
     if merged is not None:
-        merged = ClaimStatus(
-            merged.key_template,
-            merged.channel_template,
-            merged.payload,
-            merged.ttl,
-            frozenset(covered),
-        )
+        merged = replace(merged, tasks=frozenset(covered))
     return merged, covered
