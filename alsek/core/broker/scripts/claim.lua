@@ -27,11 +27,14 @@ for _ = 1, n_sources do
   sources[#sources + 1] = {q, tasks}
 end
 
--- A retried call (the reply was lost with the connection) gets the first call's answer.
+-- A retried call (the reply was lost with the connection) gets the first call's answer. Each
+-- consumer claims one request at a time, so only its last reply can be asked for again: one
+-- hash per consumer (owner), field = request id, replaced by every claim of that consumer and
+-- dropped by an empty one, so no reply outlives the next claim.
 local cache_key = nil
 if rid ~= '' and #sources > 0 then
-  cache_key = qbase(sources[1][1]) .. ':claim:' .. rid
-  local cached = redis.call('GET', cache_key)
+  cache_key = qbase(sources[1][1]) .. ':claim:' .. owner_base
+  local cached = redis.call('HGET', cache_key, rid)
   if cached then return cjson.decode(cached) end
 end
 
@@ -139,7 +142,11 @@ for _, src in ipairs(sources) do
   note(leases_key(q))
 end
 out[1] = next_due
-if cache_key and claimed > 0 then
-  redis.call('SET', cache_key, cjson.encode(out), 'PX', lease_ttl)
+if cache_key then
+  redis.call('DEL', cache_key)
+  if claimed > 0 then
+    redis.call('HSET', cache_key, rid, cjson.encode(out))
+    redis.call('PEXPIRE', cache_key, lease_ttl)
+  end
 end
 return out
