@@ -69,7 +69,7 @@ def _patterns(ns: str) -> list[tuple[str, re.Pattern[str]]]:
         ("leases", rf"{n}:{q}:leases"),
         ("wake", rf"{n}:{q}:wake"),
         ("seq", rf"{n}:{q}:seq"),
-        ("claim_cache", rf"{n}:{q}:claim:(?P<rid>[^:]+)"),
+        ("claim_cache", rf"{n}:{q}:claim:(?P<owner>.+)"),
         ("dlq_index", rf"{n}:{q}:dlq"),
         ("dead_letter", rf"{n}:{q}:dlq:(?P<u>[^:]+)"),
         ("revoked", rf"{n}:{q}:revoked:(?P<u>[^:]+)"),
