@@ -28,7 +28,7 @@ from alsek.core.broker.effects import (
     PublishEffect,
     SetEffect,
 )
-from alsek.core.status.batch import async_batcher_for, batcher_for
+from alsek.storage.batching import async_batcher_for, batcher_for
 from alsek.core.status.hub import (
     RESYNC,
     SUBSCRIBE_TIMEOUT_SECONDS,
