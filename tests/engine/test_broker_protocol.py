@@ -441,3 +441,11 @@ async def test_revoked_checks_many_messages_in_one_call(broker: BaseBroker) -> N
     await call(broker.revoke, revoked)
     assert await call(broker.revoked, [kept, revoked]) == [False, True]
     assert await call(broker.revoked, []) == []
+
+
+async def test_renew_reports_a_message_finished_meanwhile_as_gone(broker: BaseBroker) -> None:
+    await call(broker.submit, make())
+    [message] = (await claim(broker)).messages
+    stale = message.clone()
+    await call(broker.ack, message)
+    assert await call(broker.renew, [stale]) == [None]

@@ -396,14 +396,14 @@ class BaseBroker(ABC):
             messages.append(message)
         return messages, rejects
 
-    def _renew_steps(self, messages: Sequence[Message], lease_ttl: int) -> Steps[list[bool]]:
+    def _renew_steps(self, messages: Sequence[Message], lease_ttl: int) -> Steps[list[bool | None]]:
         if not messages:
             return []
         args: list[str | int | float] = [lease_ttl, len(messages)]
         for message in messages:
             args += [message.queue, message.uuid, lease_owner(message)]
         flags = _one((yield [self._script("renew", messages[0].queue, *args)]))
-        return [bool(flag) for flag in flags]
+        return [None if flag < 0 else bool(flag) for flag in flags]
 
     def _release_steps(self, message: Message) -> Steps[None]:
         owner = lease_owner(message)

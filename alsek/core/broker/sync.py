@@ -106,8 +106,12 @@ class Broker(BaseBroker):
         lease = self._lease_ttl(lease_ttl)
         return self._drive(self._claim_steps(sources, n, owner_id, lease, status, request_id))
 
-    def renew(self, messages: Sequence[Message], lease_ttl: int | None = None) -> list[bool]:
-        """Extend the leases of running messages; ``False`` where the lease was lost."""
+    def renew(self, messages: Sequence[Message], lease_ttl: int | None = None) -> list[bool | None]:
+        """Extend the leases of running messages in one round trip.
+
+        Per message: ``True`` renewed, ``False`` lost (expired or taken over: it may run
+        elsewhere), ``None`` gone (finished meanwhile).
+        """
         return self._drive(self._renew_steps(messages, self._lease_ttl(lease_ttl)))
 
     def release(self, message: Message) -> None:

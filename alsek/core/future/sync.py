@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import queue
 import signal
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import dill
@@ -37,6 +39,9 @@ from alsek.utils.system import thread_raise
 from alsek.utils.temporal import utcnow_timestamp_ms
 
 log = logging.getLogger(__name__)
+
+#: An idle worker thread ends after this long without a message.
+IDLE_WORKER_SECONDS = 60.0
 
 #: States of a future, shared with a process future's child through a ``multiprocessing.Value``.
 RUNNING, FINISHING, FINISHED, STOPPED = 0, 1, 2, 3
@@ -129,13 +134,93 @@ class TaskFuture(ABC):
         """Release what the future holds (nothing by default)."""
 
 
+class _Worker:
+    """A daemon thread that runs futures one after another (starting a thread costs more than
+    the run of a short task). A thread something may have been raised into is never reused."""
+
+    _count = 0
+
+    def __init__(self, recycler: _ThreadRecycler) -> None:
+        _Worker._count += 1
+        self.recycler = recycler
+        self.inbox: queue.SimpleQueue[ThreadTaskFuture] = queue.SimpleQueue()
+        self.thread = threading.Thread(
+            target=self._loop, daemon=True, name=f"alsek-worker-{_Worker._count}"
+        )
+        self.thread.start()
+
+    def _loop(self) -> None:
+        future: ThreadTaskFuture | None = None
+        try:
+            while True:
+                try:
+                    future = self.inbox.get(timeout=IDLE_WORKER_SECONDS)
+                except queue.Empty:
+                    if self.recycler.retire(self):
+                        return
+                    continue
+                future._wrapper()
+                if future.stopped:
+                    return
+                future._release()
+                self.recycler.give_back(self)
+        except BaseException as late:  # raised into the thread after its run: end the thread
+            log.debug("Worker thread ends after %r", late)
+        finally:
+            if future is not None:
+                future._release()
+
+
+class _ThreadRecycler:
+    """Idle worker threads of this process, handed out to new futures."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[_Worker] = []
+
+    def start(self, future: ThreadTaskFuture) -> threading.Thread:
+        """Run ``future`` on an idle worker, or a new one; returns the thread running it."""
+        with self._lock:
+            worker = self._idle.pop() if self._idle else None
+        if worker is None:
+            worker = _Worker(self)
+        worker.inbox.put(future)
+        return worker.thread
+
+    def give_back(self, worker: _Worker) -> None:
+        with self._lock:
+            self._idle.append(worker)
+
+    def retire(self, worker: _Worker) -> bool:
+        """An idle worker asks to end; refused when it was just handed a future."""
+        with self._lock:
+            if worker in self._idle:
+                self._idle.remove(worker)
+                return True
+            return False
+
+
+_RECYCLER = _ThreadRecycler()
+
+
+def _new_recycler_after_fork() -> None:
+    global _RECYCLER
+    _RECYCLER = _ThreadRecycler()  # the parent's threads do not exist in a forked child
+
+
+os.register_at_fork(after_in_child=_new_recycler_after_fork)
+
+
 class ThreadTaskFuture(TaskFuture):
     """Runs the message in a daemon thread; stopped by raising an exception inside it.
 
+    Threads are reused across futures (a stopped one never is).
+
     Args:
-        complete_only_on_thread_exit: count the slot as busy until the thread really ends,
-            even after it was stopped (a thread blocked in C keeps running until it returns).
+        complete_only_on_thread_exit: count the slot as busy until the thread is done with the
+            message, even after it was stopped (a thread blocked in C runs on until it returns).
         write_running: record RUNNING here (when the claim did not).
+        on_complete: called once, from any thread, when the future becomes ``complete``.
     """
 
     def __init__(
@@ -144,24 +229,30 @@ class ThreadTaskFuture(TaskFuture):
         message: Message,
         complete_only_on_thread_exit: bool = False,
         write_running: bool = False,
+        on_complete: Callable[[TaskFuture], None] | None = None,
     ) -> None:
         super().__init__(task, message)
         self.complete_only_on_thread_exit = complete_only_on_thread_exit
         self._write_running = write_running
+        self._on_complete = on_complete
         self._state = RUNNING
         self._state_lock = threading.Lock()
         self._wrapper_exit = False
-        self.thread = threading.Thread(
-            target=self._wrapper, daemon=True, name=f"alsek-{message.uuid[:8]}"
-        )
-        self.thread.start()
+        self._released = threading.Event()
+        self._reported = False
+        self.thread = _RECYCLER.start(self)
 
     @property
     def complete(self) -> bool:
-        """Done: the outcome was written (or the thread ended)."""
+        """Done: the outcome was written (or the thread let go of the message)."""
         if self.complete_only_on_thread_exit:
-            return not self.thread.is_alive()
-        return self._wrapper_exit or not self.thread.is_alive()
+            return self._released.is_set()
+        return self._wrapper_exit or self._released.is_set()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether ``stop()`` took over the message (an exception was raised into the thread)."""
+        return self._state == STOPPED
 
     def _claim_outcome(self, state: int) -> bool:
         """Take the right to finish the message (once, by the run or by a stop)."""
@@ -171,6 +262,19 @@ class ThreadTaskFuture(TaskFuture):
             self._state = state
             return True
 
+    def _report(self) -> None:
+        with self._state_lock:
+            if self._reported or not self.complete:
+                return
+            self._reported = True
+        if self._on_complete is not None:
+            self._on_complete(self)
+
+    def _release(self) -> None:
+        """Called by the thread when it is done with the message."""
+        self._released.set()
+        self._report()
+
     def _wrapper(self) -> None:
         try:
             log.info("Received %s", self.message.summary)
@@ -178,26 +282,28 @@ class ThreadTaskFuture(TaskFuture):
             result, error = _run_task(self.task, self.message)
             if self._claim_outcome(FINISHING):
                 run_plan(_outcome(self.task, self.message, result, error))
+                self._wrapper_exit = True
+                self._report()
         except BaseException as late:  # an exception raised into the thread after it finished
             log.debug("Ignoring %r raised into %s after its run", late, self.message.summary)
-        finally:
-            self._wrapper_exit = True
 
     def stop(self, exception: type[BaseException]) -> None:
         """Raise ``exception`` in the thread (``TimeoutError`` as ``_TimeLimitExceeded``) and
         finish the message accordingly."""
-        if not self._claim_outcome(STOPPED):
-            return
-        ident = self.thread.ident
-        if platform.python_implementation() != "CPython":
-            log.error(
-                "Cannot stop a thread outside CPython; %s keeps running", self.message.summary
-            )
-        elif ident is not None:
-            raised = _TimeLimitExceeded if issubclass(exception, TimeoutError) else exception
-            thread_raise(ident, raised)
+        with self._state_lock:
+            if self._state != RUNNING:
+                return
+            self._state = STOPPED
+            # Raised under the lock: the thread cannot have finished with the message yet.
+            ident = self.thread.ident
+            if platform.python_implementation() != "CPython":
+                log.error("Cannot stop threads outside CPython; %s runs on", self.message.summary)
+            elif ident is not None:
+                raised = _TimeLimitExceeded if issubclass(exception, TimeoutError) else exception
+                thread_raise(ident, raised)
         run_plan(stop_plan(self.task, self.message, exception(f"Stopped thread {ident}")))
         self._wrapper_exit = True
+        self._report()
 
 
 class MainThreadTaskFuture(TaskFuture):

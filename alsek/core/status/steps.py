@@ -28,7 +28,6 @@ from alsek.core.broker.effects import (
     PublishEffect,
     SetEffect,
 )
-from alsek.storage.batching import async_batcher_for, batcher_for
 from alsek.core.status.hub import (
     RESYNC,
     SUBSCRIBE_TIMEOUT_SECONDS,
@@ -41,6 +40,7 @@ from alsek.core.status.hub import (
     subscribe,
 )
 from alsek.storage.backends.base import BaseBackend
+from alsek.storage.batching import async_batcher_for, batcher_for
 from alsek.utils.system import stop_requested
 
 T = TypeVar("T")

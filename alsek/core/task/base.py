@@ -481,9 +481,14 @@ class BaseTask(ABC):
     def _call_arguments(self, message: Message) -> tuple[tuple[Any, ...], dict[Any, Any]]:
         """What ``op`` calls the function with: ``message=`` too when it asks for it."""
         kwargs = dict(message.kwargs)
-        if "message" not in kwargs and expects_message(self.function):
+        if "message" not in kwargs and self._expects_message:
             kwargs["message"] = message
         return message.args, kwargs
+
+    @cached_property
+    def _expects_message(self) -> bool:
+        # Read once: inspecting a signature costs more than many a short task.
+        return expects_message(self.function)
 
     def do_callback(self, message: Message, result: Any) -> bool:
         """Whether to submit the message's callback after ``result`` (always, by default)."""

@@ -166,7 +166,12 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
         if free <= 0:
             self.wait_for_slot(min(self.slot_wait_interval, self._until_maintenance_ms()))
             return
+        gather_ms = self._gather_wait_ms(free)
+        if gather_ms:
+            self.wait_for_slot(gather_ms)
+            return
         claim = self.claim(free)
+        self._note_claim(free, len(claim.messages))
         for message in claim.messages:
             self._start(message)
         if not claim.messages:

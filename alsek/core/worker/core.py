@@ -86,6 +86,8 @@ class PoolCore:
         self._inflight_lock = threading.RLock()
         self._next_renewal_ms = 0
         self._next_revocation_check_ms = 0
+        self._backlogged = False
+        self._gathering_since: int | None = None
 
     @property
     def _slot_wait_interval_seconds(self) -> float:
@@ -104,6 +106,35 @@ class PoolCore:
         lines = [f"Monitoring {len(tasks)} tasks over {len(queues)} queues"]
         lines += [f"Queue {q!r}: {', '.join(n)}" for q, n in _gather_task_names(tasks).items()]
         return [*lines, f"Running Alsek v{__version__}"]
+
+    # -- claiming ------------------------------------------------------------------------
+
+    @property
+    def capacity(self) -> int:
+        """How many messages the pool runs at once."""
+        raise NotImplementedError
+
+    def _gather_wait_ms(self, free: int) -> int:
+        """How long to let more slots free up before claiming; 0: claim now.
+
+        Only while work is backed up (the last claim came back full): then claiming for half
+        the pool at a time, after at most ``slot_wait_interval``, makes fewer and fuller
+        claims. An idle pool claims at once.
+        """
+        if not self._backlogged or free >= max(1, self.capacity // 2):
+            self._gathering_since = None
+            return 0
+        now = monotonic_ms()
+        if self._gathering_since is None:
+            self._gathering_since = now
+        left = self._gathering_since + self.slot_wait_interval - now
+        if left <= 0:
+            self._gathering_since = None
+            return 0
+        return left
+
+    def _note_claim(self, requested: int, claimed: int) -> None:
+        self._backlogged = claimed >= requested
 
     # -- messages ------------------------------------------------------------------------
 
@@ -161,9 +192,9 @@ class PoolCore:
         return messages, renew, check
 
     @staticmethod
-    def _report_renewals(messages: Sequence[Message], renewed: Sequence[bool]) -> None:
+    def _report_renewals(messages: Sequence[Message], renewed: Sequence[bool | None]) -> None:
         for message, held in zip(messages, renewed):
-            if not held:
+            if held is False:
                 log.warning("Lost the lease on %s; it may run elsewhere", message.summary)
 
     def _revoked_running(self, messages: Sequence[Message], revoked: Sequence[bool]) -> list[str]:

@@ -1,5 +1,6 @@
 -- Extend leases still held by their owner. ARGV: prefix, now, lease_ttl, n, n x (queue, uuid, owner).
--- Returns one flag per lease: 1 renewed, 0 lost (expired, or taken by someone else).
+-- Returns one flag per lease: 1 renewed, 0 lost (expired, or taken by someone else),
+-- -1 gone (the message was finished meanwhile, e.g. by its run just before this renewal).
 local ttl, n = tonumber(ARGV[3]), tonumber(ARGV[4])
 local flags = {}
 for k = 0, n - 1 do
@@ -8,6 +9,8 @@ for k = 0, n - 1 do
     redis.call('PEXPIRE', lock_key(q, u), ttl)
     redis.call('ZADD', leases_key(q), 'XX', NOW + ttl, u)
     flags[#flags + 1] = 1
+  elseif redis.call('EXISTS', msg_key(q, u)) == 0 then
+    flags[#flags + 1] = -1
   else
     flags[#flags + 1] = 0
   end

@@ -37,6 +37,11 @@ class AsyncSingleProcessWorkerPool(AsyncBaseWorkerPool):
         """Whether one more message can start."""
         return len(self._futures) < self.n_tasks
 
+    @property
+    def capacity(self) -> int:
+        """Tasks running at once."""
+        return self.n_tasks
+
     def free_slots(self) -> int:
         """How many more messages can start."""
         return self.n_tasks - len(self._futures)

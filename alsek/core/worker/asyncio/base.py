@@ -109,7 +109,12 @@ class AsyncBaseWorkerPool(PoolCore, AsyncConsumer, ABC):
         if free <= 0:
             await self.wait_for_slot(min(self.slot_wait_interval, self._until_maintenance_ms()))
             return
+        gather_ms = self._gather_wait_ms(free)
+        if gather_ms:
+            await self.wait_for_slot(gather_ms)
+            return
         claim = await self.claim(free)
+        self._note_claim(free, len(claim.messages))
         for message in claim.messages:
             await self._start(message)
         if not claim.messages:

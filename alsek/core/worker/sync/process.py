@@ -42,6 +42,11 @@ class ProcessWorkerPool(BaseWorkerPool):
         """Whether one more message can start."""
         return self.free_slots() > 0
 
+    @property
+    def capacity(self) -> int:
+        """Processes running at once."""
+        return self.n_processes
+
     def free_slots(self) -> int:
         """Processes that may still start."""
         with self._inflight_lock:

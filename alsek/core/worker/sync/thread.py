@@ -104,7 +104,7 @@ class ProcessGroup:
         """Hand ``message`` to the child; ``False`` when it is full."""
         if not self.has_slot():
             return False
-        self.queue.put(("run", message.data))
+        self.queue.put(("run", message))
         self.assigned.add(message.uuid)
         return True
 
@@ -211,8 +211,7 @@ class ThreadsInProcessGroup:
         except KeyboardInterrupt:
             self._stop_all(TerminationError)
 
-    def _spawn(self, data: dict[str, Any]) -> None:
-        message = Message(**data)
+    def _spawn(self, message: Message) -> None:
         task = self.tasks[message.task_name]
         write_running = message.task_name in self.running_written
         if message.run_in_main_thread:
@@ -223,8 +222,13 @@ class ThreadsInProcessGroup:
                 message,
                 complete_only_on_thread_exit=self.complete_only_on_thread_exit,
                 write_running=write_running,
+                on_complete=self._report,
             )
         self._live[message.uuid] = future
+
+    def _report(self, future: TaskFuture) -> None:
+        """Tell the pool at once that a slot is free (called from the future's thread)."""
+        self.completions.put((self.group_id, future.message.uuid))
 
     def _stop(self, uuid: str, exception: type[BaseException]) -> None:
         future = self._live.get(uuid)
@@ -243,7 +247,8 @@ class ThreadsInProcessGroup:
                 future.stop(TimeoutError)
             if future.complete:
                 del self._live[uuid]
-                self.completions.put((self.group_id, uuid))
+                if not isinstance(future, ThreadTaskFuture):  # those report themselves
+                    self.completions.put((self.group_id, uuid))
 
 
 class ThreadWorkerPool(BaseWorkerPool):
@@ -320,6 +325,11 @@ class ThreadWorkerPool(BaseWorkerPool):
         for _ in range(self.n_process_floor):
             self._make_new_process_group()
         super().on_boot()
+
+    @property
+    def capacity(self) -> int:
+        """Threads across all the process groups the pool may start."""
+        return self.n_threads * self.n_processes
 
     def free_slots(self) -> int:
         """Free threads in running groups, plus those of groups that may still start."""
