@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultlab import AOF_ARGS, FULL, FaultLab
+from faultlab import AOF_ARGS, QUICK, FaultLab
 
 from alsek.testing import RedisServer
 
@@ -71,7 +71,7 @@ def figures(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
         return
     measured["seconds"] = round(time.monotonic() - started, 1)
     measured["passed"] = request.node.stash.get(_PASSED, False)
-    measured["full_sizes"] = FULL
+    measured["quick_sizes"] = QUICK
     print(f"\n{request.node.name}: {json.dumps(measured)}")
     saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     saved[request.node.name] = measured

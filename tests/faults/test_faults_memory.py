@@ -13,7 +13,7 @@ from faultwork import probe
 
 pytestmark = pytest.mark.slow
 
-#: Messages run after the warm-up (the issue's 50k under ``ALSEK_FAULTS_FULL=1``).
+#: Messages run after the warm-up (the issue's size).
 MESSAGES = scaled(50_000, 20_000)
 #: Messages run first, so that the pool's caches, threads and connections are all in place.
 WARM_UP = 2_000

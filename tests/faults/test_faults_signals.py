@@ -23,7 +23,7 @@ from faultwork import probe
 pytestmark = pytest.mark.slow
 
 #: Messages of the SIGKILL storm (the issue's size) and seconds between two kills.
-STORM_MESSAGES = scaled(10_000, 10_000)
+STORM_MESSAGES = scaled(10_000, 5_000)
 KILL_EVERY_SECONDS = 2.0
 #: Lease of the storm's pools: a killed pool's messages run again after about this long.
 STORM_LEASE_MS = 3_000
