@@ -52,16 +52,25 @@ def _load(collect: Callable[[str], tuple[Any, ...]], package: str) -> tuple[Any,
         raise click.ClickException(message) from error
 
 
+def _other_kind_names(collect: Callable[[str], tuple[Any, ...]], package: str) -> list[str]:
+    """Names of the package's tasks of the other kind (sync or async): the pools serving them
+    share queues with this one, which must leave their messages alone."""
+    other = collect_tasks if collect is collect_async_tasks else collect_async_tasks
+    try:
+        return sorted(task.name for task in other(package))
+    except AlsekError:
+        return []
+
+
 def _other_kind_hint(collect: Callable[[str], tuple[Any, ...]], package: str) -> str:
     """When a package has no tasks for this command but has tasks of the other kind (sync or
     async), name them and the commands that serve them; else nothing."""
     if collect is collect_async_tasks:
-        other, kind, commands = collect_tasks, "sync", "thread-pool or process-pool"
+        kind, commands = "sync", "thread-pool or process-pool"
     else:
-        other, kind, commands = collect_async_tasks, "async", "async-pool"
-    try:
-        names = sorted(task.name for task in other(package))
-    except AlsekError:  # no tasks of the other kind either
+        kind, commands = "async", "async-pool"
+    names = _other_kind_names(collect, package)
+    if not names:
         return ""
     return f"; it has {kind} tasks ({', '.join(names)}): serve them with {commands}"
 
@@ -204,6 +213,7 @@ def thread_pool(
     pool = _build(
         ThreadWorkerPool,
         tasks=_load(collect_tasks, package),
+        foreign_tasks=_other_kind_names(collect_tasks, package),
         n_threads=n_threads,
         n_processes=n_processes,
         n_process_floor=n_process_floor,
@@ -252,6 +262,7 @@ def process_pool(
     pool = _build(
         ProcessWorkerPool,
         tasks=_load(collect_tasks, package),
+        foreign_tasks=_other_kind_names(collect_tasks, package),
         n_processes=n_processes,
         prune_interval=prune_interval,
         slot_wait_interval=slot_wait_interval,
@@ -297,6 +308,7 @@ def async_pool(
         pool = _build(
             AsyncSingleProcessWorkerPool,
             tasks=tasks,
+            foreign_tasks=_other_kind_names(collect_async_tasks, package),
             n_tasks=n_tasks,
             prune_interval_seconds=prune_interval_seconds,
             slot_wait_interval=slot_wait_interval,

@@ -449,3 +449,11 @@ async def test_renew_reports_a_message_finished_meanwhile_as_gone(broker: BaseBr
     stale = message.clone()
     await call(broker.ack, message)
     assert await call(broker.renew, [stale]) == [None]
+
+
+async def test_claim_leaves_the_messages_of_excluded_tasks(broker: BaseBroker) -> None:
+    await call(broker.submit, make("mine", args=("mine",), priority=5))
+    await call(broker.submit, make("theirs", args=("theirs",), priority=0))
+    source = ClaimSource("q", exclude=("theirs",))
+    assert await claimed_args(broker, 10, source) == ["mine"]
+    assert await claimed_args(broker, 10, ClaimSource("q")) == ["theirs"]

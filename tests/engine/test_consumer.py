@@ -245,3 +245,12 @@ def test_subnamespaces_follow_the_subset(sync_broker: Broker) -> None:
 def test_dedup_messages_keeps_first_occurrences_in_order() -> None:
     a, b = Message("t"), Message("t")
     assert dedup_messages([a, b, a, b]) == [a, b]
+
+
+def test_consumer_leaves_the_messages_of_excluded_tasks(sync_broker: Broker) -> None:
+    sync_broker.submit(Message("theirs", queue="q"))
+    mine = Message("mine", queue="q")
+    sync_broker.submit(mine)
+    consumer = Consumer(sync_broker, subset=["q"], exclude_tasks=["theirs"])
+    assert [m.uuid for m in consumer.claim(10).messages] == [mine.uuid]
+    assert consumer.claim(10).messages == []

@@ -217,6 +217,16 @@ def test_an_unknown_task_goes_to_the_dlq_and_the_pool_keeps_running(lab: Lab) ->
     assert not lab.broker.exists(ghost)
 
 
+def test_a_message_of_a_task_another_pool_serves_is_left_in_its_queue(lab: Lab) -> None:
+    add = lab.task("add")
+    elsewhere = Message("served_elsewhere", queue=lab.queue)
+    lab.broker.submit(elsewhere)
+    with lab.pool(foreign_tasks=["served_elsewhere"]):
+        assert lab.store.get(add.generate(args=(1, 1)), timeout=10_000) == 2
+    assert lab.broker.exists(elsewhere)
+    assert elsewhere.uuid not in lab.dead_letters()
+
+
 def test_no_task_exception_kills_the_pool(lab: Lab) -> None:
     raiser, add = lab.task("raise_this"), lab.task("add")
     failing = {name: raiser.generate(args=(name,)) for name in RAISABLE}

@@ -51,10 +51,15 @@ REGISTRY_REFRESH_SECONDS = 600.0
 
 @dataclass(frozen=True)
 class ClaimSource:
-    """Where a claim looks: a queue, and optionally which of its tasks, drained in this order."""
+    """Where a claim looks: a queue, and optionally which of its tasks, drained in this order.
+
+    Without ``tasks``, every task of the queue but those in ``exclude`` (served by other
+    pools), best priority first.
+    """
 
     queue: str
     tasks: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
 
 
 class DeadLetter(NamedTuple):
@@ -360,8 +365,10 @@ class BaseBroker(ABC):
         args += encode_claim_status(status)
         args.append(len(sources))
         for source in sources:
-            tasks = source.tasks or ()
-            args += [source.queue, len(tasks), *tasks]
+            if source.tasks:
+                args += [source.queue, len(source.tasks), *source.tasks]
+            else:
+                args += [source.queue, -len(source.exclude), *source.exclude]
         reply = _one((yield [self._script("claim", sources[0].queue, *args)]))
         messages, rejects = self._parse_claim(reply, status)
         if rejects:

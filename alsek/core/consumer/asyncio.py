@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 from alsek.core.backoff import Backoff, LinearBackoff
 from alsek.core.broker import AsyncBroker, Claim
@@ -26,8 +26,11 @@ class AsyncConsumer(BaseConsumer):
         *,
         lease_ttl: int = DEFAULT_LEASE_TTL,
         owner_id: str | None = None,
+        exclude_tasks: Iterable[str] = (),
     ) -> None:
-        super().__init__(subset, backoff, lease_ttl=lease_ttl, owner_id=owner_id)
+        super().__init__(
+            subset, backoff, lease_ttl=lease_ttl, owner_id=owner_id, exclude_tasks=exclude_tasks
+        )
         self.broker = broker
 
     async def claim(self, n: int = 1) -> Claim:

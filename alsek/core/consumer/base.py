@@ -104,6 +104,8 @@ class BaseConsumer(ABC):
         backoff: bounds how long an idle consumer blocks, growing with empty passes.
         lease_ttl: lease length (ms) on each claimed message; renew it while running.
         owner_id: base of the lease owner ids (default: this process plus a random token).
+        exclude_tasks: task names whose messages this consumer leaves alone (other pools
+            serve them); ignored in task-specific mode, which names its tasks.
     """
 
     def __init__(
@@ -115,8 +117,10 @@ class BaseConsumer(ABC):
         *,
         lease_ttl: int = DEFAULT_LEASE_TTL,
         owner_id: str | None = None,
+        exclude_tasks: Iterable[str] = (),
     ) -> None:
         self.subset = _validate_subset(subset)
+        self.exclude_tasks = tuple(sorted(set(exclude_tasks)))
         self.backoff = backoff or ConstantBackoff(0, floor=0, ceiling=0)
         self.lease_ttl = lease_ttl
         self.owner_id = owner_id or f"{get_process_lock_owner_id()}:lease:{uuid.uuid4().hex[:8]}"
@@ -162,9 +166,9 @@ class BaseConsumer(ABC):
 
     def _sources(self) -> list[ClaimSource]:
         if self.subset is None:
-            return [ClaimSource(queue) for queue in self._registry]
+            return [ClaimSource(queue, exclude=self.exclude_tasks) for queue in self._registry]
         if isinstance(self.subset, list):
-            return [ClaimSource(queue) for queue in self.subset]
+            return [ClaimSource(queue, exclude=self.exclude_tasks) for queue in self.subset]
         return [ClaimSource(queue, tuple(tasks)) for queue, tasks in self.subset.items()]
 
     def _queue_names(self) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import redis
 
@@ -29,8 +29,11 @@ class Consumer(BaseConsumer):
         *,
         lease_ttl: int = DEFAULT_LEASE_TTL,
         owner_id: str | None = None,
+        exclude_tasks: Iterable[str] = (),
     ) -> None:
-        super().__init__(subset, backoff, lease_ttl=lease_ttl, owner_id=owner_id)
+        super().__init__(
+            subset, backoff, lease_ttl=lease_ttl, owner_id=owner_id, exclude_tasks=exclude_tasks
+        )
         self.broker = broker
 
     def claim(self, n: int = 1) -> Claim:

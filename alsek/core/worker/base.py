@@ -79,7 +79,9 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
         task_specific_mode: consume queue/task pairs rather than whole queues.
         slot_wait_interval: longest wait (ms) for a free slot before looking again.
         grace_period: ms running messages get to finish after a stop signal.
-        **kwargs: consumer options (``backoff``, ``lease_ttl``, ``owner_id``).
+        **kwargs: ``foreign_tasks`` (names of tasks other pools serve on the same queues:
+            their messages are left alone), and consumer options (``backoff``,
+            ``lease_ttl``, ``owner_id``).
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
         self._init_pool(
             Consumer.__init__,
             filter_tasks(tasks, mechanism),
+            tasks,
             queues,
             task_specific_mode,
             slot_wait_interval,

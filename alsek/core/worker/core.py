@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
 from typing import Any
 
@@ -60,17 +60,27 @@ class PoolCore:
         self,
         consumer_init: Callable[..., None],
         tasks: list[Any],
+        given: Sequence[Any],
         queues: list[str] | None,
         task_specific_mode: bool,
         slot_wait_interval: int,
         grace_period: int,
+        foreign_tasks: Iterable[str] = (),
         **consumer_options: Any,
     ) -> None:
-        """Set the pool up as a consumer of its tasks' queues (sync or async consumer)."""
+        """Set the pool up as a consumer of its tasks' queues (sync or async consumer).
+
+        ``tasks`` are those it runs, out of the ``given`` ones. Messages of the given tasks it
+        does not run (another mechanism) and of ``foreign_tasks`` (other pools' tasks, e.g. of
+        the other kind) are left in their queues; only names nobody declared are unknown.
+        """
+        served = {task.name for task in tasks}
+        foreign = ({task.name for task in given} | set(foreign_tasks)) - served
         consumer_init(
             self,
             broker=extract_broker(tasks),
             subset=derive_consumer_subset(tasks, queues, task_specific_mode),
+            exclude_tasks=foreign,
             **consumer_options,
         )
         self.tasks = tasks

@@ -2,8 +2,9 @@
 -- ARGV: prefix, now, n, lease_ttl, owner_base, request_id,
 --       status key template, status channel template, status payload, status ttl (0: none),
 --       n_tracked (-1: every task) + tracked task names,
---       n_sources + per source: queue, n_tasks (0: every task of the queue, best priority first;
---       otherwise these tasks, drained in order) + task names.
+--       n_sources + per source: queue, n_tasks + task names. n_tasks > 0: these tasks, drained
+--       in order; 0: every task of the queue, best priority first; -k: every task but these k
+--       (they belong to other pools), best priority first.
 -- Returns {next_due, then per message: queue, task, uuid, data, lost, owner}; next_due is the
 -- earliest time (ms) something becomes due or a lease expires, -1 when nothing is pending.
 local n, lease_ttl, owner_base, rid = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
@@ -19,12 +20,15 @@ local sources = {}
 local n_sources = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n_sources do
   local q, n_tasks = ARGV[i], tonumber(ARGV[i + 1]); i = i + 2
-  local tasks = nil
+  local tasks, excluded = nil, nil
   if n_tasks > 0 then
     tasks = {}
     for k = 1, n_tasks do tasks[k] = ARGV[i]; i = i + 1 end
+  elseif n_tasks < 0 then
+    excluded = {}
+    for _ = 1, -n_tasks do excluded[ARGV[i]] = true; i = i + 1 end
   end
-  sources[#sources + 1] = {q, tasks}
+  sources[#sources + 1] = {q, tasks, excluded}
 end
 
 -- A retried call (the reply was lost with the connection) gets the first call's answer. Each
@@ -107,7 +111,13 @@ local claimed = 0
 for _, src in ipairs(sources) do
   local q = src[1]
   local ordered = src[2] ~= nil
-  local tasks = src[2] or redis.call('SMEMBERS', tasks_key(q))
+  local tasks = src[2]
+  if not tasks then
+    tasks = {}
+    for _, t in ipairs(redis.call('SMEMBERS', tasks_key(q))) do
+      if not (src[3] and src[3][t]) then tasks[#tasks + 1] = t end
+    end
+  end
   local longest = 0
   while claimed < n do
     if #tasks == 1 then

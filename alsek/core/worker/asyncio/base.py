@@ -45,6 +45,7 @@ class AsyncBaseWorkerPool(PoolCore, AsyncConsumer, ABC):
         self._init_pool(
             AsyncConsumer.__init__,
             filter_async_tasks(tasks, mechanism),
+            tasks,
             queues,
             task_specific_mode,
             slot_wait_interval,
