@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast lint docs demo bench bench-engine clean
+.PHONY: venv test test-fast lint docs demo bench bench-engine bench-pools clean
 
 venv: $(STAMP)
 
@@ -34,6 +34,10 @@ demo: $(STAMP)
 
 bench-engine: $(STAMP)
 	$(BIN)/python bench/engine.py
+
+# bench-pools creates bench/.venv-peers (Dramatiq, taskiq, matplotlib) on its first run.
+bench-pools: $(STAMP)
+	$(BIN)/python bench/pools.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py

@@ -1,0 +1,31 @@
+"""alsek tasks for ``alsek process-pool apps.alsek_processes``: each message runs in a process of
+its own, which writes its tally before it exits.
+"""
+
+from __future__ import annotations
+
+import time
+
+from alsek.core.task import task
+from apps import completions
+from apps.alsek_threads import broker, tracking_options
+
+QUEUE = "processes"
+
+
+@task(broker, queue=QUEUE, mechanism="process", **tracking_options())
+def noop() -> None:
+    """Nothing but the tally."""
+    completions.done(flush=True)
+
+
+@task(broker, queue=QUEUE, mechanism="process", **tracking_options())
+def sleep_1ms() -> None:
+    """A 1 ms wait."""
+    time.sleep(0.001)
+    completions.done(flush=True)
+
+
+def submit(task_name: str, count: int) -> None:
+    """Queue ``count`` messages for ``task_name`` with ``generate_many``."""
+    globals()[task_name].generate_many(args_list=[()] * count)
