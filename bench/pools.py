@@ -15,7 +15,7 @@ over messages queued beforehand on the run's Redis (a throwaway ``redis-server``
 
 Two tasks: a no-op and a 1 ms sleep (``time.sleep`` / ``asyncio.sleep``). A task ends with
 ``apps.completions.done()``, which counts it in the process; the process writes its count to
-Redis every 10 ms. The figure is messages per second from the first finished message to the
+Redis every 50 ms. The figure is messages per second from the first finished message to the
 last (worker start-up excluded; it is reported beside it). Rows take turns round after round,
 so that a slow spell of a shared machine hits them alike; the best round is reported, the
 median beside it. Worker and Redis CPU (from ``/proc`` and ``INFO cpu``) and Redis commands
