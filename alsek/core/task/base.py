@@ -373,8 +373,18 @@ class BaseTask(ABC):
         Effects are applied by the broker's script on the broker's server, so only the writes
         of a component on that same server may ride along; the others are written directly.
         """
-        mine, theirs = self.broker.backend, component.backend
-        return mine.conn is theirs.conn or _server_identity(mine) == _server_identity(theirs)
+        key = id(component)
+        known = self._same_server.get(key)
+        if known is None:
+            mine, theirs = self.broker.backend, component.backend
+            same = mine.conn is theirs.conn or _server_identity(mine) == _server_identity(theirs)
+            known = self._same_server[key] = same
+        return known
+
+    @cached_property
+    def _same_server(self) -> dict[int, bool]:
+        # Components are fixed once the task is built: decide once per component.
+        return {}
 
     def _outcome_records(
         self, message: Message, status: TaskStatus, result: Any = None
