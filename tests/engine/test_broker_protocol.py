@@ -377,8 +377,8 @@ async def test_nothing_is_left_but_bounded_bookkeeping_after_acking_everything(
         await call(broker.ack, message)
     left = namespace_keys(redis_client, namespace)
     assert set(left) <= {
-        f"{namespace}:queues",
-        f"{namespace}:queues:wake",
+        f"{namespace}:registry:{{queues}}",
+        f"{namespace}:registry:{{queues}}:wake",
         f"{namespace}:queues:{{q}}:seq",
         f"{namespace}:queues:{{q}}:tasks",
         f"{namespace}:queues:{{q}}:wake",
@@ -457,3 +457,20 @@ async def test_claim_leaves_the_messages_of_excluded_tasks(broker: BaseBroker) -
     source = ClaimSource("q", exclude=("theirs",))
     assert await claimed_args(broker, 10, source) == ["mine"]
     assert await claimed_args(broker, 10, ClaimSource("q")) == ["theirs"]
+
+
+@pytest.mark.parametrize("one_queue_per_call", [False, True])
+async def test_claims_across_queues_keep_their_order_with_one_call_per_queue(
+    broker: BaseBroker, one_queue_per_call: bool
+) -> None:
+    """The Redis Cluster path (one script call per queue) claims what the single call does."""
+    broker._one_queue_per_call = one_queue_per_call
+    for queue in ("b", "a", "c"):
+        await call(broker.submit_many, [make(queue=queue, args=(f"{queue}{i}",)) for i in range(3)])
+    await call(broker.submit, make(queue="d", args=("later",), delay=60_000))
+    sources = [ClaimSource(q) for q in ("c", "a", "b", "d")]
+    assert await claimed_args(broker, 4, *sources) == ["c0", "c1", "c2", "a0"]
+    rest = await claim(broker, 10, *sources)
+    assert [m.args[0] for m in rest.messages] == ["a1", "a2", "b0", "b1", "b2"]
+    assert rest.next_due is not None and rest.next_due > time.time() * 1000
+    assert await call(broker.reclaim_expired, ["a", "b", "c", "d"]) == 0

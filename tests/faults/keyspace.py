@@ -59,8 +59,8 @@ def _patterns(ns: str) -> list[tuple[str, re.Pattern[str]]]:
     q = r"queues:\{(?P<q>[^}]+)\}"
     n = re.escape(ns)
     table = [
-        ("registry", rf"{n}:queues"),
-        ("registry_wake", rf"{n}:queues:wake"),
+        ("registry", rf"{n}:registry:\{{queues\}}"),
+        ("registry_wake", rf"{n}:registry:\{{queues\}}:wake"),
         ("message", rf"{n}:{q}:messages:(?P<u>[^:]+)"),
         ("lock", rf"lock:{n}:{q}:messages:(?P<u>[^:]+)"),
         ("ready", rf"{n}:{q}:tasks:(?P<t>[^:]+):ready"),

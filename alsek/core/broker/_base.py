@@ -117,6 +117,7 @@ class BaseBroker(ABC):
     def __init__(self, dlq_ttl: int | None = None) -> None:
         self.dlq_ttl = dlq_ttl
         self._registered: dict[str, float] = {}
+        self._one_queue_per_call: bool | None = None
 
     # -- interface (spec) ------------------------------------------------------------------
 
@@ -361,6 +362,43 @@ class BaseBroker(ABC):
             raise ValueError(f"claim needs n >= 1, got {n}")
         if not sources:
             raise ValueError("claim needs at least one source queue")
+        # One call for every queue on a single Redis; one per queue, in order, on a Cluster
+        # (a script may touch one slot only).
+        groups = [[source] for source in sources] if self.one_queue_per_call else [sources]
+        messages: list[Message] = []
+        dues: list[int] = []
+        rejected = 0
+        for index, group in enumerate(groups):
+            rid = f"{request_id}:{index}" if request_id and len(groups) > 1 else request_id
+            call = self._claim_call(group, n - len(messages), owner_id, lease_ttl, status, rid)
+            reply = _one((yield [call]))
+            claimed, rejects = self._parse_claim(reply, status)
+            if rejects:
+                yield rejects
+            messages += claimed
+            rejected += len(rejects)
+            if int(reply[0]) >= 0:
+                dues.append(int(reply[0]))
+            if len(messages) >= n:
+                break
+        return Claim(messages, min(dues) if dues else None, rejected)
+
+    @property
+    def one_queue_per_call(self) -> bool:
+        """Whether scripts may touch one queue only per call (Redis Cluster)."""
+        if self._one_queue_per_call is None:
+            self._one_queue_per_call = "cluster" in type(self.backend.conn).__module__
+        return self._one_queue_per_call
+
+    def _claim_call(
+        self,
+        sources: Sequence[ClaimSource],
+        n: int,
+        owner_id: str,
+        lease_ttl: int,
+        status: ClaimStatus | None,
+        request_id: str | None,
+    ) -> ScriptCall:
         args: list[str | int | float] = [n, lease_ttl, owner_id, request_id or ""]
         args += encode_claim_status(status)
         args.append(len(sources))
@@ -369,12 +407,7 @@ class BaseBroker(ABC):
                 args += [source.queue, len(source.tasks), *source.tasks]
             else:
                 args += [source.queue, -len(source.exclude), *source.exclude]
-        reply = _one((yield [self._script("claim", sources[0].queue, *args)]))
-        messages, rejects = self._parse_claim(reply, status)
-        if rejects:
-            yield rejects
-        next_due = int(reply[0])
-        return Claim(messages, next_due if next_due >= 0 else None, len(rejects))
+        return self._script("claim", sources[0].queue, *args)
 
     def _parse_claim(
         self, reply: list[Any], status: ClaimStatus | None
@@ -424,7 +457,9 @@ class BaseBroker(ABC):
         names = list(queues) if queues is not None else (yield from self._queues_steps())
         if not names:
             return 0
-        return int(_one((yield [self._script("reclaim", names[0], *names)])))
+        groups = [[name] for name in names] if self.one_queue_per_call else [names]
+        replies = yield [self._script("reclaim", group[0], *group) for group in groups]
+        return sum(int(reply) for reply in replies)
 
     # -- finishing a message ---------------------------------------------------------------
 
@@ -673,6 +708,10 @@ class BaseBroker(ABC):
         names = [self._full(keys.wake_key(queue)) for queue in queues]
         if all_queues:
             names.append(self._full(keys.QUEUE_REGISTRY_WAKE))
+        if self.one_queue_per_call:
+            # BLPOP on keys of several slots is refused on a Cluster: block on the first queue;
+            # the others are claimed from at least every MAX_BLOCK_MS anyway.
+            names = names[:1]
         if not names:
             raise ValueError("wait_for_work needs at least one queue (or all_queues=True)")
         # At least 2 ms: Redis 6.2 truncates the timeout to whole ms, and 0.001 s becomes 0,

@@ -7,8 +7,9 @@ one Redis Cluster slot. The Lua library (``scripts/lib.lua``) builds the same na
 
 from __future__ import annotations
 
-QUEUE_REGISTRY = "queues"
-QUEUE_REGISTRY_WAKE = "queues:wake"
+#: The namespace's queue registry and its wake list share one hash tag (one Cluster slot).
+QUEUE_REGISTRY = "registry:{queues}"
+QUEUE_REGISTRY_WAKE = "registry:{queues}:wake"
 REVOCATIONS_CHANNEL = "revocations"
 
 
