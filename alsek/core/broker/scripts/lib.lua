@@ -120,6 +120,20 @@ local function holds_lease(q, u, owner)
   return owner == '' or redis.call('GET', lock_key(q, u)) == owner
 end
 
+-- Remove a message for good (ack, fail), if `owner` may: nil when done, else why not.
+-- GONE: the lease is not ours and the message no longer exists (a repeat of our own call after
+-- a dropped connection, or someone else finished it): nothing to do.
+local function finish(q, u, owner)
+  local key = msg_key(q, u)
+  if not holds_lease(q, u, owner) then
+    if redis.call('EXISTS', key) == 0 then return 'GONE' end
+    return 'LEASE_LOST'
+  end
+  unindex(q, u)
+  redis.call('DEL', key, lock_key(q, u))
+  return nil
+end
+
 -- Side effects written in the same round trip, only when the operation succeeds. ARGV[i] holds
 -- their count, then each is an opcode and its arguments:
 --   S key value ttl nx   SET (ttl: >0 PX, 0 none, <0 KEEPTTL; nx '1': keep an existing value)
