@@ -10,6 +10,7 @@ all its futures at once.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import platform
 import queue
@@ -106,6 +107,12 @@ def _process_future_decoder(encoded: bytes) -> tuple[Any, Message]:
     return BaseTask.deserialize(task_settings), message
 
 
+def forks_processes() -> bool:
+    """Whether new processes are forked: their arguments then reach them as they are, with no
+    encoding (a spawned process gets them pickled)."""
+    return multiprocessing.get_start_method() == "fork"
+
+
 class TaskFuture(ABC):
     """One execution of ``message`` by ``task``; its timeout counts from creation."""
 
@@ -134,68 +141,62 @@ class TaskFuture(ABC):
         """Release what the future holds (nothing by default)."""
 
 
-class _Worker:
-    """A daemon thread that runs futures one after another (starting a thread costs more than
-    the run of a short task). A thread something may have been raised into is never reused."""
+class _ThreadRecycler:
+    """The worker threads of this process, all fed from one queue.
 
-    _count = 0
+    Starting a thread costs more than the run of a short task, so threads run futures one
+    after another: a future goes on the shared queue and any idle worker takes it. A new worker
+    starts only when none is idle; one idle for ``IDLE_WORKER_SECONDS`` ends. A thread something
+    may have been raised into is never reused.
+    """
 
-    def __init__(self, recycler: _ThreadRecycler) -> None:
-        _Worker._count += 1
-        self.recycler = recycler
-        self.inbox: queue.SimpleQueue[ThreadTaskFuture] = queue.SimpleQueue()
-        self.thread = threading.Thread(
-            target=self._loop, daemon=True, name=f"alsek-worker-{_Worker._count}"
-        )
-        self.thread.start()
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inbox: queue.SimpleQueue[ThreadTaskFuture] = queue.SimpleQueue()
+        self._idle = 0  # workers waiting on the inbox that no queued future is meant for
+        self._started = 0
 
-    def _loop(self) -> None:
+    def start(self, future: ThreadTaskFuture) -> None:
+        """Queue ``future`` for an idle worker, starting one when none is idle."""
+        with self._lock:
+            spawn = self._idle == 0
+            if spawn:
+                self._started += 1
+            else:
+                self._idle -= 1
+        if spawn:
+            name = f"alsek-worker-{self._started}"
+            threading.Thread(target=self._work, daemon=True, name=name).start()
+        self._inbox.put(future)
+
+    def _work(self) -> None:
         future: ThreadTaskFuture | None = None
         try:
             while True:
                 try:
-                    future = self.inbox.get(timeout=IDLE_WORKER_SECONDS)
+                    future = self._inbox.get(timeout=IDLE_WORKER_SECONDS)
                 except queue.Empty:
-                    if self.recycler.retire(self):
+                    if self._retire():
                         return
                     continue
                 future._wrapper()
-                if future.stopped:
+                if future.raised_into:
                     return
                 future._release()
-                self.recycler.give_back(self)
+                future = None
+                with self._lock:
+                    self._idle += 1
         except BaseException as late:  # raised into the thread after its run: end the thread
             log.debug("Worker thread ends after %r", late)
         finally:
             if future is not None:
                 future._release()
 
-
-class _ThreadRecycler:
-    """Idle worker threads of this process, handed out to new futures."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._idle: list[_Worker] = []
-
-    def start(self, future: ThreadTaskFuture) -> threading.Thread:
-        """Run ``future`` on an idle worker, or a new one; returns the thread running it."""
+    def _retire(self) -> bool:
+        """An idle worker asks to end; refused when a queued future is meant for it."""
         with self._lock:
-            worker = self._idle.pop() if self._idle else None
-        if worker is None:
-            worker = _Worker(self)
-        worker.inbox.put(future)
-        return worker.thread
-
-    def give_back(self, worker: _Worker) -> None:
-        with self._lock:
-            self._idle.append(worker)
-
-    def retire(self, worker: _Worker) -> bool:
-        """An idle worker asks to end; refused when it was just handed a future."""
-        with self._lock:
-            if worker in self._idle:
-                self._idle.remove(worker)
+            if self._idle > 0:
+                self._idle -= 1
                 return True
             return False
 
@@ -214,7 +215,7 @@ os.register_at_fork(after_in_child=_new_recycler_after_fork)
 class ThreadTaskFuture(TaskFuture):
     """Runs the message in a daemon thread; stopped by raising an exception inside it.
 
-    Threads are reused across futures (a stopped one never is).
+    Threads are reused across futures (one something was raised into never is).
 
     Args:
         complete_only_on_thread_exit: count the slot as busy until the thread is done with the
@@ -237,10 +238,12 @@ class ThreadTaskFuture(TaskFuture):
         self._on_complete = on_complete
         self._state = RUNNING
         self._state_lock = threading.Lock()
+        self._ident: int | None = None  # the thread running it, once one took it
+        self._raised_into = False
         self._wrapper_exit = False
         self._released = threading.Event()
         self._reported = False
-        self.thread = _RECYCLER.start(self)
+        _RECYCLER.start(self)
 
     @property
     def complete(self) -> bool:
@@ -251,8 +254,13 @@ class ThreadTaskFuture(TaskFuture):
 
     @property
     def stopped(self) -> bool:
-        """Whether ``stop()`` took over the message (an exception was raised into the thread)."""
+        """Whether ``stop()`` took over the message."""
         return self._state == STOPPED
+
+    @property
+    def raised_into(self) -> bool:
+        """Whether ``stop()`` raised an exception into the thread running it."""
+        return self._raised_into
 
     def _claim_outcome(self, state: int) -> bool:
         """Take the right to finish the message (once, by the run or by a stop)."""
@@ -271,11 +279,15 @@ class ThreadTaskFuture(TaskFuture):
             self._on_complete(self)
 
     def _release(self) -> None:
-        """Called by the thread when it is done with the message."""
+        """Called by the worker thread when it is done with the message."""
         self._released.set()
         self._report()
 
     def _wrapper(self) -> None:
+        with self._state_lock:
+            if self._state != RUNNING:
+                return  # stopped before a worker took it: nothing to run
+            self._ident = threading.get_ident()
         try:
             log.info("Received %s", self.message.summary)
             _write_running(self.task, self.message, self._write_running)
@@ -295,13 +307,15 @@ class ThreadTaskFuture(TaskFuture):
                 return
             self._state = STOPPED
             # Raised under the lock: the thread cannot have finished with the message yet.
-            ident = self.thread.ident
+            ident = self._ident
             if platform.python_implementation() != "CPython":
                 log.error("Cannot stop threads outside CPython; %s runs on", self.message.summary)
             elif ident is not None:
                 raised = _TimeLimitExceeded if issubclass(exception, TimeoutError) else exception
                 thread_raise(ident, raised)
-        run_plan(stop_plan(self.task, self.message, exception(f"Stopped thread {ident}")))
+                self._raised_into = True
+        where = f"thread {ident}" if ident is not None else "before it started"
+        run_plan(stop_plan(self.task, self.message, exception(f"Stopped {where}")))
         self._wrapper_exit = True
         self._report()
 
@@ -344,12 +358,24 @@ def _obey_sigterm_only_from_stop(state: Any) -> None:
     signal.signal(signal.SIGTERM, on_sigterm)
 
 
-def _process_wrapper(encoded: bytes, log_level: int, state: Any, write_running: bool) -> None:
-    """Body of a process future's child: run, then finish unless the parent stopped us."""
+def _process_wrapper(
+    work: tuple[Any, Message] | bytes, log_level: int, state: Any, write_running: bool
+) -> None:
+    """Body of a process future's child: run, then finish unless the parent stopped us.
+
+    ``work`` is the task and the message: as they are when the child was forked (no encoding
+    in the parent), else encoded.
+    """
     _obey_sigterm_only_from_stop(state)
     set_alsek_worker_pool_env_var()
     setup_logging(log_level)
-    task, message = _process_future_decoder(encoded)
+    if isinstance(work, tuple):
+        # The task as inherited: rebuilt with connections of our own, as the parent's may have
+        # been in use by another of its threads at the fork.
+        inherited, message = work
+        task = BaseTask.deserialize(inherited.serialize())
+    else:
+        task, message = _process_future_decoder(work)
     log.info("Received %s (process %s)", message.summary, os.getpid())
     _write_running(task, message, write_running)
     result, error = _run_task(task, message)
@@ -378,10 +404,11 @@ class ProcessTaskFuture(TaskFuture):
         self._state = Value("i", RUNNING)
         self._settled = False
         self._settle_lock = threading.Lock()
+        work = (task, message) if forks_processes() else _process_future_encoder(task, message)
         self.process = Process(
             target=_process_wrapper,
             args=(
-                _process_future_encoder(task, message),
+                work,
                 get_logger().level,
                 self._state,
                 write_running,
