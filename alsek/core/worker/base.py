@@ -139,10 +139,13 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
         """Log what the pool serves and start listening for revocations."""
         for line in self._boot_lines(self.queues):
             log.info(line)
+        self._listen_for_revocations()
+        log.info("Worker pool online")
+
+    def _listen_for_revocations(self) -> None:
         self._revocations = RevocationListener(
             self.broker.backend.conn, self.broker.revocations_channel, self._on_revoked
         ).start()
-        log.info("Worker pool online")
 
     def run(self) -> None:
         """Boot, run until a stop signal, shut down gracefully."""
@@ -205,6 +208,10 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
 
     def on_shutdown(self) -> None:
         """Drain within the grace period, then stop and release what is left."""
+        self._drain_and_release()
+        log.info("Worker pool stopped")
+
+    def _drain_and_release(self) -> None:
         self._can_run = False
         try:
             deadline = self._grace_deadline()
@@ -223,4 +230,3 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
                 self._finished(message.uuid)
             if self._revocations is not None:
                 self._revocations.close()
-            log.info("Worker pool stopped")
