@@ -197,7 +197,9 @@ class BaseBroker(ABC):
 
     def _encode_body(self, message: Message) -> str:
         """Serialize the message as stored (never with a lease), naming a field that fails."""
-        data = {**message.data, "linked_lock": None}
+        data = message.data
+        if data["linked_lock"] is not None:
+            data["linked_lock"] = None  # ``data`` is a fresh dict: the message keeps its lease
         serializer = self.backend.serializer
         try:
             return str(serializer.forward(data))
