@@ -86,6 +86,14 @@ class Claim(NamedTuple):
     rejected: int
 
 
+class _Prepared(NamedTuple):
+    """A message checked and encoded for submission."""
+
+    message: Message
+    body: str
+    ready_at: int
+
+
 def lease_owner(message: Message) -> str:
     """Owner id of the lease the message carries, or ``""`` when it carries none."""
     lock = message.linked_lock
@@ -197,7 +205,9 @@ class BaseBroker(ABC):
 
     def _encode_body(self, message: Message) -> str:
         """Serialize the message as stored (never with a lease), naming a field that fails."""
-        data = message.data
+        return self._encode_data(message, message.data)
+
+    def _encode_data(self, message: Message, data: dict[str, Any]) -> str:
         if data["linked_lock"] is not None:
             data["linked_lock"] = None  # ``data`` is a fresh dict: the message keeps its lease
         serializer = self.backend.serializer
@@ -222,14 +232,21 @@ class BaseBroker(ABC):
 
     # -- submit ----------------------------------------------------------------------------
 
+    def _prepare(self, message: Message, ttl: int) -> _Prepared:
+        """Check a message can be submitted and encode it; its ready time is computed once (it
+        derives from the backoff settings)."""
+        data = message.data
+        self._check_submittable(message, data["ready_at"], ttl)
+        return _Prepared(message, self._encode_data(message, data), data["ready_at"])
+
     @staticmethod
-    def _check_submittable(message: Message, ttl: int) -> None:
+    def _check_submittable(message: Message, ready_at: int, ttl: int) -> None:
         if not 0 <= message.priority <= MAX_PRIORITY:
             raise ValueError(
                 f"Message {message.uuid}: priority {message.priority} is outside "
                 f"0..{MAX_PRIORITY} (Redis sorted-set scores are doubles)"
             )
-        wait = message.ready_at - utcnow_timestamp_ms()
+        wait = ready_at - utcnow_timestamp_ms()
         if wait >= ttl:
             raise ValueError(
                 f"Message {message.uuid}: it is ready in {wait} ms (delay or ready_at) but its "
@@ -255,9 +272,7 @@ class BaseBroker(ABC):
         self._check_ttl(ttl)
         if effects is not None and len(effects) != len(messages):
             raise ValueError("effects must hold one sequence of effects per message")
-        for message in messages:
-            self._check_submittable(message, ttl)
-        bodies = [self._encode_body(message) for message in messages]
+        prepared = [self._prepare(message, ttl) for message in messages]
         pending: list[list[int]] = []
         by_queue: dict[str, list[int]] = {}
         for index, message in enumerate(messages):
@@ -270,7 +285,7 @@ class BaseBroker(ABC):
         registrations = self._registration_calls(messages, ttl)
         conflicts: list[str] = []
         while pending:
-            calls = [self._submit_call(messages, bodies, chunk, ttl, effects) for chunk in pending]
+            calls = [self._submit_call(prepared, chunk, ttl, effects) for chunk in pending]
             replies = yield [*calls, *registrations]
             self._mark_registered(registrations)
             registrations = []
@@ -286,19 +301,17 @@ class BaseBroker(ABC):
 
     def _submit_call(
         self,
-        messages: Sequence[Message],
-        bodies: Sequence[str],
+        prepared: Sequence[_Prepared],
         chunk: Sequence[int],
         ttl: int,
         effects: Sequence[Sequence[Effect]] | None,
     ) -> ScriptCall:
-        queue = messages[chunk[0]].queue
+        queue = prepared[chunk[0]].message.queue
         args: list[str | int | float] = [ttl, len(chunk)]
         chunk_effects: list[Effect] = []
         for index in chunk:
-            message = messages[index]
-            args += [message.task_name, message.uuid, message.priority, message.ready_at]
-            args.append(bodies[index])
+            message, body, ready_at = prepared[index]
+            args += [message.task_name, message.uuid, message.priority, ready_at, body]
             if effects is not None:
                 chunk_effects.extend(effects[index])
         return self._queue_script("submit", queue, *args, *encode_effects(chunk_effects))
@@ -495,9 +508,8 @@ class BaseBroker(ABC):
         calls: list[Call] = []
         if then_submit is not None:
             ttl = DEFAULT_TTL
-            self._check_submittable(then_submit, ttl)
-            body = self._encode_body(then_submit)
-            calls.append(self._submit_call([then_submit], [body], [0], ttl, [then_submit_effects]))
+            next_one = self._prepare(then_submit, ttl)
+            calls.append(self._submit_call([next_one], [0], ttl, [then_submit_effects]))
             calls += self._registration_calls([then_submit], ttl)
         calls.append(
             self._queue_script(
