@@ -129,6 +129,7 @@ class HubCore:
         self._tokens: dict[str, BaseSubscription] = {}
         self._members = 0
         self._stray: list[str] = []
+        self.retired = False  # the connection is closed (or closing): send nothing more
 
     def idle(self) -> bool:
         """No subscription left: the hub may close its connection (which drops the rest)."""
@@ -307,7 +308,7 @@ class SubscriptionHub(HubCore):
             self._send("unsubscribe", self.leave(subscription))
 
     def _send(self, command: str, channels: list[str]) -> None:
-        if not channels:
+        if not channels or self.retired:
             return
         try:
             getattr(self._pubsub, command)(*channels)
@@ -347,6 +348,7 @@ class SubscriptionHub(HubCore):
             if _HUBS.get(id(self.client)) is self:
                 del _HUBS[id(self.client)]
             deliveries = [] if failure is None else self.everyone(failure)
+            self.retired = True
         for subscription, item in deliveries:
             subscription.push(item)
         self._pubsub.close()
@@ -441,7 +443,7 @@ class AsyncSubscriptionHub(HubCore):
     def alive(self) -> bool:
         """Whether this hub can still take subscriptions."""
         reader_ok = self._reader is None or not self._reader.done()
-        return reader_ok and not self.loop.is_closed()
+        return reader_ok and not self.retired and not self.loop.is_closed()
 
     async def open(self, channels: Iterable[str]) -> AsyncSubscription:
         """Register a subscription and send the SUBSCRIBE it needs."""
@@ -467,18 +469,25 @@ class AsyncSubscriptionHub(HubCore):
             await self._unsubscribe(gone)
 
     async def _unsubscribe(self, channels: list[str]) -> None:
-        try:
-            async with self._sending:
+        async with self._sending:
+            if self.retired:  # the last subscription left meanwhile: the connection is closed
+                return
+            try:
                 await self._pubsub.unsubscribe(*channels)
-        except (RedisConnectionError, RedisTimeoutError):
-            log.debug("Could not unsubscribe %s: the connection is down.", channels)
+            except (RedisConnectionError, RedisTimeoutError):
+                log.debug("Could not unsubscribe %s: the connection is down.", channels)
 
     async def _retire(self) -> None:
+        """Close the connection, after any send in progress (later sends are skipped)."""
+        if self.retired:
+            return
+        self.retired = True
         self._forget()
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
             await asyncio.wait([self._reader])
-        await self._pubsub.aclose()
+        async with self._sending:
+            await self._pubsub.aclose()
 
     async def _read(self) -> None:
         while True:

@@ -1,0 +1,49 @@
+"""The shared subscriber connection: subscriptions leaving together never break one another."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio
+
+from alsek.core.status.hub import AsyncSubscription, Published, async_subscribe
+
+
+async def test_async_waiters_leaving_as_their_publishes_arrive_all_close_cleanly(
+    redis_url: str,
+) -> None:
+    """The last one to leave closes the connection while others still unsubscribe."""
+    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+
+    async def wait_then_leave(subscription: AsyncSubscription) -> str:
+        item = await subscription.receive(timeout=10)
+        await subscription.close()
+        assert isinstance(item, Published)
+        return item.data
+
+    try:
+        for _ in range(5):
+            subscriptions = [await async_subscribe(client, [f"ch-{i}"]) for i in range(300)]
+            waiters = [asyncio.create_task(wait_then_leave(s)) for s in subscriptions]
+            for index in range(300):
+                await client.publish(f"ch-{index}", str(index))
+            assert await asyncio.gather(*waiters) == [str(i) for i in range(300)]
+    finally:
+        await client.aclose()
+
+
+async def test_a_new_async_subscription_after_the_hub_retired_gets_a_fresh_one(
+    redis_url: str,
+) -> None:
+    client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        first = await async_subscribe(client, ["ch"])
+        await first.close()
+        second = await async_subscribe(client, ["ch"])
+        assert second.hub is not first.hub
+        await client.publish("ch", "hello")
+        item = await second.receive(timeout=5)
+        assert isinstance(item, Published) and item.data == "hello"
+        await second.close()
+    finally:
+        await client.aclose()
