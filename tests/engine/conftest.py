@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import redis
@@ -12,14 +10,6 @@ import redis
 from alsek.core.broker import AsyncBroker, BaseBroker, Broker
 from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
 from alsek.storage.backends.redis.sync import RedisBackend
-
-
-async def call(method: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call a broker method and await it when it is a coroutine (async broker)."""
-    result = method(*args, **kwargs)
-    if inspect.isawaitable(result):
-        return await result
-    return result
 
 
 @pytest.fixture(params=["sync", "async"])

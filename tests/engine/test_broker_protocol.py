@@ -15,7 +15,8 @@ from alsek.exceptions import (
     MessageAlreadyExistsError,
     MessageDoesNotExistsError,
 )
-from tests.engine.conftest import call, namespace_keys
+from tests.engine.conftest import namespace_keys
+from tests.polling import call
 
 OWNER = "lock:test-host:process:1:lease:abc"
 

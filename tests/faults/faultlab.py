@@ -33,6 +33,10 @@ from alsek.core.message import Message
 from alsek.core.status import StatusTracker
 from alsek.storage.result import ResultStore
 from alsek.testing import RedisServer
+from tests import polling
+
+#: Errors of a Redis that is down or cut off: "not yet" while polling.
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -56,20 +60,9 @@ def scaled(full: int, quick: int) -> int:
 
 
 def eventually(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds.
-
-    A Redis connection error counts as "not yet" (some tests cut every connection).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = check()
-        except (redis.ConnectionError, redis.TimeoutError):
-            value = None
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(interval)
+    """Poll ``check`` until it returns something truthy; a Redis connection error counts as
+    "not yet" (some tests cut every connection)."""
+    return polling.eventually(check, timeout, what, interval, not_yet=REDIS_DOWN)
 
 
 # -- processes -------------------------------------------------------------------------------

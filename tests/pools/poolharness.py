@@ -31,7 +31,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +42,7 @@ from poolwork import async_work, pools, probe, sync_work
 from alsek.core.backoff import ConstantBackoff
 from alsek.core.message import Message
 from alsek.core.status import TaskStatus
+from tests.polling import eventually
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -65,17 +66,6 @@ COMMON_CLI_OPTIONS = (
     "--log-level",
     "--grace_period",
 )
-
-
-def eventually(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} not met within {timeout} s"
-        time.sleep(0.01)
 
 
 # -- pools running in this process ------------------------------------------------------------

@@ -17,7 +17,8 @@ from alsek.exceptions import TaskFailedError
 from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
 from alsek.storage.backends.redis.sync import RedisBackend
 from alsek.storage.result import AsyncResultStore, ResultStore
-from tests.status.conftest import Kit, call, eventually, make, until
+from tests.polling import call, eventually, until
+from tests.status.conftest import Kit, make
 
 OWNER = "lock:test-host:process:1:lease:abc"
 

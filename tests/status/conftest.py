@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,14 +14,6 @@ from alsek.core.status import AsyncStatusTracker, StatusTracker
 from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
 from alsek.storage.backends.redis.sync import RedisBackend
 from alsek.storage.result import AsyncResultStore, ResultStore
-
-
-async def call(method: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call a method and await it when it is a coroutine (the async twin)."""
-    result = method(*args, **kwargs)
-    if inspect.isawaitable(result):
-        return await result
-    return result
 
 
 async def collect(iterable: Any, limit: int | None = None) -> list[Any]:
@@ -62,28 +51,6 @@ async def close(iterator: Any) -> None:
         await iterator.aclose()
     else:
         iterator.close()
-
-
-def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll ``check`` until it returns something truthy, failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
-async def until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """``eventually`` for async tests: the event loop keeps running between polls."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await call(check)
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def make(task: str = "work", queue: str = "q", **kwargs: Any) -> Message:

@@ -14,7 +14,8 @@ from alsek.core.status import StatusTracker, TaskStatus
 from alsek.core.status.integrity import StatusTrackerIntegrityScanner
 from alsek.core.status.steps import effect_commands
 from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
-from tests.status.conftest import Kit, eventually, make
+from tests.polling import eventually
+from tests.status.conftest import Kit, make
 
 OWNER = "lock:test-host:process:1:lease:abc"
 

@@ -19,7 +19,8 @@ from alsek.core.status import (
 from alsek.exceptions import ValidationError
 from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
 from alsek.storage.backends.redis.sync import RedisBackend
-from tests.status.conftest import Kit, call, close, collect, eventually, first, make, until
+from tests.polling import call, eventually, until
+from tests.status.conftest import Kit, close, collect, first, make
 
 # -- types and names ----------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ from alsek.core.broker import ClaimSource
 from alsek.core.message import Message
 from alsek.core.status import TaskStatus
 from alsek.exceptions import LeaseLostError, MessageAlreadyExistsError, TaskFailedError
-from tests.status.conftest import Kit, call, close, first, make, until
+from tests.polling import call, until
+from tests.status.conftest import Kit, close, first, make
 
 OWNER = "lock:test-host:process:1:lease:abc"
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -18,28 +16,10 @@ from alsek.core.task import AsyncTask, Task
 from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
 from alsek.storage.backends.redis.sync import RedisBackend
 from alsek.storage.result import AsyncResultStore, ResultStore
+from tests.polling import call
 from tests.task.functions import add, async_add
 
 OWNER = "lock:test-host:process:1:lease:task-tests"
-
-
-async def call(method: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call a method and await it when it returns an awaitable (the async twin)."""
-    result = method(*args, **kwargs)
-    if inspect.isawaitable(result):
-        return await result
-    return result
-
-
-def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll ``check`` until it returns something truthy, failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 class Kit:

@@ -6,7 +6,8 @@ import pytest
 
 from alsek.core.message import Message
 from alsek.core.task import build_callback_message, parse_callback
-from tests.task.conftest import Kit, call
+from tests.polling import call
+from tests.task.conftest import Kit
 
 
 def _message(name: str) -> Message:

@@ -9,7 +9,8 @@ from alsek.core.broker.effects import SetEffect
 from alsek.core.status import TaskStatus
 from alsek.exceptions import TaskFailedError
 from alsek.utils.parsing import parse_exception
-from tests.task.conftest import Kit, call
+from tests.polling import call
+from tests.task.conftest import Kit
 
 # -- without a tracker or a store -------------------------------------------------------------
 

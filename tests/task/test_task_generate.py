@@ -11,7 +11,8 @@ from alsek.core.backoff import ConstantBackoff
 from alsek.core.broker import keys
 from alsek.core.status import TaskStatus
 from alsek.exceptions import MessageAlreadyExistsError, ValidationError
-from tests.task.conftest import Kit, call, namespace_keys
+from tests.polling import call
+from tests.task.conftest import Kit, namespace_keys
 
 # -- generate ---------------------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ import redis
 from alsek.core.status import TaskStatus
 from alsek.exceptions import RevokedError, TaskFailedError
 from alsek.utils.parsing import get_exception_name
-from tests.task.conftest import Kit, call, eventually
+from tests.polling import call, eventually
+from tests.task.conftest import Kit
 
 
 async def test_revoking_a_queued_message(kit: Kit, redis_client: redis.Redis) -> None:

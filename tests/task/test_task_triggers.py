@@ -27,7 +27,8 @@ from alsek.core.task import AsyncTriggerTask, TriggerTask
 from alsek.core.task.base import BaseTask
 from alsek.core.task.helpers import _MultiSubmit
 from alsek.exceptions import SchedulingError
-from tests.task.conftest import Kit, eventually
+from tests.polling import eventually
+from tests.task.conftest import Kit
 from tests.task.trigger_process import schedule_tick, tick
 
 

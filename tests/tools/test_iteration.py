@@ -18,7 +18,8 @@ from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
 from alsek.storage.result import AsyncResultStore
 from alsek.tools import ResultPool
 from alsek.utils.system import clear_stop_request
-from tests.status.conftest import Kit, eventually, make
+from tests.polling import eventually
+from tests.status.conftest import Kit, make
 
 #: Far longer than the test timeout: a pool that slept ``wait`` instead of waking would hang.
 NEVER = 10 * 60 * 1000
