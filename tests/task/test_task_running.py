@@ -9,10 +9,12 @@ from typing import Any
 import dill
 import pytest
 
+from alsek.core.future.outcome import exhausted_by_lost_workers, lost_plan, run_plan_async
 from alsek.core.message import Message
 from alsek.core.task import AsyncTask, Task, expects_message
 from alsek.core.task.base import BaseTask
-from tests.task.conftest import Kit, call
+from tests.polling import call
+from tests.task.conftest import Kit
 from tests.task.functions import add
 
 # -- calling the function ---------------------------------------------------------------------
@@ -257,3 +259,23 @@ async def test_serialize_round_trip_through_dill(kit: Kit) -> None:
 def test_repr_names_the_task(sync_kit: Kit) -> None:
     text = repr(sync_kit.task())
     assert "Task(" in text and "name='add'" in text and "deferred_mode='disabled'" in text
+
+
+# -- lost workers -------------------------------------------------------------------------------
+
+
+async def test_a_message_lost_on_its_last_attempt_is_dead_lettered_with_max_retries(
+    kit: Kit,
+) -> None:
+    """Its retries read as after any failed last attempt: ``max_retries``, not one more."""
+    task = kit.task(max_retries=1)
+    await call(task.generate, args=(1, 2))
+    for _ in range(2):  # two attempts whose worker vanished: the lease runs out each time
+        assert len(await kit.claim(lease_ttl=1)) == 1
+        await asyncio.sleep(0.01)
+    [claimed] = await kit.claim()
+    assert claimed.retries == 2 and exhausted_by_lost_workers(task, claimed)
+    await run_plan_async(lost_plan(task, claimed))
+    [letter] = await call(kit.broker.dlq_list, "q")
+    assert letter.message is not None and letter.message.retries == task.max_retries
+    assert "WorkerLostError" in letter.reason

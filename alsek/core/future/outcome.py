@@ -159,6 +159,9 @@ def lost_plan(task: Any, message: Message) -> Plan:
         f"{message.summary}: its worker stopped renewing its lease on the last allowed attempt"
     )
     log.error("%s lost its worker too many times; failing it", message.summary)
+    # The claim counted every lost attempt, the last one included; a failed attempt that ends
+    # the message is not counted as a retry (``error_plan``), so record the same figure.
+    message.update(retries=min(message.retries, task.max_retries))
     yield from _fail(task, message, exception)
 
 
