@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +31,7 @@ from alsek.core.status import StatusTracker
 from alsek.storage.result import ResultStore
 from alsek.testing import RedisServer
 from tests import polling
+from tests.subprocesses import SessionProcess
 
 #: Errors of a Redis that is down or cut off: "not yet" while polling.
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
@@ -98,29 +96,8 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-class PoolProcess:
-    """A pool subprocess in a session of its own; its output goes to files."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.args = args
-        stamp = time.monotonic_ns()
-        self.stdout_path = log_dir / f"{name}-{stamp}.out"
-        self.stderr_path = log_dir / f"{name}-{stamp}.err"
-        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
-            self.popen = subprocess.Popen(
-                args, env=env, cwd=REPO, stdout=out, stderr=err, start_new_session=True
-            )
-
-    @property
-    def pid(self) -> int:
-        """Pid of the pool's main process (also its session id)."""
-        return self.popen.pid
-
-    @property
-    def alive(self) -> bool:
-        """Whether the main process is still running."""
-        return self.popen.poll() is None
+class PoolProcess(SessionProcess):
+    """A pool subprocess; the fault tests also look at its children and their memory."""
 
     def pids(self) -> list[int]:
         """Every live process of the pool (main process and children)."""
@@ -130,30 +107,15 @@ class PoolProcess:
         """Resident memory of the pool, children included."""
         return sum(rss_kb(pid) for pid in self.pids())
 
-    def signal(self, signum: int) -> None:
-        """Send ``signum`` to the main process only."""
-        self.popen.send_signal(signum)
-
-    def wait(self, timeout: float) -> int:
-        """Exit code; fails the test if the pool does not exit within ``timeout`` s."""
-        try:
-            return self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"{self.name} still running after {timeout} s") from None
-
     def kill(self) -> list[int]:
         """SIGKILL every process of the pool; returns their pids."""
         pids = self.pids()
-        with suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGKILL)
-        self.popen.wait(10)
+        self.kill_session()
         return pids
 
-    def output(self, tail: int = 3000) -> str:
+    def output(self, tail: int | None = 3000) -> str:
         """The end of its stdout and stderr, for failure messages."""
-        out = self.stdout_path.read_text(errors="replace")[-tail:]
-        err = self.stderr_path.read_text(errors="replace")[-tail:]
-        return f"--- {self.name} stdout ---\n{out}\n--- {self.name} stderr ---\n{err}"
+        return super().output(tail)
 
 
 # -- what the tasks recorded -----------------------------------------------------------------

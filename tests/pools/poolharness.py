@@ -26,13 +26,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from alsek.core.backoff import ConstantBackoff
 from alsek.core.message import Message
 from alsek.core.status import TaskStatus
 from tests.polling import eventually
+from tests.subprocesses import SessionProcess
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -323,7 +323,7 @@ class Lab:
     def close(self) -> None:
         """Kill every pool subprocess (with its children) and close the lab's connections."""
         for process in self.spawned:
-            process.kill_group()
+            process.kill_session()
         self.broker.backend.conn.close()
 
     def task(self, function_name: str, **options: Any) -> Any:
@@ -456,49 +456,8 @@ def subprocess_env(kind: PoolKind, url: str, namespace: str) -> dict[str, str]:
     return env
 
 
-class PoolProcess:
-    """A pool subprocess in a session of its own, so it can be killed with its children.
-
-    Its output goes to files (a pipe nobody reads could block it); ``output()`` shows them.
-    """
+class PoolProcess(SessionProcess):
+    """A pool subprocess of the pool tests (its files are named ``pool-*``)."""
 
     def __init__(self, args: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.args = args
-        log_dir.mkdir(parents=True, exist_ok=True)
-        stamp = f"{time.monotonic_ns()}"
-        self.stdout_path = log_dir / f"pool-{stamp}.out"
-        self.stderr_path = log_dir / f"pool-{stamp}.err"
-        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
-            self.popen = subprocess.Popen(
-                args, env=env, cwd=REPO, stdout=out, stderr=err, start_new_session=True
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def signal(self, signum: int) -> None:
-        """Send ``signum`` to the pool process only (not its children)."""
-        self.popen.send_signal(signum)
-
-    def wait(self, timeout: float) -> int:
-        """Its exit code; fails the test if it does not exit within ``timeout`` seconds."""
-        try:
-            return self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(
-                f"pool {self.args} still running after {timeout} s\n{self.output()}"
-            ) from None
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-    def output(self) -> str:
-        out = self.stdout_path.read_text(errors="replace")
-        return f"--- stdout ---\n{out}\n--- stderr ---\n{self.stderr()}"
-
-    def kill_group(self) -> None:
-        """SIGKILL the pool and every process of its session."""
-        with suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(10)
+        super().__init__("pool", args, env, log_dir)

@@ -58,7 +58,7 @@ def test_a_message_of_a_killed_pool_runs_again_within_its_lease(lab: Lab) -> Non
     statuses = lab.follow(message)
     first = lab.launched_pool(1, lease_ttl=LEASE_TTL_MS)
     eventually(lambda: lab.last_beat(message), timeout=20, what="the message runs")
-    first.kill_group()
+    first.kill_session()
     killed_at = probe.now_ms()
 
     second = lab.launched_pool(1, lease_ttl=LEASE_TTL_MS)
