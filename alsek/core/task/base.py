@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.triggers.cron import CronTrigger
@@ -41,7 +41,7 @@ from alsek.defaults import (
     DEFAULT_TASK_TIMEOUT,
 )
 from alsek.exceptions import RevokedError, SchedulingError, ValidationError
-from alsek.types import SUPPORTED_MECHANISMS, SupportedMechanismType
+from alsek.types import SupportedMechanismType, check_mechanism
 from alsek.utils.aggregation import gather_init_params
 from alsek.utils.namespacing import validate_name
 from alsek.utils.parsing import ExceptionDetails, get_exception_name
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TriggerType: TypeAlias = CronTrigger | DateTrigger | IntervalTrigger
-_DEFAULT_MECHANISM = cast(SupportedMechanismType, DEFAULT_MECHANISM)
+_DEFAULT_MECHANISM = check_mechanism(DEFAULT_MECHANISM)
 
 #: Fired trigger messages get ``uuid5(_TRIGGER_UUID_NAMESPACE, "<queue>:<task>:<tick>")``.
 _TRIGGER_UUID_NAMESPACE = uuid_module.uuid5(uuid_module.NAMESPACE_DNS, "triggers.alsek")
@@ -160,10 +160,7 @@ class BaseTask(ABC):
         run_in_main_thread: bool = False,
         no_positional_args: bool = False,
     ) -> None:
-        if mechanism not in SUPPORTED_MECHANISMS:
-            raise ValueError(
-                f"Unsupported mechanism {mechanism!r}; use one of {SUPPORTED_MECHANISMS}"
-            )
+        mechanism = check_mechanism(mechanism)
         self.function = function
         self._name = name
         validate_name("task", self.name)

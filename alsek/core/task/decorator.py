@@ -29,7 +29,7 @@ from alsek.core.task.helpers import _parse_base_task
 from alsek.core.task.sync import Task
 from alsek.defaults import DEFAULT_MAX_RETRIES, DEFAULT_TASK_TIMEOUT
 from alsek.storage.result._base import BaseResultStore
-from alsek.types import SUPPORTED_MECHANISMS, SupportedMechanismType
+from alsek.types import SupportedMechanismType, check_mechanism
 
 
 def _is_async(function: Callable[..., Any], broker: BaseBroker) -> bool:
@@ -76,8 +76,7 @@ def task(
         ValueError: an unsupported mechanism; a trigger for a class that takes none; a sync
             function with an async broker or the reverse (without ``base_task``).
     """
-    if mechanism not in SUPPORTED_MECHANISMS:
-        raise ValueError(f"Unsupported mechanism {mechanism!r}; use one of {SUPPORTED_MECHANISMS}")
+    check_mechanism(mechanism)
 
     def wrapper(function: Callable[..., Any]) -> Task | AsyncTask:
         is_async = False if base_task is not None else _is_async(function, broker)
