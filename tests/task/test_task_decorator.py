@@ -8,7 +8,7 @@ import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alsek.core.task import AsyncTask, AsyncTriggerTask, Task, TriggerTask, task
-from alsek.core.task.helpers import _parse_base_task
+from alsek.core.task.decorator import _parse_base_task
 from alsek.utils.scanning import _is_async_task, _is_task
 from tests.task.conftest import Kit
 

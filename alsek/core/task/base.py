@@ -3,7 +3,7 @@
 ``BaseTask`` validates arguments, builds messages, decides whether to revoke or retry, and builds
 the *effects* that let one broker call also record the status and the result (the futures and
 pools finish a message in one round trip with them). ``Task`` and ``AsyncTask`` only perform the
-I/O. ``TriggerTaskMixin`` adds the schedule of a trigger task.
+I/O. ``TriggerTaskMixin`` (``triggers.py``) adds the schedule of a trigger task.
 
 Effects ride along only on the broker's own Redis server. When the status tracker or the result
 store lives on another server, the effect builders leave it out and the task writes it directly
@@ -13,19 +13,11 @@ decides which.
 
 from __future__ import annotations
 
-import inspect
 import logging
-import uuid as uuid_module
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
-
-from apscheduler.jobstores.base import JobLookupError
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from alsek.core.backoff import Backoff, ConstantBackoff, ExponentialBackoff
 from alsek.core.broker import keys
@@ -33,14 +25,16 @@ from alsek.core.broker.effects import ClaimStatus, Effect
 from alsek.core.message import Message
 from alsek.core.status.steps import Steps, call, effect_commands
 from alsek.core.status.types import TERMINAL_TASK_STATUSES, StatusUpdate, TaskStatus
-from alsek.core.task.helpers import expects_message, parse_callback
+from alsek.core.task.arguments import expects_message
+from alsek.core.task.callbacks import parse_callback
+from alsek.core.task.triggers import TriggerTaskMixin
 from alsek.defaults import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MECHANISM,
     DEFAULT_QUEUE,
     DEFAULT_TASK_TIMEOUT,
 )
-from alsek.exceptions import RevokedError, SchedulingError, ValidationError
+from alsek.exceptions import RevokedError, ValidationError
 from alsek.types import SupportedMechanismType, check_mechanism
 from alsek.utils.aggregation import gather_init_params
 from alsek.utils.namespacing import validate_name
@@ -48,23 +42,16 @@ from alsek.utils.parsing import ExceptionDetails, get_exception_name
 from alsek.utils.printing import auto_repr
 
 if TYPE_CHECKING:
-    from apscheduler.job import Job
-    from apscheduler.schedulers.base import BaseScheduler
-
     from alsek.core.broker import BaseBroker
     from alsek.core.status.base import BaseStatusTracker
     from alsek.storage.result._base import BaseResultStore
 
+#: ``TriggerTaskMixin`` lives in ``triggers.py``; SPEC names this module as its home too.
+__all__ = ["BaseTask", "TriggerTaskMixin"]
+
 log = logging.getLogger(__name__)
 
-TriggerType: TypeAlias = CronTrigger | DateTrigger | IntervalTrigger
 _DEFAULT_MECHANISM = check_mechanism(DEFAULT_MECHANISM)
-
-#: Fired trigger messages get ``uuid5(_TRIGGER_UUID_NAMESPACE, "<queue>:<task>:<tick>")``.
-_TRIGGER_UUID_NAMESPACE = uuid_module.uuid5(uuid_module.NAMESPACE_DNS, "triggers.alsek")
-#: How long the Redis marker of a trigger tick lives beyond the trigger's interval: longer than
-#: any clock skew or scheduling delay between the processes that fire the same tick.
-TICK_MARKER_MARGIN_MS = 10 * 60 * 1000
 
 #: The connection settings that identify a Redis server. ``server`` is fakeredis' in-memory
 #: server object (compared by identity); real clients do not have it.
@@ -340,10 +327,6 @@ class BaseTask(ABC):
         **shared: Any,
     ) -> list[Message]:
         """One message per item of ``args_list``/``kwargs_list`` (zipped), with ``shared``."""
-        if isinstance(self, TriggerTaskMixin):
-            raise SchedulingError(
-                f"Trigger task {self.name!r} schedules one job: use generate(), not generate_many()"
-            )
         if args_list is None and kwargs_list is None:
             raise ValueError("generate_many needs args_list, kwargs_list or both")
         if args_list is not None and kwargs_list is not None and len(args_list) != len(kwargs_list):
@@ -572,133 +555,3 @@ class BaseTask(ABC):
     @abstractmethod
     def is_revoked(self, message: Message) -> bool | Any:
         """Whether ``message`` was revoked."""
-
-
-class TriggerTaskMixin(ABC):
-    """Scheduling for a task that submits a message on every firing of an APScheduler trigger.
-
-    The scheduler starts on the first ``generate()``, which schedules the job; importing or
-    building the task starts nothing. Every firing submits a new message (a duplicate of the
-    template ``generate()`` built, whose uuid is its ``progenitor_uuid``) with its SUBMITTED
-    status, and ``on_submit`` runs for it; the template itself is never submitted.
-
-    When several processes schedule the same task, each tick yields exactly one message: the
-    first process to claim the tick's marker in Redis (``SET NX``) submits it, under a uuid
-    derived from (queue, task name, tick), so the broker's duplicate detection backs it up. The
-    marker also covers a process that fires late, after the tick's message already ran and was
-    acked (the broker no longer knows its uuid then). A process that dies between claiming the
-    marker and submitting loses that one tick.
-
-    Raises:
-        SchedulingError: the function takes parameters (a firing has none to give).
-    """
-
-    trigger: TriggerType
-    _start_paused: bool
-
-    def __init__(self, function: Callable[..., Any], trigger: TriggerType, **kwargs: Any) -> None:
-        if inspect.signature(function).parameters:
-            raise SchedulingError("Function signature cannot includes parameters")
-        super().__init__(function=function, **kwargs)  # type: ignore[call-arg]
-        self.trigger = trigger
-        self._start_paused = False
-
-    @cached_property
-    def scheduler(self) -> BaseScheduler:
-        """This task's scheduler (created, not started, on first use)."""
-        return self._new_scheduler()
-
-    @abstractmethod
-    def _new_scheduler(self) -> BaseScheduler:
-        """A scheduler that passes each firing's scheduled time to the job."""
-
-    @property
-    def job_name(self) -> str:
-        """Id of the scheduled job: the task name."""
-        return self.name  # type: ignore[attr-defined]
-
-    @property
-    def _job(self) -> Job | None:
-        return self.scheduler.get_job(self.job_name)
-
-    @property
-    def generated(self) -> bool:
-        """Whether the job is scheduled."""
-        return self._job is not None
-
-    def _schedule(self, job: Callable[..., Any]) -> None:
-        """Start the scheduler if needed and add the job on the trigger."""
-        if self.generated:
-            raise SchedulingError("Task already scheduled")
-        if not self.scheduler.running:
-            self.scheduler.start(paused=self._start_paused)
-        self.scheduler.add_job(
-            job, trigger=self.trigger, id=self.job_name, coalesce=True, max_instances=1
-        )
-
-    def clear(self) -> None:
-        """Remove the job.
-
-        Raises:
-            AttributeError: the task was not generated (no job is scheduled).
-        """
-        try:
-            self.scheduler.remove_job(self.job_name)
-        except JobLookupError:
-            raise AttributeError("Task not generated") from None
-
-    def pause(self) -> None:
-        """Stop firing until ``resume()`` (before the first ``generate()``: start paused)."""
-        if self.scheduler.running:
-            self.scheduler.pause()
-        self._start_paused = True
-
-    def resume(self) -> None:
-        """Fire again after ``pause()``."""
-        if self.scheduler.running:
-            self.scheduler.resume()
-        self._start_paused = False
-
-    def shutdown(self) -> None:
-        """Stop the scheduler and drop the schedule; a later ``generate()`` starts afresh."""
-        if self.scheduler.running:
-            self.scheduler.shutdown()
-        del self.__dict__["scheduler"]
-
-    # -- firings (no I/O) --------------------------------------------------------------------
-
-    def _tick(self, fire_time: datetime) -> int:
-        """The tick (ms) a firing belongs to: the same in every process scheduling this task.
-
-        An ``IntervalTrigger`` starts ``interval`` after it is built unless given a
-        ``start_date``, so processes fire out of phase: their ticks are the interval-aligned
-        slots the fire times fall in. Other triggers fire at wall-clock times all agree on.
-        """
-        fire_ms = round(fire_time.timestamp() * 1000)
-        if isinstance(self.trigger, IntervalTrigger):
-            interval_ms = max(round(self.trigger.interval_length * 1000), 1)
-            return fire_ms - fire_ms % interval_ms
-        return fire_ms
-
-    def _fired_message(self, template: Message, fire_time: datetime | None) -> Message:
-        """The message for one firing: ``template`` under the tick's uuid, created at firing."""
-        fire_time = fire_time or datetime.now(timezone.utc)
-        tick = self._tick(fire_time)
-        uuid = uuid_module.uuid5(
-            _TRIGGER_UUID_NAMESPACE, f"{template.queue}:{template.task_name}:{tick}"
-        )
-        fire_ms = round(fire_time.timestamp() * 1000)
-        return template.duplicate(uuid=str(uuid)).update(
-            progenitor_uuid=template.progenitor_uuid or template.uuid,
-            created_at=fire_ms,
-            updated_at=fire_ms,
-            ready_at=None,
-        )
-
-    def _tick_marker(self, message: Message) -> tuple[str, int]:
-        """Name and TTL (ms) of the key whose ``SET NX`` wins a fired message's tick."""
-        interval_ms = 0
-        if isinstance(self.trigger, IntervalTrigger):
-            interval_ms = round(self.trigger.interval_length * 1000)
-        name = f"{keys.queue_base(message.queue)}:triggers:{message.uuid}"
-        return name, interval_ms + TICK_MARKER_MARGIN_MS

@@ -16,20 +16,39 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-
 from alsek.core.backoff import Backoff, ExponentialBackoff
 from alsek.core.broker import BaseBroker
 from alsek.core.status.base import BaseStatusTracker
-from alsek.core.task.asyncio import AsyncTask
+from alsek.core.task.asyncio import AsyncTask, AsyncTriggerTask
 from alsek.core.task.base import _DEFAULT_MECHANISM, BaseTask
-from alsek.core.task.helpers import _parse_base_task
-from alsek.core.task.sync import Task
+from alsek.core.task.sync import Task, TriggerTask
+from alsek.core.task.triggers import TriggerType
 from alsek.defaults import DEFAULT_MAX_RETRIES, DEFAULT_TASK_TIMEOUT
 from alsek.storage.result._base import BaseResultStore
 from alsek.types import SupportedMechanismType, check_mechanism
+
+
+def _parse_base_task(
+    base_task: type[BaseTask] | None,
+    trigger: TriggerType | None = None,
+    is_async: bool = False,
+) -> type[BaseTask]:
+    """The class ``task()`` builds: ``base_task`` when given, else the (trigger) task class of
+    the right kind.
+
+    Raises:
+        ValueError: a trigger is given but the class takes none.
+    """
+    chosen: type[BaseTask]
+    if base_task is not None:
+        chosen = base_task
+    elif is_async:
+        chosen = AsyncTask if trigger is None else AsyncTriggerTask
+    else:
+        chosen = Task if trigger is None else TriggerTask
+    if trigger is not None and "trigger" not in inspect.signature(chosen.__init__).parameters:
+        raise ValueError(f"Trigger not supported by {chosen.__name__}")
+    return chosen
 
 
 def _is_async(function: Callable[..., Any], broker: BaseBroker) -> bool:
@@ -57,7 +76,7 @@ def task(
     timeout: int = DEFAULT_TASK_TIMEOUT,
     max_retries: int | None = DEFAULT_MAX_RETRIES,
     backoff: Backoff | None = ExponentialBackoff(),
-    trigger: CronTrigger | DateTrigger | IntervalTrigger | None = None,
+    trigger: TriggerType | None = None,
     result_store: BaseResultStore | None = None,
     default_result_ttl: int | None = None,
     status_tracker: BaseStatusTracker | None = None,

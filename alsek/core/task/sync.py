@@ -16,13 +16,16 @@ from alsek.core.status.types import StatusUpdate, TaskStatus
 from alsek.core.task.base import (
     _DEFAULT_MECHANISM,
     BaseTask,
-    TriggerTaskMixin,
-    TriggerType,
     _log_generated,
     _log_generated_many,
     split_many_options,
 )
-from alsek.core.task.helpers import FireTimeThreadPoolExecutor, _MultiSubmit
+from alsek.core.task.triggers import (
+    FireTimeThreadPoolExecutor,
+    TriggerTaskMixin,
+    TriggerType,
+    _MultiSubmit,
+)
 from alsek.defaults import DEFAULT_MAX_RETRIES, DEFAULT_TASK_TIMEOUT
 from alsek.storage.result.sync import ResultStore
 from alsek.types import SupportedMechanismType
