@@ -8,26 +8,25 @@ from typing import Any, ClassVar, Literal
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from alsek.core.backoff import Backoff, ExponentialBackoff
+from alsek.core.backoff import Backoff
 from alsek.core.broker import AsyncBroker
 from alsek.core.message import Message
 from alsek.core.status.asyncio import AsyncStatusTracker
 from alsek.core.status.steps import async_run
 from alsek.core.status.types import StatusUpdate, TaskStatus
 from alsek.core.task.base import (
-    _DEFAULT_MECHANISM,
     BaseTask,
     _log_generated,
     _log_generated_many,
     split_many_options,
 )
+from alsek.core.task.options import TASK_DEFAULTS
 from alsek.core.task.triggers import (
     FireTimeAsyncIOExecutor,
     TriggerTaskMixin,
     TriggerType,
     _AsyncMultiSubmit,
 )
-from alsek.defaults import DEFAULT_MAX_RETRIES, DEFAULT_TASK_TIMEOUT
 from alsek.storage.result.asyncio import AsyncResultStore
 from alsek.types import SupportedMechanismType
 from alsek.utils.logging import magic_logger
@@ -50,17 +49,17 @@ class AsyncTask(BaseTask):
         self,
         function: Callable[..., Any],
         broker: AsyncBroker,
-        name: str | None = None,
-        queue: str | None = None,
-        timeout: int = DEFAULT_TASK_TIMEOUT,
-        max_retries: int | None = DEFAULT_MAX_RETRIES,
-        backoff: Backoff | None = ExponentialBackoff(),
+        name: str | None = TASK_DEFAULTS.name,
+        queue: str | None = TASK_DEFAULTS.queue,
+        timeout: int = TASK_DEFAULTS.timeout,
+        max_retries: int | None = TASK_DEFAULTS.max_retries,
+        backoff: Backoff | None = TASK_DEFAULTS.backoff,
         result_store: AsyncResultStore | None = None,
-        default_result_ttl: int | None = None,
+        default_result_ttl: int | None = TASK_DEFAULTS.default_result_ttl,
         status_tracker: AsyncStatusTracker | None = None,
-        mechanism: SupportedMechanismType = _DEFAULT_MECHANISM,
-        run_in_main_thread: bool = False,
-        no_positional_args: bool = False,
+        mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
+        run_in_main_thread: bool = TASK_DEFAULTS.run_in_main_thread,
+        no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
     ) -> None:
         super().__init__(
             function=function,
@@ -228,17 +227,17 @@ class AsyncTriggerTask(TriggerTaskMixin, AsyncTask):
         function: Callable[..., Any],
         trigger: TriggerType,
         broker: AsyncBroker,
-        name: str | None = None,
-        queue: str | None = None,
-        timeout: int = DEFAULT_TASK_TIMEOUT,
-        max_retries: int | None = DEFAULT_MAX_RETRIES,
-        backoff: Backoff | None = ExponentialBackoff(),
+        name: str | None = TASK_DEFAULTS.name,
+        queue: str | None = TASK_DEFAULTS.queue,
+        timeout: int = TASK_DEFAULTS.timeout,
+        max_retries: int | None = TASK_DEFAULTS.max_retries,
+        backoff: Backoff | None = TASK_DEFAULTS.backoff,
         result_store: AsyncResultStore | None = None,
-        default_result_ttl: int | None = None,
+        default_result_ttl: int | None = TASK_DEFAULTS.default_result_ttl,
         status_tracker: AsyncStatusTracker | None = None,
-        mechanism: SupportedMechanismType = _DEFAULT_MECHANISM,
-        run_in_main_thread: bool | None = None,
-        no_positional_args: bool = False,
+        mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
+        run_in_main_thread: bool | None = None,  # SPEC's default; means False
+        no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
     ) -> None:
         super().__init__(
             function=function,

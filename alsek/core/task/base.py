@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from alsek.core.backoff import Backoff, ConstantBackoff, ExponentialBackoff
+from alsek.core.backoff import Backoff, ConstantBackoff
 from alsek.core.broker import keys
 from alsek.core.broker.effects import ClaimStatus, Effect
 from alsek.core.message import Message
@@ -27,12 +27,10 @@ from alsek.core.status.steps import Steps, call, effect_commands
 from alsek.core.status.types import TERMINAL_TASK_STATUSES, StatusUpdate, TaskStatus
 from alsek.core.task.arguments import expects_message
 from alsek.core.task.callbacks import parse_callback
+from alsek.core.task.options import TASK_DEFAULTS
 from alsek.core.task.triggers import TriggerTaskMixin
 from alsek.defaults import (
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_MECHANISM,
     DEFAULT_QUEUE,
-    DEFAULT_TASK_TIMEOUT,
 )
 from alsek.exceptions import RevokedError, ValidationError
 from alsek.types import SupportedMechanismType, check_mechanism
@@ -51,7 +49,6 @@ __all__ = ["BaseTask", "TriggerTaskMixin"]
 
 log = logging.getLogger(__name__)
 
-_DEFAULT_MECHANISM = check_mechanism(DEFAULT_MECHANISM)
 
 #: The connection settings that identify a Redis server. ``server`` is fakeredis' in-memory
 #: server object (compared by identity); real clients do not have it.
@@ -112,15 +109,10 @@ class BaseTask(ABC):
     Args:
         function: what runs; called with the message's ``args`` and ``kwargs`` (and
             ``message=`` when it takes a ``message`` parameter, see ``expects_message``).
-        name: the task's identity in keys and dispatch; default ``function.__name__``.
-        queue: where its messages go; default ``DEFAULT_QUEUE``.
-        timeout: how long (ms) one run may take before it is stopped.
-        max_retries: attempts after the first; ``None`` retries without limit.
-        backoff: wait before each retry; ``None`` retries at once.
         status_tracker: records each message's status, if given.
-        mechanism: ``"thread"`` or ``"process"``: how workers run it.
-        run_in_main_thread: run in the worker's main thread (for code that needs it).
-        no_positional_args: refuse ``args`` in ``generate`` (keyword arguments only).
+        name, queue, timeout, max_retries, backoff, mechanism, run_in_main_thread,
+            no_positional_args: the task's settings, documented (with their defaults) on
+            ``TaskOptions`` (``options.py``).
 
     Raises:
         ValueError: an unsupported mechanism, an invalid name or queue, or a component (broker,
@@ -137,15 +129,15 @@ class BaseTask(ABC):
     def __init__(
         self,
         function: Callable[..., Any],
-        name: str | None = None,
-        queue: str | None = None,
-        timeout: int = DEFAULT_TASK_TIMEOUT,
-        max_retries: int | None = DEFAULT_MAX_RETRIES,
-        backoff: Backoff | None = ExponentialBackoff(),
+        name: str | None = TASK_DEFAULTS.name,
+        queue: str | None = TASK_DEFAULTS.queue,
+        timeout: int = TASK_DEFAULTS.timeout,
+        max_retries: int | None = TASK_DEFAULTS.max_retries,
+        backoff: Backoff | None = TASK_DEFAULTS.backoff,
         status_tracker: BaseStatusTracker | None = None,
-        mechanism: SupportedMechanismType = _DEFAULT_MECHANISM,
-        run_in_main_thread: bool = False,
-        no_positional_args: bool = False,
+        mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
+        run_in_main_thread: bool = TASK_DEFAULTS.run_in_main_thread,
+        no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
     ) -> None:
         mechanism = check_mechanism(mechanism)
         self.function = function

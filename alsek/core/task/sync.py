@@ -7,26 +7,25 @@ from typing import Any, ClassVar, Literal
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from alsek.core.backoff import Backoff, ExponentialBackoff
+from alsek.core.backoff import Backoff
 from alsek.core.broker import Broker
 from alsek.core.message import Message
 from alsek.core.status.steps import run
 from alsek.core.status.sync import StatusTracker
 from alsek.core.status.types import StatusUpdate, TaskStatus
 from alsek.core.task.base import (
-    _DEFAULT_MECHANISM,
     BaseTask,
     _log_generated,
     _log_generated_many,
     split_many_options,
 )
+from alsek.core.task.options import TASK_DEFAULTS
 from alsek.core.task.triggers import (
     FireTimeThreadPoolExecutor,
     TriggerTaskMixin,
     TriggerType,
     _MultiSubmit,
 )
-from alsek.defaults import DEFAULT_MAX_RETRIES, DEFAULT_TASK_TIMEOUT
 from alsek.storage.result.sync import ResultStore
 from alsek.types import SupportedMechanismType
 from alsek.utils.logging import magic_logger
@@ -38,7 +37,7 @@ class Task(BaseTask):
     Args:
         broker: where its messages go.
         result_store: keeps each message's result (and failure record), if given.
-        default_result_ttl: ``result_ttl`` (ms) of messages that do not give one.
+        default_result_ttl: see ``TaskOptions``.
 
     Decorate a function with ``task(broker)`` rather than building this by hand.
     """
@@ -53,17 +52,17 @@ class Task(BaseTask):
         self,
         function: Callable[..., Any],
         broker: Broker,
-        name: str | None = None,
-        queue: str | None = None,
-        timeout: int = DEFAULT_TASK_TIMEOUT,
-        max_retries: int | None = DEFAULT_MAX_RETRIES,
-        backoff: Backoff | None = ExponentialBackoff(),
+        name: str | None = TASK_DEFAULTS.name,
+        queue: str | None = TASK_DEFAULTS.queue,
+        timeout: int = TASK_DEFAULTS.timeout,
+        max_retries: int | None = TASK_DEFAULTS.max_retries,
+        backoff: Backoff | None = TASK_DEFAULTS.backoff,
         result_store: ResultStore | None = None,
-        default_result_ttl: int | None = None,
+        default_result_ttl: int | None = TASK_DEFAULTS.default_result_ttl,
         status_tracker: StatusTracker | None = None,
-        mechanism: SupportedMechanismType = _DEFAULT_MECHANISM,
-        run_in_main_thread: bool = False,
-        no_positional_args: bool = False,
+        mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
+        run_in_main_thread: bool = TASK_DEFAULTS.run_in_main_thread,
+        no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
     ) -> None:
         super().__init__(
             function=function,
@@ -239,17 +238,17 @@ class TriggerTask(TriggerTaskMixin, Task):
         function: Callable[..., Any],
         trigger: TriggerType,
         broker: Broker,
-        name: str | None = None,
-        queue: str | None = None,
-        timeout: int = DEFAULT_TASK_TIMEOUT,
-        max_retries: int | None = DEFAULT_MAX_RETRIES,
-        backoff: Backoff | None = ExponentialBackoff(),
+        name: str | None = TASK_DEFAULTS.name,
+        queue: str | None = TASK_DEFAULTS.queue,
+        timeout: int = TASK_DEFAULTS.timeout,
+        max_retries: int | None = TASK_DEFAULTS.max_retries,
+        backoff: Backoff | None = TASK_DEFAULTS.backoff,
         result_store: ResultStore | None = None,
-        default_result_ttl: int | None = None,
+        default_result_ttl: int | None = TASK_DEFAULTS.default_result_ttl,
         status_tracker: StatusTracker | None = None,
-        mechanism: SupportedMechanismType = _DEFAULT_MECHANISM,
-        run_in_main_thread: bool | None = None,
-        no_positional_args: bool = False,
+        mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
+        run_in_main_thread: bool | None = None,  # SPEC's default; means False
+        no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
     ) -> None:
         super().__init__(
             function=function,
