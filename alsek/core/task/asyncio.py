@@ -18,7 +18,6 @@ from alsek.core.task.base import (
     BaseTask,
     _log_generated,
     _log_generated_many,
-    split_many_options,
 )
 from alsek.core.task.options import TASK_DEFAULTS
 from alsek.core.task.triggers import (
@@ -122,6 +121,10 @@ class AsyncTask(BaseTask):
     async def _submit_now(self, message: Message, **options: Any) -> None:
         """Submit with SUBMITTED in the same round trip, then run ``on_submit``."""
         await self.broker.submit(message, effects=self.submit_effects(message), **options)
+        await self._submitted(message)
+
+    async def _submitted(self, message: Message) -> None:
+        """After the broker took ``message``: the unshared SUBMITTED write, then ``on_submit``."""
         await self.write_unshared(message, TaskStatus.SUBMITTED)
         await self.on_submit(message)
 
@@ -150,7 +153,7 @@ class AsyncTask(BaseTask):
             args, kwargs, priority, metadata, result_ttl, uuid, timeout_override, delay,
             previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
         )  # fmt: skip
-        if not self._take_deferred() and submit:
+        if self._submits(submit):
             await self._submit(message, **options)
         return message
 
@@ -162,14 +165,13 @@ class AsyncTask(BaseTask):
         **options: Any,
     ) -> list[Message]:
         """See ``Task.generate_many``."""
-        fields, submit_options = split_many_options(options)
-        messages = self._prepare_many(args_list, kwargs_list, **fields)
-        if not self._take_deferred() and messages:
-            effects = [self.submit_effects(message) for message in messages]
-            await self.broker.submit_many(messages, effects=effects, **submit_options)
+        messages, submission = self._plan_many(args_list, kwargs_list, options)
+        if submission is not None:
+            await self.broker.submit_many(
+                messages, effects=submission.effects, **submission.options
+            )
             for message in messages:
-                await self.write_unshared(message, TaskStatus.SUBMITTED)
-                await self.on_submit(message)
+                await self._submitted(message)
         return messages
 
     # -- running -----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
 from alsek.core.backoff import Backoff, ConstantBackoff
 from alsek.core.broker import keys
@@ -88,6 +88,14 @@ def split_many_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[st
     fields = {name: options.get(name, default) for name, default in _SHARED_FIELD_DEFAULTS.items()}
     rest = {name: value for name, value in options.items() if name not in fields}
     return fields, rest
+
+
+class ManySubmission(NamedTuple):
+    """The rest of ``generate_many``'s ``broker.submit_many`` call: the messages' SUBMITTED
+    effects, and the broker's own options (e.g. ``ttl``)."""
+
+    effects: list[list[Effect]]
+    options: dict[str, Any]
 
 
 def _log_generated(output: Message) -> None:
@@ -247,11 +255,12 @@ class BaseTask(ABC):
         self._deferred = False
         return self
 
-    def _take_deferred(self) -> bool:
-        """Whether this generate is deferred; deferred mode lasts one generate only."""
+    def _submits(self, submit: bool) -> bool:
+        """Whether this generate submits what it built: not with ``submit=False``, nor in
+        deferred mode, which this generate ends (it lasts one generate only)."""
         deferred = self._deferred
         self.cancel_defer()
-        return deferred
+        return submit and not deferred
 
     # -- building messages -------------------------------------------------------------------
 
@@ -336,6 +345,21 @@ class BaseTask(ABC):
             self._generate_message(args=args, kwargs=kwargs, **shared)
             for args, kwargs in zip(every_args, every_kwargs)
         ]
+
+    def _plan_many(
+        self,
+        args_list: Sequence[Sequence[Any]] | None,
+        kwargs_list: Sequence[dict[Any, Any]] | None,
+        options: dict[str, Any],
+    ) -> tuple[list[Message], ManySubmission | None]:
+        """``generate_many``'s messages, and what its ``broker.submit_many`` call takes besides
+        them; ``None`` when nothing is submitted (deferred mode, or no messages)."""
+        fields, submit_options = split_many_options(options)
+        messages = self._prepare_many(args_list, kwargs_list, **fields)
+        if not self._submits(True) or not messages:
+            return messages, None
+        effects = [self.submit_effects(message) for message in messages]
+        return messages, ManySubmission(effects, submit_options)
 
     # -- effects (no I/O) --------------------------------------------------------------------
 

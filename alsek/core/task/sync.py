@@ -17,7 +17,6 @@ from alsek.core.task.base import (
     BaseTask,
     _log_generated,
     _log_generated_many,
-    split_many_options,
 )
 from alsek.core.task.options import TASK_DEFAULTS
 from alsek.core.task.triggers import (
@@ -103,6 +102,10 @@ class Task(BaseTask):
     def _submit_now(self, message: Message, **options: Any) -> None:
         """Submit with SUBMITTED in the same round trip, then run ``on_submit``."""
         self.broker.submit(message, effects=self.submit_effects(message), **options)
+        self._submitted(message)
+
+    def _submitted(self, message: Message) -> None:
+        """After the broker took ``message``: the unshared SUBMITTED write, then ``on_submit``."""
         self.write_unshared(message, TaskStatus.SUBMITTED)
         self.on_submit(message)
 
@@ -146,7 +149,7 @@ class Task(BaseTask):
             args, kwargs, priority, metadata, result_ttl, uuid, timeout_override, delay,
             previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
         )  # fmt: skip
-        if not self._take_deferred() and submit:
+        if self._submits(submit):
             self._submit(message, **options)
         return message
 
@@ -168,14 +171,11 @@ class Task(BaseTask):
             ValueError: neither list, or lists of different lengths; see also ``generate``.
             MessageAlreadyExistsError: naming uuids that already existed; the rest were written.
         """
-        fields, submit_options = split_many_options(options)
-        messages = self._prepare_many(args_list, kwargs_list, **fields)
-        if not self._take_deferred() and messages:
-            effects = [self.submit_effects(message) for message in messages]
-            self.broker.submit_many(messages, effects=effects, **submit_options)
+        messages, submission = self._plan_many(args_list, kwargs_list, options)
+        if submission is not None:
+            self.broker.submit_many(messages, effects=submission.effects, **submission.options)
             for message in messages:
-                self.write_unshared(message, TaskStatus.SUBMITTED)
-                self.on_submit(message)
+                self._submitted(message)
         return messages
 
     # -- running -----------------------------------------------------------------------------
