@@ -50,14 +50,29 @@ __all__ = ["BaseTask", "TriggerTaskMixin"]
 log = logging.getLogger(__name__)
 
 
-#: The connection settings that identify a Redis server. ``server`` is fakeredis' in-memory
-#: server object (compared by identity); real clients do not have it.
-_SERVER_KWARGS = ("host", "port", "db", "path", "server")
+def _database_address(client: Any) -> tuple[Any, ...]:
+    """Where ``client``'s commands land: its server (host and port, or socket path) and db."""
+    kwargs = client.connection_pool.connection_kwargs
+    db = kwargs.get("db", 0)
+    if type(client).__module__.split(".")[0] == "fakeredis":
+        # fakeredis keeps its data in memory: in the server object passed as ``server=``, else
+        # in the one it shares between its clients of the same host and port (or path).
+        if kwargs.get("server") is not None:
+            return ("fakeredis", kwargs["server"], db)
+        return ("fakeredis", kwargs.get("host"), kwargs.get("port"), kwargs.get("path"), db)
+    if kwargs.get("path"):
+        return ("unix", kwargs["path"], db)
+    return ("tcp", kwargs.get("host"), kwargs.get("port"), db)
 
 
-def _server_identity(backend: Any) -> tuple[Any, ...]:
-    kwargs = backend.conn.connection_pool.connection_kwargs
-    return tuple(kwargs.get(name) for name in _SERVER_KWARGS)
+def same_database(a: Any, b: Any) -> bool:
+    """Whether Redis clients ``a`` and ``b`` reach the same database, so a script run through
+    one writes the keys the other reads."""
+    return (
+        a is b
+        or a.connection_pool is b.connection_pool
+        or (_database_address(a) == _database_address(b))
+    )
 
 
 #: ``generate`` fields that ``generate_many`` shares between its messages, with their defaults.
@@ -372,8 +387,7 @@ class BaseTask(ABC):
         key = id(component)
         known = self._same_server.get(key)
         if known is None:
-            mine, theirs = self.broker.backend, component.backend
-            same = mine.conn is theirs.conn or _server_identity(mine) == _server_identity(theirs)
+            same = same_database(self.broker.backend.conn, component.backend.conn)
             known = self._same_server[key] = same
         return known
 
