@@ -147,6 +147,7 @@ class BaseTask(ABC):
 
     broker: BaseBroker
     result_store: BaseResultStore | None
+    status_tracker: BaseStatusTracker | None
     default_result_ttl: int | None
 
     def __init__(
