@@ -14,7 +14,7 @@ import fakeredis
 import pytest
 import redis
 
-from alsek.core.task.base import same_database
+from alsek.core.task.effects import same_database
 
 
 def _with_db(url: str, db: int) -> str:
