@@ -8,6 +8,7 @@ status and the result. ``Task`` and ``AsyncTask`` only perform the I/O. ``Trigge
 
 from __future__ import annotations
 
+import inspect
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -41,22 +42,6 @@ if TYPE_CHECKING:
 __all__ = ["BaseTask", "TriggerTaskMixin"]
 
 log = logging.getLogger(__name__)
-
-
-#: ``generate`` fields that ``generate_many`` shares between its messages, with their defaults.
-#: ``uuid`` and ``callback`` identify one message, so they cannot be shared.
-_SHARED_FIELD_DEFAULTS: dict[str, Any] = {
-    "priority": 0,
-    "metadata": None,
-    "result_ttl": None,
-    "timeout_override": None,
-    "delay": None,
-    "previous_result": None,
-    "queue": None,
-    "mechanism": None,
-    "run_in_main_thread": None,
-    "ready_at": None,
-}
 
 
 def split_many_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -463,3 +448,13 @@ class BaseTask(TaskEffects, ABC):
     @abstractmethod
     def is_revoked(self, message: Message) -> bool | Any:
         """Whether ``message`` was revoked."""
+
+
+#: ``generate`` fields that ``generate_many`` shares between its messages, with their defaults
+#: (``_generate_message``'s): all but the call arguments, and ``uuid`` and ``callback``, which
+#: identify one message.
+_SHARED_FIELD_DEFAULTS: dict[str, Any] = {
+    name: parameter.default
+    for name, parameter in inspect.signature(BaseTask._generate_message).parameters.items()
+    if name not in ("self", "args", "kwargs", "uuid", "callback")
+}

@@ -207,7 +207,8 @@ class Task(BaseTask):
             AttributeError: ``skip_if_running`` without a status tracker.
         """
         self._check_revoke(skip_if_running)
-        if not self._should_revoke(message, self._current_status(message), skip_if_running):
+        status = self._current_status(message)
+        if not self._should_revoke(message, status, skip_if_running):
             return
         self._mark_revoked(message)
         self.broker.revoke(message, effects=self.revocation_effects(message))
