@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypedDict, cast
 
 from alsek.core.backoff import Backoff, ExponentialBackoff, settings2backoff
 from alsek.defaults import DEFAULT_MECHANISM, DEFAULT_QUEUE, DEFAULT_TASK_TIMEOUT
-from alsek.types import SUPPORTED_MECHANISMS, SupportedMechanismType
+from alsek.types import SupportedMechanismType, check_mechanism
 from alsek.utils.helpers import dict_merge_update_into_origin
 from alsek.utils.namespacing import validate_name
 from alsek.utils.parsing import ExceptionDetails
@@ -116,12 +116,6 @@ def _backoff_settings(value: Any) -> dict[str, Any]:
     return cast(dict[str, Any], value)
 
 
-def _mechanism(value: Any) -> SupportedMechanismType:
-    if value not in SUPPORTED_MECHANISMS:
-        raise ValueError(f"Message mechanism must be one of {SUPPORTED_MECHANISMS}, got {value!r}")
-    return cast(SupportedMechanismType, value)
-
-
 def _linked_lock(value: Any) -> LinkedLock | None:
     if value is None:
         return None
@@ -164,14 +158,14 @@ _NORMALIZERS: dict[str, Callable[[Any], Any]] = {
     "previous_message_uuid": lambda v: _optional_of("previous_message_uuid", v, str),
     "callback_message_data": lambda v: _optional_of("callback_message_data", v, dict),
     "backoff_settings": _backoff_settings,
-    "mechanism": _mechanism,
+    "mechanism": check_mechanism,
     "run_in_main_thread": lambda v: bool(v or False),
     "ready_at": lambda v: _optional_int("ready_at", v),
     "linked_lock": _linked_lock,
 }
 _TIME_FIELDS = ("created_at", "updated_at")
 _FIELDS = frozenset(_NORMALIZERS) | frozenset(_TIME_FIELDS)
-_DEFAULT_MECHANISM = cast(SupportedMechanismType, DEFAULT_MECHANISM)
+_DEFAULT_MECHANISM = check_mechanism(DEFAULT_MECHANISM)
 
 
 def _resolve_times(created_at: Any, updated_at: Any) -> tuple[int, int]:

@@ -8,7 +8,7 @@ import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alsek.core.task import AsyncTask, AsyncTriggerTask, Task, TriggerTask, task
-from alsek.core.task.helpers import _parse_base_task
+from alsek.core.task.decorator import _parse_base_task
 from alsek.utils.scanning import _is_async_task, _is_task
 from tests.task.conftest import Kit
 
@@ -78,7 +78,7 @@ def test_a_trigger_for_a_class_without_one_is_refused(sync_kit: Kit) -> None:
 
 
 def test_an_unsupported_mechanism_is_refused_at_once(sync_kit: Kit) -> None:
-    with pytest.raises(ValueError, match="Unsupported mechanism"):
+    with pytest.raises(ValueError, match="mechanism must be one of"):
         task(sync_kit.broker, mechanism="fiber")  # type: ignore[arg-type]
 
 

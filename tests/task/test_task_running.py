@@ -212,7 +212,7 @@ def test_default_name_is_the_function_name_and_name_overrides_it(sync_kit: Kit) 
     [
         ({"name": "bad:name"}, "task name"),
         ({"queue": "bad queue"}, "queue name"),
-        ({"mechanism": "fiber"}, "Unsupported mechanism"),
+        ({"mechanism": "fiber"}, "mechanism must be one of"),
     ],
 )
 def test_invalid_settings_fail_at_construction(

@@ -25,7 +25,7 @@ from alsek.core.message import Message
 from alsek.core.status import TaskStatus
 from alsek.core.task import AsyncTriggerTask, TriggerTask
 from alsek.core.task.base import BaseTask
-from alsek.core.task.helpers import _MultiSubmit
+from alsek.core.task.triggers import _MultiSubmit
 from alsek.exceptions import SchedulingError
 from tests.polling import eventually
 from tests.task.conftest import Kit

@@ -7,7 +7,7 @@ block the event loop, and a lock taken by one kind can be released by the other.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, ClassVar
 
 from redis.asyncio import Redis as RedisAsync
 
@@ -18,9 +18,9 @@ from alsek.core.lock.base import (
     BaseLock,
     ProcessOwnedLock,
     ThreadOwnedLock,
-    lock_scripts,
+    async_drive,
 )
-from alsek.storage.backends.base import AsyncBackend
+from alsek.storage.backends.base import AsyncBackend, BaseBackend
 from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
 
 if TYPE_CHECKING:
@@ -41,6 +41,9 @@ class AsyncLock(BaseLock):
         validate_on_init: check name, owner id and ttl now.
     """
 
+    _backend_type: ClassVar[type[BaseBackend]] = AsyncRedisBackend
+    backend: AsyncRedisBackend
+
     def __init__(
         self,
         name: str,
@@ -51,11 +54,7 @@ class AsyncLock(BaseLock):
         validate_on_init: bool = True,
     ) -> None:
         super().__init__(name, ttl=ttl, auto_release=auto_release, owner_id=owner_id)
-        if not isinstance(backend, AsyncRedisBackend):
-            raise NotImplementedError("Only AsyncRedisBackend is supported.")
-        self.backend: AsyncRedisBackend = backend
-        if validate_on_init:
-            self.validate()
+        self._attach(backend, validate_on_init)
 
     @property
     def _conn(self) -> RedisAsync:
@@ -74,11 +73,11 @@ class AsyncLock(BaseLock):
 
     async def get_holder(self) -> str | None:
         """The owner id stored in Redis, or ``None`` when nobody holds the lock."""
-        return cast("str | None", await self._conn.get(self.key))
+        return await async_drive(self._holder_steps(), self._io)
 
     async def is_held(self) -> bool:
         """True when *this owner* holds the lock (not merely anyone)."""
-        return await self.get_holder() == self.owner_id
+        return await async_drive(self._is_held_steps(), self._io)
 
     async def acquire(
         self,
@@ -90,29 +89,15 @@ class AsyncLock(BaseLock):
         Waiting awaits BLPOP on the signal list, so other tasks keep running. If this owner
         already holds the lock, ``if_already_acquired`` decides, as for ``Lock.acquire``.
         """
-        deadline = self._deadline(wait, if_already_acquired)
-        scripts = lock_scripts(self._conn)
-        while True:
-            keys, args = self._acquire_call()
-            reply = await scripts.acquire(keys=keys, args=args)
-            acquired, holder_pttl = self._acquire_outcome(reply, if_already_acquired)
-            if acquired is not None:
-                return acquired
-            block = self._block_seconds(deadline, holder_pttl)
-            if block is None:
-                return False
-            await self._conn.blpop([self.signal_key], timeout=block)
+        return await async_drive(self._acquire_steps(wait, if_already_acquired), self._io)
 
     async def release(self, raise_if_not_acquired: bool = False) -> bool:
         """Release the lock if this owner holds it and wake one waiter; see ``Lock.release``."""
-        keys, args = self._release_call()
-        reply = await lock_scripts(self._conn).release(keys=keys, args=args)
-        return self._release_outcome(reply, raise_if_not_acquired)
+        return await async_drive(self._release_steps(raise_if_not_acquired), self._io)
 
     async def extend(self, ttl: int | None = None) -> bool:
         """Reset the TTL to ``ttl`` ms (default: the lock's ttl) if this owner still holds it."""
-        keys, args = self._extend_call(ttl)
-        return bool(await lock_scripts(self._conn).extend(keys=keys, args=args))
+        return await async_drive(self._extend_steps(ttl), self._io)
 
     async def __aenter__(self) -> AsyncLock:
         return self

@@ -4,7 +4,12 @@ Locks speak python-redis-lock's protocol, so the two libraries can share a lock:
 ``lock:{namespace}:{name}``, its value is the owner id, and a release pushes to
 ``lock-signal:{namespace}:{name}`` to wake a blocked acquirer. The Redis side is three Lua
 scripts (``lua/acquire.lua``, ``lua/release.lua``, ``lua/extend.lua``), each one atomic round
-trip, with TTLs in milliseconds. ``Lock`` and ``AsyncLock`` only run them.
+trip, with TTLs in milliseconds.
+
+Every operation is written once here as *steps*: a generator that yields the Redis work it needs
+(``Get``, ``RunScript``, ``WaitForSignal``) and receives the reply. ``_io`` turns a step into the
+client call, which a blocking client answers at once and an asyncio client with an awaitable;
+``Lock`` and ``AsyncLock`` only drive the steps, with or without ``await``.
 
 Locks are global: a lock is scoped to a queue only if the queue's name is part of ``name``.
 Entering a lock's context manager does not acquire it; leaving it releases it if ``auto_release``.
@@ -21,8 +26,9 @@ import socket
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Generator
 from importlib import resources
-from typing import Any, Literal, NamedTuple, get_args
+from typing import Any, ClassVar, Literal, NamedTuple, TypeVar, get_args
 from weakref import WeakKeyDictionary
 
 import redis_lock
@@ -102,6 +108,57 @@ def lock_scripts(client: Any) -> LockScripts:
     return scripts
 
 
+class Get(NamedTuple):
+    """Read ``key`` (GET)."""
+
+    key: str
+
+
+class RunScript(NamedTuple):
+    """Run the lock script ``script`` (a ``LockScripts`` field) with ``keys`` and ``args``."""
+
+    script: str
+    keys: list[str]
+    args: list[Any]
+
+
+class WaitForSignal(NamedTuple):
+    """Block up to ``seconds`` for a release to push to the signal list ``key`` (BLPOP)."""
+
+    key: str
+    seconds: float
+
+
+T = TypeVar("T")
+LockStep = Get | RunScript | WaitForSignal
+#: An operation as steps: yields what it needs from Redis, receives the reply, returns a ``T``.
+LockSteps = Generator[LockStep, Any, T]
+
+
+def drive(steps: LockSteps[T], io: Callable[[LockStep], Any]) -> T:
+    """Run ``steps`` on a blocking client: ``io`` answers each step."""
+    reply = None
+    while True:
+        try:
+            step = steps.send(reply)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        reply = io(step)
+
+
+async def async_drive(steps: LockSteps[T], io: Callable[[LockStep], Awaitable[Any]]) -> T:
+    """Run ``steps`` on an asyncio client: ``io`` answers each step with an awaitable."""
+    reply = None
+    while True:
+        try:
+            step = steps.send(reply)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        reply = await io(step)
+
+
 def _check_ttl(ttl: object, what: str) -> None:
     if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
         raise ValueError(f"{what} must be a positive int of ms, not {ttl!r}")
@@ -120,6 +177,9 @@ class BaseLock(ABC):
             processes or threads of one host.
     """
 
+    #: The backend class a lock of this kind runs on (``RedisBackend``/``AsyncRedisBackend``).
+    _backend_type: ClassVar[type[BaseBackend]]
+
     backend: BaseBackend
 
     def __init__(
@@ -133,6 +193,14 @@ class BaseLock(ABC):
         self.ttl = ttl
         self.auto_release = auto_release
         self._owner_id = owner_id
+
+    def _attach(self, backend: BaseBackend, validate_on_init: bool) -> None:
+        """Set the backend (it must be of ``_backend_type``), then validate if asked."""
+        if not isinstance(backend, self._backend_type):
+            raise NotImplementedError(f"Only {self._backend_type.__name__} is supported.")
+        self.backend = backend
+        if validate_on_init:
+            self.validate()
 
     def __repr__(self) -> str:
         return auto_repr(
@@ -174,6 +242,11 @@ class BaseLock(ABC):
 
     @property
     @abstractmethod
+    def _conn(self) -> Any:
+        """The backend's client (blocking or asyncio)."""
+
+    @property
+    @abstractmethod
     def lock(self) -> redis_lock.Lock:
         """The python-redis-lock ``Lock`` over the same key and owner id."""
 
@@ -207,7 +280,52 @@ class BaseLock(ABC):
         """Reset the lock's TTL to ``ttl`` ms (default: the lock's ttl) if this owner still
         holds it; ``False`` when it does not (expired, or taken by another owner)."""
 
-    # Decisions the sync and async shells share.
+    # -- operations as steps (no I/O) ------------------------------------------------------
+
+    def _holder_steps(self) -> LockSteps[str | None]:
+        holder: str | None = yield Get(self.key)
+        return holder
+
+    def _is_held_steps(self) -> LockSteps[bool]:
+        holder = yield from self._holder_steps()
+        return holder == self.owner_id
+
+    def _acquire_steps(
+        self, wait: float | None, if_already_acquired: IF_ALREADY_ACQUIRED_TYPE
+    ) -> LockSteps[bool]:
+        """Try to take the lock; while another owner holds it, block on the signal list until
+        the deadline (see ``_block_seconds``), then try again."""
+        deadline = self._deadline(wait, if_already_acquired)
+        while True:
+            reply = yield RunScript("acquire", *self._acquire_call())
+            acquired, holder_pttl = self._acquire_outcome(reply, if_already_acquired)
+            if acquired is not None:
+                return acquired
+            block = self._block_seconds(deadline, holder_pttl)
+            if block is None:
+                return False
+            yield WaitForSignal(self.signal_key, block)
+
+    def _release_steps(self, raise_if_not_acquired: bool) -> LockSteps[bool]:
+        reply = yield RunScript("release", *self._release_call())
+        return self._release_outcome(reply, raise_if_not_acquired)
+
+    def _extend_steps(self, ttl: int | None) -> LockSteps[bool]:
+        reply = yield RunScript("extend", *self._extend_call(ttl))
+        return bool(reply)
+
+    def _io(self, step: LockStep) -> Any:
+        """The client call for ``step``: its reply, or an awaitable of it on an asyncio client
+        (both clients name these calls alike)."""
+        conn = self._conn
+        if isinstance(step, Get):
+            return conn.get(step.key)
+        if isinstance(step, RunScript):
+            script = getattr(lock_scripts(conn), step.script)
+            return script(keys=step.keys, args=step.args)
+        return conn.blpop([step.key], timeout=step.seconds)
+
+    # -- decisions the steps are made of ---------------------------------------------------
 
     def _deadline(self, wait: float | None, if_already_acquired: str) -> float | None:
         """Check ``acquire``'s arguments; the monotonic time to stop waiting, or ``None``."""

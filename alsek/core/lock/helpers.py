@@ -7,7 +7,7 @@ be released by a child process or another thread.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alsek.core.lock.asyncio import AsyncLock, AsyncProcessLock
 from alsek.core.lock.base import BaseLock
@@ -32,6 +32,16 @@ log = logging.getLogger(__name__)
 MESSAGE_LOCK_TTL_BUFFER = 90 * 1000
 
 
+def _mutex_settings(message: Message, ttl_buffer: int) -> dict[str, Any]:
+    """The lock settings of a message mutex: its delivery attempt's name and TTL, kept past
+    the ``with`` block."""
+    return {
+        "name": get_message_signature(message),
+        "ttl": message.timeout + ttl_buffer,
+        "auto_release": False,
+    }
+
+
 class MessageMutex(ProcessLock):
     """The lock a consumer takes on one delivery attempt of ``message``, owned by this process.
 
@@ -43,12 +53,7 @@ class MessageMutex(ProcessLock):
     def __init__(
         self, message: Message, backend: Backend, ttl_buffer: int = MESSAGE_LOCK_TTL_BUFFER
     ) -> None:
-        super().__init__(
-            get_message_signature(message),
-            backend=backend,
-            ttl=message.timeout + ttl_buffer,
-            auto_release=False,
-        )
+        super().__init__(backend=backend, **_mutex_settings(message, ttl_buffer))
 
 
 class AsyncMessageMutex(AsyncProcessLock):
@@ -57,12 +62,7 @@ class AsyncMessageMutex(AsyncProcessLock):
     def __init__(
         self, message: Message, backend: AsyncBackend, ttl_buffer: int = MESSAGE_LOCK_TTL_BUFFER
     ) -> None:
-        super().__init__(
-            get_message_signature(message),
-            backend=backend,
-            ttl=message.timeout + ttl_buffer,
-            auto_release=False,
-        )
+        super().__init__(backend=backend, **_mutex_settings(message, ttl_buffer))
 
 
 def _linked_lock(message: Message, not_linked_ok: bool) -> LinkedLock | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from types import TracebackType
-from typing import cast
+from typing import ClassVar
 
 import redis_lock
 from redis import Redis
@@ -16,10 +16,10 @@ from alsek.core.lock.base import (
     BaseLock,
     ProcessOwnedLock,
     ThreadOwnedLock,
+    drive,
     expire_seconds,
-    lock_scripts,
 )
-from alsek.storage.backends.base import Backend
+from alsek.storage.backends.base import Backend, BaseBackend
 from alsek.storage.backends.redis.sync import RedisBackend
 
 __all__ = ["Lock", "ProcessLock", "ThreadLock"]
@@ -43,6 +43,9 @@ class Lock(BaseLock):
                 build_report()
     """
 
+    _backend_type: ClassVar[type[BaseBackend]] = RedisBackend
+    backend: RedisBackend
+
     def __init__(
         self,
         name: str,
@@ -53,11 +56,7 @@ class Lock(BaseLock):
         validate_on_init: bool = True,
     ) -> None:
         super().__init__(name, ttl=ttl, auto_release=auto_release, owner_id=owner_id)
-        if not isinstance(backend, RedisBackend):
-            raise NotImplementedError("Only RedisBackend is supported.")
-        self.backend: RedisBackend = backend
-        if validate_on_init:
-            self.validate()
+        self._attach(backend, validate_on_init)
 
     @property
     def _conn(self) -> Redis:
@@ -73,11 +72,11 @@ class Lock(BaseLock):
 
     def get_holder(self) -> str | None:
         """The owner id stored in Redis, or ``None`` when nobody holds the lock."""
-        return cast("str | None", self._conn.get(self.key))
+        return drive(self._holder_steps(), self._io)
 
     def is_held(self) -> bool:
         """True when *this owner* holds the lock (not merely anyone)."""
-        return self.get_holder() == self.owner_id
+        return drive(self._is_held_steps(), self._io)
 
     def acquire(
         self,
@@ -90,18 +89,7 @@ class Lock(BaseLock):
         decides: ``"return_false"`` (default), ``"return_true"``, or ``"raise_error"``
         (``redis_lock.AlreadyAcquired``).
         """
-        deadline = self._deadline(wait, if_already_acquired)
-        scripts = lock_scripts(self._conn)
-        while True:
-            keys, args = self._acquire_call()
-            reply = scripts.acquire(keys=keys, args=args)
-            acquired, holder_pttl = self._acquire_outcome(reply, if_already_acquired)
-            if acquired is not None:
-                return acquired
-            block = self._block_seconds(deadline, holder_pttl)
-            if block is None:
-                return False
-            self._conn.blpop([self.signal_key], timeout=block)
+        return drive(self._acquire_steps(wait, if_already_acquired), self._io)
 
     def release(self, raise_if_not_acquired: bool = False) -> bool:
         """Release the lock if this owner holds it and wake one waiter; ``True`` if released.
@@ -109,17 +97,14 @@ class Lock(BaseLock):
         Otherwise returns ``False``, or raises ``redis_lock.NotAcquired`` if
         ``raise_if_not_acquired``.
         """
-        keys, args = self._release_call()
-        reply = lock_scripts(self._conn).release(keys=keys, args=args)
-        return self._release_outcome(reply, raise_if_not_acquired)
+        return drive(self._release_steps(raise_if_not_acquired), self._io)
 
     def extend(self, ttl: int | None = None) -> bool:
         """Reset the TTL to ``ttl`` ms (default: the lock's ttl) if this owner still holds it.
 
         Returns ``False`` when it does not: the lock expired or another owner took it.
         """
-        keys, args = self._extend_call(ttl)
-        return bool(lock_scripts(self._conn).extend(keys=keys, args=args))
+        return drive(self._extend_steps(ttl), self._io)
 
     def __enter__(self) -> Lock:
         return self

@@ -8,23 +8,24 @@ from typing import Any, ClassVar, Literal
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from alsek.core.backoff import Backoff, ExponentialBackoff
+from alsek.core.backoff import Backoff
 from alsek.core.broker import AsyncBroker
 from alsek.core.message import Message
 from alsek.core.status.asyncio import AsyncStatusTracker
 from alsek.core.status.steps import async_run
 from alsek.core.status.types import StatusUpdate, TaskStatus
 from alsek.core.task.base import (
-    _DEFAULT_MECHANISM,
     BaseTask,
-    TriggerTaskMixin,
-    TriggerType,
     _log_generated,
     _log_generated_many,
-    split_many_options,
 )
-from alsek.core.task.helpers import FireTimeAsyncIOExecutor, _AsyncMultiSubmit
-from alsek.defaults import DEFAULT_MAX_RETRIES, DEFAULT_TASK_TIMEOUT
+from alsek.core.task.options import TASK_DEFAULTS
+from alsek.core.task.triggers import (
+    FireTimeAsyncIOExecutor,
+    TriggerTaskMixin,
+    TriggerType,
+    _AsyncMultiSubmit,
+)
 from alsek.storage.result.asyncio import AsyncResultStore
 from alsek.types import SupportedMechanismType
 from alsek.utils.logging import magic_logger
@@ -47,17 +48,17 @@ class AsyncTask(BaseTask):
         self,
         function: Callable[..., Any],
         broker: AsyncBroker,
-        name: str | None = None,
-        queue: str | None = None,
-        timeout: int = DEFAULT_TASK_TIMEOUT,
-        max_retries: int | None = DEFAULT_MAX_RETRIES,
-        backoff: Backoff | None = ExponentialBackoff(),
+        name: str | None = TASK_DEFAULTS.name,
+        queue: str | None = TASK_DEFAULTS.queue,
+        timeout: int = TASK_DEFAULTS.timeout,
+        max_retries: int | None = TASK_DEFAULTS.max_retries,
+        backoff: Backoff | None = TASK_DEFAULTS.backoff,
         result_store: AsyncResultStore | None = None,
-        default_result_ttl: int | None = None,
+        default_result_ttl: int | None = TASK_DEFAULTS.default_result_ttl,
         status_tracker: AsyncStatusTracker | None = None,
-        mechanism: SupportedMechanismType = _DEFAULT_MECHANISM,
-        run_in_main_thread: bool = False,
-        no_positional_args: bool = False,
+        mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
+        run_in_main_thread: bool = TASK_DEFAULTS.run_in_main_thread,
+        no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
     ) -> None:
         super().__init__(
             function=function,
@@ -120,6 +121,10 @@ class AsyncTask(BaseTask):
     async def _submit_now(self, message: Message, **options: Any) -> None:
         """Submit with SUBMITTED in the same round trip, then run ``on_submit``."""
         await self.broker.submit(message, effects=self.submit_effects(message), **options)
+        await self._submitted(message)
+
+    async def _submitted(self, message: Message) -> None:
+        """After the broker took ``message``: the unshared SUBMITTED write, then ``on_submit``."""
         await self.write_unshared(message, TaskStatus.SUBMITTED)
         await self.on_submit(message)
 
@@ -148,7 +153,7 @@ class AsyncTask(BaseTask):
             args, kwargs, priority, metadata, result_ttl, uuid, timeout_override, delay,
             previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
         )  # fmt: skip
-        if not self._take_deferred() and submit:
+        if self._submits(submit):
             await self._submit(message, **options)
         return message
 
@@ -160,14 +165,13 @@ class AsyncTask(BaseTask):
         **options: Any,
     ) -> list[Message]:
         """See ``Task.generate_many``."""
-        fields, submit_options = split_many_options(options)
-        messages = self._prepare_many(args_list, kwargs_list, **fields)
-        if not self._take_deferred() and messages:
-            effects = [self.submit_effects(message) for message in messages]
-            await self.broker.submit_many(messages, effects=effects, **submit_options)
+        messages, submission = self._plan_many(args_list, kwargs_list, options)
+        if submission is not None:
+            await self.broker.submit_many(
+                messages, effects=submission.effects, **submission.options
+            )
             for message in messages:
-                await self.write_unshared(message, TaskStatus.SUBMITTED)
-                await self.on_submit(message)
+                await self._submitted(message)
         return messages
 
     # -- running -----------------------------------------------------------------------------
@@ -225,17 +229,17 @@ class AsyncTriggerTask(TriggerTaskMixin, AsyncTask):
         function: Callable[..., Any],
         trigger: TriggerType,
         broker: AsyncBroker,
-        name: str | None = None,
-        queue: str | None = None,
-        timeout: int = DEFAULT_TASK_TIMEOUT,
-        max_retries: int | None = DEFAULT_MAX_RETRIES,
-        backoff: Backoff | None = ExponentialBackoff(),
+        name: str | None = TASK_DEFAULTS.name,
+        queue: str | None = TASK_DEFAULTS.queue,
+        timeout: int = TASK_DEFAULTS.timeout,
+        max_retries: int | None = TASK_DEFAULTS.max_retries,
+        backoff: Backoff | None = TASK_DEFAULTS.backoff,
         result_store: AsyncResultStore | None = None,
-        default_result_ttl: int | None = None,
+        default_result_ttl: int | None = TASK_DEFAULTS.default_result_ttl,
         status_tracker: AsyncStatusTracker | None = None,
-        mechanism: SupportedMechanismType = _DEFAULT_MECHANISM,
-        run_in_main_thread: bool | None = None,
-        no_positional_args: bool = False,
+        mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
+        run_in_main_thread: bool | None = None,  # SPEC's default; means False
+        no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
     ) -> None:
         super().__init__(
             function=function,

@@ -1,95 +1,47 @@
 """What ``Task`` and ``AsyncTask`` share: every decision about a task that is not I/O.
 
-``BaseTask`` validates arguments, builds messages, decides whether to revoke or retry, and builds
-the *effects* that let one broker call also record the status and the result (the futures and
-pools finish a message in one round trip with them). ``Task`` and ``AsyncTask`` only perform the
-I/O. ``TriggerTaskMixin`` adds the schedule of a trigger task.
-
-Effects ride along only on the broker's own Redis server. When the status tracker or the result
-store lives on another server, the effect builders leave it out and the task writes it directly
-right after the broker call (``write_unshared``); ``_on_broker_server`` is the one place that
-decides which.
+``BaseTask`` validates arguments, builds messages, decides whether to revoke or retry, and (from
+``TaskEffects``, ``effects.py``) builds the *effects* that let one broker call also record the
+status and the result. ``Task`` and ``AsyncTask`` only perform the I/O. ``TriggerTaskMixin``
+(``triggers.py``) adds the schedule of a trigger task.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-import uuid as uuid_module
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
-from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias, cast
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
-from apscheduler.jobstores.base import JobLookupError
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-
-from alsek.core.backoff import Backoff, ConstantBackoff, ExponentialBackoff
+from alsek.core.backoff import Backoff, ConstantBackoff
 from alsek.core.broker import keys
-from alsek.core.broker.effects import ClaimStatus, Effect
+from alsek.core.broker.effects import Effect
 from alsek.core.message import Message
-from alsek.core.status.steps import Steps, call, effect_commands
 from alsek.core.status.types import TERMINAL_TASK_STATUSES, StatusUpdate, TaskStatus
-from alsek.core.task.helpers import expects_message, parse_callback
-from alsek.defaults import (
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_MECHANISM,
-    DEFAULT_QUEUE,
-    DEFAULT_TASK_TIMEOUT,
-)
-from alsek.exceptions import RevokedError, SchedulingError, ValidationError
-from alsek.types import SUPPORTED_MECHANISMS, SupportedMechanismType
+from alsek.core.task.arguments import expects_message
+from alsek.core.task.callbacks import parse_callback
+from alsek.core.task.effects import TaskEffects
+from alsek.core.task.options import TASK_DEFAULTS
+from alsek.core.task.triggers import TriggerTaskMixin
+from alsek.defaults import DEFAULT_QUEUE
+from alsek.exceptions import RevokedError, ValidationError
+from alsek.types import SupportedMechanismType, check_mechanism
 from alsek.utils.aggregation import gather_init_params
 from alsek.utils.namespacing import validate_name
 from alsek.utils.parsing import ExceptionDetails, get_exception_name
 from alsek.utils.printing import auto_repr
 
 if TYPE_CHECKING:
-    from apscheduler.job import Job
-    from apscheduler.schedulers.base import BaseScheduler
-
     from alsek.core.broker import BaseBroker
     from alsek.core.status.base import BaseStatusTracker
     from alsek.storage.result._base import BaseResultStore
 
+#: ``TriggerTaskMixin`` lives in ``triggers.py``; SPEC names this module as its home too.
+__all__ = ["BaseTask", "TriggerTaskMixin"]
+
 log = logging.getLogger(__name__)
-
-TriggerType: TypeAlias = CronTrigger | DateTrigger | IntervalTrigger
-_DEFAULT_MECHANISM = cast(SupportedMechanismType, DEFAULT_MECHANISM)
-
-#: Fired trigger messages get ``uuid5(_TRIGGER_UUID_NAMESPACE, "<queue>:<task>:<tick>")``.
-_TRIGGER_UUID_NAMESPACE = uuid_module.uuid5(uuid_module.NAMESPACE_DNS, "triggers.alsek")
-#: How long the Redis marker of a trigger tick lives beyond the trigger's interval: longer than
-#: any clock skew or scheduling delay between the processes that fire the same tick.
-TICK_MARKER_MARGIN_MS = 10 * 60 * 1000
-
-#: The connection settings that identify a Redis server. ``server`` is fakeredis' in-memory
-#: server object (compared by identity); real clients do not have it.
-_SERVER_KWARGS = ("host", "port", "db", "path", "server")
-
-
-def _server_identity(backend: Any) -> tuple[Any, ...]:
-    kwargs = backend.conn.connection_pool.connection_kwargs
-    return tuple(kwargs.get(name) for name in _SERVER_KWARGS)
-
-
-#: ``generate`` fields that ``generate_many`` shares between its messages, with their defaults.
-#: ``uuid`` and ``callback`` identify one message, so they cannot be shared.
-_SHARED_FIELD_DEFAULTS: dict[str, Any] = {
-    "priority": 0,
-    "metadata": None,
-    "result_ttl": None,
-    "timeout_override": None,
-    "delay": None,
-    "previous_result": None,
-    "queue": None,
-    "mechanism": None,
-    "run_in_main_thread": None,
-    "ready_at": None,
-}
 
 
 def split_many_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -106,6 +58,14 @@ def split_many_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[st
     return fields, rest
 
 
+class ManySubmission(NamedTuple):
+    """The rest of ``generate_many``'s ``broker.submit_many`` call: the messages' SUBMITTED
+    effects, and the broker's own options (e.g. ``ttl``)."""
+
+    effects: list[list[Effect]]
+    options: dict[str, Any]
+
+
 def _log_generated(output: Message) -> None:
     log.debug("Generated %s", output.summary)
 
@@ -114,26 +74,16 @@ def _log_generated_many(output: list[Message]) -> None:
     log.debug("Generated %s message(s)", len(output))
 
 
-def _apply_steps(effects: list[Effect]) -> Steps[None]:
-    """Apply ``effects`` in one MULTI/EXEC, without a broker operation."""
-    yield call(*effect_commands(effects), atomic=True)
-
-
-class BaseTask(ABC):
+class BaseTask(TaskEffects, ABC):
     """A function that can run elsewhere: messages for it go to a broker, workers run them.
 
     Args:
         function: what runs; called with the message's ``args`` and ``kwargs`` (and
             ``message=`` when it takes a ``message`` parameter, see ``expects_message``).
-        name: the task's identity in keys and dispatch; default ``function.__name__``.
-        queue: where its messages go; default ``DEFAULT_QUEUE``.
-        timeout: how long (ms) one run may take before it is stopped.
-        max_retries: attempts after the first; ``None`` retries without limit.
-        backoff: wait before each retry; ``None`` retries at once.
         status_tracker: records each message's status, if given.
-        mechanism: ``"thread"`` or ``"process"``: how workers run it.
-        run_in_main_thread: run in the worker's main thread (for code that needs it).
-        no_positional_args: refuse ``args`` in ``generate`` (keyword arguments only).
+        name, queue, timeout, max_retries, backoff, mechanism, run_in_main_thread,
+            no_positional_args: the task's settings, documented (with their defaults) on
+            ``TaskOptions`` (``options.py``).
 
     Raises:
         ValueError: an unsupported mechanism, an invalid name or queue, or a component (broker,
@@ -145,25 +95,23 @@ class BaseTask(ABC):
 
     broker: BaseBroker
     result_store: BaseResultStore | None
+    status_tracker: BaseStatusTracker | None
     default_result_ttl: int | None
 
     def __init__(
         self,
         function: Callable[..., Any],
-        name: str | None = None,
-        queue: str | None = None,
-        timeout: int = DEFAULT_TASK_TIMEOUT,
-        max_retries: int | None = DEFAULT_MAX_RETRIES,
-        backoff: Backoff | None = ExponentialBackoff(),
+        name: str | None = TASK_DEFAULTS.name,
+        queue: str | None = TASK_DEFAULTS.queue,
+        timeout: int = TASK_DEFAULTS.timeout,
+        max_retries: int | None = TASK_DEFAULTS.max_retries,
+        backoff: Backoff | None = TASK_DEFAULTS.backoff,
         status_tracker: BaseStatusTracker | None = None,
-        mechanism: SupportedMechanismType = _DEFAULT_MECHANISM,
-        run_in_main_thread: bool = False,
-        no_positional_args: bool = False,
+        mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
+        run_in_main_thread: bool = TASK_DEFAULTS.run_in_main_thread,
+        no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
     ) -> None:
-        if mechanism not in SUPPORTED_MECHANISMS:
-            raise ValueError(
-                f"Unsupported mechanism {mechanism!r}; use one of {SUPPORTED_MECHANISMS}"
-            )
+        mechanism = check_mechanism(mechanism)
         self.function = function
         self._name = name
         validate_name("task", self.name)
@@ -271,11 +219,12 @@ class BaseTask(ABC):
         self._deferred = False
         return self
 
-    def _take_deferred(self) -> bool:
-        """Whether this generate is deferred; deferred mode lasts one generate only."""
+    def _submits(self, submit: bool) -> bool:
+        """Whether this generate submits what it built: not with ``submit=False``, nor in
+        deferred mode, which this generate ends (it lasts one generate only)."""
         deferred = self._deferred
         self.cancel_defer()
-        return deferred
+        return submit and not deferred
 
     # -- building messages -------------------------------------------------------------------
 
@@ -343,10 +292,6 @@ class BaseTask(ABC):
         **shared: Any,
     ) -> list[Message]:
         """One message per item of ``args_list``/``kwargs_list`` (zipped), with ``shared``."""
-        if isinstance(self, TriggerTaskMixin):
-            raise SchedulingError(
-                f"Trigger task {self.name!r} schedules one job: use generate(), not generate_many()"
-            )
         if args_list is None and kwargs_list is None:
             raise ValueError("generate_many needs args_list, kwargs_list or both")
         if args_list is not None and kwargs_list is not None and len(args_list) != len(kwargs_list):
@@ -365,92 +310,20 @@ class BaseTask(ABC):
             for args, kwargs in zip(every_args, every_kwargs)
         ]
 
-    # -- effects (no I/O) --------------------------------------------------------------------
-
-    def _on_broker_server(self, component: Any) -> bool:
-        """Whether ``component``'s backend talks to the broker's Redis server.
-
-        Effects are applied by the broker's script on the broker's server, so only the writes
-        of a component on that same server may ride along; the others are written directly.
-        """
-        key = id(component)
-        known = self._same_server.get(key)
-        if known is None:
-            mine, theirs = self.broker.backend, component.backend
-            same = mine.conn is theirs.conn or _server_identity(mine) == _server_identity(theirs)
-            known = self._same_server[key] = same
-        return known
-
-    @cached_property
-    def _same_server(self) -> dict[int, bool]:
-        # Components are fixed once the task is built: decide once per component.
-        return {}
-
-    def _outcome_records(
-        self, message: Message, status: TaskStatus, result: Any = None
-    ) -> list[tuple[Any, Callable[[], list[Effect]]]]:
-        """What reaching ``status`` records, as (component, effects builder): the result
-        (SUCCEEDED) or failure record (FAILED) of the result store, then the status."""
-        records: list[tuple[Any, Callable[[], list[Effect]]]] = []
-        store = self.result_store
-        if store is not None and status is TaskStatus.SUCCEEDED:
-            records.append((store, partial(store.effects, message, result)))
-        elif store is not None and status is TaskStatus.FAILED:
-            records.append((store, partial(store.failure_effects, message)))
-        tracker = self.status_tracker
-        if tracker is not None:
-            records.append((tracker, partial(tracker.effects, message, status)))
-        return records
-
-    def _effects(self, message: Message, status: TaskStatus, result: Any = None) -> list[Effect]:
-        return [
-            effect
-            for component, build in self._outcome_records(message, status, result)
-            if self._on_broker_server(component)
-            for effect in build()
-        ]
-
-    def _direct_writes(
-        self, message: Message, status: TaskStatus, result: Any = None
-    ) -> list[tuple[Any, Steps[None]]]:
-        """(client, steps) of the records that cannot ride along: each written on its own
-        component's Redis, atomically (what ``write_unshared`` runs)."""
-        return [
-            (component.backend.conn, _apply_steps(build()))
-            for component, build in self._outcome_records(message, status, result)
-            if not self._on_broker_server(component)
-        ]
-
-    def submit_effects(self, message: Message) -> list[Effect]:
-        """Effects for ``broker.submit``: the SUBMITTED status."""
-        return self._effects(message, TaskStatus.SUBMITTED)
-
-    def running_claim_status(self) -> ClaimStatus | None:
-        """The RUNNING write for ``broker.claim(..., status=...)`` of this task's messages.
-
-        ``None`` without a tracker, or when the tracker is on another Redis: then write RUNNING
-        with ``write_unshared(message, TaskStatus.RUNNING)`` after the claim.
-        """
-        tracker = self.status_tracker
-        if tracker is None or not self._on_broker_server(tracker):
-            return None
-        return tracker.claim_status(TaskStatus.RUNNING, tasks=(self.name,))
-
-    def retry_effects(self, message: Message) -> list[Effect]:
-        """Effects for ``broker.retry``: the RETRYING status."""
-        return self._effects(message, TaskStatus.RETRYING)
-
-    def failure_effects(self, message: Message) -> list[Effect]:
-        """Effects for ``broker.fail``: the failure record (result store) and FAILED."""
-        return self._effects(message, TaskStatus.FAILED)
-
-    def success_effects(self, message: Message, result: Any) -> list[Effect]:
-        """Effects for ``broker.ack``: the result (result store) and SUCCEEDED."""
-        return self._effects(message, TaskStatus.SUCCEEDED, result)
-
-    def revocation_effects(self, message: Message) -> list[Effect]:
-        """Effects for ``broker.revoke``: the failure record and FAILED."""
-        return self._effects(message, TaskStatus.FAILED)
+    def _plan_many(
+        self,
+        args_list: Sequence[Sequence[Any]] | None,
+        kwargs_list: Sequence[dict[Any, Any]] | None,
+        options: dict[str, Any],
+    ) -> tuple[list[Message], ManySubmission | None]:
+        """``generate_many``'s messages, and what its ``broker.submit_many`` call takes besides
+        them; ``None`` when nothing is submitted (deferred mode, or no messages)."""
+        fields, submit_options = split_many_options(options)
+        messages = self._prepare_many(args_list, kwargs_list, **fields)
+        if not self._submits(True) or not messages:
+            return messages, None
+        effects = [self.submit_effects(message) for message in messages]
+        return messages, ManySubmission(effects, submit_options)
 
     # -- decisions ---------------------------------------------------------------------------
 
@@ -577,131 +450,11 @@ class BaseTask(ABC):
         """Whether ``message`` was revoked."""
 
 
-class TriggerTaskMixin(ABC):
-    """Scheduling for a task that submits a message on every firing of an APScheduler trigger.
-
-    The scheduler starts on the first ``generate()``, which schedules the job; importing or
-    building the task starts nothing. Every firing submits a new message (a duplicate of the
-    template ``generate()`` built, whose uuid is its ``progenitor_uuid``) with its SUBMITTED
-    status, and ``on_submit`` runs for it; the template itself is never submitted.
-
-    When several processes schedule the same task, each tick yields exactly one message: the
-    first process to claim the tick's marker in Redis (``SET NX``) submits it, under a uuid
-    derived from (queue, task name, tick), so the broker's duplicate detection backs it up. The
-    marker also covers a process that fires late, after the tick's message already ran and was
-    acked (the broker no longer knows its uuid then). A process that dies between claiming the
-    marker and submitting loses that one tick.
-
-    Raises:
-        SchedulingError: the function takes parameters (a firing has none to give).
-    """
-
-    trigger: TriggerType
-    _start_paused: bool
-
-    def __init__(self, function: Callable[..., Any], trigger: TriggerType, **kwargs: Any) -> None:
-        if inspect.signature(function).parameters:
-            raise SchedulingError("Function signature cannot includes parameters")
-        super().__init__(function=function, **kwargs)  # type: ignore[call-arg]
-        self.trigger = trigger
-        self._start_paused = False
-
-    @cached_property
-    def scheduler(self) -> BaseScheduler:
-        """This task's scheduler (created, not started, on first use)."""
-        return self._new_scheduler()
-
-    @abstractmethod
-    def _new_scheduler(self) -> BaseScheduler:
-        """A scheduler that passes each firing's scheduled time to the job."""
-
-    @property
-    def job_name(self) -> str:
-        """Id of the scheduled job: the task name."""
-        return self.name  # type: ignore[attr-defined]
-
-    @property
-    def _job(self) -> Job | None:
-        return self.scheduler.get_job(self.job_name)
-
-    @property
-    def generated(self) -> bool:
-        """Whether the job is scheduled."""
-        return self._job is not None
-
-    def _schedule(self, job: Callable[..., Any]) -> None:
-        """Start the scheduler if needed and add the job on the trigger."""
-        if self.generated:
-            raise SchedulingError("Task already scheduled")
-        if not self.scheduler.running:
-            self.scheduler.start(paused=self._start_paused)
-        self.scheduler.add_job(
-            job, trigger=self.trigger, id=self.job_name, coalesce=True, max_instances=1
-        )
-
-    def clear(self) -> None:
-        """Remove the job.
-
-        Raises:
-            AttributeError: the task was not generated (no job is scheduled).
-        """
-        try:
-            self.scheduler.remove_job(self.job_name)
-        except JobLookupError:
-            raise AttributeError("Task not generated") from None
-
-    def pause(self) -> None:
-        """Stop firing until ``resume()`` (before the first ``generate()``: start paused)."""
-        if self.scheduler.running:
-            self.scheduler.pause()
-        self._start_paused = True
-
-    def resume(self) -> None:
-        """Fire again after ``pause()``."""
-        if self.scheduler.running:
-            self.scheduler.resume()
-        self._start_paused = False
-
-    def shutdown(self) -> None:
-        """Stop the scheduler and drop the schedule; a later ``generate()`` starts afresh."""
-        if self.scheduler.running:
-            self.scheduler.shutdown()
-        del self.__dict__["scheduler"]
-
-    # -- firings (no I/O) --------------------------------------------------------------------
-
-    def _tick(self, fire_time: datetime) -> int:
-        """The tick (ms) a firing belongs to: the same in every process scheduling this task.
-
-        An ``IntervalTrigger`` starts ``interval`` after it is built unless given a
-        ``start_date``, so processes fire out of phase: their ticks are the interval-aligned
-        slots the fire times fall in. Other triggers fire at wall-clock times all agree on.
-        """
-        fire_ms = round(fire_time.timestamp() * 1000)
-        if isinstance(self.trigger, IntervalTrigger):
-            interval_ms = max(round(self.trigger.interval_length * 1000), 1)
-            return fire_ms - fire_ms % interval_ms
-        return fire_ms
-
-    def _fired_message(self, template: Message, fire_time: datetime | None) -> Message:
-        """The message for one firing: ``template`` under the tick's uuid, created at firing."""
-        fire_time = fire_time or datetime.now(timezone.utc)
-        tick = self._tick(fire_time)
-        uuid = uuid_module.uuid5(
-            _TRIGGER_UUID_NAMESPACE, f"{template.queue}:{template.task_name}:{tick}"
-        )
-        fire_ms = round(fire_time.timestamp() * 1000)
-        return template.duplicate(uuid=str(uuid)).update(
-            progenitor_uuid=template.progenitor_uuid or template.uuid,
-            created_at=fire_ms,
-            updated_at=fire_ms,
-            ready_at=None,
-        )
-
-    def _tick_marker(self, message: Message) -> tuple[str, int]:
-        """Name and TTL (ms) of the key whose ``SET NX`` wins a fired message's tick."""
-        interval_ms = 0
-        if isinstance(self.trigger, IntervalTrigger):
-            interval_ms = round(self.trigger.interval_length * 1000)
-        name = f"{keys.queue_base(message.queue)}:triggers:{message.uuid}"
-        return name, interval_ms + TICK_MARKER_MARGIN_MS
+#: ``generate`` fields that ``generate_many`` shares between its messages, with their defaults
+#: (``_generate_message``'s): all but the call arguments, and ``uuid`` and ``callback``, which
+#: identify one message.
+_SHARED_FIELD_DEFAULTS: dict[str, Any] = {
+    name: parameter.default
+    for name, parameter in inspect.signature(BaseTask._generate_message).parameters.items()
+    if name not in ("self", "args", "kwargs", "uuid", "callback")
+}

@@ -16,20 +16,39 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-
-from alsek.core.backoff import Backoff, ExponentialBackoff
+from alsek.core.backoff import Backoff
 from alsek.core.broker import BaseBroker
 from alsek.core.status.base import BaseStatusTracker
-from alsek.core.task.asyncio import AsyncTask
-from alsek.core.task.base import _DEFAULT_MECHANISM, BaseTask
-from alsek.core.task.helpers import _parse_base_task
-from alsek.core.task.sync import Task
-from alsek.defaults import DEFAULT_MAX_RETRIES, DEFAULT_TASK_TIMEOUT
+from alsek.core.task.asyncio import AsyncTask, AsyncTriggerTask
+from alsek.core.task.base import BaseTask
+from alsek.core.task.options import TASK_DEFAULTS, TaskOptions
+from alsek.core.task.sync import Task, TriggerTask
+from alsek.core.task.triggers import TriggerType
 from alsek.storage.result._base import BaseResultStore
-from alsek.types import SUPPORTED_MECHANISMS, SupportedMechanismType
+from alsek.types import SupportedMechanismType
+
+
+def _parse_base_task(
+    base_task: type[BaseTask] | None,
+    trigger: TriggerType | None = None,
+    is_async: bool = False,
+) -> type[BaseTask]:
+    """The class ``task()`` builds: ``base_task`` when given, else the (trigger) task class of
+    the right kind.
+
+    Raises:
+        ValueError: a trigger is given but the class takes none.
+    """
+    chosen: type[BaseTask]
+    if base_task is not None:
+        chosen = base_task
+    elif is_async:
+        chosen = AsyncTask if trigger is None else AsyncTriggerTask
+    else:
+        chosen = Task if trigger is None else TriggerTask
+    if trigger is not None and "trigger" not in inspect.signature(chosen.__init__).parameters:
+        raise ValueError(f"Trigger not supported by {chosen.__name__}")
+    return chosen
 
 
 def _is_async(function: Callable[..., Any], broker: BaseBroker) -> bool:
@@ -52,23 +71,23 @@ def _is_async(function: Callable[..., Any], broker: BaseBroker) -> bool:
 
 def task(
     broker: BaseBroker,
-    name: str | None = None,
-    queue: str | None = None,
-    timeout: int = DEFAULT_TASK_TIMEOUT,
-    max_retries: int | None = DEFAULT_MAX_RETRIES,
-    backoff: Backoff | None = ExponentialBackoff(),
-    trigger: CronTrigger | DateTrigger | IntervalTrigger | None = None,
+    name: str | None = TASK_DEFAULTS.name,
+    queue: str | None = TASK_DEFAULTS.queue,
+    timeout: int = TASK_DEFAULTS.timeout,
+    max_retries: int | None = TASK_DEFAULTS.max_retries,
+    backoff: Backoff | None = TASK_DEFAULTS.backoff,
+    trigger: TriggerType | None = None,
     result_store: BaseResultStore | None = None,
-    default_result_ttl: int | None = None,
+    default_result_ttl: int | None = TASK_DEFAULTS.default_result_ttl,
     status_tracker: BaseStatusTracker | None = None,
-    mechanism: SupportedMechanismType = _DEFAULT_MECHANISM,
-    run_in_main_thread: bool | None = None,
-    no_positional_args: bool = False,
+    mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
+    run_in_main_thread: bool | None = None,  # SPEC's default; means False
+    no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
     base_task: type[Task | AsyncTask] | None = None,
 ) -> Callable[..., Task | AsyncTask]:
     """Decorate a function to make it a task: ``@task(broker)`` then ``f.generate(args=...)``.
 
-    The arguments are those of ``Task`` (see ``BaseTask``), plus ``trigger`` (a trigger task
+    The arguments are ``TaskOptions``' (their defaults too), plus ``trigger`` (a trigger task
     submits a message on each firing) and ``base_task`` (the class to build; default chosen
     as the module docstring says). Calling the task runs the function inline.
 
@@ -76,30 +95,29 @@ def task(
         ValueError: an unsupported mechanism; a trigger for a class that takes none; a sync
             function with an async broker or the reverse (without ``base_task``).
     """
-    if mechanism not in SUPPORTED_MECHANISMS:
-        raise ValueError(f"Unsupported mechanism {mechanism!r}; use one of {SUPPORTED_MECHANISMS}")
+    options = TaskOptions(
+        name=name,
+        queue=queue,
+        timeout=timeout,
+        max_retries=max_retries,
+        backoff=backoff,
+        default_result_ttl=default_result_ttl,
+        mechanism=mechanism,  # checked here, before any function is decorated
+        run_in_main_thread=bool(run_in_main_thread),
+        no_positional_args=no_positional_args,
+    )
+    settings: dict[str, Any] = {
+        "broker": broker,
+        "result_store": result_store,
+        "status_tracker": status_tracker,
+        **({} if trigger is None else {"trigger": trigger}),
+        **options.as_kwargs(),
+    }
 
     def wrapper(function: Callable[..., Any]) -> Task | AsyncTask:
         is_async = False if base_task is not None else _is_async(function, broker)
         task_class = _parse_base_task(base_task, trigger=trigger, is_async=is_async)
-        settings: dict[str, Any] = {
-            "function": function,
-            "name": name,
-            "broker": broker,
-            "queue": queue,
-            "timeout": timeout,
-            "max_retries": max_retries,
-            "backoff": backoff,
-            "mechanism": mechanism,
-            "run_in_main_thread": run_in_main_thread,
-            "no_positional_args": no_positional_args,
-            "result_store": result_store,
-            "default_result_ttl": default_result_ttl,
-            "status_tracker": status_tracker,
-        }
-        if trigger is not None:
-            settings["trigger"] = trigger
-        built: BaseTask = task_class(**settings)
+        built: BaseTask = task_class(function=function, **settings)
         return built  # type: ignore[return-value]
 
     return wrapper

@@ -7,23 +7,24 @@ from typing import Any, ClassVar, Literal
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from alsek.core.backoff import Backoff, ExponentialBackoff
+from alsek.core.backoff import Backoff
 from alsek.core.broker import Broker
 from alsek.core.message import Message
 from alsek.core.status.steps import run
 from alsek.core.status.sync import StatusTracker
 from alsek.core.status.types import StatusUpdate, TaskStatus
 from alsek.core.task.base import (
-    _DEFAULT_MECHANISM,
     BaseTask,
-    TriggerTaskMixin,
-    TriggerType,
     _log_generated,
     _log_generated_many,
-    split_many_options,
 )
-from alsek.core.task.helpers import FireTimeThreadPoolExecutor, _MultiSubmit
-from alsek.defaults import DEFAULT_MAX_RETRIES, DEFAULT_TASK_TIMEOUT
+from alsek.core.task.options import TASK_DEFAULTS
+from alsek.core.task.triggers import (
+    FireTimeThreadPoolExecutor,
+    TriggerTaskMixin,
+    TriggerType,
+    _MultiSubmit,
+)
 from alsek.storage.result.sync import ResultStore
 from alsek.types import SupportedMechanismType
 from alsek.utils.logging import magic_logger
@@ -35,7 +36,7 @@ class Task(BaseTask):
     Args:
         broker: where its messages go.
         result_store: keeps each message's result (and failure record), if given.
-        default_result_ttl: ``result_ttl`` (ms) of messages that do not give one.
+        default_result_ttl: see ``TaskOptions``.
 
     Decorate a function with ``task(broker)`` rather than building this by hand.
     """
@@ -50,17 +51,17 @@ class Task(BaseTask):
         self,
         function: Callable[..., Any],
         broker: Broker,
-        name: str | None = None,
-        queue: str | None = None,
-        timeout: int = DEFAULT_TASK_TIMEOUT,
-        max_retries: int | None = DEFAULT_MAX_RETRIES,
-        backoff: Backoff | None = ExponentialBackoff(),
+        name: str | None = TASK_DEFAULTS.name,
+        queue: str | None = TASK_DEFAULTS.queue,
+        timeout: int = TASK_DEFAULTS.timeout,
+        max_retries: int | None = TASK_DEFAULTS.max_retries,
+        backoff: Backoff | None = TASK_DEFAULTS.backoff,
         result_store: ResultStore | None = None,
-        default_result_ttl: int | None = None,
+        default_result_ttl: int | None = TASK_DEFAULTS.default_result_ttl,
         status_tracker: StatusTracker | None = None,
-        mechanism: SupportedMechanismType = _DEFAULT_MECHANISM,
-        run_in_main_thread: bool = False,
-        no_positional_args: bool = False,
+        mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
+        run_in_main_thread: bool = TASK_DEFAULTS.run_in_main_thread,
+        no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
     ) -> None:
         super().__init__(
             function=function,
@@ -101,6 +102,10 @@ class Task(BaseTask):
     def _submit_now(self, message: Message, **options: Any) -> None:
         """Submit with SUBMITTED in the same round trip, then run ``on_submit``."""
         self.broker.submit(message, effects=self.submit_effects(message), **options)
+        self._submitted(message)
+
+    def _submitted(self, message: Message) -> None:
+        """After the broker took ``message``: the unshared SUBMITTED write, then ``on_submit``."""
         self.write_unshared(message, TaskStatus.SUBMITTED)
         self.on_submit(message)
 
@@ -144,7 +149,7 @@ class Task(BaseTask):
             args, kwargs, priority, metadata, result_ttl, uuid, timeout_override, delay,
             previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
         )  # fmt: skip
-        if not self._take_deferred() and submit:
+        if self._submits(submit):
             self._submit(message, **options)
         return message
 
@@ -166,14 +171,11 @@ class Task(BaseTask):
             ValueError: neither list, or lists of different lengths; see also ``generate``.
             MessageAlreadyExistsError: naming uuids that already existed; the rest were written.
         """
-        fields, submit_options = split_many_options(options)
-        messages = self._prepare_many(args_list, kwargs_list, **fields)
-        if not self._take_deferred() and messages:
-            effects = [self.submit_effects(message) for message in messages]
-            self.broker.submit_many(messages, effects=effects, **submit_options)
+        messages, submission = self._plan_many(args_list, kwargs_list, options)
+        if submission is not None:
+            self.broker.submit_many(messages, effects=submission.effects, **submission.options)
             for message in messages:
-                self.write_unshared(message, TaskStatus.SUBMITTED)
-                self.on_submit(message)
+                self._submitted(message)
         return messages
 
     # -- running -----------------------------------------------------------------------------
@@ -205,7 +207,8 @@ class Task(BaseTask):
             AttributeError: ``skip_if_running`` without a status tracker.
         """
         self._check_revoke(skip_if_running)
-        if not self._should_revoke(message, self._current_status(message), skip_if_running):
+        status = self._current_status(message)
+        if not self._should_revoke(message, status, skip_if_running):
             return
         self._mark_revoked(message)
         self.broker.revoke(message, effects=self.revocation_effects(message))
@@ -236,17 +239,17 @@ class TriggerTask(TriggerTaskMixin, Task):
         function: Callable[..., Any],
         trigger: TriggerType,
         broker: Broker,
-        name: str | None = None,
-        queue: str | None = None,
-        timeout: int = DEFAULT_TASK_TIMEOUT,
-        max_retries: int | None = DEFAULT_MAX_RETRIES,
-        backoff: Backoff | None = ExponentialBackoff(),
+        name: str | None = TASK_DEFAULTS.name,
+        queue: str | None = TASK_DEFAULTS.queue,
+        timeout: int = TASK_DEFAULTS.timeout,
+        max_retries: int | None = TASK_DEFAULTS.max_retries,
+        backoff: Backoff | None = TASK_DEFAULTS.backoff,
         result_store: ResultStore | None = None,
-        default_result_ttl: int | None = None,
+        default_result_ttl: int | None = TASK_DEFAULTS.default_result_ttl,
         status_tracker: StatusTracker | None = None,
-        mechanism: SupportedMechanismType = _DEFAULT_MECHANISM,
-        run_in_main_thread: bool | None = None,
-        no_positional_args: bool = False,
+        mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
+        run_in_main_thread: bool | None = None,  # SPEC's default; means False
+        no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
     ) -> None:
         super().__init__(
             function=function,

@@ -1,0 +1,152 @@
+"""What a task's outcomes write, and which of those writes ride along with the broker's call.
+
+Reaching a status records it (status tracker) and, for SUCCEEDED and FAILED, the result or the
+failure record (result store). Those writes travel as *effects* inside the broker call that
+reached the status (submit, claim, retry, fail, ack, revoke), so the futures and pools finish a
+message in one round trip. Effects ride along only on the broker's own Redis database: a
+tracker or store elsewhere is left out of them and written directly right after the broker call
+(``write_unshared``); ``_on_broker_server`` is the one place that decides which.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any
+
+from alsek.core.broker.effects import ClaimStatus, Effect
+from alsek.core.message import Message
+from alsek.core.status.steps import Steps, call, effect_commands
+from alsek.core.status.types import TaskStatus
+
+if TYPE_CHECKING:
+    from alsek.core.broker import BaseBroker
+    from alsek.core.status.base import BaseStatusTracker
+    from alsek.storage.result._base import BaseResultStore
+
+
+def _database_address(client: Any) -> tuple[Any, ...]:
+    """Where ``client``'s commands land: its server (host and port, or socket path) and db."""
+    kwargs = client.connection_pool.connection_kwargs
+    db = kwargs.get("db", 0)
+    if type(client).__module__.split(".")[0] == "fakeredis":
+        # fakeredis keeps its data in memory: in the server object passed as ``server=``, else
+        # in the one it shares between its clients of the same host and port (or path).
+        if kwargs.get("server") is not None:
+            return ("fakeredis", kwargs["server"], db)
+        return ("fakeredis", kwargs.get("host"), kwargs.get("port"), kwargs.get("path"), db)
+    if kwargs.get("path"):
+        return ("unix", kwargs["path"], db)
+    return ("tcp", kwargs.get("host"), kwargs.get("port"), db)
+
+
+def same_database(a: Any, b: Any) -> bool:
+    """Whether Redis clients ``a`` and ``b`` reach the same database, so a script run through
+    one writes the keys the other reads."""
+    if a is b or a.connection_pool is b.connection_pool:
+        return True
+    return _database_address(a) == _database_address(b)
+
+
+def _apply_steps(effects: list[Effect]) -> Steps[None]:
+    """Apply ``effects`` in one MULTI/EXEC, without a broker operation."""
+    yield call(*effect_commands(effects), atomic=True)
+
+
+class TaskEffects(ABC):
+    """The effects of a task's outcomes; ``BaseTask`` provides the components and the name."""
+
+    broker: BaseBroker
+    result_store: BaseResultStore | None
+    status_tracker: BaseStatusTracker | None
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """The task's name (its claim status is limited to it)."""
+
+    def _on_broker_server(self, component: Any) -> bool:
+        """Whether ``component``'s backend talks to the broker's Redis database.
+
+        Effects are applied by the broker's script in the broker's database, so only the
+        writes of a component on that same database may ride along; the others are written
+        directly.
+        """
+        key = id(component)
+        known = self._same_server.get(key)
+        if known is None:
+            same = same_database(self.broker.backend.conn, component.backend.conn)
+            known = self._same_server[key] = same
+        return known
+
+    @cached_property
+    def _same_server(self) -> dict[int, bool]:
+        # Components are fixed once the task is built: decide once per component.
+        return {}
+
+    def _outcome_records(
+        self, message: Message, status: TaskStatus, result: Any = None
+    ) -> list[tuple[Any, Callable[[], list[Effect]]]]:
+        """What reaching ``status`` records, as (component, effects builder): the result
+        (SUCCEEDED) or failure record (FAILED) of the result store, then the status."""
+        records: list[tuple[Any, Callable[[], list[Effect]]]] = []
+        store = self.result_store
+        if store is not None and status is TaskStatus.SUCCEEDED:
+            records.append((store, partial(store.effects, message, result)))
+        elif store is not None and status is TaskStatus.FAILED:
+            records.append((store, partial(store.failure_effects, message)))
+        tracker = self.status_tracker
+        if tracker is not None:
+            records.append((tracker, partial(tracker.effects, message, status)))
+        return records
+
+    def _effects(self, message: Message, status: TaskStatus, result: Any = None) -> list[Effect]:
+        return [
+            effect
+            for component, build in self._outcome_records(message, status, result)
+            if self._on_broker_server(component)
+            for effect in build()
+        ]
+
+    def _direct_writes(
+        self, message: Message, status: TaskStatus, result: Any = None
+    ) -> list[tuple[Any, Steps[None]]]:
+        """(client, steps) of the records that cannot ride along: each written on its own
+        component's Redis, atomically (what ``write_unshared`` runs)."""
+        return [
+            (component.backend.conn, _apply_steps(build()))
+            for component, build in self._outcome_records(message, status, result)
+            if not self._on_broker_server(component)
+        ]
+
+    def submit_effects(self, message: Message) -> list[Effect]:
+        """Effects for ``broker.submit``: the SUBMITTED status."""
+        return self._effects(message, TaskStatus.SUBMITTED)
+
+    def running_claim_status(self) -> ClaimStatus | None:
+        """The RUNNING write for ``broker.claim(..., status=...)`` of this task's messages.
+
+        ``None`` without a tracker, or when the tracker is on another Redis: then write RUNNING
+        with ``write_unshared(message, TaskStatus.RUNNING)`` after the claim.
+        """
+        tracker = self.status_tracker
+        if tracker is None or not self._on_broker_server(tracker):
+            return None
+        return tracker.claim_status(TaskStatus.RUNNING, tasks=(self.name,))
+
+    def retry_effects(self, message: Message) -> list[Effect]:
+        """Effects for ``broker.retry``: the RETRYING status."""
+        return self._effects(message, TaskStatus.RETRYING)
+
+    def failure_effects(self, message: Message) -> list[Effect]:
+        """Effects for ``broker.fail``: the failure record (result store) and FAILED."""
+        return self._effects(message, TaskStatus.FAILED)
+
+    def success_effects(self, message: Message, result: Any) -> list[Effect]:
+        """Effects for ``broker.ack``: the result (result store) and SUCCEEDED."""
+        return self._effects(message, TaskStatus.SUCCEEDED, result)
+
+    def revocation_effects(self, message: Message) -> list[Effect]:
+        """Effects for ``broker.revoke``: the failure record and FAILED."""
+        return self._effects(message, TaskStatus.FAILED)
