@@ -135,8 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     needed = {r for s in setups for r in s.requires} | {s.app.requires for s in submitters}
     needed |= {r for p in probes for r in p.setup.requires}
     problems = installs.ensure(needed)
-    for problem in problems.values():
-        print(f"WARNING: {problem}; the rows that need it are skipped", file=sys.stderr)
+    for why in problems.values():
+        print(f"WARNING: {why}; the rows that need it are skipped", file=sys.stderr)
     setups = [s for s in setups if not s.requires & problems.keys()]
     submitters = [s for s in submitters if s.app.requires not in problems]
     probes = [p for p in probes if not p.setup.requires & problems.keys()]
@@ -164,9 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.quick or options.only or options.mode or options.messages:
         print("Docs not updated (a partial run): run without options to refresh them.")
         return 0
-    problem = report.draw_chart(options.json)
-    if problem:
-        print(f"WARNING: {problem}", file=sys.stderr)
+    chart_problem = report.draw_chart(options.json)
+    if chart_problem:
+        print(f"WARNING: {chart_problem}", file=sys.stderr)
     report.update_docs(env, results, verdicts)
     print(
         f"Updated {report.DOCS_PAGE.relative_to(report.REPO)} and "

@@ -69,55 +69,65 @@ def plan(
     return results
 
 
-Job = tuple[str, Rounds[Any], Callable[[], Any], Callable[[Any], str]]
+@dataclass(frozen=True)
+class Job:
+    """One row's run in a round: its label, its figure, the run, and a line on its result."""
+
+    label: str
+    figure: Rounds[Any]
+    run: Callable[[], Any]
+    describe: Callable[[Any], str]
+
+
+def _pool_job(runner: Runner, figure: PoolFigure) -> Job:
+    return Job(
+        f"{figure.setup.name} / {figure.task} / {figure.mode}",
+        figure,
+        lambda: runner.pool(figure.setup, figure.task, figure.mode, figure.count),
+        lambda run: f"{run.rate:,.0f} msg/s (start-up {run.startup_seconds:.2f} s)",
+    )
+
+
+def _submit_job(runner: Runner, figure: SubmitFigure) -> Job:
+    return Job(
+        figure.submitter.name,
+        figure,
+        lambda: runner.submits(figure.submitter, figure.count),
+        lambda run: f"{run.rate:,.0f} submits/s",
+    )
+
+
+def _latency_job(runner: Runner, figure: LatencyFigure) -> Job:
+    return Job(
+        figure.probe.name,
+        figure,
+        lambda: runner.latency(figure.probe, figure.count),
+        lambda run: f"p50 {run.p50:.2f} ms, p99 {run.p99:.2f} ms",
+    )
 
 
 def _jobs(runner: Runner, results: Results) -> list[Job]:
-    """What one round runs: a label, the figure, the run, and how to print its result."""
-    jobs: list[Job] = []
-    for (name, task, mode), pool in results.pools.items():
-        jobs.append(
-            (
-                f"{name} / {task} / {mode}",
-                pool,
-                lambda p=pool: runner.pool(p.setup, p.task, p.mode, p.count),
-                lambda run: f"{run.rate:,.0f} msg/s (start-up {run.startup_seconds:.2f} s)",
-            )
-        )
-    for name, submit in results.submits.items():
-        jobs.append(
-            (
-                name,
-                submit,
-                lambda s=submit: runner.submits(s.submitter, s.count),
-                lambda run: f"{run.rate:,.0f} submits/s",
-            )
-        )
-    for name, latency in results.latency.items():
-        jobs.append(
-            (
-                name,
-                latency,
-                lambda f=latency: runner.latency(f.probe, f.count),
-                lambda run: f"p50 {run.p50:.2f} ms, p99 {run.p99:.2f} ms",
-            )
-        )
-    return jobs
+    """What one round runs, in order."""
+    return [
+        *(_pool_job(runner, figure) for figure in results.pools.values()),
+        *(_submit_job(runner, figure) for figure in results.submits.values()),
+        *(_latency_job(runner, figure) for figure in results.latency.values()),
+    ]
 
 
 def measure(runner: Runner, results: Results, rounds: int) -> None:
     """Run every row ``rounds`` times, taking turns, adding each run to its figure."""
     jobs = _jobs(runner, results)
     for index in range(rounds):
-        for label, figure, run, describe in jobs:
-            if figure.error:
+        for job in jobs:
+            if job.figure.error:
                 continue
-            print(f"... round {index + 1}/{rounds}: {label}", file=sys.stderr, flush=True)
+            print(f"... round {index + 1}/{rounds}: {job.label}", file=sys.stderr, flush=True)
             try:
-                outcome = run()
+                outcome = job.run()
             except Exception as error:  # one broken row must not hide the other figures
                 traceback.print_exc()
-                figure.error = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+                job.figure.error = f"{type(error).__name__}: {str(error).splitlines()[0]}"
                 continue
-            figure.runs.append(outcome)
-            print(f"    {describe(outcome)}", file=sys.stderr, flush=True)
+            job.figure.runs.append(outcome)
+            print(f"    {job.describe(outcome)}", file=sys.stderr, flush=True)

@@ -17,6 +17,7 @@ from _common import BENCH_DIR
 
 from poolbench.comparisons import Verdict
 from poolbench.figures import Results
+from poolbench.records import Rounds
 from poolbench.setups import MODES, TASKS, peers_python
 
 REPO = BENCH_DIR.parent
@@ -205,15 +206,12 @@ def print_report(env: dict[str, Any], results: Results, verdicts: Sequence[Verdi
         f"{env['cpu_cores']}). redis CPU us/msg: INFO cpu over the whole run / messages (trickle:"
         " the producer's submits included). redis cmd/msg: commands Redis ran per message."
     )
-    failed = [
-        (label, figure.error)
-        for label, figure in [
-            *((" / ".join(key), f) for key, f in results.pools.items()),
-            *results.submits.items(),
-            *results.latency.items(),
-        ]
-        if figure.error
+    rows: list[tuple[str, Rounds[Any]]] = [
+        *((" / ".join(key), figure) for key, figure in results.pools.items()),
+        *results.submits.items(),
+        *results.latency.items(),
     ]
+    failed = [(label, figure.error) for label, figure in rows if figure.error]
     for label, error in failed:
         print(f"\nFAILED {label}: {error}")
     missed = [verdict for verdict in verdicts if verdict.passed is False]
