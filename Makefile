@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast lint docs demo bench bench-engine bench-pools clean
+.PHONY: venv test test-fast lint docs demo bench bench-engine bench-pools bench-pools-smoke clean
 
 venv: $(STAMP)
 
@@ -35,9 +35,14 @@ demo: $(STAMP)
 bench-engine: $(STAMP)
 	$(BIN)/python bench/engine.py
 
-# bench-pools creates bench/.venv-peers (Dramatiq, taskiq, matplotlib) on its first run.
+# bench-pools creates bench/.venv-peers (Dramatiq, taskiq, Celery, matplotlib) and installs
+# BullMQ into bench/peers/bullmq/node_modules (npm ci; needs Node 20+) on its first run.
 bench-pools: $(STAMP)
 	$(BIN)/python bench/pools.py
+
+# Every row once, on 500 messages: shows that each works (figures too small to quote).
+bench-pools-smoke: $(STAMP)
+	$(BIN)/python bench/pools.py --quick --messages 500
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py

@@ -1,5 +1,5 @@
-"""alsek async tasks for ``alsek async-pool apps.alsek_async``: a no-op and a 1 ms
-``asyncio.sleep``, with status and result on when asked.
+"""alsek async tasks for ``alsek async-pool apps.alsek_async``: a no-op, a 1 ms
+``asyncio.sleep`` and the latency probe, with status and result on when asked.
 """
 
 from __future__ import annotations
@@ -43,6 +43,13 @@ async def sleep_1ms() -> None:
     completions.done()
 
 
+@task(broker, queue=QUEUE, **tracking_options())
+async def latency(sent_at: float) -> None:
+    """Records how long after its submit it started (``sent_at`` is ``time.time()``)."""
+    completions.started(sent_at)
+    completions.done()
+
+
 #: Messages per ``generate_many`` call.
 SUBMIT_BATCH = 5_000
 
@@ -57,3 +64,13 @@ async def _submit(task_name: str, count: int) -> None:
 def submit(task_name: str, count: int) -> None:
     """Queue ``count`` messages for ``task_name`` with ``generate_many``."""
     asyncio.run(_submit(task_name, count))
+
+
+async def send(task_name: str, *args: Any) -> None:
+    """Submit one message for ``task_name`` with ``AsyncTask.generate``."""
+    await globals()[task_name].generate(args=args)
+
+
+async def shutdown() -> None:
+    """Close the connection pool (before the event loop closes)."""
+    await backend.conn.aclose()

@@ -29,3 +29,8 @@ def sleep_1ms() -> None:
 def submit(task_name: str, count: int) -> None:
     """Queue ``count`` messages for ``task_name`` with ``generate_many``."""
     globals()[task_name].generate_many(args_list=[()] * count)
+
+
+def send(task_name: str) -> None:
+    """Submit one message for ``task_name`` with ``generate``."""
+    globals()[task_name].generate()

@@ -1,5 +1,6 @@
 """alsek tasks for ``alsek thread-pool apps.alsek_threads`` (and ``process-pool`` with
-``apps.alsek_processes``): a no-op and a 1 ms sleep, with status and result on when asked.
+``apps.alsek_processes``): a no-op, a 1 ms sleep and the latency probe, with status and result
+on when asked.
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ def sleep_1ms() -> None:
     completions.done()
 
 
+@task(broker, queue=QUEUE, **tracking_options())
+def latency(sent_at: float) -> None:
+    """Records how long after its submit it started (``sent_at`` is ``time.time()``)."""
+    completions.started(sent_at)
+    completions.done()
+
+
 #: Messages per ``generate_many`` call.
 SUBMIT_BATCH = 5_000
 
@@ -52,3 +60,8 @@ def submit(task_name: str, count: int) -> None:
     target = globals()[task_name]
     for start in range(0, count, SUBMIT_BATCH):
         target.generate_many(args_list=[()] * min(SUBMIT_BATCH, count - start))
+
+
+def send(task_name: str, *args: Any) -> None:
+    """Submit one message for ``task_name`` with ``generate``."""
+    globals()[task_name].generate(args=args)

@@ -12,6 +12,10 @@ whose member ``first`` keeps the earliest finish (``ZADD LT``) and ``last`` the 
 (``ZADD GT``; Redis 6.2 or newer). A process that runs a single message and exits (alsek's
 process pool) calls ``done(flush=True)`` instead, so that nothing is left unwritten.
 
+The latency task calls ``started(sent_at)`` first: the seconds from its submit to its start go
+to the list ``:latency``, in the same transaction as the count, so a count that has reached N
+comes with N samples. ``peers/bullmq/completions.mjs`` writes the same keys from Node.
+
 Standard library and redis-py only: the peers' virtualenv imports it too.
 """
 
@@ -38,6 +42,7 @@ class _Tally:
         self._pending = 0
         self._first = 0.0
         self._last = 0.0
+        self._latencies: list[float] = []
         self._client = redis.Redis.from_url(settings.redis_url())
         self._prefix = settings.completions_key()
         threading.Thread(target=self._flush_forever, name="bench-tally", daemon=True).start()
@@ -50,16 +55,25 @@ class _Tally:
             self._pending += 1
             self._last = now
 
+    def started(self, sent_at: float) -> None:
+        delay = time.time() - sent_at
+        with self._lock:
+            self._latencies.append(delay)
+
     def flush(self) -> None:
         with self._lock:
             pending, first, last = self._pending, self._first, self._last
+            latencies, self._latencies = self._latencies, []
             self._pending = 0
-        if not pending:
+        if not pending and not latencies:
             return
         pipe = self._client.pipeline(transaction=True)  # the reader sees count and times agree
-        pipe.incrby(f"{self._prefix}:count", pending)
-        pipe.zadd(f"{self._prefix}:times", {"first": first}, lt=True)
-        pipe.zadd(f"{self._prefix}:times", {"last": last}, gt=True)
+        if latencies:
+            pipe.rpush(f"{self._prefix}:latency", *latencies)
+        if pending:
+            pipe.incrby(f"{self._prefix}:count", pending)
+            pipe.zadd(f"{self._prefix}:times", {"first": first}, lt=True)
+            pipe.zadd(f"{self._prefix}:times", {"last": last}, gt=True)
         pipe.execute()
 
     def _flush_forever(self) -> None:
@@ -99,6 +113,11 @@ def done(flush: bool = False) -> None:
         tally.flush()
 
 
+def started(sent_at: float) -> None:
+    """Record how long ago (``time.time()`` seconds) the running message was submitted."""
+    _current().started(sent_at)
+
+
 def read(client: redis.Redis, namespace: str) -> tuple[int, float | None, float | None]:
     """``(count, first, last)`` of the run in ``namespace`` so far (``time.time()`` seconds)."""
     prefix = settings.completions_key(namespace)
@@ -110,7 +129,13 @@ def read(client: redis.Redis, namespace: str) -> tuple[int, float | None, float 
     return int(count or 0), first, last
 
 
+def latencies(client: redis.Redis, namespace: str) -> list[float]:
+    """Submit-to-start delays (seconds) the latency task recorded in ``namespace`` so far."""
+    values = client.lrange(f"{settings.completions_key(namespace)}:latency", 0, -1)
+    return [float(value) for value in values]
+
+
 def reset(client: redis.Redis, namespace: str) -> None:
-    """Forget every completion of the run in ``namespace``."""
+    """Forget every completion (and latency sample) of the run in ``namespace``."""
     prefix = settings.completions_key(namespace)
-    client.delete(f"{prefix}:count", f"{prefix}:times")
+    client.delete(f"{prefix}:count", f"{prefix}:times", f"{prefix}:latency")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import dramatiq
 from apps import completions, settings
@@ -25,8 +26,22 @@ def sleep_1ms() -> None:
     completions.done()
 
 
+@dramatiq.actor(queue_name=settings.QUEUE, max_retries=0)
+def latency(sent_at: float) -> None:
+    """Records how long after its submit it started."""
+    completions.started(sent_at)
+    completions.done()
+
+
+ACTORS = {"noop": noop, "sleep_1ms": sleep_1ms, "latency": latency}
+
+
 def submit(task_name: str, count: int) -> None:
     """Queue ``count`` messages for ``task_name``, as an application would (``send``)."""
-    actor = {"noop": noop, "sleep_1ms": sleep_1ms}[task_name]
     for _ in range(count):
-        actor.send()
+        send(task_name)
+
+
+def send(task_name: str, *args: Any) -> None:
+    """Submit one message for ``task_name`` with ``actor.send``."""
+    ACTORS[task_name].send(*args)

@@ -7,6 +7,7 @@ cheapest of its brokers. No result backend, like alsek's rows without the result
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from apps import completions, settings
 from taskiq_redis import ListQueueBroker
@@ -29,8 +30,18 @@ async def sleep_1ms() -> None:
     completions.done()
 
 
+@broker.task
+async def latency(sent_at: float) -> None:
+    """Records how long after its submit it started."""
+    completions.started(sent_at)
+    completions.done()
+
+
+TASKS = {"noop": noop, "sleep_1ms": sleep_1ms, "latency": latency}
+
+
 async def _submit(task_name: str, count: int) -> None:
-    task = {"noop": noop, "sleep_1ms": sleep_1ms}[task_name]
+    task = TASKS[task_name]
     await broker.startup()
     try:
         for start in range(0, count, SUBMIT_CONCURRENCY):
@@ -43,3 +54,18 @@ async def _submit(task_name: str, count: int) -> None:
 def submit(task_name: str, count: int) -> None:
     """Queue ``count`` messages for ``task_name`` with ``kiq``."""
     asyncio.run(_submit(task_name, count))
+
+
+async def startup() -> None:
+    """Connect the broker (``kiq`` needs it started)."""
+    await broker.startup()
+
+
+async def send(task_name: str, *args: Any) -> None:
+    """Submit one message for ``task_name`` with ``kiq``, awaited."""
+    await TASKS[task_name].kiq(*args)
+
+
+async def shutdown() -> None:
+    """Close the broker's connections."""
+    await broker.shutdown()
