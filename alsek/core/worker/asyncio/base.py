@@ -166,6 +166,10 @@ class AsyncBaseWorkerPool(PoolCore, AsyncConsumer, ABC):
             deadline = self._grace_deadline()
             while self._draining(deadline):
                 await self.prune()
+                try:
+                    await self._maintain()
+                except REDIS_OUTAGE_ERRORS as error:
+                    log.warning("Could not renew leases while stopping: %s", error)
                 await self.wait_for_slot(min(self.slot_wait_interval, self.grace_period))
         finally:
             await self.stop_all(TerminationError)
