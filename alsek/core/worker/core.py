@@ -14,12 +14,11 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from enum import Enum
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from alsek._version import __version__
 from alsek.core.consumer.base import SubsetType
 from alsek.core.future.outcome import exhausted_by_lost_workers
-from alsek.core.future.sync import TaskFuture
 from alsek.core.message import Message
 from alsek.core.worker.helpers import (
     _gather_task_names,
@@ -34,7 +33,6 @@ from alsek.utils.temporal import utcnow_timestamp_ms
 
 log = logging.getLogger(__name__)
 
-F = TypeVar("F", bound=TaskFuture)
 
 #: How often running messages are checked for revocation, in case a pub/sub notice was missed.
 REVOCATION_CHECK_MS = 5_000
@@ -50,6 +48,24 @@ RENEWALS_PER_LEASE = 3
 def monotonic_ms() -> int:
     """A clock for intervals, in ms."""
     return int(time.monotonic() * 1000)
+
+
+class RunningFuture(Protocol):
+    """What the timeout decisions read of a future (``TaskFuture`` has it)."""
+
+    message: Message
+    created_at: int
+
+    @property
+    def complete(self) -> bool:
+        """Whether it is done."""
+
+    @property
+    def time_limit_exceeded(self) -> bool:
+        """Whether it has run longer than its message's timeout."""
+
+
+F = TypeVar("F", bound=RunningFuture)
 
 
 class Admission(Enum):
@@ -198,7 +214,7 @@ class PoolCore:
 
     # -- timeouts ----------------------------------------------------------------------------
 
-    def _watch_timeout(self, future: TaskFuture) -> None:
+    def _watch_timeout(self, future: RunningFuture) -> None:
         """Note when a started future's timeout falls due, so that ``_overdue`` looks then."""
         due = future.created_at + future.message.timeout + 1
         self._timeouts_due = due if self._timeouts_due is None else min(self._timeouts_due, due)
