@@ -20,6 +20,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: The ``--log-level`` choices: every level name ``logging`` knows.
 LOG_LEVELS = list(logging._nameToLevel)
+#: The consumer backoff options (``--consumer_backoff_<name>``): the ``LinearBackoff`` settings
+#: they give, and their help.
+BACKOFF_OPTIONS = {
+    "factor": "Growth (ms) of the longest idle wait per empty pass.",
+    "floor": "Shortest cap (ms) on an idle wait; new messages wake the pool anyway.",
+    "ceiling": "Longest cap (ms) on an idle wait.",
+}
 
 
 def constructor_default(pool: type, name: str) -> Any:
@@ -69,26 +76,15 @@ def common_options(pool: type) -> Callable[[F], F]:
         pool_option(
             pool, "task_specific_mode", help="Consume queue/task pairs instead of whole queues."
         ),
-        click.option(
-            "--consumer_backoff_factor",
-            type=int,
-            default=backoff.factor,
-            show_default=True,
-            help="Growth (ms) of the longest idle wait per empty pass.",
-        ),
-        click.option(
-            "--consumer_backoff_floor",
-            type=int,
-            default=backoff.floor,
-            show_default=True,
-            help="Shortest cap (ms) on an idle wait; new messages wake the pool anyway.",
-        ),
-        click.option(
-            "--consumer_backoff_ceiling",
-            type=int,
-            default=backoff.ceiling,
-            show_default=True,
-            help="Longest cap (ms) on an idle wait.",
+        *(
+            click.option(
+                f"--consumer_backoff_{name}",
+                type=int,
+                default=getattr(backoff, name),
+                show_default=True,
+                help=help,
+            )
+            for name, help in BACKOFF_OPTIONS.items()
         ),
         pool_option(
             pool,

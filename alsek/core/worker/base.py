@@ -107,28 +107,6 @@ class SlotWorkerPool(PoolLoop, BaseWorkerPool):
     _run_plan = staticmethod(run_plan)
     _revocations: RevocationListener | None = None  # listening once booted
 
-    # -- what subclasses provide (blocking) ---------------------------------------------------
-
-    @abstractmethod
-    def submit_message(self, message: Message) -> bool:
-        """Start a future for ``message``; ``False`` if it cannot start after all."""
-
-    @abstractmethod
-    def prune(self) -> None:
-        """Reap finished futures (calling ``_finished``) and stop those past their timeout."""
-
-    @abstractmethod
-    def wait_for_slot(self, timeout_ms: int) -> None:
-        """Block until a future finishes, or ``timeout_ms``."""
-
-    @abstractmethod
-    def stop_running(self, uuid: str, exception: type[BaseException]) -> None:
-        """Stop the running message ``uuid`` with ``exception`` (from any thread)."""
-
-    @abstractmethod
-    def stop_all(self, exception: type[BaseException]) -> None:
-        """Stop every running future with ``exception``."""
-
     # -- the loop, with blocking calls ----------------------------------------------------------
 
     def on_boot(self) -> None:

@@ -18,7 +18,7 @@ import logging
 from abc import abstractmethod
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from alsek.core.consumer.sync import REDIS_OUTAGE_ERRORS
 from alsek.core.future.outcome import Plan, lost_plan, release_plan, unknown_task_plan
@@ -51,46 +51,64 @@ def call(function: Callable[..., Any], *args: Any) -> Step:
     return Step(function, args)
 
 
-def drive(steps: Steps[T]) -> T:
-    """Run ``steps`` with blocking calls; a call that raises raises where it was yielded."""
-    value: Any = None
-    error: BaseException | None = None
-    while True:
+class _Run(Generic[T]):
+    """Where a run of steps stands: what goes into it next (a call's result, or its error,
+    raised where the call was yielded) and, once it is done, its result."""
+
+    def __init__(self, steps: Steps[T]) -> None:
+        self._steps = steps
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self.result: T
+
+    def advance(self) -> Step | None:
+        """The next step; ``None`` once the steps are done (see ``result``)."""
         try:
-            step = steps.send(value) if error is None else steps.throw(error)
+            if self._error is None:
+                step = self._steps.send(self._value)
+            else:
+                step = self._steps.throw(self._error)
         except StopIteration as done:
-            result: T = done.value
-            return result
-        value, error = None, None
+            self.result = done.value
+            return None
+        self._value, self._error = None, None
+        return step
+
+    def answer(self, value: Any) -> None:
+        self._value = value
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+
+
+def drive(steps: Steps[T]) -> T:
+    """Run ``steps`` with blocking calls."""
+    run = _Run(steps)
+    while (step := run.advance()) is not None:
         try:
-            value = step.function(*step.args)
-        except BaseException as raised:  # handed to the loop, which decides
-            error = raised
+            run.answer(step.function(*step.args))
+        except BaseException as error:  # handed to the steps, which decide
+            run.fail(error)
+    return run.result
 
 
 async def drive_async(steps: Steps[T]) -> T:
     """Run ``steps``, awaiting the calls that return an awaitable."""
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = steps.send(value) if error is None else steps.throw(error)
-        except StopIteration as done:
-            result: T = done.value
-            return result
-        value, error = None, None
+    run = _Run(steps)
+    while (step := run.advance()) is not None:
         try:
             value = step.function(*step.args)
-            if inspect.isawaitable(value):
-                value = await value
-        except BaseException as raised:  # handed to the loop, which decides
-            error = raised
+            run.answer(await value if inspect.isawaitable(value) else value)
+        except BaseException as error:  # handed to the steps, which decide
+            run.fail(error)
+    return run.result
 
 
 class PoolLoop(PoolCore):
     """The loop of a pool that claims for, and runs, futures of its own.
 
-    Subclasses provide the I/O below: blocking in sync pools, coroutines in asyncio pools.
+    Subclasses provide the I/O below: blocking methods in sync pools (``SlotWorkerPool``),
+    coroutines in asyncio pools (``AsyncBaseWorkerPool``).
     """
 
     if TYPE_CHECKING:  # provided by the consumer the pool also is

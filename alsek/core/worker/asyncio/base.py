@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from abc import ABC, abstractmethod
+from abc import ABC
 from typing import Any
 
 from alsek.core.consumer import AsyncConsumer
 from alsek.core.consumer.sync import REDIS_OUTAGE_ERRORS
 from alsek.core.future.outcome import run_plan_async
-from alsek.core.message import Message
 from alsek.core.worker.loop import PoolLoop, drive_async
 
 log = logging.getLogger(__name__)
@@ -29,28 +28,6 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
 
     def _init_consumer(self, **options: Any) -> None:
         AsyncConsumer.__init__(self, **options)
-
-    # -- what subclasses provide (coroutines) ---------------------------------------------------
-
-    @abstractmethod
-    async def submit_message(self, message: Message) -> bool:
-        """Start a future for the message; ``False`` if it cannot start after all."""
-
-    @abstractmethod
-    async def prune(self) -> None:
-        """Reap finished futures (calling ``_finished``) and stop timed-out ones."""
-
-    @abstractmethod
-    async def wait_for_slot(self, timeout_ms: int) -> None:
-        """Wait until a future finishes, or ``timeout_ms``."""
-
-    @abstractmethod
-    async def stop_running(self, uuid: str, exception: type[BaseException]) -> None:
-        """Stop the running message ``uuid``."""
-
-    @abstractmethod
-    async def stop_all(self, exception: type[BaseException]) -> None:
-        """Stop every running future."""
 
     # -- the loop, awaited ---------------------------------------------------------------------
 
