@@ -11,9 +11,9 @@ DEFAULT_TASK_TIMEOUT = 60 * 60 * 1000
 DEFAULT_MECHANISM = "thread"
 DEFAULT_TTL = 7 * 24 * 60 * 60 * 1000
 
-#: Lease on a claimed message: short, and renewed while the task runs.
+#: Lease on a claimed message: short, and renewed while the task runs (every third of it,
+#: ``alsek.core.worker.core.RENEWALS_PER_LEASE``).
 DEFAULT_LEASE_TTL = 30 * 1000
-DEFAULT_LEASE_RENEW_INTERVAL = 10 * 1000
 
 ALSEK_WORKER_POOL_ENV_VAR = "ALSEK_WORKER_POOL"
 

@@ -18,22 +18,18 @@ from typing import Any
 import click
 
 from alsek._version import __version__
-from alsek.core.backoff import LinearBackoff
+from alsek.cli.options import LOG_LEVELS, common_options, pool_kwargs, pool_option
+from alsek.core.worker.asyncio import AsyncSingleProcessWorkerPool
+from alsek.core.worker.sync import ProcessWorkerPool, ThreadWorkerPool
 from alsek.exceptions import AlsekError, NoTasksFoundError
 from alsek.utils.logging import setup_logging
 from alsek.utils.scanning import collect_async_tasks, collect_tasks
 
-LOG_LEVELS = list(logging._nameToLevel)
+__all__ = ["LOG_LEVELS", "main"]
 
 
 def _apply_logging_level(log_level: str) -> None:
     setup_logging(logging.getLevelName(log_level.upper().strip()))
-
-
-def _parse_queues(queues: str | None) -> list[str] | None:
-    if not queues:
-        return None
-    return [queue.strip() for queue in queues.split(",") if queue.strip()]
 
 
 def _load(collect: Callable[[str], tuple[Any, ...]], package: str) -> tuple[Any, ...]:
@@ -82,85 +78,6 @@ def _build(factory: Callable[..., Any], **kwargs: Any) -> Any:
         raise click.ClickException(str(error)) from error
 
 
-def _common_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """Options every pool command takes (§17), applied in display order."""
-    options = [
-        click.argument("package"),
-        click.option(
-            "--queues",
-            default=None,
-            help="Comma-separated queues to consume, highest priority first "
-            "(default: the queues of the package's tasks).",
-        ),
-        click.option(
-            "--task_specific_mode",
-            is_flag=True,
-            default=False,
-            help="Consume queue/task pairs instead of whole queues.",
-        ),
-        click.option(
-            "--consumer_backoff_factor",
-            type=int,
-            default=1000,
-            show_default=True,
-            help="Growth (ms) of the longest idle wait per empty pass.",
-        ),
-        click.option(
-            "--consumer_backoff_floor",
-            type=int,
-            default=1000,
-            show_default=True,
-            help="Shortest cap (ms) on an idle wait; new messages wake the pool anyway.",
-        ),
-        click.option(
-            "--consumer_backoff_ceiling",
-            type=int,
-            default=30_000,
-            show_default=True,
-            help="Longest cap (ms) on an idle wait.",
-        ),
-        click.option(
-            "--grace_period",
-            type=int,
-            default=10_000,
-            show_default=True,
-            help="Time (ms) running messages get to finish after SIGTERM; the rest are "
-            "released and run again elsewhere.",
-        ),
-        click.option(
-            "--log-level",
-            type=click.Choice(LOG_LEVELS, case_sensitive=False),
-            default="INFO",
-            show_default=True,
-            help="Logging level.",
-        ),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
-
-
-def _pool_kwargs(
-    queues: str | None,
-    task_specific_mode: bool,
-    consumer_backoff_factor: int,
-    consumer_backoff_floor: int,
-    consumer_backoff_ceiling: int,
-    grace_period: int,
-) -> dict[str, Any]:
-    return {
-        "queues": _parse_queues(queues),
-        "task_specific_mode": task_specific_mode,
-        "grace_period": grace_period,
-        "backoff": LinearBackoff(
-            factor=consumer_backoff_factor,
-            floor=consumer_backoff_floor,
-            ceiling=consumer_backoff_ceiling,
-            zero_override=False,
-        ),
-    }
-
-
 @click.group()
 @click.version_option(__version__)
 def main() -> None:
@@ -168,32 +85,26 @@ def main() -> None:
 
 
 @main.command()
-@_common_options
-@click.option("--n_threads", type=int, default=8, show_default=True, help="Threads per process.")
-@click.option(
-    "--n_processes",
+@common_options(ThreadWorkerPool)
+@pool_option(ThreadWorkerPool, "n_threads", type=int, help="Threads per process.")
+@pool_option(
+    ThreadWorkerPool,
+    "n_processes",
     type=int,
-    default=None,
     help="Most worker processes (default: CPUs minus one).",
 )
-@click.option(
-    "--n_process_floor",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Worker processes kept even when idle.",
+@pool_option(
+    ThreadWorkerPool, "n_process_floor", type=int, help="Worker processes kept even when idle."
 )
-@click.option(
-    "--slot_wait_interval",
+@pool_option(
+    ThreadWorkerPool,
+    "slot_wait_interval",
     type=int,
-    default=50,
-    show_default=True,
     help="Longest wait (ms) for a free thread before looking again.",
 )
-@click.option(
-    "--complete_only_on_thread_exit",
-    is_flag=True,
-    default=False,
+@pool_option(
+    ThreadWorkerPool,
+    "complete_only_on_thread_exit",
     help="Count a stopped thread's slot as busy until the thread really ends.",
 )
 def thread_pool(
@@ -207,8 +118,6 @@ def thread_pool(
     **common: Any,
 ) -> None:
     """Run PACKAGE's thread tasks in threads inside elastic worker processes."""
-    from alsek.core.worker.sync.thread import ThreadWorkerPool
-
     _apply_logging_level(log_level)
     pool = _build(
         ThreadWorkerPool,
@@ -220,31 +129,29 @@ def thread_pool(
         slot_wait_interval=slot_wait_interval,
         complete_only_on_thread_exit=complete_only_on_thread_exit,
         package_name=package,
-        **_pool_kwargs(**common),
+        **pool_kwargs(**common),
     )
     pool.run()
 
 
 @main.command()
-@_common_options
-@click.option(
-    "--n_processes",
+@common_options(ProcessWorkerPool)
+@pool_option(
+    ProcessWorkerPool,
+    "n_processes",
     type=int,
-    default=None,
     help="Messages running at once, one process each (default: CPUs minus one).",
 )
-@click.option(
-    "--prune_interval",
+@pool_option(
+    ProcessWorkerPool,
+    "prune_interval",
     type=int,
-    default=100,
-    show_default=True,
     help="Longest wait (ms) between checks for timed-out processes.",
 )
-@click.option(
-    "--slot_wait_interval",
+@pool_option(
+    ProcessWorkerPool,
+    "slot_wait_interval",
     type=int,
-    default=100,
-    show_default=True,
     help="Longest wait (ms) for a free slot before looking again.",
 )
 def process_pool(
@@ -256,8 +163,6 @@ def process_pool(
     **common: Any,
 ) -> None:
     """Run PACKAGE's process tasks, each message in a process of its own."""
-    from alsek.core.worker.sync.process import ProcessWorkerPool
-
     _apply_logging_level(log_level)
     pool = _build(
         ProcessWorkerPool,
@@ -266,28 +171,24 @@ def process_pool(
         n_processes=n_processes,
         prune_interval=prune_interval,
         slot_wait_interval=slot_wait_interval,
-        **_pool_kwargs(**common),
+        **pool_kwargs(**common),
     )
     pool.run()
 
 
 @main.command()
-@_common_options
-@click.option(
-    "--n_tasks", type=int, default=100, show_default=True, help="Messages running at once."
-)
-@click.option(
-    "--prune_interval_seconds",
+@common_options(AsyncSingleProcessWorkerPool)
+@pool_option(AsyncSingleProcessWorkerPool, "n_tasks", type=int, help="Messages running at once.")
+@pool_option(
+    AsyncSingleProcessWorkerPool,
+    "prune_interval_seconds",
     type=float,
-    default=0.1,
-    show_default=True,
     help="Seconds between checks for timed-out tasks.",
 )
-@click.option(
-    "--slot_wait_interval",
+@pool_option(
+    AsyncSingleProcessWorkerPool,
+    "slot_wait_interval",
     type=int,
-    default=50,
-    show_default=True,
     help="Longest wait (ms) for a free slot before looking again.",
 )
 def async_pool(
@@ -299,8 +200,6 @@ def async_pool(
     **common: Any,
 ) -> None:
     """Run PACKAGE's async tasks as asyncio tasks in one process."""
-    from alsek.core.worker.asyncio import AsyncSingleProcessWorkerPool
-
     _apply_logging_level(log_level)
     tasks = _load(collect_async_tasks, package)
 
@@ -312,7 +211,7 @@ def async_pool(
             n_tasks=n_tasks,
             prune_interval_seconds=prune_interval_seconds,
             slot_wait_interval=slot_wait_interval,
-            **_pool_kwargs(**common),
+            **pool_kwargs(**common),
         )
         await pool.run()
 

@@ -386,10 +386,15 @@ class Lab:
         args = [ALSEK_COMMAND, self.kind.command, "poolwork.cli", *self.kind.cli_capacity(capacity)]
         return self.spawn([*args, *CLI_IDLE_OPTIONS, *options])
 
-    def launched_pool(self, capacity: int, lease_ttl: int) -> PoolProcess:
-        """A pool over ``poolwork.cli`` built directly, with ``lease_ttl`` (ms)."""
+    def launched_pool(
+        self, capacity: int, lease_ttl: int, grace_period: int | None = None
+    ) -> PoolProcess:
+        """A pool over ``poolwork.cli`` built directly, with ``lease_ttl`` (ms) and, when
+        given, ``grace_period`` (ms; else ``poolwork.launch``'s)."""
         launcher = [sys.executable, "-m", "poolwork.launch"]
         options = ["--capacity", str(capacity), "--lease-ttl", str(lease_ttl)]
+        if grace_period is not None:
+            options += ["--grace-period", str(grace_period)]
         return self.spawn([*launcher, *options])
 
     def follow(self, message: Message) -> StatusLog:

@@ -80,3 +80,29 @@ def test_a_message_of_a_killed_pool_runs_again_within_its_lease(lab: Lab) -> Non
     ]
     second.signal(signal.SIGTERM)
     assert second.wait(EXIT_SECONDS) == 0, second.output()
+
+
+#: Lease of the draining test: shorter than the run and than the grace period.
+DRAIN_LEASE_MS = 1_000
+#: The run of the draining test: several leases long, well within the grace period.
+DRAIN_RUN_SECONDS = 3.0
+#: Grace period of the draining test.
+DRAIN_GRACE_MS = 10_000
+
+
+def test_a_pool_draining_after_sigterm_keeps_renewing_the_lease(lab: Lab) -> None:
+    """A message that outlives its lease during the grace period still finishes once, where
+    it runs: another pool waiting on the queue never takes it over."""
+    message = lab.served()["slow_first"].generate(args=(DRAIN_RUN_SECONDS,))
+    statuses = lab.follow(message)
+    draining = lab.launched_pool(1, lease_ttl=DRAIN_LEASE_MS, grace_period=DRAIN_GRACE_MS)
+    eventually(lambda: lab.last_beat(message), timeout=20, what="the message runs")
+    standby = lab.launched_pool(1, lease_ttl=DRAIN_LEASE_MS)
+
+    draining.signal(signal.SIGTERM)
+    assert draining.wait(DRAIN_GRACE_MS / 1000 + EXIT_SECONDS) == 0, draining.output()
+    assert lab.store.get(message, timeout=10_000) == "done after 0 retries"
+    assert statuses.wait() == [TaskStatus.SUBMITTED, TaskStatus.RUNNING, TaskStatus.SUCCEEDED]
+    assert (lab.starts(message), lab.done(message)) == (1, 1)
+    standby.signal(signal.SIGTERM)
+    assert standby.wait(EXIT_SECONDS) == 0, standby.output()

@@ -11,8 +11,8 @@ import asyncio
 import logging
 from typing import Any
 
-from alsek.core.future.outcome import run_plan_async, stop_plan
-from alsek.core.future.sync import FINISHING, RUNNING, STOPPED, TaskFuture, _outcome
+from alsek.core.future.outcome import error_plan, run_plan_async, stop_plan
+from alsek.core.future.sync import FINISHING, RUNNING, STOPPED, TaskFuture, _success
 from alsek.core.message import Message
 from alsek.core.status.types import TaskStatus
 from alsek.exceptions import TerminationError
@@ -51,6 +51,32 @@ async def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | N
         return None, error
 
 
+# -- the handlers of a finished run: the async futures' way into the outcome plans ----------------
+
+
+async def _finish_run(
+    task: Any, message: Message, result: Any, error: BaseException | None
+) -> None:
+    """Finish a run that was not stopped, through the handler of its outcome."""
+    if error is None:
+        await _async_complete_future_handler(task, message, result)
+    else:
+        await _async_error_encountered_future_handler(task, message, error)
+
+
+async def _async_complete_future_handler(task: Any, message: Message, result: Any) -> None:
+    """Finish a successful run (result, callback, ack and SUCCEEDED in one round trip)."""
+    await run_plan_async(_success(task, message, result))
+
+
+async def _async_error_encountered_future_handler(
+    task: Any, message: Message, exception: BaseException, update_exception_on_message: bool = True
+) -> None:
+    """Finish a failed run: ``on_revocation`` if revoked, else retry or fail for good
+    (``update_exception_on_message``: as in the sync handler)."""
+    await run_plan_async(error_plan(task, message, exception))
+
+
 async def _cancel_until_done(task: asyncio.Task[None]) -> bool:
     """Cancel ``task`` until it ends or ``STOP_PATIENCE_SECONDS`` pass; whether it ended."""
     loop = asyncio.get_running_loop()
@@ -77,7 +103,6 @@ class AsyncTaskFuture(TaskFuture):
         super().__init__(task, message)
         self._write_running = write_running
         self._state = RUNNING
-        self._cancelled = False
         self._task: asyncio.Task[None] = asyncio.create_task(
             self._wrapper(), name=f"alsek-{message.uuid[:8]}"
         )
@@ -108,13 +133,12 @@ class AsyncTaskFuture(TaskFuture):
                 log.warning("Could not record RUNNING for %s: %s", self.message.summary, failure)
         result, error = await _run_task(self.task, self.message)
         if self._claim_outcome(FINISHING):
-            await run_plan_async(_outcome(self.task, self.message, result, error))
+            await _finish_run(self.task, self.message, result, error)
 
     async def stop(self, exception: type[BaseException]) -> None:  # type: ignore[override]
         """Cancel the run and finish the message: released on shutdown, else an error."""
         if not self._claim_outcome(STOPPED):
             return
-        self._cancelled = True
         if self._task is not asyncio.current_task() and not await _cancel_until_done(self._task):
             log.error(
                 "%s still runs %s s after being cancelled; its message is finished anyway, and "

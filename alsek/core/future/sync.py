@@ -67,13 +67,6 @@ def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | None]:
         return None, error
 
 
-def _outcome(task: Any, message: Message, result: Any, error: BaseException | None) -> Plan:
-    if error is None:
-        message.update(exception_details=None)
-        return success_plan(task, message, result)
-    return error_plan(task, message, error)
-
-
 def _write_running(task: Any, message: Message, write_running: bool) -> None:
     if write_running:
         try:
@@ -82,19 +75,37 @@ def _write_running(task: Any, message: Message, write_running: bool) -> None:
             log.warning("Could not record RUNNING for %s: %s", message.summary, error)
 
 
-# -- spec-named handlers over the outcome plans ---------------------------------------------------
+# -- the handlers of a finished run: the sync futures' way into the outcome plans ------------------
+
+
+def _finish_run(task: Any, message: Message, result: Any, error: BaseException | None) -> None:
+    """Finish a run that was not stopped, through the handler of its outcome."""
+    if error is None:
+        _complete_future_handler(task, message, result)
+    else:
+        _error_encountered_future_handler(task, message, error)
 
 
 def _complete_future_handler(task: Any, message: Message, result: Any) -> None:
     """Finish a successful run (result, callback, ack and SUCCEEDED in one round trip)."""
-    run_plan(success_plan(task, message, result))
+    run_plan(_success(task, message, result))
 
 
 def _error_encountered_future_handler(
     task: Any, message: Message, exception: BaseException, update_exception_on_message: bool = True
 ) -> None:
-    """Finish a failed run: ``on_revocation`` if revoked, else retry or fail for good."""
+    """Finish a failed run: ``on_revocation`` if revoked, else retry or fail for good.
+
+    ``update_exception_on_message`` is kept for the reference's signature only: the plan always
+    records ``exception`` on the message, as its retry or dead letter must carry it.
+    """
     run_plan(error_plan(task, message, exception))
+
+
+def _success(task: Any, message: Message, result: Any) -> Plan:
+    """The plan of a successful run; the error of an earlier attempt is no longer the message's."""
+    message.update(exception_details=None)
+    return success_plan(task, message, result)
 
 
 def _process_future_encoder(task: Any, message: Message) -> bytes:
@@ -293,7 +304,7 @@ class ThreadTaskFuture(TaskFuture):
             _write_running(self.task, self.message, self._write_running)
             result, error = _run_task(self.task, self.message)
             if self._claim_outcome(FINISHING):
-                run_plan(_outcome(self.task, self.message, result, error))
+                _finish_run(self.task, self.message, result, error)
                 self._wrapper_exit = True
                 self._report()
         except BaseException as late:  # an exception raised into the thread after it finished
@@ -328,7 +339,7 @@ class MainThreadTaskFuture(TaskFuture):
         log.info("Received %s (in the main thread)", message.summary)
         _write_running(task, message, write_running)
         result, error = _run_task(task, message)
-        run_plan(_outcome(task, message, result, error))
+        _finish_run(task, message, result, error)
         self._complete = True
 
     @property
@@ -383,7 +394,7 @@ def _process_wrapper(
         if state.value != RUNNING:
             return
         state.value = FINISHING
-    run_plan(_outcome(task, message, result, error))
+    _finish_run(task, message, result, error)
     state.value = FINISHED
 
 
@@ -456,4 +467,4 @@ class ProcessTaskFuture(TaskFuture):
         if self._state.value in (RUNNING, FINISHING):
             code = self.process.exitcode
             error = WorkerLostError(f"The process running it exited with code {code}")
-            run_plan(error_plan(self.task, self.message, error))
+            _error_encountered_future_handler(self.task, self.message, error)

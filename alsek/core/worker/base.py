@@ -1,10 +1,8 @@
-"""``BaseWorkerPool``: the loop every sync pool runs.
+"""The sync pools' bases: ``BaseWorkerPool`` for every sync pool, ``SlotWorkerPool`` for those
+that claim for, and run, futures of their own (the loop of ``PoolLoop`` with blocking calls).
 
-One pass: reap finished futures, renew leases when due, claim at most as many messages as there
-are free slots, start them; when full, wait for a slot; when idle, block on Redis until work
-arrives. Revocations reach running messages through pub/sub at once (a periodic check backs that
-up). On shutdown the pool stops claiming, lets running messages finish within a grace period,
-then stops the rest and releases their leases so they run again elsewhere at once.
+Revocations reach running messages through pub/sub at once (``RevocationListener``); the loop's
+periodic check backs that up.
 """
 
 from __future__ import annotations
@@ -12,18 +10,17 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import redis
 
 from alsek.core.consumer import Consumer
 from alsek.core.consumer.sync import REDIS_OUTAGE_ERRORS
-from alsek.core.future.outcome import lost_plan, release_plan, run_plan, unknown_task_plan
+from alsek.core.future.outcome import run_plan
 from alsek.core.message import Message
-from alsek.core.worker.core import DEFAULT_GRACE_PERIOD, Admission, PoolCore
-from alsek.core.worker.helpers import filter_tasks
-from alsek.exceptions import RevokedError, TerminationError
-from alsek.types import SupportedMechanismType
+from alsek.core.worker.core import PoolCore
+from alsek.core.worker.loop import PoolLoop, drive
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +31,7 @@ class RevocationListener:
     One thread and one connection per pool; it resubscribes after a dropped connection.
     """
 
-    def __init__(self, conn: redis.Redis, channel: str, on_revoked: Any) -> None:
+    def __init__(self, conn: redis.Redis, channel: str, on_revoked: Callable[[str], Any]) -> None:
         self.conn = conn
         self.channel = channel
         self.on_revoked = on_revoked
@@ -70,82 +67,26 @@ class RevocationListener:
 
 
 class BaseWorkerPool(PoolCore, Consumer, ABC):
-    """A pool of futures fed by a consumer; see the subclasses for how futures run.
-
-    Args:
-        mechanism: which tasks it serves (``"thread"`` or ``"process"``).
-        tasks: the tasks it can run; they must share one broker.
-        queues: the queues to consume, in priority order (default: those of ``tasks``).
-        task_specific_mode: consume queue/task pairs rather than whole queues.
-        slot_wait_interval: longest wait (ms) for a free slot before looking again.
-        grace_period: ms running messages get to finish after a stop signal.
-        **kwargs: ``foreign_tasks`` (names of tasks other pools serve on the same queues:
-            their messages are left alone), and consumer options (``backoff``,
-            ``lease_ttl``, ``owner_id``).
+    """A sync pool fed by a consumer: it boots, runs its engine until a stop signal, and shuts
+    down gracefully. Arguments as ``PoolCore``.
     """
 
-    def __init__(
-        self,
-        *,
-        mechanism: SupportedMechanismType,
-        tasks: list[Any] | tuple[Any, ...],
-        queues: list[str] | None = None,
-        task_specific_mode: bool = False,
-        slot_wait_interval: int = 50,
-        grace_period: int = DEFAULT_GRACE_PERIOD,
-        **kwargs: Any,
-    ) -> None:
-        self._init_pool(
-            Consumer.__init__,
-            filter_tasks(tasks, mechanism),
-            tasks,
-            queues,
-            task_specific_mode,
-            slot_wait_interval,
-            grace_period,
-            **kwargs,
-        )
-        self._revocations: RevocationListener | None = None
+    task_kind = "sync"
 
-    # -- what subclasses provide ----------------------------------------------------------
+    def _init_consumer(self, **options: Any) -> None:
+        Consumer.__init__(self, **options)
 
     @abstractmethod
-    def free_slots(self) -> int:
-        """How many more messages the pool can start right now."""
-
-    @abstractmethod
-    def submit_message(self, message: Message) -> bool:
-        """Start a future for ``message``; ``False`` if it cannot start after all."""
-
-    @abstractmethod
-    def prune(self) -> None:
-        """Reap finished futures (calling ``_finished``) and stop those past their timeout."""
-
-    @abstractmethod
-    def wait_for_slot(self, timeout_ms: int) -> None:
-        """Block until a future finishes, or ``timeout_ms``."""
-
-    @abstractmethod
-    def stop_running(self, uuid: str, exception: type[BaseException]) -> None:
-        """Stop the running message ``uuid`` with ``exception`` (from any thread)."""
-
-    @abstractmethod
-    def stop_all(self, exception: type[BaseException]) -> None:
-        """Stop every running future with ``exception``."""
-
-    # -- the loop -------------------------------------------------------------------------
-
     def on_boot(self) -> None:
-        """Log what the pool serves and start listening for revocations."""
-        for line in self._boot_lines(self.queues):
-            log.info(line)
-        self._listen_for_revocations()
-        log.info("Worker pool online")
+        """Get ready to serve, and say so in the log."""
 
-    def _listen_for_revocations(self) -> None:
-        self._revocations = RevocationListener(
-            self.broker.backend.conn, self.broker.revocations_channel, self._on_revoked
-        ).start()
+    @abstractmethod
+    def engine(self) -> None:
+        """Serve until told to stop."""
+
+    @abstractmethod
+    def on_shutdown(self) -> None:
+        """Let running messages finish within the grace period, then stop what is left."""
 
     def run(self) -> None:
         """Boot, run until a stop signal, shut down gracefully."""
@@ -157,54 +98,41 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
         finally:
             self.on_shutdown()
 
-    def engine(self) -> None:
-        """Claim and run messages until told to stop; Redis outages are waited out."""
-        while self._can_run and not self.stop_signal.received:
-            try:
-                self._pass()
-            except REDIS_OUTAGE_ERRORS as error:
-                self.pause_for_outage(error)
 
-    def _pass(self) -> None:
-        self.prune()
-        self._maintain()
-        free = self.free_slots()
-        if free <= 0:
-            self.wait_for_slot(min(self.slot_wait_interval, self._until_maintenance_ms()))
-            return
-        gather_ms = self._gather_wait_ms(free)
-        if gather_ms:
-            self.wait_for_slot(gather_ms)
-            return
-        claim = self.claim(free)
-        self._note_claim(free, len(claim.messages))
-        for message in claim.messages:
-            self._start(message)
-        if not claim.messages:
-            self.wait_for_work(self._wake_by(claim.next_due))
+class SlotWorkerPool(PoolLoop, BaseWorkerPool):
+    """A sync pool with slots of its own: it claims for its free slots and runs the messages
+    as futures (in threads, processes or inline); see the subclasses for how.
+    """
 
-    def _start(self, message: Message) -> None:
-        admission = self._admit(message)
-        if admission is Admission.UNKNOWN_TASK:
-            run_plan(unknown_task_plan(self.broker, message, self.tasks))
-        elif admission is Admission.EXHAUSTED:
-            run_plan(lost_plan(self._task_map[message.task_name], message))
-        elif not self.submit_message(message):
-            self._finished(message.uuid)
-            run_plan(release_plan(self.broker, message))
+    _run_plan = staticmethod(run_plan)
+    _revocations: RevocationListener | None = None  # listening once booted
 
-    def _maintain(self) -> None:
-        messages, renew, check = self._maintenance_due()
-        if renew:
-            self._report_renewals(messages, self.broker.renew(messages, self.lease_ttl))
-        if check:
-            for uuid in self._revoked_running(messages, self.broker.revoked(messages)):
-                self._on_revoked(uuid)
+    # -- the loop, with blocking calls ----------------------------------------------------------
+
+    def on_boot(self) -> None:
+        """Log what the pool serves and start listening for revocations."""
+        for line in self._boot_lines():
+            log.info(line)
+        self._listen_for_revocations()
+        log.info("Worker pool online")
+
+    def _listen_for_revocations(self) -> None:
+        self._revocations = RevocationListener(
+            self.broker.backend.conn, self.broker.revocations_channel, self._on_revoked
+        ).start()
 
     def _on_revoked(self, uuid: str) -> None:
-        self._notify_revoked(uuid, lambda u: self.stop_running(u, RevokedError))
+        drive(self._stop_revoked_steps(uuid))
 
-    # -- shutdown --------------------------------------------------------------------------
+    def engine(self) -> None:
+        """Claim and run messages until told to stop; Redis outages are waited out."""
+        drive(self._engine_steps())
+
+    def _start(self, message: Message) -> None:
+        drive(self._start_steps(message))
+
+    def _maintain(self) -> None:
+        drive(self._maintain_steps())
 
     def on_shutdown(self) -> None:
         """Drain within the grace period, then stop and release what is left."""
@@ -212,21 +140,8 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
         log.info("Worker pool stopped")
 
     def _drain_and_release(self) -> None:
-        self._can_run = False
         try:
-            deadline = self._grace_deadline()
-            while self._draining(deadline):
-                self.prune()
-                try:
-                    self._maintain()
-                except REDIS_OUTAGE_ERRORS as error:
-                    log.warning("Could not renew leases while stopping: %s", error)
-                self.wait_for_slot(self.slot_wait_interval)
+            drive(self._drain_steps())
         finally:
-            self.stop_all(TerminationError)
-            self.prune()
-            for message in self._inflight_messages():
-                run_plan(release_plan(self.broker, message), give_up_after_ms=2_000)
-                self._finished(message.uuid)
             if self._revocations is not None:
                 self._revocations.close()

@@ -1,8 +1,10 @@
 """``PoolCore``: what every worker pool decides without I/O, sync or asyncio alike.
 
-It holds the pool's tasks and the messages it runs, decides what to do with a claimed message,
-and keeps the schedule of lease renewals and revocation checks. ``BaseWorkerPool`` and
-``AsyncBaseWorkerPool`` add the I/O.
+It holds the pool's settings, its tasks and the messages it runs, and decides: how many
+messages to claim and when, what to do with a claimed message, when running futures pass their
+timeout, when leases are renewed and revocations checked, and how long a shutdown lets running
+messages finish. ``PoolLoop`` (``loop``) strings these decisions into the pool's loop;
+``BaseWorkerPool`` and ``AsyncBaseWorkerPool`` add the I/O.
 """
 
 from __future__ import annotations
@@ -10,32 +12,60 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from alsek._version import __version__
+from alsek.core.consumer.base import SubsetType
 from alsek.core.future.outcome import exhausted_by_lost_workers
 from alsek.core.message import Message
 from alsek.core.worker.helpers import (
     _gather_task_names,
     derive_consumer_subset,
     extract_broker,
+    filter_tasks_of_kind,
     merged_claim_status,
 )
+from alsek.types import SupportedMechanismType
+from alsek.utils.system import StopSignalListener
 from alsek.utils.temporal import utcnow_timestamp_ms
 
 log = logging.getLogger(__name__)
+
 
 #: How often running messages are checked for revocation, in case a pub/sub notice was missed.
 REVOCATION_CHECK_MS = 5_000
 #: Default time (ms) running messages get to finish after a stop signal.
 DEFAULT_GRACE_PERIOD = 10_000
+#: Default longest wait (ms) for a free slot before looking again.
+DEFAULT_SLOT_WAIT_INTERVAL = 50
+#: Leases are renewed this many times per lease length: two renewals in a row can fail (a
+#: Redis hiccup) before a lease expires under a message that still runs.
+RENEWALS_PER_LEASE = 3
 
 
 def monotonic_ms() -> int:
     """A clock for intervals, in ms."""
     return int(time.monotonic() * 1000)
+
+
+class RunningFuture(Protocol):
+    """What the timeout decisions read of a future (``TaskFuture`` has it)."""
+
+    message: Message
+    created_at: int
+
+    @property
+    def complete(self) -> bool:
+        """Whether it is done."""
+
+    @property
+    def time_limit_exceeded(self) -> bool:
+        """Whether it has run longer than its message's timeout."""
+
+
+F = TypeVar("F", bound=RunningFuture)
 
 
 class Admission(Enum):
@@ -50,70 +80,77 @@ class PoolCore:
     """State and decisions shared by every pool.
 
     Args:
-        tasks: the tasks the pool runs (already filtered for the pool's kind and mechanism).
-        lease_ttl: lease length (ms) of claimed messages.
+        mechanism: which tasks it serves (``"thread"`` or ``"process"``).
+        tasks: the tasks it can run; they must share one broker.
+        queues: the queues to consume, in priority order (default: those of ``tasks``).
+        task_specific_mode: consume queue/task pairs rather than whole queues.
         slot_wait_interval: longest wait (ms) for a free slot before looking again.
         grace_period: ms running messages get to finish after a stop signal.
+        foreign_tasks: names of tasks other pools serve on the same queues (e.g. of the other
+            kind): their messages are left alone.
+        **consumer_options: the consumer's (``backoff``, ``lease_ttl``, ``owner_id``).
     """
 
-    def _init_pool(
+    #: The kind of tasks the pool runs: ``"sync"`` or ``"async"``.
+    task_kind: ClassVar[Literal["sync", "async"]]
+
+    # Set by the consumer the pool also is (``Consumer`` or ``AsyncConsumer``).
+    broker: Any
+    subset: SubsetType
+    lease_ttl: int
+    stop_signal: StopSignalListener
+
+    def __init__(
         self,
-        consumer_init: Callable[..., None],
-        tasks: list[Any],
-        given: Sequence[Any],
-        queues: list[str] | None,
-        task_specific_mode: bool,
-        slot_wait_interval: int,
-        grace_period: int,
+        *,
+        mechanism: SupportedMechanismType,
+        tasks: list[Any] | tuple[Any, ...],
+        queues: list[str] | None = None,
+        task_specific_mode: bool = False,
+        slot_wait_interval: int = DEFAULT_SLOT_WAIT_INTERVAL,
+        grace_period: int = DEFAULT_GRACE_PERIOD,
         foreign_tasks: Iterable[str] = (),
         **consumer_options: Any,
     ) -> None:
-        """Set the pool up as a consumer of its tasks' queues (sync or async consumer).
-
-        ``tasks`` are those it runs, out of the ``given`` ones. Messages of the given tasks it
-        does not run (another mechanism) and of ``foreign_tasks`` (other pools' tasks, e.g. of
-        the other kind) are left in their queues; only names nobody declared are unknown.
-        """
-        served = {task.name for task in tasks}
-        foreign = ({task.name for task in given} | set(foreign_tasks)) - served
-        consumer_init(
-            self,
-            broker=extract_broker(tasks),
-            subset=derive_consumer_subset(tasks, queues, task_specific_mode),
+        served = filter_tasks_of_kind(tasks, mechanism, self.task_kind)
+        # Messages of the given tasks it does not run (another mechanism) and of foreign tasks
+        # are left in their queues; only names nobody declared are unknown.
+        names = {task.name for task in served}
+        foreign = ({task.name for task in tasks} | set(foreign_tasks)) - names
+        self._init_consumer(
+            broker=extract_broker(served),
+            subset=derive_consumer_subset(served, queues, task_specific_mode),
             exclude_tasks=foreign,
             **consumer_options,
         )
-        self.tasks = tasks
-        self.queues = queues or sorted(self.subset or [])  # type: ignore[attr-defined]
+        self.tasks = served
+        self.queues = queues or sorted(self.subset or [])
         self.task_specific_mode = task_specific_mode
         self.slot_wait_interval = slot_wait_interval
         self.grace_period = grace_period
-        self._lease_ttl = self.lease_ttl  # type: ignore[attr-defined]
-        self._task_map = {task.name: task for task in tasks}
+        self._task_map = {task.name: task for task in served}
         self._can_run = True
-        self.claim_status, self._running_at_claim = merged_claim_status(tasks)
+        self.claim_status, self._running_at_claim = merged_claim_status(served)
         self._inflight: dict[str, Message] = {}
         self._inflight_lock = threading.RLock()
         self._next_renewal_ms = 0
         self._next_revocation_check_ms = 0
         self._backlogged = False
         self._gathering_since: int | None = None
+        self._timeouts_due: int | None = None
 
-    @property
-    def _slot_wait_interval_seconds(self) -> float:
-        return self.slot_wait_interval / 1000
-
-    @property
-    def _renew_interval_ms(self) -> int:
-        return max(self._lease_ttl // 3, 1)
+    def _init_consumer(self, **options: Any) -> None:
+        """Set the pool up as the consumer it also is (sync or async)."""
+        raise NotImplementedError
 
     def _writes_running(self, task: Any) -> bool:
         """Whether a future must record RUNNING itself (the claim did not)."""
         return task.status_tracker is not None and task.name not in self._running_at_claim
 
-    def _boot_lines(self, queues: Sequence[str]) -> list[str]:
+    def _boot_lines(self) -> list[str]:
+        """What the pool logs when it starts: what it serves, and the version."""
         tasks = list(self._task_map.values())
-        lines = [f"Monitoring {len(tasks)} tasks over {len(queues)} queues"]
+        lines = [f"Monitoring {len(tasks)} tasks over {len(self.queues)} queues"]
         lines += [f"Queue {q!r}: {', '.join(n)}" for q, n in _gather_task_names(tasks).items()]
         return [*lines, f"Running Alsek v{__version__}"]
 
@@ -146,6 +183,10 @@ class PoolCore:
     def _note_claim(self, requested: int, claimed: int) -> None:
         self._backlogged = claimed >= requested
 
+    def _full_wait_ms(self) -> int:
+        """How long a full pool waits for a slot: no longer than until maintenance is due."""
+        return min(self.slot_wait_interval, self._until_maintenance_ms())
+
     # -- messages ------------------------------------------------------------------------
 
     def _admit(self, message: Message) -> Admission:
@@ -171,11 +212,37 @@ class PoolCore:
         with self._inflight_lock:
             return uuid in self._inflight
 
+    # -- timeouts ----------------------------------------------------------------------------
+
+    def _watch_timeout(self, future: RunningFuture) -> None:
+        """Note when a started future's timeout falls due, so that ``_overdue`` looks then."""
+        due = future.created_at + future.message.timeout + 1
+        self._timeouts_due = due if self._timeouts_due is None else min(self._timeouts_due, due)
+
+    def _overdue(self, futures: Iterable[F]) -> list[F]:
+        """The futures past their timeout, looked for only once a timeout is due.
+
+        The next due time is that of the earliest future still running; one already past its
+        timeout (stopped, but not done yet) is not watched again.
+        """
+        if self._timeouts_due is None or utcnow_timestamp_ms() < self._timeouts_due:
+            return []
+        overdue: list[F] = []
+        due: int | None = None
+        for future in futures:
+            if future.time_limit_exceeded:
+                overdue.append(future)
+            elif not future.complete:
+                limit = future.created_at + future.message.timeout + 1
+                due = limit if due is None else min(due, limit)
+        self._timeouts_due = due
+        return overdue
+
     # -- schedule of maintenance ------------------------------------------------------------
 
-    def _next_deadline(self) -> int | None:
-        """Wall-clock time (ms) by which a running future must be checked (its timeout)."""
-        return None
+    @property
+    def _renew_interval_ms(self) -> int:
+        return max(self.lease_ttl // RENEWALS_PER_LEASE, 1)
 
     def _until_maintenance_ms(self) -> int:
         if not self._inflight:
@@ -186,7 +253,7 @@ class PoolCore:
     def _wake_by(self, next_due: int | None) -> int:
         """Wall-clock time (ms) an idle wait must end: work due, maintenance, or a timeout."""
         candidates = [utcnow_timestamp_ms() + self._until_maintenance_ms()]
-        candidates += [d for d in (next_due, self._next_deadline()) if d is not None]
+        candidates += [d for d in (next_due, self._timeouts_due) if d is not None]
         return min(candidates)
 
     def _maintenance_due(self) -> tuple[list[Message], bool, bool]:
@@ -207,8 +274,11 @@ class PoolCore:
             if held is False:
                 log.warning("Lost the lease on %s; it may run elsewhere", message.summary)
 
-    def _revoked_running(self, messages: Sequence[Message], revoked: Sequence[bool]) -> list[str]:
+    @staticmethod
+    def _revoked_running(messages: Sequence[Message], revoked: Sequence[bool]) -> list[str]:
         return [message.uuid for message, flag in zip(messages, revoked) if flag]
+
+    # -- shutdown ------------------------------------------------------------------------------
 
     def _grace_deadline(self) -> int:
         if self._inflight:
@@ -218,8 +288,8 @@ class PoolCore:
     def _draining(self, deadline: int) -> bool:
         return bool(self._inflight) and monotonic_ms() < deadline
 
-    def _notify_revoked(self, uuid: str, stop: Callable[[str], Any]) -> Any:
-        if self._is_running(uuid):
-            log.info("Stopping revoked message %s", uuid)
-            return stop(uuid)
-        return None
+    def _drain_wait_ms(self, deadline: int) -> int:
+        """How long a draining pool waits for a future to finish before looking again: no
+        later than the deadline or the next lease renewal."""
+        left = deadline - monotonic_ms()
+        return max(min(self.slot_wait_interval, left, self._until_maintenance_ms()), 1)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from alsek.core.broker.effects import ClaimStatus
 from alsek.exceptions import MultipleBrokersError, NoTasksFoundError, TaskNameCollisionError
 from alsek.utils.sorting import dict_sort
 
 
-def _filter(tasks: Sequence[Any], mechanism: str, kind: str) -> list[Any]:
+def filter_tasks_of_kind(
+    tasks: Sequence[Any], mechanism: str, kind: Literal["sync", "async"]
+) -> list[Any]:
+    """The tasks of ``kind`` with ``mechanism``; a task of the other kind is a clear error."""
     if not tasks:
         raise NoTasksFoundError("No tasks found")
     wrong_kind = [t.name for t in tasks if getattr(type(t), "_alsek_task_kind", None) != kind]
@@ -31,12 +34,12 @@ def _filter(tasks: Sequence[Any], mechanism: str, kind: str) -> list[Any]:
 
 def filter_tasks(tasks: Sequence[Any], mechanism: str) -> list[Any]:
     """The sync tasks with ``mechanism``; an async task among them is a clear error."""
-    return _filter(tasks, mechanism, "sync")
+    return filter_tasks_of_kind(tasks, mechanism, "sync")
 
 
 def filter_async_tasks(tasks: Sequence[Any], mechanism: str) -> list[Any]:
     """The async tasks with ``mechanism``; a sync task among them is a clear error."""
-    return _filter(tasks, mechanism, "async")
+    return filter_tasks_of_kind(tasks, mechanism, "async")
 
 
 def _extract(tasks: Iterable[Any]) -> Any:

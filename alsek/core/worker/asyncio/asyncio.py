@@ -53,19 +53,15 @@ class AsyncSingleProcessWorkerPool(AsyncBaseWorkerPool):
         task = self._task_map[message.task_name]
         future = AsyncTaskFuture(task, message, write_running=self._writes_running(task))
         self._futures[message.uuid] = future
+        self._watch_timeout(future)
         return True
-
-    def _next_deadline(self) -> int | None:
-        if not self._futures:
-            return None
-        return min(f.created_at + f.message.timeout for f in self._futures.values())
 
     async def prune(self) -> None:
         """Stop timed-out tasks and reap finished ones."""
+        for future in self._overdue(self._futures.values()):
+            log.warning("%s timed out", future.message.summary)
+            await future.stop(TimeoutError)
         for uuid, future in list(self._futures.items()):
-            if future.time_limit_exceeded:
-                log.warning("%s timed out", future.message.summary)
-                await future.stop(TimeoutError)
             if future.complete:
                 del self._futures[uuid]
                 self._finished(uuid)
@@ -73,7 +69,7 @@ class AsyncSingleProcessWorkerPool(AsyncBaseWorkerPool):
     async def wait_for_slot(self, timeout_ms: int) -> None:
         """Wait until a task finishes, ``timeout_ms``, or the next timeout check."""
         timeout = min(timeout_ms / 1000, self.prune_interval_seconds)
-        deadline = self._next_deadline()
+        deadline = self._timeouts_due
         if deadline is not None:
             timeout = min(timeout, max(deadline - utcnow_timestamp_ms(), 0) / 1000)
         running = [future.asyncio_task for future in self._futures.values()]

@@ -13,19 +13,19 @@ from typing import Any
 
 from alsek.core.future.sync import ProcessTaskFuture
 from alsek.core.message import Message
-from alsek.core.worker.base import BaseWorkerPool
+from alsek.core.worker.base import SlotWorkerPool
 from alsek.utils.system import smart_cpu_count
 
 log = logging.getLogger(__name__)
 
 
-class ProcessWorkerPool(BaseWorkerPool):
+class ProcessWorkerPool(SlotWorkerPool):
     """Runs process-mechanism tasks, each message in its own process.
 
     Args:
         n_processes: messages running at once (default: CPUs minus one).
         prune_interval: longest wait (ms) between checks for timeouts.
-        **kwargs: ``BaseWorkerPool`` options.
+        **kwargs: ``PoolCore`` options (``BaseWorkerPool``'s).
     """
 
     def __init__(
@@ -60,23 +60,17 @@ class ProcessWorkerPool(BaseWorkerPool):
         future = ProcessTaskFuture(task, message, write_running=self._writes_running(task))
         with self._inflight_lock:
             self._futures[message.uuid] = future
+        self._watch_timeout(future)
         return True
-
-    def _next_deadline(self) -> int | None:
-        with self._inflight_lock:
-            futures = list(self._futures.values())
-        if not futures:
-            return None
-        return min(future.created_at + future.message.timeout for future in futures)
 
     def prune(self) -> None:
         """Reap exited children (finishing those that died) and stop timed-out ones."""
         with self._inflight_lock:
             futures = list(self._futures.items())
+        for future in self._overdue(future for _, future in futures):
+            log.warning("%s timed out", future.message.summary)
+            future.stop(TimeoutError)
         for uuid, future in futures:
-            if future.time_limit_exceeded:
-                log.warning("%s timed out", future.message.summary)
-                future.stop(TimeoutError)
             if future.complete:
                 future.settle()
                 with self._inflight_lock:

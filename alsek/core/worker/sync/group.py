@@ -1,0 +1,412 @@
+"""Process groups of the thread pool: each a child process running a pool of its own.
+
+A group (``ThreadsInProcessGroup``) claims as many messages as it has free threads, runs them,
+renews their leases, hears their revocations and writes their outcomes, as a single-process
+pool would; ``ThreadWorkerPool`` (``thread``) only supervises the groups.
+
+Each group shares a little memory with the pool's process (``_GroupState``): a stop request one
+way; the group's readiness, load and *ledger* (what it runs) the other. When a group dies, the
+pool finishes the messages of its ledger that it still holds the leases of as lost attempts, at
+once rather than when their leases expire.
+
+A group ignores SIGTERM and SIGINT: a service manager signalling the whole process group reaches
+the pool's process too, whose graceful shutdown stops every group (they stop claiming, let
+running messages finish within the grace period, then stop and release the rest); a second signal
+stops them at once. A group whose parent is gone stops by itself.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from multiprocessing.sharedctypes import RawArray
+from typing import Any
+
+import dill
+
+from alsek.core import Process, Value
+from alsek.core.consumer.sync import REDIS_OUTAGE_ERRORS
+from alsek.core.future.sync import MainThreadTaskFuture, TaskFuture, ThreadTaskFuture
+from alsek.core.message import Message
+from alsek.core.task.base import BaseTask
+from alsek.core.worker.base import SlotWorkerPool
+from alsek.utils.environment import set_alsek_worker_pool_env_var
+from alsek.utils.logging import get_logger, setup_logging
+
+log = logging.getLogger(__name__)
+
+#: message whose entry would not fit is recovered when its lease expires instead.
+LEDGER_ENTRY_BYTES = 512
+#: How often a group looks at its parent's stop request and at whether its parent is alive.
+SUPERVISION_POLL_SECONDS = 0.05
+
+#: Stop requests, from the pool's process to a group.
+RUN, STOP, STOP_NOW = 0, 1, 2
+
+
+class _Ledger:
+    """The messages a group runs, in shared memory that the pool's process reads once the group
+    is dead. Written by the group's engine thread only."""
+
+    def __init__(self, n_entries: int) -> None:
+        self._buffer: Any = RawArray(ctypes.c_char, n_entries * LEDGER_ENTRY_BYTES)
+        self._free = list(range(n_entries))
+        self._where: dict[str, int] = {}
+
+    def record(self, message: Message) -> None:
+        """Note that ``message`` runs."""
+        self.erase(message.uuid)
+        owner = message.linked_lock["owner_id"] if message.linked_lock else ""
+        fields = (message.queue, message.uuid, str(message.retries), owner)
+        entry = "\x1f".join(fields).encode() + b"\0"
+        if len(entry) > LEDGER_ENTRY_BYTES or not self._free:
+            return
+        index = self._free.pop()
+        start = index * LEDGER_ENTRY_BYTES
+        self._buffer[start : start + len(entry)] = entry
+        self._where[message.uuid] = index
+
+    def erase(self, uuid: str) -> None:
+        """Note that ``uuid`` no longer runs."""
+        index = self._where.pop(uuid, None)
+        if index is not None:
+            self._buffer[index * LEDGER_ENTRY_BYTES] = b"\0"
+            self._free.append(index)
+
+    def entries(self) -> list[tuple[str, str, int, str]]:
+        """``(queue, uuid, retries, lease owner)`` of each message recorded as running."""
+        raw = self._buffer.raw
+        found = []
+        for start in range(0, len(raw), LEDGER_ENTRY_BYTES):
+            entry = raw[start : start + LEDGER_ENTRY_BYTES].split(b"\0", 1)[0]
+            if entry:
+                queue_name, uuid, retries, owner = entry.decode().split("\x1f", 3)
+                found.append((queue_name, uuid, int(retries), owner))
+        return found
+
+
+class _GroupState:
+    """What a group and the pool's process share: a stop request one way; readiness, load and
+    the ledger the other. Plain shared values: each has one writer."""
+
+    def __init__(self, n_threads: int) -> None:
+        self._stop = Value("i", RUN, lock=False)
+        self._ready = Value("i", 0, lock=False)
+        self._running = Value("i", 0, lock=False)
+        self._backlogged = Value("i", 0, lock=False)
+        self.ledger = _Ledger(n_threads)
+
+    @property
+    def stop_request(self) -> int:
+        """``RUN``, ``STOP`` (gracefully) or ``STOP_NOW``."""
+        return int(self._stop.value)
+
+    def request_stop(self, level: int) -> None:
+        self._stop.value = max(self._stop.value, level)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the group has booted and claims."""
+        return bool(self._ready.value)
+
+    def set_ready(self) -> None:
+        self._ready.value = 1
+
+    @property
+    def running(self) -> int:
+        """Messages the group runs."""
+        return int(self._running.value)
+
+    def set_running(self, count: int) -> None:
+        self._running.value = count
+
+    @property
+    def backlogged(self) -> bool:
+        """Whether the group's last claim came back full (work is waiting)."""
+        return bool(self._backlogged.value)
+
+    def set_backlogged(self, backlogged: bool) -> None:
+        self._backlogged.value = int(backlogged)
+
+
+class ProcessGroup:
+    """A child process running ``ThreadsInProcessGroup`` over the pool's tasks.
+
+    Args:
+        n_threads: messages it runs at once.
+        complete_only_on_thread_exit: see ``ThreadTaskFuture``.
+        package_name: package imported in the child first (so its ``__init__`` runs there).
+        tasks: the settings of the tasks it runs, encoded (``encode_tasks``); the child
+            rebuilds them with connections of its own.
+        options: its other pool arguments (``PoolCore``'s); its lease owner id is ``owner_id``
+            followed by its group id.
+        seed: messages already claimed (leased) for it, started first.
+    """
+
+    _next_id = 0
+
+    def __init__(
+        self,
+        n_threads: int,
+        complete_only_on_thread_exit: bool,
+        package_name: str | None = None,
+        *,
+        tasks: bytes,
+        options: dict[str, Any],
+        owner_id: str,
+        seed: Sequence[Message] = (),
+    ) -> None:
+        ProcessGroup._next_id += 1
+        self.group_id = ProcessGroup._next_id
+        self.n_threads = n_threads
+        self.state = _GroupState(n_threads)
+        self.stopping = False
+        options = {**options, "owner_id": f"{owner_id}:g{self.group_id}"}
+        self.process = Process(
+            target=_start_thread_worker,
+            args=(
+                tasks,
+                options,
+                self.state,
+                n_threads,
+                complete_only_on_thread_exit,
+                package_name,
+                get_logger().level,
+                os.getpid(),
+                list(seed),
+            ),
+            daemon=True,
+            name=f"alsek-group-{self.group_id}",
+        )
+        self.process.start()
+
+    def stop(self, now: bool = False) -> None:
+        """Ask the group to stop claiming and exit once its messages are done (or, ``now``,
+        to stop and release them)."""
+        self.stopping = True
+        self.state.request_stop(STOP_NOW if now else STOP)
+
+
+def encode_tasks(tasks: list[Any]) -> bytes:
+    """The settings of ``tasks``, as a group receives them (it rebuilds them, ``_decode_tasks``)."""
+    return bytes(dill.dumps([task.serialize() for task in tasks]))
+
+
+def _decode_tasks(encoded: bytes) -> list[Any]:
+    """Tasks rebuilt from their settings, sharing one broker again as they did in the pool."""
+    tasks = [BaseTask.deserialize(settings) for settings in dill.loads(encoded)]
+    for task in tasks[1:]:
+        task.broker = tasks[0].broker
+    return tasks
+
+
+def _start_thread_worker(
+    tasks: bytes,
+    options: dict[str, Any],
+    state: _GroupState,
+    n_threads: int,
+    complete_only_on_thread_exit: bool,
+    package_name: str | None,
+    log_level: int,
+    parent_pid: int,
+    seed: list[Message],
+) -> None:
+    """Entry point of a process group's child."""
+    _ignore_stop_signals()
+    set_alsek_worker_pool_env_var()
+    setup_logging(log_level)
+    if package_name:
+        importlib.import_module(package_name)
+    ThreadsInProcessGroup(
+        n_threads,
+        complete_only_on_thread_exit,
+        state=state,
+        parent_pid=parent_pid,
+        seed=seed,
+        tasks=_decode_tasks(tasks),
+        **options,
+    ).run()
+
+
+def _ignore_stop_signals() -> None:
+    """In a group: stop signals are the pool process's to handle (see the module's docstring)."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
+
+
+class ThreadsInProcessGroup(SlotWorkerPool):
+    """The pool a process group runs: a single-process thread pool that its parent supervises.
+
+    Args:
+        n_threads: messages it runs at once.
+        complete_only_on_thread_exit: see ``ThreadTaskFuture``.
+        state: what it shares with the pool's process.
+        parent_pid: the pool's process; when it is gone, the group stops.
+        seed: leased messages to start first.
+        **kwargs: ``PoolCore`` options.
+    """
+
+    def __init__(
+        self,
+        n_threads: int,
+        complete_only_on_thread_exit: bool,
+        *,
+        state: _GroupState,
+        parent_pid: int,
+        seed: Sequence[Message] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(mechanism="thread", **kwargs)
+        _ignore_stop_signals()  # again: building the consumer installed the stop handlers
+        self.n_threads = n_threads
+        self.complete_only_on_thread_exit = complete_only_on_thread_exit
+        self._state = state
+        self._parent_pid = parent_pid
+        self._seed = list(seed)
+        self._futures: dict[str, TaskFuture] = {}
+        self._done: queue.SimpleQueue[TaskFuture] = queue.SimpleQueue()
+
+    @property
+    def capacity(self) -> int:
+        """Threads of the group."""
+        return self.n_threads
+
+    # -- boot and shutdown -------------------------------------------------------------------
+
+    def on_boot(self) -> None:
+        """Listen for revocations and to the parent, start the seed, and report ready."""
+        self._listen_for_revocations()
+        threading.Thread(target=self._watch_parent, name="alsek-supervision", daemon=True).start()
+        for message in self._seed:
+            self._start(message)
+        self._seed = []
+        self._state.set_ready()
+        log.debug("Process group online (pid %s)", os.getpid())
+
+    def _watch_parent(self) -> None:
+        """Turn the parent's stop request, or its death, into this pool's stop signal."""
+        while not self.stop_signal.received:
+            if os.getppid() != self._parent_pid:
+                log.error("Worker pool process is gone; stopping")
+                break
+            if self._state.stop_request != RUN:
+                break
+            time.sleep(SUPERVISION_POLL_SECONDS)
+        self.stop_signal.exit_event.set()
+
+    def _draining(self, deadline: int) -> bool:
+        return self._state.stop_request != STOP_NOW and super()._draining(deadline)
+
+    def on_shutdown(self) -> None:
+        """Drain within the grace period (unless told to stop now), then stop and release."""
+        self._drain_and_release()
+        log.debug("Process group stopped (pid %s)", os.getpid())
+
+    # -- claiming ------------------------------------------------------------------------------
+
+    def _note_claim(self, requested: int, claimed: int) -> None:
+        super()._note_claim(requested, claimed)
+        self._state.set_backlogged(self._backlogged)
+
+    def free_slots(self) -> int:
+        """Threads without a message."""
+        return self.n_threads - len(self._futures)
+
+    def submit_message(self, message: Message) -> bool:
+        """Start the message in a worker thread (or, ``run_in_main_thread``, run it here)."""
+        task = self._task_map[message.task_name]
+        write_running = self._writes_running(task)
+        self._state.ledger.record(message)
+        future: TaskFuture
+        if message.run_in_main_thread:
+            with self._maintained_meanwhile():
+                future = MainThreadTaskFuture(task, message, write_running=write_running)
+            self._done.put(future)
+        else:
+            future = ThreadTaskFuture(
+                task,
+                message,
+                complete_only_on_thread_exit=self.complete_only_on_thread_exit,
+                write_running=write_running,
+                on_complete=self._on_complete,
+            )
+        self._futures[message.uuid] = future
+        self._watch_timeout(future)
+        self._state.set_running(len(self._futures))
+        return True
+
+    @contextmanager
+    def _maintained_meanwhile(self) -> Iterator[None]:
+        """Renew leases and check revocations from another thread while this one is busy
+        running a message itself."""
+        done = threading.Event()
+
+        def maintain() -> None:
+            while not done.wait(self._until_maintenance_ms() / 1000):
+                try:
+                    self._maintain()
+                except REDIS_OUTAGE_ERRORS as error:
+                    log.warning("Could not renew leases: %s", error)
+
+        thread = threading.Thread(target=maintain, name="alsek-maintenance", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
+    # -- finished and stopped futures ------------------------------------------------------------
+
+    def _on_complete(self, future: TaskFuture) -> None:
+        """Called from a future's thread: its slot is free (the engine reaps it)."""
+        self._done.put(future)
+
+    def _reap_done(self, block_seconds: float | None = None) -> None:
+        try:
+            future = self._done.get(block_seconds is not None, block_seconds)
+            while True:
+                self._reap(future)
+                future = self._done.get_nowait()
+        except queue.Empty:
+            pass
+
+    def _reap(self, future: TaskFuture) -> None:
+        uuid = future.message.uuid
+        if self._futures.get(uuid) is not future:
+            return  # an earlier attempt: the message runs again already
+        del self._futures[uuid]
+        self._state.ledger.erase(uuid)
+        self._finished(uuid)
+        self._state.set_running(len(self._futures))
+
+    def prune(self) -> None:
+        """Reap finished futures, and stop those past their timeout."""
+        self._reap_done()
+        for future in self._overdue(list(self._futures.values())):
+            log.warning("%s timed out", future.message.summary)
+            future.stop(TimeoutError)
+
+    def wait_for_slot(self, timeout_ms: int) -> None:
+        """Block until a future finishes, or ``timeout_ms``."""
+        self._reap_done(block_seconds=max(timeout_ms, 1) / 1000)
+
+    def stop_running(self, uuid: str, exception: type[BaseException]) -> None:
+        """Stop the future running ``uuid`` (from any thread)."""
+        future = self._futures.get(uuid)
+        if future is not None:
+            future.stop(exception)
+
+    def stop_all(self, exception: type[BaseException]) -> None:
+        """Stop every running future with ``exception``."""
+        for future in list(self._futures.values()):
+            if not future.complete:
+                future.stop(exception)
