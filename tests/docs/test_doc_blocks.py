@@ -279,7 +279,7 @@ def test_marker_rules_catch_hidden_python(tmp_path: Path) -> None:
         (block,) = extract_blocks(page)
         with pytest.raises(pytest.fail.Exception):
             check_block(block)
-    page.write_text('<!-- not-run: a fragment -->\n\n```python\nx = (\n```\n')
+    page.write_text("<!-- not-run: a fragment -->\n\n```python\nx = (\n```\n")
     (block,) = extract_blocks(page)
     assert check_block(block) == "not-run"
 
