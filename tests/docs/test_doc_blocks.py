@@ -66,7 +66,8 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.page.relative_to(REPO)}:{self.line}"
+        page = self.page.relative_to(REPO) if self.page.is_relative_to(REPO) else self.page
+        return f"{page}:{self.line}"
 
 
 def _marker_before(lines: list[str], index: int) -> tuple[str | None, str | None]:
@@ -167,8 +168,11 @@ class Page:
 
     def _write(self, block: Block) -> None:
         target = self.workdir / (block.arg or "").strip()
+        code = point_at_test_server(block, self.url, self.namespace)
+        if target.suffix == ".py":
+            compile(code, block.where, "exec")  # at least valid, even if nothing imports it
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(point_at_test_server(block, self.url, self.namespace))
+        target.write_text(code)
 
     def _exec(self, block: Block) -> None:
         code = compile(point_at_test_server(block, self.url, self.namespace), block.where, "exec")
