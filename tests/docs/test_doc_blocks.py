@@ -179,7 +179,11 @@ class Page:
         try:
             exec(code, self.module.__dict__)
         except BaseException as error:
-            raise AssertionError(f"{block.where}: the block raised {error!r}") from error
+            logs = "".join(
+                f"\n--- `{command}` so far:\n{log.read_text(errors='replace')[-2000:]}"
+                for command, _, log in self.background
+            )
+            raise AssertionError(f"{block.where}: the block raised {error!r}{logs}") from error
 
     def _start(self, block: Block) -> None:
         env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -233,8 +237,9 @@ def page_environment(workdir: Path) -> Iterator[None]:
         os.chdir(saved_cwd)
         sys.path[:] = saved_path
         for name in set(sys.modules) - before:
-            origin = getattr(sys.modules[name], "__file__", None) or ""
-            if origin.startswith(str(workdir)):
+            module = sys.modules[name]
+            origins = [getattr(module, "__file__", None) or "", *getattr(module, "__path__", [])]
+            if any(str(origin).startswith(str(workdir)) for origin in origins):
                 del sys.modules[name]
         for signum, handler in saved_handlers.items():
             signal.signal(signum, handler)
