@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from alsek.core.status.base import BaseStatusTracker, StatusTarget
-from alsek.core.status.steps import Steps, T, async_run, async_stream
 from alsek.core.status.types import StatusUpdate, TaskStatus
+from alsek.core.steps.drivers import async_run, async_stream
+from alsek.core.steps.ops import Steps, T
 from alsek.storage.backends.base import AsyncBackend
 
 
@@ -26,7 +27,7 @@ class AsyncStatusTracker(BaseStatusTracker):
         super().__init__(backend=backend, **kwargs)
 
     async def _run(self, steps: Steps[T]) -> T:
-        return await async_run(steps, self.backend.conn)  # type: ignore[attr-defined]
+        return await async_run(steps, self.backend.conn)
 
     async def exists(self, message: Any) -> bool:
         """Whether the message has a status."""
@@ -45,7 +46,7 @@ class AsyncStatusTracker(BaseStatusTracker):
             ValueError: pub/sub is not enabled (raised by this call, not on iteration).
         """
         self._require_pubsub()
-        return async_stream(self._follow_steps(message, auto_exit, None), self.backend.conn)  # type: ignore[attr-defined]
+        return async_stream(self._follow_steps(message, auto_exit, None), self.backend.conn)
 
     async def set(self, message: Any, status: TaskStatus, details: Any | None = None) -> None:
         """Write ``status`` with ``PX ttl``, publish it and update the live index, atomically."""

@@ -35,25 +35,7 @@ from alsek.core.broker.effects import (
     IndexRemoveEffect,
     PublishEffect,
     SetEffect,
-)
-from alsek.core.status.hub import Published
-from alsek.core.status.steps import (
-    Emit,
-    Receive,
-    Sleep,
-    Steps,
-    Subscribe,
-    call,
-    check_backend_kind,
-    deadline_after,
     effect_commands,
-    encode_value,
-    first_emitted,
-    positive_ms,
-    read,
-    rebuild_backend,
-    seconds_left,
-    snapshot_steps,
 )
 from alsek.core.status.types import (
     LIVE_TASK_STATUSES,
@@ -61,9 +43,13 @@ from alsek.core.status.types import (
     StatusUpdate,
     TaskStatus,
 )
+from alsek.core.steps.hub import Published
+from alsek.core.steps.ops import Emit, Receive, Sleep, Steps, Subscribe, batched, call
+from alsek.core.steps.waiting import deadline_after, first_emitted, seconds_left, snapshot_steps
 from alsek.defaults import DEFAULT_TTL
 from alsek.exceptions import ValidationError
 from alsek.storage.backends.base import BaseBackend
+from alsek.storage.backends.helpers import check_backend_kind, encode_value, rebuild_backend
 from alsek.utils.temporal import utcnow_timestamp_ms
 
 TrackerT = TypeVar("TrackerT", bound="BaseStatusTracker")
@@ -95,6 +81,13 @@ def _targets(status: Any) -> tuple[TaskStatus, ...]:
     if isinstance(status, (tuple, list)) and all(isinstance(s, TaskStatus) for s in status):
         return tuple(status)
     raise ValueError(f"status must be a TaskStatus, or a tuple or list of them, got {status!r}")
+
+
+def _positive_ms(name: str, value: Any) -> int | None:
+    """``value`` if it is ``None`` or a positive int of milliseconds, else ``ValueError``."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+        raise ValueError(f"{name} must be a positive int of milliseconds or None, got {value!r}")
+    return value
 
 
 def _check_status(status: Any) -> TaskStatus:
@@ -129,7 +122,7 @@ class BaseStatusTracker(ABC):
         if enable_pubsub and not backend.SUPPORTS_PUBSUB:
             raise AssertionError(f"{type(backend).__name__} does not support PUBSUB")
         self.backend = backend
-        self.ttl = positive_ms("ttl", ttl)
+        self.ttl = _positive_ms("ttl", ttl)
         self.enable_pubsub = backend.SUPPORTS_PUBSUB if enable_pubsub is None else enable_pubsub
 
     def __repr__(self) -> str:
@@ -243,7 +236,7 @@ class BaseStatusTracker(ABC):
             raise ValueError("PUBSUB not enabled")
 
     def _exists_steps(self, message: Any) -> Steps[bool]:
-        [count] = yield read(("EXISTS", self._key(message)))
+        [count] = yield batched(("EXISTS", self._key(message)))
         return bool(count)
 
     def _publish_steps(self, message: Any, update: StatusUpdate) -> Steps[None]:
@@ -253,7 +246,7 @@ class BaseStatusTracker(ABC):
         yield call(*effect_commands(self.effects(message, status, details)), atomic=True)
 
     def _get_steps(self, message: Any) -> Steps[StatusUpdate]:
-        [raw] = yield read(("GET", self._key(message)))
+        [raw] = yield batched(("GET", self._key(message)))
         if not raw:
             raise KeyError(f"No status found for message {message.uuid}")
         return self._decode(raw)

@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from alsek.core.status.base import BaseStatusTracker, StatusTarget
-from alsek.core.status.steps import Steps, T, run, stream
 from alsek.core.status.types import StatusUpdate, TaskStatus
+from alsek.core.steps.drivers import run, stream
+from alsek.core.steps.ops import Steps, T
 
 
 class StatusTracker(BaseStatusTracker):
@@ -19,7 +20,7 @@ class StatusTracker(BaseStatusTracker):
     """
 
     def _run(self, steps: Steps[T]) -> T:
-        return run(steps, self.backend.conn)  # type: ignore[attr-defined]
+        return run(steps, self.backend.conn)
 
     def exists(self, message: Any) -> bool:
         """Whether the message has a status."""
@@ -39,7 +40,7 @@ class StatusTracker(BaseStatusTracker):
             ValueError: pub/sub is not enabled (raised by this call, not on iteration).
         """
         self._require_pubsub()
-        return stream(self._follow_steps(message, auto_exit, None), self.backend.conn)  # type: ignore[attr-defined]
+        return stream(self._follow_steps(message, auto_exit, None), self.backend.conn)
 
     def set(self, message: Any, status: TaskStatus, details: Any | None = None) -> None:
         """Write ``status`` with ``PX ttl``, publish it and update the live index, atomically."""

@@ -29,10 +29,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from alsek.core.backoff import Backoff, ConstantBackoff, ExponentialBackoff
 from alsek.core.broker import keys
-from alsek.core.broker.effects import ClaimStatus, Effect
+from alsek.core.broker.effects import ClaimStatus, Effect, effect_commands
 from alsek.core.message import Message
-from alsek.core.status.steps import Steps, call, effect_commands
 from alsek.core.status.types import TERMINAL_TASK_STATUSES, StatusUpdate, TaskStatus
+from alsek.core.steps.ops import Steps, call
 from alsek.core.task.helpers import expects_message, parse_callback
 from alsek.defaults import (
     DEFAULT_MAX_RETRIES,

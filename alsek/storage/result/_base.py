@@ -32,21 +32,13 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any, TypeVar
 
-from alsek.core.broker.effects import Effect, PublishEffect, SetEffect
-from alsek.core.status.steps import (
-    Steps,
-    Subscribe,
-    call,
-    check_backend_kind,
-    effect_commands,
-    encode_value,
-    read,
-    rebuild_backend,
-    wait_steps,
-)
+from alsek.core.broker.effects import Effect, PublishEffect, SetEffect, effect_commands
+from alsek.core.steps.ops import Steps, Subscribe, batched, call
+from alsek.core.steps.waiting import wait_steps
 from alsek.defaults import _GET_RESULT_WAIT_SLEEP_INTERVAL, DEFAULT_QUEUE
 from alsek.exceptions import TaskFailedError
 from alsek.storage.backends.base import BaseBackend, glob_escape
+from alsek.storage.backends.helpers import check_backend_kind, encode_value, rebuild_backend
 from alsek.utils.system import stop_requested
 from alsek.utils.temporal import utcnow_timestamp_ms
 
@@ -209,7 +201,7 @@ class BaseResultStore(ABC):
 
     def _exists_steps(self, message: Any, descendants: bool) -> Steps[bool]:
         names, _ = yield from self._names_steps(message, descendants)
-        counts = yield read(*(("EXISTS", self._full(name)) for name in names))
+        counts = yield batched(*(("EXISTS", self._full(name)) for name in names))
         return bool(names) and all(counts)
 
     def _set_steps(self, message: Any, result: Any, nx: bool) -> Steps[None]:
@@ -220,7 +212,7 @@ class BaseResultStore(ABC):
 
     def _read_steps(self, names: list[str]) -> Steps[list[dict[str, Any]] | None]:
         """Every record, or ``None`` while one is missing; ``TaskFailedError`` for a failure."""
-        replies = yield read(
+        replies = yield batched(
             *(("GET", self._full(name)) for name in names),
             *(("GET", self._full(_failure_name(name))) for name in names),
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from alsek.core.status.steps import Steps, T, async_run
+from alsek.core.steps.drivers import async_run
+from alsek.core.steps.ops import Steps, T
 from alsek.storage.backends.base import AsyncBackend
 from alsek.storage.result._base import BaseResultStore
 
@@ -22,7 +23,7 @@ class AsyncResultStore(BaseResultStore):
         super().__init__(backend)
 
     async def _run(self, steps: Steps[T]) -> T:
-        return await async_run(steps, self.backend.conn)  # type: ignore[attr-defined]
+        return await async_run(steps, self.backend.conn)
 
     async def exists(self, message: Any, descendants: bool = False) -> bool:
         """Whether the result exists (with ``descendants``: every result of the chain)."""

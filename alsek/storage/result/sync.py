@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from alsek.core.status.steps import Steps, T, run
+from alsek.core.steps.drivers import run
+from alsek.core.steps.ops import Steps, T
 from alsek.storage.backends.base import Backend
 from alsek.storage.result._base import BaseResultStore
 
@@ -23,7 +24,7 @@ class ResultStore(BaseResultStore):
         super().__init__(backend)
 
     def _run(self, steps: Steps[T]) -> T:
-        return run(steps, self.backend.conn)  # type: ignore[attr-defined]
+        return run(steps, self.backend.conn)
 
     def exists(self, message: Any, descendants: bool = False) -> bool:
         """Whether the result exists (with ``descendants``: every result of the chain)."""

@@ -8,7 +8,7 @@ for its channel. It exists only while it has subscriptions: the reader stops and
 closes when the last one leaves.
 
 Finding a snapshot's place in the stream: a waiter subscribes first, then reads the current state
-with a script that also publishes a *sync token* on the channel (see ``steps.snapshot_steps``).
+with a script that also publishes a *sync token* on the channel (see ``waiting.snapshot_steps``).
 Redis delivers publishes to a subscriber in the order it ran them, so everything received before
 the token is already part of the snapshot and everything after it is newer: no clocks compared, no
 update lost or seen twice. Only the subscription that asked for a token receives it.
