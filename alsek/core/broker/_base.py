@@ -130,6 +130,10 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         """Give up on a message: remove it and keep a dead-letter copy."""
 
     @abstractmethod
+    def release(self, message: Message) -> Any | None:
+        """Give a leased message back at once, without counting an attempt."""
+
+    @abstractmethod
     def in_dlq(self, message: Message) -> bool | Any:
         """Whether a dead-letter copy of the message exists."""
 

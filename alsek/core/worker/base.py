@@ -17,9 +17,9 @@ from typing import Any
 import redis
 
 from alsek.core.consumer import Consumer
-from alsek.core.consumer.sync import REDIS_OUTAGE_ERRORS
 from alsek.core.future.outcome import lost_plan, release_plan, run_plan, unknown_task_plan
 from alsek.core.message import Message
+from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.worker.core import DEFAULT_GRACE_PERIOD, Admission, PoolCore
 from alsek.core.worker.helpers import filter_tasks
 from alsek.exceptions import RevokedError, TerminationError

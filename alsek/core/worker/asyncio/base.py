@@ -12,7 +12,6 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from alsek.core.consumer import AsyncConsumer
-from alsek.core.consumer.sync import REDIS_OUTAGE_ERRORS
 from alsek.core.future.outcome import (
     lost_plan,
     release_plan,
@@ -20,6 +19,7 @@ from alsek.core.future.outcome import (
     unknown_task_plan,
 )
 from alsek.core.message import Message
+from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.worker.core import DEFAULT_GRACE_PERIOD, Admission, PoolCore
 from alsek.core.worker.helpers import filter_async_tasks
 from alsek.exceptions import RevokedError, TerminationError

@@ -38,10 +38,10 @@ import dill
 
 from alsek.core import Process, Value
 from alsek.core.broker import keys
-from alsek.core.consumer.sync import REDIS_OUTAGE_ERRORS
 from alsek.core.future.outcome import error_plan, release_plan, run_plan
 from alsek.core.future.sync import MainThreadTaskFuture, TaskFuture, ThreadTaskFuture
 from alsek.core.message import Message
+from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.task.base import BaseTask
 from alsek.core.worker.base import BaseWorkerPool
 from alsek.exceptions import TerminationError, WorkerLostError
