@@ -240,7 +240,8 @@ class BaseBackend(ABC):
         settings = gather_init_params(self)
         if self.CLIENT_CLASS is not None:
             settings["conn"] = _pool_settings(self._resolve_conn())
-        return dill.dumps({"backend": self.__class__, "settings": settings})
+        encoded: bytes = dill.dumps({"backend": self.__class__, "settings": settings})
+        return encoded
 
     @classmethod
     def from_settings(cls: type[BackendT], settings: dict[str, Any]) -> BackendT:
