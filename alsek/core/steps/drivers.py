@@ -26,6 +26,7 @@ from alsek.core.steps.hub import (
     subscribe,
 )
 from alsek.core.steps.ops import (
+    Cursor,
     Emit,
     Invoke,
     Op,
@@ -34,7 +35,6 @@ from alsek.core.steps.ops import (
     Sleep,
     Steps,
     Subscribe,
-    resume,
 )
 from alsek.core.steps.sending import async_send, first_error, send
 
@@ -97,25 +97,19 @@ def _answer(op: Op, conn: Any, subscriptions: list[BaseSubscription]) -> Any:
 
 def stream(steps: Steps[Any], conn: Any = None) -> Iterator[Any]:
     """Drive ``steps`` with a blocking client, yielding what it emits."""
+    cursor = Cursor(steps)
     subscriptions: list[BaseSubscription] = []
-    reply: Any = None
-    error: Exception | None = None
     try:
-        while True:
-            try:
-                op = resume(steps, reply, error)
-            except StopIteration:
-                return
-            reply, error = None, None
+        while (op := cursor.next()) is not None:
             if isinstance(op, Emit):
                 yield op.value
                 continue
             try:
-                reply = _answer(op, conn, subscriptions)
-            except Exception as failure:
-                error = failure
+                cursor.answer(_answer(op, conn, subscriptions))
+            except Exception as error:
+                cursor.fail(error)
     finally:
-        steps.close()
+        cursor.close()
         for subscription in subscriptions:
             cast(Subscription, subscription).close()
 
@@ -165,25 +159,19 @@ async def _async_answer(op: Op, conn: Any, subscriptions: list[BaseSubscription]
 
 async def async_stream(steps: Steps[Any], conn: Any = None) -> AsyncIterator[Any]:
     """Drive ``steps`` with an asyncio client, yielding what it emits."""
+    cursor = Cursor(steps)
     subscriptions: list[BaseSubscription] = []
-    reply: Any = None
-    error: Exception | None = None
     try:
-        while True:
-            try:
-                op = resume(steps, reply, error)
-            except StopIteration:
-                return
-            reply, error = None, None
+        while (op := cursor.next()) is not None:
             if isinstance(op, Emit):
                 yield op.value
                 continue
             try:
-                reply = await _async_answer(op, conn, subscriptions)
-            except Exception as failure:
-                error = failure
+                cursor.answer(await _async_answer(op, conn, subscriptions))
+            except Exception as error:
+                cursor.fail(error)
     finally:
-        steps.close()
+        cursor.close()
         for subscription in subscriptions:
             await cast(AsyncSubscription, subscription).close()
 

@@ -137,9 +137,35 @@ def batched(*requests: Request) -> RoundTrip:
     return RoundTrip(tuple(requests), batched=True)
 
 
-def resume(steps: Steps[Any], answer: Any, error: Exception | None) -> Op:
-    """The next op of ``steps``, given the last op's answer, or its error (raised at the yield).
+class Cursor:
+    """Steps an operation: hands it the answer (or the error) of its last op, gets the next op.
 
-    Raises ``StopIteration`` when the operation returns.
+    Whoever carries the ops out (a driver, or a step that passes another's ops on) sets
+    ``answer`` or ``fail`` after each op; an op left unanswered (``Emit``) is answered ``None``.
     """
-    return steps.throw(error) if error is not None else steps.send(answer)
+
+    def __init__(self, steps: Steps[Any]) -> None:
+        self._steps = steps
+        self._answer: Any = None
+        self._error: Exception | None = None
+
+    def next(self) -> Op | None:
+        """The next op, or ``None`` once the operation has returned."""
+        answer, error = self._answer, self._error
+        self._answer, self._error = None, None
+        try:
+            return self._steps.throw(error) if error is not None else self._steps.send(answer)
+        except StopIteration:
+            return None
+
+    def answer(self, value: Any) -> None:
+        """The last op's answer."""
+        self._answer = value
+
+    def fail(self, error: Exception) -> None:
+        """The last op failed with ``error``: it is raised in the operation, at its ``yield``."""
+        self._error = error
+
+    def close(self) -> None:
+        """End the operation (its ``finally`` blocks run)."""
+        self._steps.close()

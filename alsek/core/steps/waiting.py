@@ -19,7 +19,7 @@ from alsek.core.steps.hub import (
     Item,
     SyncToken,
 )
-from alsek.core.steps.ops import Emit, Receive, Sleep, Steps, batched, resume
+from alsek.core.steps.ops import Cursor, Emit, Receive, Sleep, Steps, batched
 from alsek.utils.system import stop_requested
 
 #: Longest uninterrupted wait of an operation that gives up when the process is told to stop.
@@ -93,24 +93,19 @@ def first_emitted(steps: Steps[Any], accept: Callable[[Any], bool]) -> Steps[tup
     Returns ``(last value emitted, accepted)``; the emitted values are not passed on. Every
     other op goes to the driver, and its answer (or error) back to the operation.
     """
+    cursor = Cursor(steps)
     last: Any = None
-    answer: Any = None
-    error: Exception | None = None
     try:
-        while True:
-            try:
-                op = resume(steps, answer, error)
-            except StopIteration:
-                return last, False
-            answer, error = None, None
+        while (op := cursor.next()) is not None:
             if isinstance(op, Emit):
                 last = op.value
                 if accept(last):
                     return last, True
                 continue
             try:
-                answer = yield op
-            except Exception as failure:
-                error = failure
+                cursor.answer((yield op))
+            except Exception as error:
+                cursor.fail(error)
+        return last, False
     finally:
-        steps.close()
+        cursor.close()
