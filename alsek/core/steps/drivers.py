@@ -15,7 +15,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from alsek.core.steps.batching import async_batcher_for, batcher_for
 from alsek.core.steps.hub import (
@@ -35,10 +35,9 @@ from alsek.core.steps.ops import (
     Sleep,
     Steps,
     Subscribe,
+    T,
 )
 from alsek.core.steps.sending import async_send, first_error, send
-
-T = TypeVar("T")
 
 
 class _Result:
