@@ -38,8 +38,12 @@ local function registry_key() return PREFIX .. 'registry:{queues}' end
 local function registry_wake_key() return registry_key() .. ':wake' end
 
 -- Ready-set members sort by (priority score, submission sequence): FIFO within a priority.
-local function member(seq, u) return string.format('%016d', tonumber(seq)) .. ':' .. u end
-local function uuid_of(m) return string.sub(m, 18) end
+-- A member is the sequence, zero-padded to SEQ_DIGITS, then ':' and the uuid.
+local SEQ_DIGITS = 16
+local function member(seq, u)
+  return string.format('%0' .. SEQ_DIGITS .. 'd', tonumber(seq)) .. ':' .. u
+end
+local function uuid_of(m) return string.sub(m, SEQ_DIGITS + 2) end
 
 -- Index keys live at least as long as the messages they point to, and never shorter.
 local function extend_ttl(key, ttl)
@@ -156,9 +160,11 @@ local function refusal(q, u, owner)
   return lease_refusal(q, u, owner)
 end
 
--- Remove a message for good (ack, fail), if `owner` may: nil when done, else why not.
+-- Remove a message for good (ack, fail), if `owner` may: nil when done, else why not. A
+-- delivery that gave the message back (ALREADY) holds no lease left to finish it with.
 local function finish(q, u, owner)
   local refused = refusal(q, u, owner)
+  if refused == ALREADY then return LEASE_LOST end
   if refused then return refused end
   unindex(q, u)
   redis.call('DEL', msg_key(q, u), lock_key(q, u))
