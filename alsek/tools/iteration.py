@@ -14,9 +14,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from alsek.core.message import Message
-from alsek.core.status.hub import Published
-from alsek.core.status.steps import Emit, Steps, Subscribe, wait_steps
-from alsek.core.status.steps import stream as drive_stream
+from alsek.core.steps.drivers import stream as drive_stream
+from alsek.core.steps.hub import Published
+from alsek.core.steps.ops import Emit, Steps, Subscribe
+from alsek.core.steps.waiting import wait_steps
 from alsek.exceptions import ValidationError
 from alsek.storage.result.sync import ResultStore
 from alsek.utils.system import StopSignalListener, stop_requested
@@ -89,7 +90,7 @@ class ResultPool:
         self._validate(messages)
         return drive_stream(
             self._engine_steps(messages, wait, break_on_error, **kwargs),
-            self.result_store.backend.conn,  # type: ignore[attr-defined]
+            self.result_store.backend.conn,
         )
 
     def istream(

@@ -1,8 +1,14 @@
-"""Short key names for queues, tasks and messages, and the rules names must follow.
+"""The reference key layout (SPEC §4), and the rules queue and task names must follow.
+
+The key builders here describe the reference design's layout, which the public API still names
+(``get_subnamespace`` for consumer subsets, ``get_message_signature`` for message locks). They
+are **not** the keys the engine writes: the broker keeps every key of a queue under the queue's
+Redis Cluster hash tag, built by ``alsek.core.broker.keys`` (and ``scripts/lib.lua``); see
+``docs/redis-layout.md``.
 
 These names carry no backend namespace; the backend adds ``"{namespace}:"`` in front. Queue and
-task names become parts of those keys, so :func:`validate_name` keeps out the characters that
-would make two different names collide or break Redis Cluster hash tags.
+task names become parts of keys, so :func:`validate_name` keeps out the characters that would
+make two different names collide or break Redis Cluster hash tags.
 """
 
 from __future__ import annotations

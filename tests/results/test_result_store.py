@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from alsek.core.broker import ClaimSource
+from alsek.core.broker.effects import effect_commands
 from alsek.core.message import Message
-from alsek.core.status.steps import effect_commands
 from alsek.exceptions import TaskFailedError
 from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
 from alsek.storage.backends.redis.sync import RedisBackend

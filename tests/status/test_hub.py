@@ -6,7 +6,7 @@ import asyncio
 
 import redis.asyncio
 
-from alsek.core.status.hub import AsyncSubscription, Published, async_subscribe
+from alsek.core.steps.hub import AsyncSubscription, Published, async_subscribe
 
 
 async def test_async_waiters_leaving_as_their_publishes_arrive_all_close_cleanly(

@@ -9,10 +9,10 @@ import redis
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alsek.core.broker import ClaimSource
+from alsek.core.broker.effects import effect_commands
 from alsek.core.message import Message
 from alsek.core.status import StatusTracker, TaskStatus
 from alsek.core.status.integrity import StatusTrackerIntegrityScanner
-from alsek.core.status.steps import effect_commands
 from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
 from tests.polling import eventually
 from tests.status.conftest import Kit, make

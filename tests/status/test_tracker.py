@@ -355,7 +355,7 @@ def test_a_thousand_sync_listeners_share_one_subscriber_connection(
 
 
 def _set_commands(tracker: Any, message: Any, status: TaskStatus) -> tuple[Any, ...]:
-    from alsek.core.status.steps import effect_commands
+    from alsek.core.broker.effects import effect_commands
 
     return effect_commands(tracker.effects(message, status))
 

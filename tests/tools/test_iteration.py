@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import redis
 
+from alsek.core.broker.effects import effect_commands
 from alsek.core.message import Message
-from alsek.core.status.steps import effect_commands
 from alsek.exceptions import TaskFailedError, ValidationError
 from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
 from alsek.storage.result import AsyncResultStore

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
-from typing import Any, TypeVar
-
-import dill
+from typing import Any
 
 from alsek.core.broker import keys
-from alsek.core.broker._base import BaseBroker, Claim, ClaimSource, DeadLetter, Steps
+from alsek.core.broker._base import BaseBroker, Claim, ClaimSource, DeadLetter
 from alsek.core.broker.effects import ClaimStatus, Effect
-from alsek.core.broker.runner import AsyncScriptRunner
 from alsek.core.message import Message
+from alsek.core.steps.drivers import async_run
+from alsek.core.steps.ops import Steps, T
 from alsek.defaults import DEFAULT_TTL
 from alsek.storage.backends.base import AsyncBackend
-from alsek.utils.aggregation import gather_init_params
-
-T = TypeVar("T")
 
 
 class AsyncBroker(BaseBroker):
@@ -28,6 +23,8 @@ class AsyncBroker(BaseBroker):
         dlq_ttl: how long (ms) failed messages stay in the dead-letter queue (``None``: none).
     """
 
+    backend: AsyncBackend
+
     def __init__(self, backend: AsyncBackend, dlq_ttl: int | None = DEFAULT_TTL) -> None:
         if not backend.IS_ASYNC:
             raise AssertionError("Async broker requires an asynchronous backend")
@@ -37,34 +34,20 @@ class AsyncBroker(BaseBroker):
     def __repr__(self) -> str:
         return f"AsyncBroker(backend={self.backend!r}, dlq_ttl={self.dlq_ttl!r})"
 
-    @cached_property
-    def _runner(self) -> AsyncScriptRunner:
-        return AsyncScriptRunner(self.backend.conn)
-
     async def _drive(self, steps: Steps[T]) -> T:
-        """Run an operation: each batch of calls it yields is one round trip."""
-        try:
-            calls = next(steps)
-            while True:
-                calls = steps.send(await self._runner.run_many(calls))
-        except StopIteration as done:
-            return done.value
+        """Run an operation with the asyncio driver."""
+        return await async_run(steps, self.backend.conn)
 
     # -- serialization ---------------------------------------------------------------------
 
     def serialize(self) -> dict[str, Any]:
         """Settings that rebuild this broker in another process."""
-        settings = gather_init_params(self, ignore=("backend",))
-        settings["backend"] = {"cls": type(self.backend), "encoding": self.backend.encode()}
-        return settings
+        return self._settings()
 
     @classmethod
     def deserialize(cls, settings: dict[str, Any]) -> AsyncBroker:
         """Rebuild a broker (with a fresh connection pool) from ``serialize()``'s output."""
-        settings = dict(settings)
-        encoded = dill.loads(settings["backend"]["encoding"])
-        settings["backend"] = encoded["backend"].from_settings(encoded["settings"])
-        return cls(**settings)
+        return cls(**cls._init_kwargs(settings))
 
     # -- producing -------------------------------------------------------------------------
 

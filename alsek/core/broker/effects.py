@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -127,3 +128,31 @@ def encode_claim_status(status: ClaimStatus | None) -> list[str | int]:
         n_tracked,
         *tasks,
     ]
+
+
+def effect_commands(effects: Iterable[Effect]) -> tuple[tuple[Any, ...], ...]:
+    """The Redis commands that apply ``effects`` outside a broker operation.
+
+    Same meaning as the broker's ``apply_effects`` (lib.lua), so a write described once can ride
+    with a broker operation or be sent alone.
+    """
+    commands: list[tuple[Any, ...]] = []
+    for effect in effects:
+        if isinstance(effect, SetEffect):
+            command: tuple[Any, ...] = ("SET", effect.key, effect.value)
+            if effect.keep_ttl:
+                command += ("KEEPTTL",)
+            elif effect.ttl:
+                command += ("PX", effect.ttl)
+            commands.append(command + (("NX",) if effect.nx else ()))
+        elif isinstance(effect, PublishEffect):
+            commands.append(("PUBLISH", effect.channel, effect.payload))
+        elif isinstance(effect, IndexAddEffect):
+            commands.append(("ZADD", effect.key, effect.score, effect.member))
+            if effect.ttl:
+                commands.append(("PEXPIRE", effect.key, effect.ttl))
+        elif isinstance(effect, IndexRemoveEffect):
+            commands.append(("ZREM", effect.key, effect.member))
+        else:
+            raise TypeError(f"Unknown effect {effect!r}")
+    return tuple(commands)

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
-from typing import Any, TypeVar
-
-import dill
+from typing import Any
 
 from alsek.core.broker import keys
-from alsek.core.broker._base import BaseBroker, Claim, ClaimSource, DeadLetter, Steps
+from alsek.core.broker._base import BaseBroker, Claim, ClaimSource, DeadLetter
 from alsek.core.broker.effects import ClaimStatus, Effect
-from alsek.core.broker.runner import SyncScriptRunner
 from alsek.core.message import Message
+from alsek.core.steps.drivers import run
+from alsek.core.steps.ops import Steps, T
 from alsek.defaults import DEFAULT_TTL
 from alsek.storage.backends.base import Backend
-from alsek.utils.aggregation import gather_init_params
-
-T = TypeVar("T")
 
 
 class Broker(BaseBroker):
@@ -28,6 +23,8 @@ class Broker(BaseBroker):
         dlq_ttl: how long (ms) failed messages stay in the dead-letter queue (``None``: none).
     """
 
+    backend: Backend
+
     def __init__(self, backend: Backend, dlq_ttl: int | None = DEFAULT_TTL) -> None:
         if backend.IS_ASYNC:
             raise AttributeError("Broker needs a sync backend; use AsyncBroker for an async one")
@@ -37,34 +34,20 @@ class Broker(BaseBroker):
     def __repr__(self) -> str:
         return f"Broker(backend={self.backend!r}, dlq_ttl={self.dlq_ttl!r})"
 
-    @cached_property
-    def _runner(self) -> SyncScriptRunner:
-        return SyncScriptRunner(self.backend.conn)
-
     def _drive(self, steps: Steps[T]) -> T:
-        """Run an operation: each batch of calls it yields is one round trip."""
-        try:
-            calls = next(steps)
-            while True:
-                calls = steps.send(self._runner.run_many(calls))
-        except StopIteration as done:
-            return done.value
+        """Run an operation with the blocking driver."""
+        return run(steps, self.backend.conn)
 
     # -- serialization ---------------------------------------------------------------------
 
     def serialize(self) -> dict[str, Any]:
         """Settings that rebuild this broker in another process."""
-        settings = gather_init_params(self, ignore=("backend",))
-        settings["backend"] = {"cls": type(self.backend), "encoding": self.backend.encode()}
-        return settings
+        return self._settings()
 
     @classmethod
     def deserialize(cls, settings: dict[str, Any]) -> Broker:
         """Rebuild a broker (with a fresh connection pool) from ``serialize()``'s output."""
-        settings = dict(settings)
-        encoded = dill.loads(settings["backend"]["encoding"])
-        settings["backend"] = encoded["backend"].from_settings(encoded["settings"])
-        return cls(**settings)
+        return cls(**cls._init_kwargs(settings))
 
     # -- producing -------------------------------------------------------------------------
 

@@ -1,8 +1,14 @@
-"""What ``Consumer`` and ``AsyncConsumer`` share: subsets, claim sources, idle waits, outages.
+"""What ``Consumer`` and ``AsyncConsumer`` share: every decision, written once as steps.
 
 A consumer claims the best ready messages of its subset under leases. When there is nothing to
 claim it blocks on Redis (the wake list that submits push to) for no longer than the time until
 the next delayed message or lease expiry is due, and never longer than its ``backoff`` allows.
+While Redis is unreachable it pauses between attempts, and says so once.
+
+Claiming, waiting for work and streaming are steps (``alsek.core.steps``) that invoke the
+broker; ``Consumer`` runs them with the blocking driver, ``AsyncConsumer`` with the asyncio one
+(which awaits the async broker's coroutines). The shells differ only by that, and by how they
+pause (``pause_for_outage``).
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from alsek.core.backoff import Backoff, ConstantBackoff, LinearBackoff
-from alsek.core.broker import ClaimSource
+from alsek.core.broker import AsyncBroker, Broker, Claim, ClaimSource
 from alsek.core.broker.effects import ClaimStatus
 from alsek.core.lock.base import get_process_lock_owner_id
 from alsek.core.message import Message
+from alsek.core.steps.ops import Emit, Invoke, Steps
+from alsek.core.steps.outage import CLAIM_OUTAGE_PAUSES_MS, REDIS_OUTAGE_ERRORS, outage_pause_ms
 from alsek.defaults import DEFAULT_LEASE_TTL
 from alsek.utils.namespacing import get_subnamespace, validate_name
 from alsek.utils.system import StopSignalListener
@@ -34,8 +42,6 @@ MAX_BLOCK_MS = 1000
 NO_BACKOFF_IDLE_MS = 1000
 #: How often the "all queues" mode re-reads the queue registry.
 REGISTRY_REFRESH_MS = 5000
-#: Pause between attempts while Redis is unreachable: doubles from the first to the last.
-OUTAGE_RETRY_MS = (100, 5000)
 
 
 def dedup_messages(messages: list[Message]) -> list[Message]:
@@ -85,8 +91,7 @@ class _OutageLog:
         if self.failures == 0:
             log.warning("Redis is unreachable (%s); retrying until it is back", error)
         self.failures += 1
-        first, last = OUTAGE_RETRY_MS
-        return int(min(first * 2 ** (self.failures - 1), last))
+        return outage_pause_ms(self.failures - 1, CLAIM_OUTAGE_PAUSES_MS)
 
     def succeeded(self) -> None:
         """Record a successful call, logging the recovery if there was an outage."""
@@ -107,6 +112,8 @@ class BaseConsumer(ABC):
         exclude_tasks: task names whose messages this consumer leaves alone (other pools
             serve them); ignored in task-specific mode, which names its tasks.
     """
+
+    broker: Broker | AsyncBroker
 
     def __init__(
         self,
@@ -194,6 +201,60 @@ class BaseConsumer(ABC):
         if next_due is not None:
             cap = min(cap, max(next_due - utcnow_timestamp_ms(), 0))
         return max(int(cap), 1)
+
+    # -- operations, as steps (run by the sync and async shells) ---------------------------
+
+    def _claim_steps(self, n: int) -> Steps[Claim]:
+        """Lease up to ``n`` messages (a retry after an outage is idempotent: same request id)."""
+        if self._registry_stale():
+            self._set_registry((yield Invoke(self.broker.queues)))
+        sources = self._sources()
+        if not sources:
+            return Claim([], None, 0)
+        options = {
+            "owner_id": self.owner_id,
+            "lease_ttl": self.lease_ttl,
+            "status": self.claim_status,
+            "request_id": self._next_request_id(),
+        }
+        claim: Claim = yield Invoke(self.broker.claim, (sources, n), options)
+        self._claimed(claim.messages)
+        return claim
+
+    def _wait_for_work_steps(self, next_due: int | None) -> Steps[None]:
+        """Block until a submit wakes us, something is due, the backoff elapses, or a stop."""
+        deadline = utcnow_timestamp_ms() + self._idle_timeout_ms(next_due)
+        while not self.stop_signal.received:
+            remaining = deadline - utcnow_timestamp_ms()
+            if remaining <= 0:
+                return
+            woken = yield Invoke(
+                self.broker.wait_for_work,
+                (self._queue_names(), min(remaining, MAX_BLOCK_MS)),
+                {"all_queues": self.all_queues},
+            )
+            if woken:
+                self._woken()
+                return
+
+    def _stream_steps(self) -> Steps[None]:
+        """Emit claimed messages one at a time until a stop signal; survive Redis outages."""
+        while not self.stop_signal.received:
+            try:
+                claim = yield from self._claim_steps(1)
+                if claim.messages:
+                    for message in claim.messages:
+                        yield Emit(message)
+                    continue
+                yield from self._wait_for_work_steps(claim.next_due)
+            except REDIS_OUTAGE_ERRORS as error:
+                yield Invoke(self.pause_for_outage, (error,))
+
+    # -- the shells ------------------------------------------------------------------------
+
+    @abstractmethod
+    def pause_for_outage(self, error: Exception) -> Any:
+        """Wait before retrying after a Redis connection error (logged once per outage)."""
 
     @abstractmethod
     def _poll(self) -> list[Message] | Any:

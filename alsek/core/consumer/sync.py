@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-import redis
-
 from alsek.core.backoff import Backoff, LinearBackoff
 from alsek.core.broker import Broker, Claim
-from alsek.core.consumer.base import MAX_BLOCK_MS, BaseConsumer, SubsetType
+from alsek.core.consumer.base import BaseConsumer, SubsetType
 from alsek.core.message import Message
+from alsek.core.steps.drivers import run, stream
 from alsek.defaults import DEFAULT_LEASE_TTL
-from alsek.utils.temporal import utcnow_timestamp_ms
-
-REDIS_OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
 class Consumer(BaseConsumer):
     """Claims messages from a ``Broker``; see ``BaseConsumer`` for the arguments."""
+
+    broker: Broker
 
     def __init__(
         self,
@@ -38,38 +36,14 @@ class Consumer(BaseConsumer):
 
     def claim(self, n: int = 1) -> Claim:
         """Lease up to ``n`` messages in one round trip (a retry after an outage is idempotent)."""
-        if self._registry_stale():
-            self._set_registry(self.broker.queues())
-        sources = self._sources()
-        if not sources:
-            return Claim([], None, 0)
-        claim = self.broker.claim(
-            sources,
-            n,
-            owner_id=self.owner_id,
-            lease_ttl=self.lease_ttl,
-            status=self.claim_status,
-            request_id=self._next_request_id(),
-        )
-        self._claimed(claim.messages)
-        return claim
+        return run(self._claim_steps(n))
 
     def _poll(self) -> list[Message]:
         return self.claim(1).messages
 
     def wait_for_work(self, next_due: int | None) -> None:
         """Block until a submit wakes us, something is due, the backoff elapses, or a stop."""
-        deadline = utcnow_timestamp_ms() + self._idle_timeout_ms(next_due)
-        while not self.stop_signal.received:
-            remaining = deadline - utcnow_timestamp_ms()
-            if remaining <= 0:
-                return
-            woken = self.broker.wait_for_work(
-                self._queue_names(), min(remaining, MAX_BLOCK_MS), all_queues=self.all_queues
-            )
-            if woken:
-                self._woken()
-                return
+        run(self._wait_for_work_steps(next_due))
 
     def pause_for_outage(self, error: Exception) -> None:
         """Wait before retrying after a Redis connection error (logged once per outage)."""
@@ -77,12 +51,4 @@ class Consumer(BaseConsumer):
 
     def stream(self) -> Iterator[Message]:
         """Yield claimed messages one at a time until a stop signal; survives Redis outages."""
-        while not self.stop_signal.received:
-            try:
-                claim = self.claim(1)
-                if claim.messages:
-                    yield from claim.messages
-                    continue
-                self.wait_for_work(claim.next_due)
-            except REDIS_OUTAGE_ERRORS as error:
-                self.pause_for_outage(error)
+        return stream(self._stream_steps())

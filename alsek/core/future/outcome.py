@@ -1,9 +1,11 @@
 """How a run of a message ends, decided in one place for every pool.
 
 Each outcome (success, error, lost worker, shutdown) is a *plan*: a generator that yields the
-calls it needs (task hooks, broker operations, checks) and receives their results. The thread,
-process and asyncio pools all run the same plans, through ``run_plan`` (blocking) or
-``run_plan_async`` (awaiting hooks and broker calls that are coroutines).
+actions it needs (task hooks, broker operations, checks) and receives their results. A plan does
+no I/O, so a test can step it in memory. ``perform`` turns a plan's actions into steps of the
+engine's vocabulary (``alsek.core.steps``), which the one blocking and the one asyncio driver
+run: ``run_plan`` for the thread and process pools, ``run_plan_async`` for the asyncio pool
+(hooks and broker operations that are coroutines are awaited).
 
 What each outcome does:
 
@@ -18,25 +20,30 @@ What each outcome does:
 * shutdown: the lease is released, so the message runs again at once, no attempt counted.
 
 Hook errors are logged and never stop the plan. A broker operation refused because the lease was
-lost, or the message is gone, is logged: another worker owns the message now. A Redis outage
-during a broker operation is waited out (every operation is idempotent, so retrying is safe)
-until the lease would have expired anyway.
+lost, or the message is gone, is logged and answers ``REFUSED``: another worker owns the message
+now. A Redis outage during a broker operation or a check is waited out (every operation is
+idempotent, so repeating it is safe) until the lease would have expired anyway; then it too
+answers ``REFUSED``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import logging
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-import redis
-
+from alsek.core.broker.effects import Effect
 from alsek.core.message import Message
 from alsek.core.status.types import TaskStatus
+from alsek.core.steps.drivers import async_run, run
+from alsek.core.steps.ops import Invoke, Sleep, Steps
+from alsek.core.steps.outage import (
+    FINISH_OUTAGE_PAUSES_MS,
+    REDIS_OUTAGE_ERRORS,
+    outage_pause_ms,
+)
 from alsek.core.task.helpers import build_callback_message
 from alsek.defaults import DEFAULT_LEASE_TTL
 from alsek.exceptions import (
@@ -50,16 +57,84 @@ from alsek.utils.parsing import ExceptionDetails, get_exception_name, parse_exce
 
 log = logging.getLogger(__name__)
 
-CallKind = Literal["hook", "broker", "check"]
 
-#: Redis errors that mean "not reachable right now": the call is repeated.
-OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
-#: Pauses between repeats of a broker call during an outage: doubling, capped.
-OUTAGE_PAUSES_MS = (50, 2000)
+# -- what plans work with -----------------------------------------------------------------------
+
+
+class PlanBroker(Protocol):
+    """The broker operations plans use (``Broker`` or ``AsyncBroker``)."""
+
+    @property
+    def ack(self) -> Callable[..., Any]: ...
+
+    @property
+    def retry(self) -> Callable[..., Any]: ...
+
+    @property
+    def fail(self) -> Callable[..., Any]: ...
+
+    @property
+    def release(self) -> Callable[..., Any]: ...
+
+
+class PlanTask(Protocol):
+    """What plans read from a task (a ``Task`` or an ``AsyncTask``): its broker, its settings,
+    the writes that ride with broker operations, its decisions and its hooks."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def broker(self) -> PlanBroker: ...
+
+    @property
+    def max_retries(self) -> int | None: ...
+
+    @property
+    def status_tracker(self) -> object: ...
+
+    @property
+    def result_store(self) -> object: ...
+
+    def success_effects(self, message: Message, result: Any) -> Sequence[Effect]: ...
+
+    def submit_effects(self, message: Message) -> Sequence[Effect]: ...
+
+    def retry_effects(self, message: Message) -> Sequence[Effect]: ...
+
+    def failure_effects(self, message: Message) -> Sequence[Effect]: ...
+
+    def do_callback(self, message: Message, result: Any) -> bool: ...
+
+    @property
+    def do_retry(self) -> Callable[..., Any]: ...
+
+    @property
+    def is_revoked(self) -> Callable[..., Any]: ...
+
+    @property
+    def write_unshared(self) -> Callable[..., Any]: ...
+
+    @property
+    def on_revocation(self) -> Callable[..., Any]: ...
+
+    @property
+    def on_retry(self) -> Callable[..., Any]: ...
+
+    @property
+    def on_failure(self) -> Callable[..., Any]: ...
+
+    @property
+    def on_success(self) -> Callable[..., Any]: ...
+
+
+# -- the actions of a plan ----------------------------------------------------------------------
+
+ActionKind = Literal["hook", "broker_op", "check"]
 
 
 class _Refused:
-    """Result of a broker call that was refused (lease lost, message gone, or Redis down)."""
+    """Answer to a broker operation that was refused (lease lost, message gone, or Redis down)."""
 
     def __repr__(self) -> str:
         return "REFUSED"
@@ -69,39 +144,48 @@ REFUSED = _Refused()
 
 
 @dataclass(frozen=True)
-class Call:
-    """One step of a plan.
+class Action:
+    """One action of a plan: call ``function(*args, **kwargs)``, in the manner of ``kind``.
 
-    ``hook``: a task hook; errors are logged and swallowed. ``broker``: a broker operation;
-    refusals become ``REFUSED`` and outages are waited out. ``check``: a read whose value the plan
-    needs; outages are waited out.
+    ``hook``: a task hook; its errors are logged and it answers ``None``. ``broker_op``: a
+    broker operation; a refusal or an outage that outlasts the lease answers ``REFUSED``.
+    ``check``: a read whose value the plan needs; handled like a broker operation.
     """
 
+    kind: ActionKind
     function: Callable[..., Any]
     args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    kind: CallKind = "check"
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The called function's name, for logs."""
+        return str(getattr(self.function, "__name__", self.kind))
 
 
-Plan = Generator[Call, Any, None]
+#: A plan: yields actions, receives their answers.
+Plan = Generator[Action, Any, None]
 
 
-def _hook(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Call:
-    return Call(function, args, kwargs, "hook")
+def hook(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Action:
+    """A task hook to call."""
+    return Action("hook", function, args, kwargs)
 
 
-def _broker(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Call:
-    return Call(function, args, kwargs, "broker")
+def broker_op(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Action:
+    """A broker operation to carry out."""
+    return Action("broker_op", function, args, kwargs)
 
 
-def _check(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Call:
-    return Call(function, args, kwargs, "check")
+def check(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Action:
+    """A read whose answer the plan needs."""
+    return Action("check", function, args, kwargs)
 
 
-# -- plans ----------------------------------------------------------------------------------
+# -- plans --------------------------------------------------------------------------------------
 
 
-def success_plan(task: Any, message: Message, result: Any) -> Plan:
+def success_plan(task: PlanTask, message: Message, result: Any) -> Plan:
     """Finish a message whose task returned ``result``."""
     try:
         effects = task.success_effects(message, result)
@@ -112,7 +196,7 @@ def success_plan(task: Any, message: Message, result: Any) -> Plan:
         failure = TypeError(f"The result of {message.summary} cannot be stored: {error}")
         yield from error_plan(task, message, failure)
         return
-    acked = yield _broker(
+    acked = yield broker_op(
         task.broker.ack,
         message,
         effects=effects,
@@ -122,38 +206,40 @@ def success_plan(task: Any, message: Message, result: Any) -> Plan:
     if acked is REFUSED:
         return
     if acked is False:
-        if (yield _check(task.is_revoked, message)):
+        if (yield check(task.is_revoked, message)):
             log.info("%s was revoked while running; its result is discarded", message.summary)
-            yield _hook(task.on_revocation, message, exception=None, result=result)
+            yield hook(task.on_revocation, message, exception=None, result=result)
         return
     log.info("Successful: %s", message.summary)
-    yield _hook(task.write_unshared, message, TaskStatus.SUCCEEDED, result)
-    yield _hook(task.on_success, message, result=result)
+    yield hook(task.write_unshared, message, TaskStatus.SUCCEEDED, result)
+    yield hook(task.on_success, message, result=result)
 
 
-def error_plan(task: Any, message: Message, exception: BaseException) -> Plan:
+def error_plan(task: PlanTask, message: Message, exception: BaseException) -> Plan:
     """Finish a message whose attempt failed with ``exception``: retry or fail for good."""
-    if (yield _check(task.is_revoked, message)):
-        yield _hook(task.on_revocation, message, exception=exception, result=None)
+    if (yield check(task.is_revoked, message)):
+        yield hook(task.on_revocation, message, exception=exception, result=None)
         return
     message.update(exception_details=parse_exception(exception).as_dict())
-    if (yield _check(task.do_retry, message, exception)):
+    if (yield check(task.do_retry, message, exception)):
         log.warning("%s failed (%s); retrying", message.summary, _describe(exception))
-        yield _hook(task.on_retry, message, exception=exception)
-        if (yield _broker(task.broker.retry, message, effects=task.retry_effects(message))) is None:
-            yield _hook(task.write_unshared, message, TaskStatus.RETRYING)
+        yield hook(task.on_retry, message, exception=exception)
+        retried = yield broker_op(task.broker.retry, message, effects=task.retry_effects(message))
+        if retried is None:
+            yield hook(task.write_unshared, message, TaskStatus.RETRYING)
         return
     log.error("%s failed (%s); retries exhausted", message.summary, _describe(exception))
     yield from _fail(task, message, exception)
 
 
-def _fail(task: Any, message: Message, exception: BaseException) -> Plan:
-    yield _hook(task.on_failure, message, exception=exception)
-    if (yield _broker(task.broker.fail, message, effects=task.failure_effects(message))) is None:
-        yield _hook(task.write_unshared, message, TaskStatus.FAILED)
+def _fail(task: PlanTask, message: Message, exception: BaseException) -> Plan:
+    yield hook(task.on_failure, message, exception=exception)
+    failed = yield broker_op(task.broker.fail, message, effects=task.failure_effects(message))
+    if failed is None:
+        yield hook(task.write_unshared, message, TaskStatus.FAILED)
 
 
-def lost_plan(task: Any, message: Message) -> Plan:
+def lost_plan(task: PlanTask, message: Message) -> Plan:
     """Fail a message whose worker died on its last allowed attempt (it is not run again)."""
     exception = WorkerLostError(
         f"{message.summary}: its worker stopped renewing its lease on the last allowed attempt"
@@ -161,22 +247,24 @@ def lost_plan(task: Any, message: Message) -> Plan:
     log.error("%s lost its worker too many times; failing it", message.summary)
     # The claim counted every lost attempt, the last one included; a failed attempt that ends
     # the message is not counted as a retry (``error_plan``), so record the same figure.
-    message.update(retries=min(message.retries, task.max_retries))
+    if task.max_retries is not None:
+        message.update(retries=min(message.retries, task.max_retries))
     yield from _fail(task, message, exception)
 
 
-def release_plan(broker: Any, message: Message) -> Plan:
+def release_plan(broker: PlanBroker, message: Message) -> Plan:
     """Give the message back at once without counting an attempt (graceful shutdown)."""
-    yield _broker(broker.release, message)
+    yield broker_op(broker.release, message)
 
 
-def unknown_task_plan(broker: Any, message: Message, known: list[Any]) -> Plan:
+def unknown_task_plan(broker: PlanBroker, message: Message, known: Iterable[PlanTask]) -> Plan:
     """Dead-letter a message that names none of the ``known`` tasks, with the reason.
 
     Its FAILED status and failure record are written through the first known task that has a
     status tracker or a result store (they are keyed by the message, whatever its task), so
     nobody waits on it as if it were still queued.
     """
+    known = list(known)
     names = sorted(task.name for task in known)
     reason = (
         f"Unknown task {message.task_name!r} in queue {message.queue!r}: "
@@ -190,11 +278,12 @@ def unknown_task_plan(broker: Any, message: Message, known: list[Any]) -> Plan:
     )
     reporter = next((t for t in known if t.status_tracker or t.result_store), None)
     effects = reporter.failure_effects(message) if reporter is not None else ()
-    if (yield _broker(broker.fail, message, effects=effects)) is None and reporter is not None:
-        yield _hook(reporter.write_unshared, message, TaskStatus.FAILED)
+    failed = yield broker_op(broker.fail, message, effects=effects)
+    if failed is None and reporter is not None:
+        yield hook(reporter.write_unshared, message, TaskStatus.FAILED)
 
 
-def stop_plan(task: Any, message: Message, exception: BaseException) -> Plan:
+def stop_plan(task: PlanTask, message: Message, exception: BaseException) -> Plan:
     """What stopping a running future means: shutdown releases, anything else is an error."""
     if isinstance(exception, TerminationError):
         yield from release_plan(task.broker, message)
@@ -202,7 +291,7 @@ def stop_plan(task: Any, message: Message, exception: BaseException) -> Plan:
         yield from error_plan(task, message, exception)
 
 
-def exhausted_by_lost_workers(task: Any, message: Message) -> bool:
+def exhausted_by_lost_workers(task: PlanTask, message: Message) -> bool:
     """Whether lost attempts (counted at claim) already used up the message's retries.
 
     In a normal run ``retries`` never exceeds ``max_retries``: the attempt that reaches it fails
@@ -217,88 +306,60 @@ def _describe(exception: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
-# -- running plans -----------------------------------------------------------------------------
+# -- carrying plans out -------------------------------------------------------------------------
 
 
-def _outage_pause_ms(attempt: int) -> int:
-    first, last = OUTAGE_PAUSES_MS
-    return int(min(first * 2**attempt, last))
+def perform(plan: Plan, give_up_after_ms: int = DEFAULT_LEASE_TTL) -> Steps[None]:
+    """The steps that carry out ``plan``'s actions, answering each with its outcome.
+
+    ``give_up_after_ms``: how long a broker operation or check waits out a Redis outage.
+    """
+    answer: Any = None
+    try:
+        while True:
+            try:
+                action = plan.send(answer)
+            except StopIteration:
+                return
+            answer = yield from _carry_out(action, give_up_after_ms)
+    finally:
+        plan.close()
 
 
-def _refusal(call: Call, error: Exception) -> _Refused:
-    log.warning("%s refused: %s", getattr(call.function, "__name__", "operation"), error)
-    return REFUSED
-
-
-def _hook_failed(call: Call, error: BaseException) -> None:
-    name = getattr(call.function, "__name__", "hook")
-    log.critical("Hook %s raised %s: %s", name, type(error).__name__, error, exc_info=error)
-
-
-def run_plan(plan: Plan, give_up_after_ms: int = DEFAULT_LEASE_TTL) -> None:
-    """Run a plan with blocking calls."""
-    value: Any = None
-    while True:
+def _carry_out(action: Action, give_up_after_ms: int) -> Steps[Any]:
+    invoke = Invoke(action.function, action.args, action.kwargs)
+    if action.kind == "hook":
         try:
-            call = plan.send(value)
-        except StopIteration:
-            return
-        value = _run_call(call, give_up_after_ms)
-
-
-def _run_call(call: Call, give_up_after_ms: int) -> Any:
-    if call.kind == "hook":
-        try:
-            return call.function(*call.args, **call.kwargs)
+            return (yield invoke)
         except Exception as error:
-            _hook_failed(call, error)
+            log.critical(
+                "Hook %s raised %s: %s", action.name, type(error).__name__, error, exc_info=error
+            )
             return None
     deadline = time.monotonic() + give_up_after_ms / 1000
     attempt = 0
     while True:
         try:
-            return call.function(*call.args, **call.kwargs)
+            return (yield invoke)
         except (LeaseLostError, MessageDoesNotExistsError) as error:
-            return _refusal(call, error)
-        except OUTAGE_ERRORS as error:
+            return _refusal(action, error)
+        except REDIS_OUTAGE_ERRORS as error:
             if time.monotonic() >= deadline:
-                return _refusal(call, error)
-            time.sleep(_outage_pause_ms(attempt) / 1000)
+                return _refusal(action, error)
+            yield Sleep(outage_pause_ms(attempt, FINISH_OUTAGE_PAUSES_MS) / 1000)
             attempt += 1
+
+
+def _refusal(action: Action, error: Exception) -> _Refused:
+    log.warning("%s refused: %s", action.name, error)
+    return REFUSED
+
+
+def run_plan(plan: Plan, give_up_after_ms: int = DEFAULT_LEASE_TTL) -> None:
+    """Run a plan with blocking calls."""
+    run(perform(plan, give_up_after_ms))
 
 
 async def run_plan_async(plan: Plan, give_up_after_ms: int = DEFAULT_LEASE_TTL) -> None:
     """Run a plan, awaiting hooks and broker calls that are coroutines."""
-    value: Any = None
-    while True:
-        try:
-            call = plan.send(value)
-        except StopIteration:
-            return
-        value = await _run_call_async(call, give_up_after_ms)
-
-
-async def _run_call_async(call: Call, give_up_after_ms: int) -> Any:
-    if call.kind == "hook":
-        try:
-            return await _maybe_await(call.function(*call.args, **call.kwargs))
-        except Exception as error:
-            _hook_failed(call, error)
-            return None
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + give_up_after_ms / 1000
-    attempt = 0
-    while True:
-        try:
-            return await _maybe_await(call.function(*call.args, **call.kwargs))
-        except (LeaseLostError, MessageDoesNotExistsError) as error:
-            return _refusal(call, error)
-        except OUTAGE_ERRORS as error:
-            if loop.time() >= deadline:
-                return _refusal(call, error)
-            await asyncio.sleep(_outage_pause_ms(attempt) / 1000)
-            attempt += 1
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
+    await async_run(perform(plan, give_up_after_ms))

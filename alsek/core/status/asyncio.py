@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from alsek.core.status.base import BaseStatusTracker, StatusTarget
-from alsek.core.status.steps import Steps, T, async_run, async_stream
-from alsek.core.status.types import StatusUpdate, TaskStatus
+from alsek.core.status.types import StatusSubject, StatusUpdate, TaskStatus
+from alsek.core.steps.drivers import async_run, async_stream
+from alsek.core.steps.ops import Steps, T
 from alsek.storage.backends.base import AsyncBackend
 
 
@@ -26,18 +27,18 @@ class AsyncStatusTracker(BaseStatusTracker):
         super().__init__(backend=backend, **kwargs)
 
     async def _run(self, steps: Steps[T]) -> T:
-        return await async_run(steps, self.backend.conn)  # type: ignore[attr-defined]
+        return await async_run(steps, self.backend.conn)
 
-    async def exists(self, message: Any) -> bool:
+    async def exists(self, message: StatusSubject) -> bool:
         """Whether the message has a status."""
         return await self._run(self._exists_steps(message))
 
-    async def publish_update(self, message: Any, update: StatusUpdate) -> None:
+    async def publish_update(self, message: StatusSubject, update: StatusUpdate) -> None:
         """Publish ``update`` on the message's channel without storing it."""
         await self._run(self._publish_steps(message, update))
 
     def listen_to_updates(
-        self, message: Any, auto_exit: bool = True
+        self, message: StatusSubject, auto_exit: bool = True
     ) -> AsyncIterator[StatusUpdate]:
         """An async generator of the current status, then every later one; see the sync twin.
 
@@ -45,19 +46,21 @@ class AsyncStatusTracker(BaseStatusTracker):
             ValueError: pub/sub is not enabled (raised by this call, not on iteration).
         """
         self._require_pubsub()
-        return async_stream(self._follow_steps(message, auto_exit, None), self.backend.conn)  # type: ignore[attr-defined]
+        return async_stream(self._follow_steps(message, auto_exit, None), self.backend.conn)
 
-    async def set(self, message: Any, status: TaskStatus, details: Any | None = None) -> None:
+    async def set(
+        self, message: StatusSubject, status: TaskStatus, details: Any | None = None
+    ) -> None:
         """Write ``status`` with ``PX ttl``, publish it and update the live index, atomically."""
         await self._run(self._set_steps(message, status, details))
 
-    async def get(self, message: Any) -> StatusUpdate:
+    async def get(self, message: StatusSubject) -> StatusUpdate:
         """The current status; ``KeyError`` if there is none."""
         return await self._run(self._get_steps(message))
 
     async def wait_for(
         self,
-        message: Any,
+        message: StatusSubject,
         status: StatusTarget,
         timeout: float | None = 5.0,
         poll_interval: float = 0.05,
@@ -68,6 +71,6 @@ class AsyncStatusTracker(BaseStatusTracker):
             self._wait_for_steps(message, status, timeout, poll_interval, raise_on_timeout)
         )
 
-    async def delete(self, message: Any, check: bool = True) -> None:
+    async def delete(self, message: StatusSubject, check: bool = True) -> None:
         """Delete the status; ``ValidationError`` if ``check`` and it is not terminal."""
         await self._run(self._delete_steps(message, check))

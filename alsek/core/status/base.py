@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from types import SimpleNamespace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from alsek.core.broker.effects import (
@@ -35,49 +35,44 @@ from alsek.core.broker.effects import (
     IndexRemoveEffect,
     PublishEffect,
     SetEffect,
-)
-from alsek.core.status.hub import Published
-from alsek.core.status.steps import (
-    Emit,
-    Receive,
-    Sleep,
-    Steps,
-    Subscribe,
-    call,
-    check_backend_kind,
-    deadline_after,
     effect_commands,
-    encode_value,
-    first_emitted,
-    positive_ms,
-    read,
-    rebuild_backend,
-    seconds_left,
-    snapshot_steps,
 )
 from alsek.core.status.types import (
     LIVE_TASK_STATUSES,
     TERMINAL_TASK_STATUSES,
+    StatusSubject,
     StatusUpdate,
     TaskStatus,
 )
+from alsek.core.steps.hub import Published
+from alsek.core.steps.ops import Emit, Receive, Sleep, Steps, Subscribe, batched, call
+from alsek.core.steps.waiting import deadline_after, first_emitted, seconds_left, snapshot_steps
 from alsek.defaults import DEFAULT_TTL
 from alsek.exceptions import ValidationError
 from alsek.storage.backends.base import BaseBackend
+from alsek.storage.backends.helpers import check_backend_kind, encode_value, rebuild_backend
 from alsek.utils.temporal import utcnow_timestamp_ms
 
 TrackerT = TypeVar("TrackerT", bound="BaseStatusTracker")
 
 
-#: The placeholders of ``ClaimStatus`` templates, as a message the name builders accept.
-_PLACEHOLDERS = SimpleNamespace(queue="<queue>", task_name="<task>", uuid="<uuid>")
+@dataclass(frozen=True)
+class _Placeholders:
+    """The placeholders of ``ClaimStatus`` templates, as a subject the name builders accept."""
+
+    queue: str = "<queue>"
+    task_name: str = "<task>"
+    uuid: str = "<uuid>"
+
+
+_PLACEHOLDERS = _Placeholders()
 #: Details of the FAILED status of a claimed message whose body could not be decoded.
 REJECTED_DETAILS = "undecodable message body: moved to the dead-letter queue"
 
 StatusTarget = TaskStatus | tuple[TaskStatus, ...] | list[TaskStatus]
 
 
-def _identity(message: Any) -> tuple[str, str, str]:
+def _identity(message: object) -> tuple[str, str, str]:
     """Queue, task name and uuid of ``message``; ``ValidationError`` naming what is missing."""
     queue = getattr(message, "queue", None)
     task_name = getattr(message, "task_name", None)
@@ -95,6 +90,13 @@ def _targets(status: Any) -> tuple[TaskStatus, ...]:
     if isinstance(status, (tuple, list)) and all(isinstance(s, TaskStatus) for s in status):
         return tuple(status)
     raise ValueError(f"status must be a TaskStatus, or a tuple or list of them, got {status!r}")
+
+
+def _positive_ms(name: str, value: Any) -> int | None:
+    """``value`` if it is ``None`` or a positive int of milliseconds, else ``ValueError``."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+        raise ValueError(f"{name} must be a positive int of milliseconds or None, got {value!r}")
+    return value
 
 
 def _check_status(status: Any) -> TaskStatus:
@@ -129,7 +131,7 @@ class BaseStatusTracker(ABC):
         if enable_pubsub and not backend.SUPPORTS_PUBSUB:
             raise AssertionError(f"{type(backend).__name__} does not support PUBSUB")
         self.backend = backend
-        self.ttl = positive_ms("ttl", ttl)
+        self.ttl = _positive_ms("ttl", ttl)
         self.enable_pubsub = backend.SUPPORTS_PUBSUB if enable_pubsub is None else enable_pubsub
 
     def __repr__(self) -> str:
@@ -158,13 +160,13 @@ class BaseStatusTracker(ABC):
     # -- names -------------------------------------------------------------------------------
 
     @staticmethod
-    def get_storage_name(message: Any) -> str:
+    def get_storage_name(message: StatusSubject) -> str:
         """``status:{<queue>}:<task>:<uuid>``; ``ValidationError`` if one of them is empty."""
         queue, task_name, uuid = _identity(message)
         return f"status:{{{queue}}}:{task_name}:{uuid}"
 
     @staticmethod
-    def get_pubsub_name(message: Any) -> str:
+    def get_pubsub_name(message: StatusSubject) -> str:
         """``channel:{<queue>}:<task>:<uuid>`` (the backend namespace goes in front)."""
         queue, task_name, uuid = _identity(message)
         return f"channel:{{{queue}}}:{task_name}:{uuid}"
@@ -177,10 +179,10 @@ class BaseStatusTracker(ABC):
     def _full(self, name: str) -> str:
         return f"{self.backend.namespace}:{name}"
 
-    def _key(self, message: Any) -> str:
+    def _key(self, message: StatusSubject) -> str:
         return self._full(self.get_storage_name(message))
 
-    def _channel(self, message: Any) -> str:
+    def _channel(self, message: StatusSubject) -> str:
         return self._full(self.get_pubsub_name(message))
 
     # -- payloads ----------------------------------------------------------------------------
@@ -197,7 +199,9 @@ class BaseStatusTracker(ABC):
 
     # -- writes that ride with broker operations ---------------------------------------------
 
-    def effects(self, message: Any, status: TaskStatus, details: Any = None) -> list[Effect]:
+    def effects(
+        self, message: StatusSubject, status: TaskStatus, details: Any = None
+    ) -> list[Effect]:
         """The writes recording ``status``: pass them to a broker operation's ``effects``.
 
         SET with ``PX ttl``, PUBLISH (when pub/sub is on) and the live-index update. Raises
@@ -242,23 +246,23 @@ class BaseStatusTracker(ABC):
         if not self.enable_pubsub:
             raise ValueError("PUBSUB not enabled")
 
-    def _exists_steps(self, message: Any) -> Steps[bool]:
-        [count] = yield read(("EXISTS", self._key(message)))
+    def _exists_steps(self, message: StatusSubject) -> Steps[bool]:
+        [count] = yield batched(("EXISTS", self._key(message)))
         return bool(count)
 
-    def _publish_steps(self, message: Any, update: StatusUpdate) -> Steps[None]:
+    def _publish_steps(self, message: StatusSubject, update: StatusUpdate) -> Steps[None]:
         yield call(("PUBLISH", self._channel(message), self._encode(update)))
 
-    def _set_steps(self, message: Any, status: TaskStatus, details: Any) -> Steps[None]:
+    def _set_steps(self, message: StatusSubject, status: TaskStatus, details: Any) -> Steps[None]:
         yield call(*effect_commands(self.effects(message, status, details)), atomic=True)
 
-    def _get_steps(self, message: Any) -> Steps[StatusUpdate]:
-        [raw] = yield read(("GET", self._key(message)))
+    def _get_steps(self, message: StatusSubject) -> Steps[StatusUpdate]:
+        [raw] = yield batched(("GET", self._key(message)))
         if not raw:
             raise KeyError(f"No status found for message {message.uuid}")
         return self._decode(raw)
 
-    def _delete_steps(self, message: Any, check: bool) -> Steps[None]:
+    def _delete_steps(self, message: StatusSubject, check: bool) -> Steps[None]:
         if check:
             current = yield from self._get_steps(message)
             if current.value not in TERMINAL_TASK_STATUSES:
@@ -274,7 +278,9 @@ class BaseStatusTracker(ABC):
         if not deleted:
             raise KeyError(f"No status found for message {uuid}")
 
-    def _follow_steps(self, message: Any, auto_exit: bool, deadline: float | None) -> Steps[None]:
+    def _follow_steps(
+        self, message: StatusSubject, auto_exit: bool, deadline: float | None
+    ) -> Steps[None]:
         """Emit the current status, then every later one, in order and once each.
 
         Ends after a terminal status when ``auto_exit``, or when ``deadline`` passes.
@@ -302,7 +308,9 @@ class BaseStatusTracker(ABC):
                 if auto_exit and update.value in TERMINAL_TASK_STATUSES:
                     return
 
-    def _poll_steps(self, message: Any, deadline: float | None, interval: float) -> Steps[None]:
+    def _poll_steps(
+        self, message: StatusSubject, deadline: float | None, interval: float
+    ) -> Steps[None]:
         """Emit the status every ``interval`` seconds until ``deadline`` (no pub/sub)."""
         while True:
             try:
@@ -318,7 +326,7 @@ class BaseStatusTracker(ABC):
 
     def _wait_for_steps(
         self,
-        message: Any,
+        message: StatusSubject,
         status: StatusTarget,
         timeout: float | None,
         poll_interval: float,
@@ -332,7 +340,8 @@ class BaseStatusTracker(ABC):
             updates = self._poll_steps(message, deadline, poll_interval)
         last, found = yield from first_emitted(updates, lambda u: u.value in targets)
         if found:
-            return last.value
+            found_update: StatusUpdate = last
+            return found_update.value
         if raise_on_timeout:
             raise TimeoutError(f"Timeout waiting for '{getattr(message, 'summary', message)}'")
         return TaskStatus.UNKNOWN if last is None else last.value
@@ -340,29 +349,31 @@ class BaseStatusTracker(ABC):
     # -- the interface (spec) ----------------------------------------------------------------
 
     @abstractmethod
-    def exists(self, message: Any) -> bool | Any:
+    def exists(self, message: StatusSubject) -> bool | Any:
         """Whether the message has a status."""
 
     @abstractmethod
-    def publish_update(self, message: Any, update: StatusUpdate) -> Any | None:
+    def publish_update(self, message: StatusSubject, update: StatusUpdate) -> Any | None:
         """Publish ``update`` on the message's channel without storing it."""
 
     @abstractmethod
-    def listen_to_updates(self, message: Any, auto_exit: bool = True) -> Any:
+    def listen_to_updates(self, message: StatusSubject, auto_exit: bool = True) -> Any:
         """The current status, then every later one; stops after a terminal one if ``auto_exit``."""
 
     @abstractmethod
-    def set(self, message: Any, status: TaskStatus, details: Any | None = None) -> Any | None:
+    def set(
+        self, message: StatusSubject, status: TaskStatus, details: Any | None = None
+    ) -> Any | None:
         """Write (and publish) a status."""
 
     @abstractmethod
-    def get(self, message: Any) -> StatusUpdate | Any:
+    def get(self, message: StatusSubject) -> StatusUpdate | Any:
         """The current status; ``KeyError`` if there is none."""
 
     @abstractmethod
     def wait_for(
         self,
-        message: Any,
+        message: StatusSubject,
         status: StatusTarget,
         timeout: float | None = 5.0,
         poll_interval: float = 0.05,
@@ -371,5 +382,5 @@ class BaseStatusTracker(ABC):
         """Wait (seconds) until the status is one of ``status``."""
 
     @abstractmethod
-    def delete(self, message: Any, check: bool = True) -> Any | None:
+    def delete(self, message: StatusSubject, check: bool = True) -> Any | None:
         """Delete the status; with ``check``, only a terminal one."""

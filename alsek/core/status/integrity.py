@@ -28,9 +28,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from alsek.core.broker import Broker, keys
 from alsek.core.message import Message
-from alsek.core.status.steps import Steps, call, run
 from alsek.core.status.sync import StatusTracker
 from alsek.core.status.types import LIVE_TASK_STATUSES, StatusUpdate, TaskStatus
+from alsek.core.steps.drivers import run
+from alsek.core.steps.ops import Steps, call
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class StatusTrackerIntegrityScanner:
         """Check every in-flight status of every queue once."""
         outcomes: Counter[str] = Counter()
         for queue in self.broker.queues():
-            conn = self.status_tracker.backend.conn  # type: ignore[attr-defined]
+            conn = self.status_tracker.backend.conn
             outcomes += run(self._scan_queue_steps(queue), conn)
         if outcomes["MARKED"]:
             log.warning("Integrity scan marked %s statuses UNKNOWN.", outcomes["MARKED"])

@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from alsek.core.status.base import BaseStatusTracker, StatusTarget
-from alsek.core.status.steps import Steps, T, run, stream
-from alsek.core.status.types import StatusUpdate, TaskStatus
+from alsek.core.status.types import StatusSubject, StatusUpdate, TaskStatus
+from alsek.core.steps.drivers import run, stream
+from alsek.core.steps.ops import Steps, T
 
 
 class StatusTracker(BaseStatusTracker):
@@ -19,17 +20,19 @@ class StatusTracker(BaseStatusTracker):
     """
 
     def _run(self, steps: Steps[T]) -> T:
-        return run(steps, self.backend.conn)  # type: ignore[attr-defined]
+        return run(steps, self.backend.conn)
 
-    def exists(self, message: Any) -> bool:
+    def exists(self, message: StatusSubject) -> bool:
         """Whether the message has a status."""
         return self._run(self._exists_steps(message))
 
-    def publish_update(self, message: Any, update: StatusUpdate) -> None:
+    def publish_update(self, message: StatusSubject, update: StatusUpdate) -> None:
         """Publish ``update`` on the message's channel without storing it."""
         self._run(self._publish_steps(message, update))
 
-    def listen_to_updates(self, message: Any, auto_exit: bool = True) -> Iterator[StatusUpdate]:
+    def listen_to_updates(
+        self, message: StatusSubject, auto_exit: bool = True
+    ) -> Iterator[StatusUpdate]:
         """The current status (if any), then every later one, in order and once each.
 
         A listener that starts after the task finished still gets the final status. With
@@ -39,13 +42,13 @@ class StatusTracker(BaseStatusTracker):
             ValueError: pub/sub is not enabled (raised by this call, not on iteration).
         """
         self._require_pubsub()
-        return stream(self._follow_steps(message, auto_exit, None), self.backend.conn)  # type: ignore[attr-defined]
+        return stream(self._follow_steps(message, auto_exit, None), self.backend.conn)
 
-    def set(self, message: Any, status: TaskStatus, details: Any | None = None) -> None:
+    def set(self, message: StatusSubject, status: TaskStatus, details: Any | None = None) -> None:
         """Write ``status`` with ``PX ttl``, publish it and update the live index, atomically."""
         self._run(self._set_steps(message, status, details))
 
-    def get(self, message: Any) -> StatusUpdate:
+    def get(self, message: StatusSubject) -> StatusUpdate:
         """The current status.
 
         Raises:
@@ -55,7 +58,7 @@ class StatusTracker(BaseStatusTracker):
 
     def wait_for(
         self,
-        message: Any,
+        message: StatusSubject,
         status: StatusTarget,
         timeout: float | None = 5.0,
         poll_interval: float = 0.05,
@@ -75,7 +78,7 @@ class StatusTracker(BaseStatusTracker):
             self._wait_for_steps(message, status, timeout, poll_interval, raise_on_timeout)
         )
 
-    def delete(self, message: Any, check: bool = True) -> None:
+    def delete(self, message: StatusSubject, check: bool = True) -> None:
         """Delete the status (and its live-index entry).
 
         Raises:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 
 class TaskStatus(Enum):
@@ -23,6 +23,19 @@ TERMINAL_TASK_STATUSES = (TaskStatus.FAILED, TaskStatus.SUCCEEDED)
 #: Statuses of a message still in flight: the ones the integrity scanner checks. UNKNOWN is not
 #: terminal, but it is the scanner's own verdict, so it is not checked again.
 LIVE_TASK_STATUSES = (TaskStatus.SUBMITTED, TaskStatus.RUNNING, TaskStatus.RETRYING)
+
+
+class StatusSubject(Protocol):
+    """What a status is kept for: a message's queue, task name and uuid (a ``Message``)."""
+
+    @property
+    def queue(self) -> str: ...
+
+    @property
+    def task_name(self) -> str: ...
+
+    @property
+    def uuid(self) -> str: ...
 
 
 class StatusUpdate(NamedTuple):

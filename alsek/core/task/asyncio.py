@@ -12,8 +12,8 @@ from alsek.core.backoff import Backoff
 from alsek.core.broker import AsyncBroker
 from alsek.core.message import Message
 from alsek.core.status.asyncio import AsyncStatusTracker
-from alsek.core.status.steps import async_run
 from alsek.core.status.types import StatusUpdate, TaskStatus
+from alsek.core.steps.drivers import async_run
 from alsek.core.task.base import (
     BaseTask,
     _log_generated,

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
-from alsek.core.broker.effects import ClaimStatus, Effect
+from alsek.core.broker.effects import ClaimStatus, Effect, effect_commands
 from alsek.core.message import Message
-from alsek.core.status.steps import Steps, call, effect_commands
 from alsek.core.status.types import TaskStatus
+from alsek.core.steps.ops import Steps, call
 
 if TYPE_CHECKING:
     from alsek.core.broker import BaseBroker

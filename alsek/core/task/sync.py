@@ -10,9 +10,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from alsek.core.backoff import Backoff
 from alsek.core.broker import Broker
 from alsek.core.message import Message
-from alsek.core.status.steps import run
 from alsek.core.status.sync import StatusTracker
 from alsek.core.status.types import StatusUpdate, TaskStatus
+from alsek.core.steps.drivers import run
 from alsek.core.task.base import (
     BaseTask,
     _log_generated,

@@ -16,9 +16,9 @@ from typing import Any
 import redis
 
 from alsek.core.consumer import Consumer
-from alsek.core.consumer.sync import REDIS_OUTAGE_ERRORS
 from alsek.core.future.outcome import run_plan
 from alsek.core.message import Message
+from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.worker.core import PoolCore
 from alsek.core.worker.loop import PoolLoop, drive
 

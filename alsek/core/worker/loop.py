@@ -20,9 +20,9 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from alsek.core.consumer.sync import REDIS_OUTAGE_ERRORS
 from alsek.core.future.outcome import Plan, lost_plan, release_plan, unknown_task_plan
 from alsek.core.message import Message
+from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.worker.core import Admission, PoolCore
 from alsek.exceptions import RevokedError, TerminationError
 

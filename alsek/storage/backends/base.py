@@ -212,6 +212,11 @@ class BaseBackend(ABC):
             self._conn = self._check_client(self._conn.get())
         return self._conn
 
+    @property
+    def conn(self) -> Any:
+        """The client this backend talks to (a ``LazyClient`` is resolved on first use, once)."""
+        return self._resolve_conn()
+
     @classmethod
     def _client_from_pool_settings(cls, settings: dict[str, Any]) -> Any:
         pool_class = cls.CONNECTION_POOL_CLASS
@@ -235,7 +240,8 @@ class BaseBackend(ABC):
         settings = gather_init_params(self)
         if self.CLIENT_CLASS is not None:
             settings["conn"] = _pool_settings(self._resolve_conn())
-        return dill.dumps({"backend": self.__class__, "settings": settings})
+        encoded: bytes = dill.dumps({"backend": self.__class__, "settings": settings})
+        return encoded
 
     @classmethod
     def from_settings(cls: type[BackendT], settings: dict[str, Any]) -> BackendT:
@@ -417,6 +423,36 @@ class AsyncBackend(BaseBackend, ABC):
     """A backend whose methods are coroutines; ``scan``, ``sub``, ``priority_iter`` stream."""
 
     IS_ASYNC = True
+
+    # The storage contract again, as coroutines, so that callers know to await them.
+
+    @abstractmethod
+    async def exists(self, name: str) -> bool:
+        """True when the key ``name`` exists."""
+
+    @abstractmethod
+    async def set(self, name: str, value: Any, nx: bool = False, ttl: int | None = None) -> None:
+        """Store ``value``; see ``BaseBackend.set``."""
+
+    @abstractmethod
+    async def get(self, name: str, default: Any | type[Empty] | None = Empty) -> Any:
+        """The decoded value, or ``default`` when missing (``KeyError`` if it is ``Empty``)."""
+
+    @abstractmethod
+    async def delete(self, name: str, missing_ok: bool = False) -> None:
+        """Delete the key; a missing key raises ``KeyError`` unless ``missing_ok``."""
+
+    @abstractmethod
+    async def priority_add(self, key: str, unique_id: str, priority: int | float) -> None:
+        """Add (or re-score) ``unique_id`` in the sorted set ``key``; lower scores come first."""
+
+    @abstractmethod
+    async def priority_get(self, key: str) -> str | None:
+        """The member with the lowest score, without removing it, or ``None``."""
+
+    @abstractmethod
+    async def priority_remove(self, key: str, unique_id: str) -> None:
+        """Remove ``unique_id`` from the sorted set ``key``."""
 
     @abstractmethod
     def scan(self, pattern: str | None = None) -> AsyncIterator[str]:

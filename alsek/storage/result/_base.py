@@ -30,23 +30,16 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from alsek.core.broker.effects import Effect, PublishEffect, SetEffect
-from alsek.core.status.steps import (
-    Steps,
-    Subscribe,
-    call,
-    check_backend_kind,
-    effect_commands,
-    encode_value,
-    read,
-    rebuild_backend,
-    wait_steps,
-)
+from alsek.core.broker.effects import Effect, PublishEffect, SetEffect, effect_commands
+from alsek.core.steps.ops import Steps, Subscribe, batched, call
+from alsek.core.steps.waiting import wait_steps
 from alsek.defaults import _GET_RESULT_WAIT_SLEEP_INTERVAL, DEFAULT_QUEUE
 from alsek.exceptions import TaskFailedError
 from alsek.storage.backends.base import BaseBackend, glob_escape
+from alsek.storage.backends.helpers import check_backend_kind, encode_value, rebuild_backend
+from alsek.utils.parsing import ExceptionDetails
 from alsek.utils.system import stop_requested
 from alsek.utils.temporal import utcnow_timestamp_ms
 
@@ -58,6 +51,29 @@ SCAN_COUNT = 1000
 NO_PUBSUB_POLL_SECONDS = _GET_RESULT_WAIT_SLEEP_INTERVAL / 1000
 #: Published on a result's channel to wake its waiters (they read the key again).
 WAKE_PAYLOAD = "1"
+
+
+class ResultSubject(Protocol):
+    """What a result is kept for: a message (a ``Message``), with its place in a callback chain,
+    its result TTL and, once it failed, the exception that failed it."""
+
+    @property
+    def uuid(self) -> str: ...
+
+    @property
+    def queue(self) -> str: ...
+
+    @property
+    def progenitor_uuid(self) -> str | None: ...
+
+    @property
+    def callback_message_data(self) -> dict[str, Any] | None: ...
+
+    @property
+    def result_ttl(self) -> int | None: ...
+
+    @property
+    def exception_details(self) -> ExceptionDetails | None: ...
 
 
 def _result_name(queue: str, uuid: str, progenitor_uuid: str | None) -> str:
@@ -98,7 +114,7 @@ class BaseResultStore(ABC):
     # -- names -------------------------------------------------------------------------------
 
     @staticmethod
-    def get_storage_name(message: Any) -> str:
+    def get_storage_name(message: ResultSubject) -> str:
         """``results:{<queue>}:<uuid>``, or ``...:<progenitor uuid>:descendants:<uuid>``.
 
         Raises:
@@ -119,7 +135,7 @@ class BaseResultStore(ABC):
     def _channel(self, name: str) -> str:
         return self._full(f"channel:{name}")
 
-    def _chain_names(self, message: Any) -> list[str] | None:
+    def _chain_names(self, message: ResultSubject) -> list[str] | None:
         """The message's name then its descendants', in chain order; ``None`` if unknown."""
         data = getattr(message, "callback_message_data", None)
         if not data:
@@ -131,18 +147,18 @@ class BaseResultStore(ABC):
             data = data.get("callback_message_data")
         return names
 
-    def _wake_channels(self, message: Any, descendants: bool) -> list[str]:
+    def _wake_channels(self, message: ResultSubject, descendants: bool) -> list[str]:
         """Channels on which the message's results (known ones) are announced."""
         names = self._chain_names(message) if descendants else None
         return [self._channel(name) for name in names or [self.get_storage_name(message)]]
 
     # -- records -----------------------------------------------------------------------------
 
-    def _encode(self, message: Any, record: dict[str, Any]) -> str:
+    def _encode(self, message: ResultSubject, record: dict[str, Any]) -> str:
         """Serialize a record; ``TypeError`` naming the message before anything is written."""
         return encode_value(self.backend, record, f"The result of message {message.uuid}")
 
-    def _result_effects(self, message: Any, result: Any, nx: bool) -> list[Effect]:
+    def _result_effects(self, message: ResultSubject, result: Any, nx: bool) -> list[Effect]:
         name = self.get_storage_name(message)
         record = self._encode(message, {"result": result, "timestamp": utcnow_timestamp_ms()})
         return [
@@ -150,7 +166,7 @@ class BaseResultStore(ABC):
             PublishEffect(self._channel(name), WAKE_PAYLOAD),
         ]
 
-    def effects(self, message: Any, result: Any) -> list[Effect]:
+    def effects(self, message: ResultSubject, result: Any) -> list[Effect]:
         """The writes storing ``result``: pass them to ``broker.ack(message, effects=...)``.
 
         ``SET NX`` with ``PX result_ttl`` (an existing result is kept: a redelivery's second
@@ -159,7 +175,7 @@ class BaseResultStore(ABC):
         """
         return self._result_effects(message, result, nx=True)
 
-    def failure_effects(self, message: Any) -> list[Effect]:
+    def failure_effects(self, message: ResultSubject) -> list[Effect]:
         """The writes recording that the message failed for good: pass them to ``broker.fail``.
 
         ``get`` then raises ``TaskFailedError`` with the exception's type and text (taken from
@@ -189,7 +205,9 @@ class BaseResultStore(ABC):
 
     # -- operations, as steps (run by the sync and async shells) -----------------------------
 
-    def _names_steps(self, message: Any, descendants: bool) -> Steps[tuple[list[str], bool]]:
+    def _names_steps(
+        self, message: ResultSubject, descendants: bool
+    ) -> Steps[tuple[list[str], bool]]:
         """Names to read, and whether they are in chain order (else: sort by write time)."""
         own = self.get_storage_name(message)
         if not descendants:
@@ -207,12 +225,12 @@ class BaseResultStore(ABC):
             if int(cursor) == 0:
                 return [own, *sorted(set(found) - {own})], False
 
-    def _exists_steps(self, message: Any, descendants: bool) -> Steps[bool]:
+    def _exists_steps(self, message: ResultSubject, descendants: bool) -> Steps[bool]:
         names, _ = yield from self._names_steps(message, descendants)
-        counts = yield read(*(("EXISTS", self._full(name)) for name in names))
+        counts = yield batched(*(("EXISTS", self._full(name)) for name in names))
         return bool(names) and all(counts)
 
-    def _set_steps(self, message: Any, result: Any, nx: bool) -> Steps[None]:
+    def _set_steps(self, message: ResultSubject, result: Any, nx: bool) -> Steps[None]:
         effects = self._result_effects(message, result, nx=nx)
         written, _ = yield call(*effect_commands(effects), atomic=True)
         if nx and not written:
@@ -220,7 +238,7 @@ class BaseResultStore(ABC):
 
     def _read_steps(self, names: list[str]) -> Steps[list[dict[str, Any]] | None]:
         """Every record, or ``None`` while one is missing; ``TaskFailedError`` for a failure."""
-        replies = yield read(
+        replies = yield batched(
             *(("GET", self._full(name)) for name in names),
             *(("GET", self._full(_failure_name(name))) for name in names),
         )
@@ -237,7 +255,7 @@ class BaseResultStore(ABC):
 
     def _get_steps(
         self,
-        message: Any,
+        message: ResultSubject,
         timeout: int = 0,
         keep: bool = True,
         with_metadata: bool = False,
@@ -256,7 +274,7 @@ class BaseResultStore(ABC):
                 # Subscribe, then read again: a result written in between is not missed.
                 subscription = yield Subscribe(tuple(self._channel(name) for name in names))
                 continue
-            if time.monotonic() >= deadline or stop_requested():  # type: ignore[operator]
+            if deadline is None or time.monotonic() >= deadline or stop_requested():
                 raise TimeoutError(f"Timeout waiting for the result(s) of message {message.uuid}")
             yield from wait_steps(subscription, deadline, NO_PUBSUB_POLL_SECONDS)
         if not in_order:
@@ -273,7 +291,9 @@ class BaseResultStore(ABC):
         )
         return [int(count) for count in counts]
 
-    def _delete_steps(self, message: Any, descendants: bool, missing_ok: bool) -> Steps[int]:
+    def _delete_steps(
+        self, message: ResultSubject, descendants: bool, missing_ok: bool
+    ) -> Steps[int]:
         names, _ = yield from self._names_steps(message, descendants)
         counts = yield from self._delete_names_steps(names)
         missing = [self._extract_uuid(name) for name, count in zip(names, counts) if not count]
@@ -284,17 +304,17 @@ class BaseResultStore(ABC):
     # -- the interface (spec) ----------------------------------------------------------------
 
     @abstractmethod
-    def exists(self, message: Any, descendants: bool = False) -> bool | Any:
+    def exists(self, message: ResultSubject, descendants: bool = False) -> bool | Any:
         """Whether every result (the message's, and its descendants') exists."""
 
     @abstractmethod
-    def set(self, message: Any, result: Any, nx: bool = True) -> Any | None:
+    def set(self, message: ResultSubject, result: Any, nx: bool = True) -> Any | None:
         """Store a result; with ``nx`` an existing one raises ``KeyError``."""
 
     @abstractmethod
     def get(
         self,
-        message: Any,
+        message: ResultSubject,
         timeout: int = 0,
         keep: bool = True,
         with_metadata: bool = False,
@@ -303,5 +323,7 @@ class BaseResultStore(ABC):
         """The result(s); ``timeout`` (ms) waits for them to arrive."""
 
     @abstractmethod
-    def delete(self, message: Any, descendants: bool = True, missing_ok: bool = False) -> int | Any:
+    def delete(
+        self, message: ResultSubject, descendants: bool = True, missing_ok: bool = False
+    ) -> int | Any:
         """Delete the result(s); returns how many names were processed."""

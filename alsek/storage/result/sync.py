@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from alsek.core.status.steps import Steps, T, run
+from alsek.core.steps.drivers import run
+from alsek.core.steps.ops import Steps, T
 from alsek.storage.backends.base import Backend
-from alsek.storage.result._base import BaseResultStore
+from alsek.storage.result._base import BaseResultStore, ResultSubject
 
 
 class ResultStore(BaseResultStore):
@@ -23,13 +24,13 @@ class ResultStore(BaseResultStore):
         super().__init__(backend)
 
     def _run(self, steps: Steps[T]) -> T:
-        return run(steps, self.backend.conn)  # type: ignore[attr-defined]
+        return run(steps, self.backend.conn)
 
-    def exists(self, message: Any, descendants: bool = False) -> bool:
+    def exists(self, message: ResultSubject, descendants: bool = False) -> bool:
         """Whether the result exists (with ``descendants``: every result of the chain)."""
         return self._run(self._exists_steps(message, descendants))
 
-    def set(self, message: Any, result: Any, nx: bool = True) -> None:
+    def set(self, message: ResultSubject, result: Any, nx: bool = True) -> None:
         """Store ``result`` for ``message.result_ttl`` ms (``None``: forever) and wake waiters.
 
         Raises:
@@ -40,7 +41,7 @@ class ResultStore(BaseResultStore):
 
     def get(
         self,
-        message: Any,
+        message: ResultSubject,
         timeout: int = 0,
         keep: bool = True,
         with_metadata: bool = False,
@@ -59,7 +60,9 @@ class ResultStore(BaseResultStore):
         """
         return self._run(self._get_steps(message, timeout, keep, with_metadata, descendants))
 
-    def delete(self, message: Any, descendants: bool = True, missing_ok: bool = False) -> int:
+    def delete(
+        self, message: ResultSubject, descendants: bool = True, missing_ok: bool = False
+    ) -> int:
         """Delete the result(s) and any failure record; returns how many names were processed.
 
         Raises:

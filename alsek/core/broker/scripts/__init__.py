@@ -6,10 +6,10 @@ transparently when Redis answers NOSCRIPT (after a restart or ``SCRIPT FLUSH``).
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+
+from alsek.core.steps.ops import Script
 
 SCRIPT_NAMES = (
     "ack",
@@ -28,22 +28,13 @@ SCRIPT_NAMES = (
 )
 
 
-@dataclass(frozen=True)
-class Script:
-    """A loaded script: its name, full text (library + body) and SHA1."""
-
-    name: str
-    text: str
-    sha: str
-
-
 @cache
 def get_script(name: str) -> Script:
-    """Return the script called ``name`` (read once per process)."""
+    """Return the script called ``name``: ``lib.lua`` then its body (read once per process)."""
     if name not in SCRIPT_NAMES:
         raise KeyError(f"No broker script named {name!r}")
     folder = resources.files(__package__)
     text = (
         folder.joinpath("lib.lua").read_text() + "\n" + folder.joinpath(f"{name}.lua").read_text()
     )
-    return Script(name=name, text=text, sha=hashlib.sha1(text.encode()).hexdigest())
+    return Script.from_text(name, text)

@@ -3,4 +3,4 @@
 local refused = finish(ARGV[3], ARGV[4], ARGV[5])
 if refused then return refused end
 apply_effects(6)
-return 'OK'
+return OK

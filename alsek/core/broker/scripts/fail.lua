@@ -5,4 +5,4 @@ local refused = finish(q, u, ARGV[5])
 if refused then return refused end
 dead_letter(q, u, ARGV[6], ARGV[7], tonumber(ARGV[8]))
 apply_effects(9)
-return 'OK'
+return OK

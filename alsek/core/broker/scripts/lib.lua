@@ -5,6 +5,23 @@
 local PREFIX = ARGV[1]
 local NOW = tonumber(ARGV[2])
 
+-- Replies of the scripts that change a message (alsek/core/broker/replies.py maps each one).
+local OK = 'OK'                  -- done
+local ALREADY = 'ALREADY'        -- this delivery already gave the message back: nothing to do
+local GONE = 'GONE'              -- the message does not exist
+local LEASE_LOST = 'LEASE_LOST'  -- the lease expired or another worker holds it: nothing changed
+local EXISTS = 'EXISTS'          -- another message with this uuid is queued: nothing written
+
+-- How long a wake token waits for a consumer, and how soon a lease that has no TTL (it never
+-- should) is looked at again by reclaim.
+local WAKE_TTL_MS = 60000
+local LEASE_RECHECK_MS = 60000
+-- Items per Redis call or per pass, to keep each call (and each script run) short.
+local ZADD_ARGS_PER_CALL = 1000  -- ZADD arguments (score, member pairs: 500 pairs)
+local PROMOTE_PER_PASS = 1000    -- delayed messages made ready per pass
+local RECLAIM_PER_PASS = 100     -- expired leases returned per pass
+local DEL_KEYS_PER_CALL = 500    -- keys per DEL
+
 local function qbase(q) return PREFIX .. 'queues:{' .. q .. '}' end
 local function msg_key(q, u) return qbase(q) .. ':messages:' .. u end
 local function lock_key(q, u) return 'lock:' .. msg_key(q, u) end
@@ -17,10 +34,16 @@ local function seq_key(q) return qbase(q) .. ':seq' end
 local function dlq_index_key(q) return qbase(q) .. ':dlq' end
 local function dlq_key(q, u) return qbase(q) .. ':dlq:' .. u end
 local function revoked_key(q, u) return qbase(q) .. ':revoked:' .. u end
+local function registry_key() return PREFIX .. 'registry:{queues}' end
+local function registry_wake_key() return registry_key() .. ':wake' end
 
 -- Ready-set members sort by (priority score, submission sequence): FIFO within a priority.
-local function member(seq, u) return string.format('%016d', tonumber(seq)) .. ':' .. u end
-local function uuid_of(m) return string.sub(m, 18) end
+-- A member is the sequence, zero-padded to SEQ_DIGITS, then ':' and the uuid.
+local SEQ_DIGITS = 16
+local function member(seq, u)
+  return string.format('%0' .. SEQ_DIGITS .. 'd', tonumber(seq)) .. ':' .. u
+end
+local function uuid_of(m) return string.sub(m, SEQ_DIGITS + 2) end
 
 -- Index keys live at least as long as the messages they point to, and never shorter.
 local function extend_ttl(key, ttl)
@@ -29,15 +52,17 @@ local function extend_ttl(key, ttl)
   if current ~= -2 and current < ttl then redis.call('PEXPIRE', key, ttl) end
 end
 
--- Wake one idle consumer of the queue (they block on this list). A token already waiting
--- means no consumer is blocked, so one token is enough.
-local function signal(q)
-  local key = wake_key(q)
+-- Wake one idle consumer blocked on the list `key`. A token already waiting means no consumer
+-- is blocked, so one token is enough.
+local function wake(key)
   if redis.call('EXISTS', key) == 0 then
     redis.call('LPUSH', key, '1')
-    redis.call('PEXPIRE', key, 60000)
+    redis.call('PEXPIRE', key, WAKE_TTL_MS)
   end
 end
+
+-- Wake one idle consumer of queue q.
+local function signal(q) wake(wake_key(q)) end
 
 -- Put a message where it belongs: ready set when due, else the ready-time index.
 local function enqueue(q, t, u, prio, seq, ready_at, ttl)
@@ -53,8 +78,9 @@ end
 
 -- ZADD many (score, member) pairs, a few hundred per call.
 local function zadd_pairs(key, pairs)
-  for start = 1, #pairs, 1000 do
-    redis.call('ZADD', key, unpack(pairs, start, math.min(start + 999, #pairs)))
+  for start = 1, #pairs, ZADD_ARGS_PER_CALL do
+    local stop = math.min(start + ZADD_ARGS_PER_CALL - 1, #pairs)
+    redis.call('ZADD', key, unpack(pairs, start, stop))
   end
 end
 
@@ -115,22 +141,33 @@ local function dead_letter(q, u, data, reason, dlq_ttl)
   extend_ttl(index, dlq_ttl)
 end
 
--- Does `owner` (empty: nobody, i.e. a producer or operator) hold the message's lease?
-local function holds_lease(q, u, owner)
-  return owner == '' or redis.call('GET', lock_key(q, u)) == owner
+-- The lease check, the only one: nil when `owner` holds message u's lease, else the reply
+-- saying why not. ALREADY: this delivery gave the message back (retry, release), so this is a
+-- repeat; GONE: there is no message (finished, revoked, expired), e.g. a repeat of our own ack
+-- after a dropped connection; LEASE_LOST: the lease expired or is another worker's.
+local function lease_refusal(q, u, owner)
+  if owner ~= '' and redis.call('GET', lock_key(q, u)) == owner then return nil end
+  local key = msg_key(q, u)
+  if owner ~= '' and redis.call('HGET', key, 'last_owner') == owner then return ALREADY end
+  if redis.call('EXISTS', key) == 0 then return GONE end
+  return LEASE_LOST
 end
 
--- Remove a message for good (ack, fail), if `owner` may: nil when done, else why not.
--- GONE: the lease is not ours and the message no longer exists (a repeat of our own call after
--- a dropped connection, or someone else finished it): nothing to do.
+-- Why `owner` may not change message u (nil: it may). A producer or operator ('') acts
+-- without a lease.
+local function refusal(q, u, owner)
+  if owner == '' then return nil end
+  return lease_refusal(q, u, owner)
+end
+
+-- Remove a message for good (ack, fail), if `owner` may: nil when done, else why not. A
+-- delivery that gave the message back (ALREADY) holds no lease left to finish it with.
 local function finish(q, u, owner)
-  local key = msg_key(q, u)
-  if not holds_lease(q, u, owner) then
-    if redis.call('EXISTS', key) == 0 then return 'GONE' end
-    return 'LEASE_LOST'
-  end
+  local refused = refusal(q, u, owner)
+  if refused == ALREADY then return LEASE_LOST end
+  if refused then return refused end
   unindex(q, u)
-  redis.call('DEL', key, lock_key(q, u))
+  redis.call('DEL', msg_key(q, u), lock_key(q, u))
   return nil
 end
 
@@ -166,16 +203,15 @@ local function apply_effects(i)
       redis.call('ZREM', ARGV[i + 1], ARGV[i + 2])
       i = i + 3
     else
-      return redis.error_reply('alsek: unknown effect opcode ' .. tostring(op))
+      error('alsek: unknown effect opcode ' .. tostring(op))
     end
   end
-  return i
 end
 
 -- Move messages whose ready time has come into their ready sets.
 local function promote(q)
   local index = delayed_key(q)
-  local due = redis.call('ZRANGEBYSCORE', index, '-inf', NOW, 'LIMIT', 0, 1000)
+  local due = redis.call('ZRANGEBYSCORE', index, '-inf', NOW, 'LIMIT', 0, PROMOTE_PER_PASS)
   if #due == 0 then return end
   for _, u in ipairs(due) do
     local key = msg_key(q, u)
@@ -193,14 +229,14 @@ end
 -- counting one lost attempt each; the consumer that claims them next records it.
 local function reclaim(q)
   local leases = leases_key(q)
-  local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', NOW, 'LIMIT', 0, 100)
+  local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', NOW, 'LIMIT', 0, RECLAIM_PER_PASS)
   local count = 0
   for _, u in ipairs(expired) do
     local lock = lock_key(q, u)
     local pttl = redis.call('PTTL', lock)
     if pttl > 0 or pttl == -1 then
       -- Still held (renewed without touching the index): look again when it is due.
-      redis.call('ZADD', leases, NOW + (pttl > 0 and pttl or 60000), u)
+      redis.call('ZADD', leases, NOW + (pttl > 0 and pttl or LEASE_RECHECK_MS), u)
     else
       -- Gone, or in its last millisecond (PTTL 0): take it from its owner for good.
       redis.call('DEL', lock)

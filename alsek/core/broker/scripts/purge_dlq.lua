@@ -3,9 +3,11 @@ local q = ARGV[3]
 local index = dlq_index_key(q)
 local members = redis.call('ZRANGE', index, 0, -1)
 local deleted = 0
-for start = 1, #members, 500 do
+for start = 1, #members, DEL_KEYS_PER_CALL do
   local keys = {}
-  for k = start, math.min(start + 499, #members) do keys[#keys + 1] = dlq_key(q, members[k]) end
+  for k = start, math.min(start + DEL_KEYS_PER_CALL - 1, #members) do
+    keys[#keys + 1] = dlq_key(q, members[k])
+  end
   deleted = deleted + redis.call('DEL', unpack(keys))
 end
 redis.call('DEL', index)

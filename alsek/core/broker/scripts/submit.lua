@@ -9,7 +9,7 @@ for k = 0, n - 1 do
   local i = first + k * 5
   local existing = redis.call('HGET', msg_key(q, ARGV[i + 1]), 'data')
   if existing then
-    if existing ~= ARGV[i + 4] then return {'EXISTS', ARGV[i + 1]} end
+    if existing ~= ARGV[i + 4] then return {EXISTS, ARGV[i + 1]} end
     repeated[k] = true
   end
 end
@@ -23,4 +23,4 @@ end
 if #entries > 0 then insert_many(q, entries, ttl) end
 signal(q)
 apply_effects(first + n * 5)
-return {'OK', n}
+return {OK, n}

@@ -12,8 +12,8 @@ from abc import ABC
 from typing import Any
 
 from alsek.core.consumer import AsyncConsumer
-from alsek.core.consumer.sync import REDIS_OUTAGE_ERRORS
 from alsek.core.future.outcome import run_plan_async
+from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.worker.loop import PoolLoop, drive_async
 
 log = logging.getLogger(__name__)

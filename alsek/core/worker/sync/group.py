@@ -33,9 +33,9 @@ from typing import Any
 import dill
 
 from alsek.core import Process, Value
-from alsek.core.consumer.sync import REDIS_OUTAGE_ERRORS
 from alsek.core.future.sync import MainThreadTaskFuture, TaskFuture, ThreadTaskFuture
 from alsek.core.message import Message
+from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.task.base import BaseTask
 from alsek.core.worker.base import SlotWorkerPool
 from alsek.utils.environment import set_alsek_worker_pool_env_var

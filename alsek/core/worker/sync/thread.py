@@ -18,9 +18,9 @@ from multiprocessing.connection import wait
 from typing import Any
 
 from alsek.core.broker import keys
-from alsek.core.consumer.sync import REDIS_OUTAGE_ERRORS
 from alsek.core.future.outcome import error_plan, release_plan, run_plan
 from alsek.core.message import Message
+from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.worker.base import BaseWorkerPool
 from alsek.core.worker.sync.group import ProcessGroup, ThreadsInProcessGroup, encode_tasks
 from alsek.exceptions import WorkerLostError

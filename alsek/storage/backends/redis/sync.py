@@ -97,7 +97,7 @@ class RedisBackend(Backend):
 
         The subscription starts with the first ``next()``; ``close()`` unsubscribes.
         """
-        pubsub = self.conn.pubsub()
+        pubsub: Any = self.conn.pubsub()  # redis-py leaves listen() and unsubscribe() untyped
         pubsub.subscribe(channel)
         try:
             for entry in pubsub.listen():

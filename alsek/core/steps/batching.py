@@ -1,18 +1,17 @@
-"""Combine the commands of concurrent callers on one client into pipelined round trips.
+"""Combine the requests of concurrent callers on one client into pipelined round trips.
 
 Why: a thousand waiters woken by one publish, or a hundred tasks finishing at once, would each
 borrow a pooled connection for one command, and pay a round trip each (redis-py's pools also
-hold only 100 connections by default, then ``MaxConnectionsError``). Instead, commands queue up
+hold only 100 connections by default, then ``MaxConnectionsError``). Instead, requests queue up
 here: the first caller becomes the *leader* and sends everything queued meanwhile as one
-pipeline, and again until the queue is empty. Once its own commands are answered it hands the
+pipeline, and again until the queue is empty. Once its own requests are answered it hands the
 lead to the oldest waiting caller, so nobody serves others for long. Alone, a caller sends its
-commands at once: no added latency.
+requests at once: no added latency.
 
-Only idempotent commands go through a batcher (a batch interrupted by a cancellation is sent
+Only idempotent requests go through a batcher (a batch interrupted by a cancellation is sent
 again): reads, and alsek's broker scripts, which recognise a repeat of themselves.
 ``BatchCore`` holds the queue decisions; ``CommandBatcher`` (threads) and
-``AsyncCommandBatcher`` (one per event loop) only wait and send, through a *sender* that turns
-a list of items into their replies (plain commands by default).
+``AsyncCommandBatcher`` (one per event loop) only wait and send (through ``sending``).
 """
 
 from __future__ import annotations
@@ -21,21 +20,20 @@ import asyncio
 import os
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from redis.exceptions import ResponseError
+from alsek.core.steps.ops import Request
+from alsek.core.steps.sending import async_send, send
 
-Command = tuple[Any, ...]
 
+class _Caller:
+    """The requests of one caller, and their outcome once sent."""
 
-class _Request:
-    """Some commands of one caller, and their outcome once sent."""
+    __slots__ = ("error", "event", "promoted", "replies", "requests")
 
-    __slots__ = ("commands", "error", "event", "promoted", "replies")
-
-    def __init__(self, commands: Sequence[Command], event: Any) -> None:
-        self.commands = tuple(commands)
+    def __init__(self, requests: Sequence[Request], event: Any) -> None:
+        self.requests = tuple(requests)
         self.event = event  # set when settled, or when promoted to leader
         self.replies: list[Any] | None = None
         self.error: BaseException | None = None
@@ -53,20 +51,20 @@ class _Request:
 
 
 class BatchCore:
-    """The queue of reads waiting to be sent, and who leads. No I/O."""
+    """The queue of requests waiting to be sent, and who leads. No I/O."""
 
     def __init__(self) -> None:
-        self._pending: list[_Request] = []
+        self._pending: list[_Caller] = []
         self._leading = False
 
-    def _enqueue(self, request: _Request) -> bool:
+    def _enqueue(self, caller: _Caller) -> bool:
         """Queue a request; ``True`` when its caller must lead (nobody else is sending)."""
-        self._pending.append(request)
+        self._pending.append(caller)
         lead = not self._leading
         self._leading = True
         return lead
 
-    def _next_batch(self, own: _Request) -> list[_Request]:
+    def _next_batch(self, own: _Caller) -> list[_Caller]:
         """What the leader sends next; empty when it stops leading (handed over or idle)."""
         if own.settled and self._pending:
             self._hand_over()
@@ -76,17 +74,17 @@ class BatchCore:
             self._leading = False
         return batch
 
-    def _requeue(self, batch: list[_Request], own: _Request) -> None:
+    def _requeue(self, batch: list[_Caller], own: _Caller) -> None:
         """An interrupted leader gives its batch (but its own request) back, and the lead."""
-        self._pending[:0] = [request for request in batch if request is not own]
+        self._pending[:0] = [caller for caller in batch if caller is not own]
         self._hand_over()
 
-    def _abandon(self, request: _Request) -> None:
+    def _abandon(self, caller: _Caller) -> None:
         """A caller interrupted while waiting: drop its request, pass on a lead it was given."""
-        if request in self._pending:
-            self._pending.remove(request)
-        if request.promoted:
-            request.promoted = False
+        if caller in self._pending:
+            self._pending.remove(caller)
+        if caller.promoted:
+            caller.promoted = False
             self._hand_over()
 
     def _hand_over(self) -> None:
@@ -98,65 +96,64 @@ class BatchCore:
             self._leading = False
 
     @staticmethod
-    def _flatten(batch: list[_Request]) -> list[Command]:
-        return [command for request in batch for command in request.commands]
+    def _flatten(batch: list[_Caller]) -> list[Request]:
+        return [request for caller in batch for request in caller.requests]
 
     @staticmethod
-    def _settle(batch: list[_Request], replies: list[Any]) -> None:
+    def _settle(batch: list[_Caller], replies: list[Any]) -> None:
         start = 0
-        for request in batch:
-            mine = replies[start : start + len(request.commands)]
-            start += len(request.commands)
+        for caller in batch:
+            mine = replies[start : start + len(caller.requests)]
+            start += len(caller.requests)
             failed = next((reply for reply in mine if isinstance(reply, Exception)), None)
             if failed is not None:
-                request.error = failed
+                caller.error = failed
             else:
-                request.replies = mine
-            request.event.set()
+                caller.replies = mine
+            caller.event.set()
 
     @staticmethod
-    def _fail(batch: list[_Request], error: BaseException) -> None:
-        for request in batch:
-            request.error = error
-            request.event.set()
+    def _fail(batch: list[_Caller], error: BaseException) -> None:
+        for caller in batch:
+            caller.error = error
+            caller.event.set()
 
 
 class CommandBatcher(BatchCore):
-    """Batches the commands of the threads using one ``redis.Redis`` client."""
+    """Batches the requests of the threads using one ``redis.Redis`` client."""
 
-    def __init__(self, send: Callable[[Any, list[Any]], list[Any]] | None = None) -> None:
+    def __init__(self) -> None:
         super().__init__()
         self._lock = threading.Lock()
-        self._send = send or _send
 
-    def execute(self, client: Any, commands: Sequence[Any]) -> list[Any]:
-        """Send ``commands`` (possibly with other callers'); their replies, in order."""
-        request = _Request(commands, threading.Event())
+    def execute(self, client: Any, requests: Sequence[Request]) -> list[Any]:
+        """Send ``requests`` (possibly with other callers'); their replies, in order."""
+        caller = _Caller(requests, threading.Event())
         with self._lock:
-            lead = self._enqueue(request)
+            lead = self._enqueue(caller)
         try:
             while True:
                 if lead:
-                    self._lead(client, request)
-                request.event.wait()
+                    self._lead(client, caller)
+                caller.event.wait()
                 with self._lock:
-                    if not request.promoted:
-                        return request.outcome()
-                    request.promoted, lead = False, True
-                    request.event.clear()
+                    if not caller.promoted:
+                        return caller.outcome()
+                    caller.promoted, lead = False, True
+                    caller.event.clear()
         except BaseException:
             with self._lock:
-                self._abandon(request)
+                self._abandon(caller)
             raise
 
-    def _lead(self, client: Any, own: _Request) -> None:
+    def _lead(self, client: Any, own: _Caller) -> None:
         while True:
             with self._lock:
                 batch = self._next_batch(own)
             if not batch:
                 return
             try:
-                replies = self._send(client, self._flatten(batch))
+                replies = send(client, self._flatten(batch))
             except Exception as error:
                 self._fail(batch, error)
             except BaseException:
@@ -167,51 +164,33 @@ class CommandBatcher(BatchCore):
                 self._settle(batch, replies)
 
 
-def _send(client: Any, commands: list[Command]) -> list[Any]:
-    if len(commands) == 1:
-        try:
-            return [client.execute_command(*commands[0])]
-        except ResponseError as error:  # Redis refused this command: its caller's error
-            return [error]
-    pipe = client.pipeline(transaction=False)
-    for command in commands:
-        pipe.execute_command(*command)
-    return list(pipe.execute(raise_on_error=False))
-
-
 class AsyncCommandBatcher(BatchCore):
-    """Batches the commands of the tasks using one ``redis.asyncio.Redis`` client on one loop."""
+    """Batches the requests of the tasks using one ``redis.asyncio.Redis`` client on one loop."""
 
-    def __init__(
-        self, send: Callable[[Any, list[Any]], Awaitable[list[Any]]] | None = None
-    ) -> None:
-        super().__init__()
-        self._send = send or _async_send
-
-    async def execute(self, client: Any, commands: Sequence[Any]) -> list[Any]:
-        """Send ``commands`` (possibly with other callers'); their replies, in order."""
-        request = _Request(commands, asyncio.Event())
-        lead = self._enqueue(request)
+    async def execute(self, client: Any, requests: Sequence[Request]) -> list[Any]:
+        """Send ``requests`` (possibly with other callers'); their replies, in order."""
+        caller = _Caller(requests, asyncio.Event())
+        lead = self._enqueue(caller)
         try:
             while True:
                 if lead:
-                    await self._lead(client, request)
-                await request.event.wait()
-                if not request.promoted:
-                    return request.outcome()
-                request.promoted, lead = False, True
-                request.event.clear()
+                    await self._lead(client, caller)
+                await caller.event.wait()
+                if not caller.promoted:
+                    return caller.outcome()
+                caller.promoted, lead = False, True
+                caller.event.clear()
         except BaseException:
-            self._abandon(request)
+            self._abandon(caller)
             raise
 
-    async def _lead(self, client: Any, own: _Request) -> None:
+    async def _lead(self, client: Any, own: _Caller) -> None:
         while True:
             batch = self._next_batch(own)
             if not batch:
                 return
             try:
-                replies = await self._send(client, self._flatten(batch))
+                replies = await async_send(client, self._flatten(batch))
             except Exception as error:
                 self._fail(batch, error)
             except BaseException:
@@ -219,18 +198,6 @@ class AsyncCommandBatcher(BatchCore):
                 raise
             else:
                 self._settle(batch, replies)
-
-
-async def _async_send(client: Any, commands: list[Command]) -> list[Any]:
-    if len(commands) == 1:
-        try:
-            return [await client.execute_command(*commands[0])]
-        except ResponseError as error:  # Redis refused this command: its caller's error
-            return [error]
-    pipe = client.pipeline(transaction=False)
-    for command in commands:
-        pipe.execute_command(*command)
-    return list(await pipe.execute(raise_on_error=False))
 
 
 _BATCHERS: weakref.WeakKeyDictionary[Any, CommandBatcher] = weakref.WeakKeyDictionary()

@@ -8,7 +8,7 @@ for its channel. It exists only while it has subscriptions: the reader stops and
 closes when the last one leaves.
 
 Finding a snapshot's place in the stream: a waiter subscribes first, then reads the current state
-with a script that also publishes a *sync token* on the channel (see ``steps.snapshot_steps``).
+with a script that also publishes a *sync token* on the channel (see ``waiting.snapshot_steps``).
 Redis delivers publishes to a subscriber in the order it ran them, so everything received before
 the token is already part of the snapshot and everything after it is newer: no clocks compared, no
 update lost or seen twice. Only the subscription that asked for a token receives it.
@@ -185,16 +185,18 @@ class HubCore:
     def route(self, entry: dict[str, Any]) -> list[tuple[BaseSubscription, Item]]:
         """Decide what an entry read from the subscriber connection means, and for whom."""
         kind, name = entry.get("type"), entry.get("channel")
-        channel = self._channels.get(name) if isinstance(name, str) else None
+        if not isinstance(name, str):  # not about a channel (a PONG, say)
+            return []
+        channel = self._channels.get(name)
         if channel is None:
             if kind == "subscribe":  # re-subscribed after a reconnection, wanted by nobody
-                self._stray.append(name)  # type: ignore[arg-type]
+                self._stray.append(name)
             return []
         if kind == "subscribe":
-            return self._confirmed(name, channel)  # type: ignore[arg-type]
+            return self._confirmed(name, channel)
         if kind == "unsubscribe":
             if not channel.subscribed and channel.pending == 0:
-                del self._channels[name]  # type: ignore[arg-type]
+                del self._channels[name]
             return []
         if kind != "message":
             return []
@@ -203,7 +205,7 @@ class HubCore:
             token = data[len(SYNC_TOKEN_PREFIX) :]
             owner = self._tokens.pop(token, None)
             return [] if owner is None else [(owner, SyncToken(token))]
-        published = Published(name, data)  # type: ignore[arg-type]
+        published = Published(name, data)
         return [(subscription, published) for subscription in channel.subscriptions]
 
     def _confirmed(self, name: str, channel: _Channel) -> list[tuple[BaseSubscription, Item]]:

@@ -1,0 +1,126 @@
+"""How broker operations address Redis: key names, script calls, message bodies.
+
+``BrokerCalls`` is the ground every group of broker steps stands on (``submit``, ``dlq`` and
+``_base``): the namespace prefix, the ARGV convention of the scripts (prefix, Redis-side clock
+fallback, then the operation's arguments), encoding and decoding of message bodies, and the
+reads several operations need. No I/O: it builds requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from alsek.core.broker import keys
+from alsek.core.broker.effects import Effect, encode_effects
+from alsek.core.broker.scripts import get_script
+from alsek.core.message import Message
+from alsek.core.steps.ops import ScriptCall, Steps, batched
+from alsek.storage.backends.base import BaseBackend
+from alsek.utils.temporal import utcnow_timestamp_ms
+
+
+def lease_owner(message: Message) -> str:
+    """Owner id of the lease the message carries, or ``""`` when it carries none."""
+    lock = message.linked_lock
+    return lock["owner_id"] if lock else ""
+
+
+def failure_reason(message: Message) -> str:
+    """One line saying why a message failed, from its exception details."""
+    details = message.exception_details
+    if details is None:
+        return "failed"
+    return f"{details.name}: {details.text}" if details.text else details.name
+
+
+class BrokerCalls:
+    """Names, script calls and bodies of one broker (its backend's namespace and serializer)."""
+
+    backend: BaseBackend
+    dlq_ttl: int | None
+    _one_queue_per_call: bool | None
+
+    # -- names -----------------------------------------------------------------------------
+
+    @property
+    def _prefix(self) -> str:
+        return f"{self.backend.namespace}:"
+
+    def _full(self, short_name: str) -> str:
+        return f"{self._prefix}{short_name}"
+
+    def _script(self, name: str, route_queue: str, *args: str | int | float) -> ScriptCall:
+        """A script call routed to ``route_queue``'s slot; ARGV = prefix, now, *args."""
+        route = self._full(keys.tasks_key(route_queue))
+        return ScriptCall(get_script(name), (route,), (self._prefix, utcnow_timestamp_ms(), *args))
+
+    def _queue_script(self, name: str, queue: str, *args: str | int | float) -> ScriptCall:
+        """A script call about one queue; ARGV = prefix, now, queue, *args."""
+        return self._script(name, queue, queue, *args)
+
+    @property
+    def revocations_channel(self) -> str:
+        """Pub/sub channel announcing the uuid of every revoked message."""
+        return self._full(keys.REVOCATIONS_CHANNEL)
+
+    def lease_key(self, message: Message) -> str:
+        """Redis key of the message's lease (python-redis-lock format: ``lock:{full name}``)."""
+        return f"lock:{self._full(keys.lease_name(message.queue, message.uuid))}"
+
+    @property
+    def one_queue_per_call(self) -> bool:
+        """Whether scripts may touch one queue only per call (Redis Cluster)."""
+        if self._one_queue_per_call is None:
+            self._one_queue_per_call = "cluster" in type(self.backend.conn).__module__
+        return self._one_queue_per_call
+
+    # -- bodies ----------------------------------------------------------------------------
+
+    def _encode_body(self, message: Message) -> str:
+        """Serialize the message as stored (never with a lease), naming a field that fails."""
+        return self._encode_data(message, message.data)
+
+    def _encode_data(self, message: Message, data: dict[str, Any]) -> str:
+        if data["linked_lock"] is not None:
+            data["linked_lock"] = None  # ``data`` is a fresh dict: the message keeps its lease
+        serializer = self.backend.serializer
+        try:
+            return str(serializer.forward(data))
+        except TypeError as error:
+            for field_name, value in data.items():
+                try:
+                    serializer.forward(value)
+                except TypeError as field_error:
+                    raise TypeError(
+                        f"Message {message.uuid}: field {field_name!r} cannot be serialized "
+                        f"by {serializer!r}: {field_error}"
+                    ) from error
+            raise
+
+    def _decode_body(self, raw: str) -> Message:
+        data = self.backend.serializer.reverse(raw)
+        if not isinstance(data, dict):
+            raise TypeError(f"the body is a {type(data).__name__}, not a dict of message fields")
+        return Message(**data)
+
+    # -- shared calls and reads ------------------------------------------------------------
+
+    def _fail_call(
+        self, queue: str, uuid: str, owner: str, body: str, reason: str, effects: Sequence[Effect]
+    ) -> ScriptCall:
+        """Dead-letter a message (with ``reason``) if ``owner`` may; see ``fail.lua``."""
+        ttl = self.dlq_ttl or 0
+        return self._queue_script(
+            "fail", queue, uuid, owner, body, reason, ttl, *encode_effects(effects)
+        )
+
+    def _queues_steps(self) -> Steps[list[str]]:
+        [members] = yield batched(("SMEMBERS", self._full(keys.QUEUE_REGISTRY)))
+        return sorted(members)
+
+    def _queue_list_steps(self, queue: str | None) -> Steps[list[str]]:
+        """``[queue]``, or every registered queue when ``queue`` is ``None``."""
+        if queue is not None:
+            return [queue]
+        return (yield from self._queues_steps())

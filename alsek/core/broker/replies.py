@@ -1,0 +1,73 @@
+"""The replies of the broker scripts, and what each means to the caller: one table.
+
+Every script that changes a message answers with one of these codes (``submit`` answers
+``{EXISTS, uuid}`` or ``{OK, n}``); ``lib.lua`` defines the same names, and decides most of them
+in its one lease check (``lease_refusal``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from alsek.core.broker.calls import lease_owner
+from alsek.core.message import Message
+from alsek.exceptions import (
+    AlsekError,
+    LeaseLostError,
+    MessageAlreadyExistsError,
+    MessageDoesNotExistsError,
+)
+
+#: Done.
+OK = "OK"
+#: This delivery already gave the message back (a repeat of its retry or release): nothing to do.
+ALREADY = "ALREADY"
+#: The message does not exist (finished, revoked, expired, or never submitted).
+GONE = "GONE"
+#: The lease expired or another worker holds it: nothing was changed.
+LEASE_LOST = "LEASE_LOST"
+#: Another message with this uuid is queued: nothing was written.
+EXISTS = "EXISTS"
+
+Refusal = Callable[[Message, str], AlsekError]
+
+
+def _gone(message: Message, operation: str) -> AlsekError:
+    return MessageDoesNotExistsError(f"{message.summary} does not exist in the broker")
+
+
+def _lease_lost(message: Message, operation: str) -> AlsekError:
+    return LeaseLostError(
+        f"Cannot {operation} {message.summary}: its lease ({lease_owner(message)}) "
+        "expired or was taken over by another worker; nothing was changed"
+    )
+
+
+def _exists(message: Message, operation: str) -> AlsekError:
+    return MessageAlreadyExistsError(
+        f"Cannot {operation} {message.summary}: a message with its uuid is already queued"
+    )
+
+
+#: What each reply means: ``None`` the operation is done (by this call, or by an earlier repeat
+#: of it), else the error that refuses it.
+MEANINGS: dict[str, Refusal | None] = {
+    OK: None,
+    ALREADY: None,
+    GONE: _gone,
+    LEASE_LOST: _lease_lost,
+    EXISTS: _exists,
+}
+
+
+def check_reply(reply: Any, message: Message, operation: str, gone_ok: bool = False) -> str:
+    """The reply's code when the operation is done (or, with ``gone_ok``, found the message
+    gone); otherwise raise the error the reply stands for."""
+    code = str(reply)
+    if code not in MEANINGS:
+        raise RuntimeError(f"Unexpected reply {code!r} from the broker's {operation} script")
+    refusal = MEANINGS[code]
+    if refusal is None or (gone_ok and code == GONE):
+        return code
+    raise refusal(message, operation)
