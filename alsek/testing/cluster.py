@@ -20,7 +20,7 @@ from alsek.testing.cluster_topology import (
     split_slots,
 )
 from alsek.testing.processes import LOOPBACK, free_port_with_bus, poll_until
-from alsek.testing.server import REPLICATION_LINES, Failover, RedisServer
+from alsek.testing.server import REPLICATION_LINES, Failover, RedisServer, replicas_caught_up
 
 __all__ = ["ClusterServers"]
 
@@ -264,7 +264,26 @@ class ClusterServers:
         self.wait_until_settled()
         return moved
 
+    def restore(self) -> None:
+        """Start every killed node again and wait until the cluster settles (a killed master
+        whose slots were taken over comes back as a replica)."""
+        for server in self.servers:
+            server.start()
+        self.wait_until_settled()
+
     # -- Waiting ----------------------------------------------------------------------------
+
+    def wait_until_replicated(self) -> None:
+        """Wait until every running replica has applied every write of its master, so that a
+        failover loses nothing (replication is asynchronous)."""
+
+        def caught_up() -> bool:
+            return all(
+                replicas_caught_up(master, [r for r in self.replicas_of(master) if r.running])
+                for master in self.masters
+            )
+
+        poll_until(caught_up, self.timeout_seconds, f"{self!r} replicas catching up")
 
     def wait_until_settled(self) -> None:
         """Wait until every running node says ``cluster_state:ok``, all agree on the slots and

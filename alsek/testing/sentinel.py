@@ -9,7 +9,7 @@ import redis
 
 from alsek.testing.binaries import Flavour
 from alsek.testing.processes import LOOPBACK, poll_until
-from alsek.testing.server import REPLICATION_LINES, Failover, RedisServer
+from alsek.testing.server import REPLICATION_LINES, Failover, RedisServer, replicas_caught_up
 
 __all__ = ["SentinelServers"]
 
@@ -93,7 +93,7 @@ class SentinelServers:
         try:
             for server in (*self.servers, *self.sentinels):
                 server.start()
-            poll_until(self._ready, self.timeout_seconds, f"{self!r} ready to fail over")
+            self._wait_until_ready()
         except BaseException:
             self.stop()
             raise
@@ -122,22 +122,63 @@ class SentinelServers:
         new = poll_until(promoted, self.timeout_seconds, what)
         return Failover(killed=old, promoted=new, seconds=time.monotonic() - killed_at)
 
-    def _ready(self) -> bool:
-        """Each sentinel sees every replica and every peer, all reachable; replicas in sync."""
+    def restart_as_replica(self, server: RedisServer) -> None:
+        """Start a killed data server again as a replica of the master the sentinels name.
+
+        The harness sends the ``REPLICAOF`` itself: sentinels would too, but only after
+        watching the server claim to be a master for 8 s.
+        """
+        master = self.master
+        server.start()
+        server.command("REPLICAOF", master.host, master.port)
+        self._wait_until_ready()
+
+    def restore(self) -> None:
+        """Start every killed sentinel and data server again; wait until ready to fail over."""
         for sentinel in self.sentinels:
-            try:
+            sentinel.start()
+        master = self.master
+        for server in self.servers:
+            if server is master:
+                server.start()
+            elif not server.running:
+                self.restart_as_replica(server)
+        self._wait_until_ready()
+
+    def wait_until_replicated(self) -> None:
+        """Wait until every replica has applied every write of the master."""
+        master = self.master
+        replicas = [server for server in self.servers if server is not master]
+        what = f"{self!r} replicas catching up"
+        poll_until(lambda: replicas_caught_up(master, replicas), self.timeout_seconds, what)
+
+    def _wait_until_ready(self) -> None:
+        poll_until(self._ready, self.timeout_seconds, f"{self!r} ready to fail over")
+
+    def _ready(self) -> bool:
+        """The sentinels agree on a live master and see every replica and every peer, all
+        reachable; every other data server replicates that master, in sync."""
+        try:
+            masters = {self._master_address(sentinel) for sentinel in self.sentinels}
+            if len(masters) != 1:
+                return False
+            master = self._server_on(masters.pop()[1])
+            for sentinel in self.sentinels:
                 replicas = sentinel.command("SENTINEL", "REPLICAS", self.master_name)
                 peers = sentinel.command("SENTINEL", "SENTINELS", self.master_name)
-            except redis.RedisError:
-                return False
-            if len(replicas) != len(self.servers) - 1 or len(peers) != len(self.sentinels) - 1:
-                return False
-            if any(_UNREACHABLE & set(entry["flags"].split(",")) for entry in replicas + peers):
-                return False
-        return all(
-            server.info("replication").get("master_link_status") == "up"
-            for server in self.servers[1:]
-        )
+                if len(replicas) != len(self.servers) - 1:
+                    return False
+                if len(peers) != len(self.sentinels) - 1:
+                    return False
+                if any(_UNREACHABLE & set(entry["flags"].split(",")) for entry in replicas + peers):
+                    return False
+            return master.running and all(
+                server.info("replication").get("master_link_status") == "up"
+                for server in self.servers
+                if server is not master
+            )
+        except redis.RedisError:
+            return False
 
     def _master_address(self, sentinel: RedisServer) -> tuple[str, int]:
         host, port = sentinel.command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.master_name)

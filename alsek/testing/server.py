@@ -23,7 +23,7 @@ from alsek.testing.processes import (
     stop_at_exit,
 )
 
-__all__ = ["REPLICATION_LINES", "Failover", "RedisServer"]
+__all__ = ["REPLICATION_LINES", "Failover", "RedisServer", "replicas_caught_up"]
 
 REPLICATION_LINES = (
     # Replicas sync at once instead of after the default 5 s wait for more replicas.
@@ -219,3 +219,18 @@ class Failover:
     killed: RedisServer
     promoted: RedisServer
     seconds: float
+
+
+def replicas_caught_up(master: RedisServer, replicas: Sequence[RedisServer]) -> bool:
+    """Whether every one of ``replicas`` has applied all that ``master`` wrote so far.
+
+    The replicas' own offsets are compared: the master learns them only from once-a-second acks.
+    """
+    written = int(master.info("replication")["master_repl_offset"])
+    for replica in replicas:
+        replication = replica.info("replication")
+        if replication.get("master_link_status") != "up":
+            return False
+        if int(replication.get("slave_repl_offset", -1)) < written:
+            return False
+    return True
