@@ -100,7 +100,10 @@ class SentinelServers:
         return self
 
     def stop(self) -> None:
-        """Stop the sentinels first (so they start no failover), then the data servers."""
+        """Kill the sentinels first (so they start no failover), then the data servers, and
+        remove their directories (the data is thrown away: nothing to shut down gracefully)."""
+        for server in (*self.sentinels, *self.servers):
+            server.kill()
         for server in (*self.sentinels, *self.servers):
             server.stop()
 
