@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import redis.asyncio.cluster
@@ -21,8 +21,15 @@ from alsek.testing.cluster_topology import (
 )
 from alsek.testing.processes import LOOPBACK, free_port_with_bus, poll_until
 from alsek.testing.server import REPLICATION_LINES, Failover, RedisServer, replicas_caught_up
+from alsek.testing.tls import TlsProxy, new_certificate_authority
+
+if TYPE_CHECKING:
+    import trustme
 
 __all__ = ["ClusterServers"]
+
+TLS_CLIENT_HOST = "127.0.0.2"
+"""Where a TLS cluster's proxies listen: any 127.x address is loopback on Linux."""
 
 # redis-py leaves the sync ClusterNode constructor untyped; this gives it its signature.
 _sync_node: Callable[[str, int], redis.cluster.ClusterNode] = redis.cluster.ClusterNode
@@ -46,6 +53,11 @@ class ClusterServers:
             replica takes over (failovers take about 2-3 times this).
         config_lines: more config lines for every node.
         startup_timeout_seconds: how long ``start()`` and each wait may take.
+        tls: put a ``TlsProxy`` in front of every node, on the same port at ``127.0.0.2``, and
+            have the nodes announce that address to clients (``tls_url``), while they reach each
+            other and the harness reaches them in plain text on ``127.0.0.1``. Valkey only:
+            Redis 6.2 cannot announce a client address of its own.
+        certificate_authority: the CA for ``tls`` (a new one by default).
     """
 
     def __init__(
@@ -56,7 +68,14 @@ class ClusterServers:
         node_timeout_ms: int = 1000,
         config_lines: Sequence[str] = (),
         startup_timeout_seconds: float = 30.0,
+        tls: bool = False,
+        certificate_authority: trustme.CA | None = None,
     ) -> None:
+        if tls and flavour != "valkey":
+            raise ValueError(
+                f"A TLS cluster needs the valkey flavour, got {flavour!r}: only Valkey announces "
+                "a client address of its own (cluster-announce-client-ipv4)"
+            )
         if masters < 1 or replicas_per_master < 0:
             raise ValueError(
                 f"A cluster needs at least one master and no negative replica count, "
@@ -76,12 +95,20 @@ class ClusterServers:
             # Replicas stay where the harness put them: tests know who replicates whom.
             "cluster-allow-replica-migration no",
             *REPLICATION_LINES,
+            *((f"cluster-announce-client-ipv4 {TLS_CLIENT_HOST}",) if tls else ()),
             *config_lines,
         )
         self.servers = [
             RedisServer(port=free_port_with_bus(), flavour=flavour, config_lines=lines)
             for _ in range(masters * (1 + replicas_per_master))
         ]
+        authority = (certificate_authority or new_certificate_authority()) if tls else None
+        self.tls_proxies = [
+            TlsProxy(server.port, authority, port=server.port, host=TLS_CLIENT_HOST)
+            for server in self.servers
+            if authority is not None
+        ]
+        """One per node when ``tls``, in the order of ``servers``."""
         self._node_ids: dict[int, str] = {}
 
     def __repr__(self) -> str:
@@ -109,6 +136,15 @@ class ClusterServers:
         """Every node, for ``redis.asyncio.cluster.RedisCluster(startup_nodes=...)``."""
         return [redis.asyncio.cluster.ClusterNode(host, port) for host, port in self.addresses]
 
+    @property
+    def tls_url(self) -> str:
+        """``rediss://`` URL of one node's TLS proxy, trusting the CA: every node the cluster
+        names to a client through it is a TLS proxy too."""
+        if not self.tls_proxies:
+            raise RuntimeError(f"{self!r} was made without tls=True")
+        proxy = self.tls_proxies[0]
+        return f"rediss://{proxy.host}:{proxy.port}?ssl_ca_certs={proxy.ca_certs_path}"
+
     def client(self, decode_responses: bool = True) -> redis.cluster.RedisCluster:
         """A cluster client that knows every node."""
         return redis.cluster.RedisCluster(
@@ -122,6 +158,8 @@ class ClusterServers:
         try:
             for server in self.servers:
                 server.start()
+            for proxy in self.tls_proxies:
+                proxy.start()
             masters = self.servers[: self.master_count]
             for epoch, (master, slots) in enumerate(zip(masters, split_slots(len(masters)))):
                 master.command("CLUSTER", "ADDSLOTS", *slots)
@@ -147,6 +185,8 @@ class ClusterServers:
             server.kill()
         for server in self.servers:
             server.stop()
+        for proxy in self.tls_proxies:
+            proxy.stop()
         self._node_ids.clear()
 
     def __enter__(self) -> ClusterServers:

@@ -34,10 +34,10 @@ CLUSTER_BUS_OFFSET = 10000
 """A cluster node listens for its peers on its port + 10000 (both binaries' default)."""
 
 
-def free_port() -> int:
-    """A TCP port on the loopback interface that nothing listens on now."""
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port on the loopback address ``host`` that nothing listens on now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 

@@ -41,9 +41,10 @@ class TlsProxy:
     """Accepts TLS on its own loopback port and relays each connection to ``target_port``.
 
     Args:
-        target_port: the plain server port (a ``RedisServer``'s, a cluster node's, ...).
+        target_port: the plain server port on 127.0.0.1 (a ``RedisServer``'s, a node's, ...).
         certificate_authority: the CA that signs the proxy's certificate; a new one by default.
         port: a fixed port for the proxy; by default a free one is picked.
+        host: the loopback address to listen on (its certificate names it).
     """
 
     def __init__(
@@ -51,22 +52,24 @@ class TlsProxy:
         target_port: int,
         certificate_authority: trustme.CA | None = None,
         port: int | None = None,
+        host: str = LOOPBACK,
     ) -> None:
         self.target_port = target_port
         self.certificate_authority = certificate_authority or new_certificate_authority()
-        self.port = port or free_port()
+        self.host = host
+        self.port = port or free_port(host)
         self._dir: str | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
 
     def __repr__(self) -> str:
-        return f"<TlsProxy port={self.port} -> {self.target_port}>"
+        return f"<TlsProxy {self.host}:{self.port} -> {LOOPBACK}:{self.target_port}>"
 
     @property
     def address(self) -> tuple[str, int]:
         """``(host, port)`` of the TLS side."""
-        return (LOOPBACK, self.port)
+        return (self.host, self.port)
 
     @property
     def ca_certs_path(self) -> Path:
@@ -78,7 +81,7 @@ class TlsProxy:
     @property
     def url(self) -> str:
         """``rediss://`` URL (db 0) trusting the CA, for ``Redis.from_url`` sync or asyncio."""
-        return f"rediss://{LOOPBACK}:{self.port}/0?ssl_ca_certs={self.ca_certs_path}"
+        return f"rediss://{self.host}:{self.port}/0?ssl_ca_certs={self.ca_certs_path}"
 
     def start(self) -> TlsProxy:
         """Listen, and return once connections are accepted."""
@@ -87,7 +90,7 @@ class TlsProxy:
         self._dir = tempfile.mkdtemp(prefix="alsek-tls-")
         self.certificate_authority.cert_pem.write_to_path(str(self.ca_certs_path))
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.certificate_authority.issue_cert(LOOPBACK, "localhost").configure_cert(context)
+        self.certificate_authority.issue_cert(self.host, "localhost").configure_cert(context)
         listening = threading.Event()
         failures: list[BaseException] = []
         self._thread = threading.Thread(
@@ -148,7 +151,7 @@ class TlsProxy:
             finally:
                 relays.discard(task)
 
-        server = await asyncio.start_server(accept, LOOPBACK, self.port, ssl=context)
+        server = await asyncio.start_server(accept, self.host, self.port, ssl=context)
         listening.set()
         await self._stopping.wait()
         server.close()

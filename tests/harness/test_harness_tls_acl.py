@@ -7,7 +7,9 @@ from collections.abc import Callable
 import pytest
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
 import redis.cluster
+import trustme
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -100,3 +102,42 @@ def test_acl_user_works_on_every_cluster_node(cluster_servers: ClusterServers) -
         assert set(client.acl_whoami(target_nodes=targets).values()) == {"harness-cluster-user"}
     finally:
         client.close()
+
+
+@pytest.mark.slow
+async def test_tls_cluster_names_only_tls_nodes_to_sync_and_asyncio_clients(
+    make_cluster_servers: Callable[..., ClusterServers], certificate_authority: trustme.CA
+) -> None:
+    cluster = make_cluster_servers(tls=True, certificate_authority=certificate_authority)
+    keys = [f"harness-tls-cluster-{index}" for index in range(30)]
+    client = redis.cluster.RedisCluster.from_url(cluster.tls_url, decode_responses=True)
+    try:
+        for key in keys:
+            client.set(key, key)
+        assert len({cluster.node_for(key).port for key in keys}) == 3
+        nodes = client.get_nodes()
+        assert {node.host for node in nodes} == {"127.0.0.2"}
+        assert all(node.redis_connection is not None for node in nodes)
+        pools = [node.redis_connection.connection_pool for node in nodes]  # type: ignore[union-attr]
+        assert {pool.connection_class for pool in pools} == {redis.SSLConnection}
+    finally:
+        client.close()
+    async_client = redis.asyncio.cluster.RedisCluster.from_url(
+        cluster.tls_url, decode_responses=True
+    )
+    try:
+        assert [await async_client.get(key) for key in keys] == keys
+    finally:
+        await async_client.aclose()
+    host, port = cluster.tls_proxies[0].address
+    plain = redis.Redis(host=host, port=port, retry=NO_RETRY, socket_timeout=5)
+    try:
+        with pytest.raises(redis.ConnectionError):
+            plain.ping()
+    finally:
+        plain.close()
+
+
+def test_tls_cluster_needs_the_valkey_flavour() -> None:
+    with pytest.raises(ValueError, match="valkey"):
+        ClusterServers(flavour="redis", tls=True)
