@@ -123,7 +123,9 @@ class ClusterServers:
 
     @property
     def url(self) -> str:
-        """``redis://`` URL of one node: ``RedisCluster.from_url`` discovers the others."""
+        """``redis://`` URL of one node: ``RedisCluster.from_url`` discovers the others.
+
+        With ``tls``, the nodes it names are the TLS proxies: use ``tls_url``."""
         return f"redis://{LOOPBACK}:{self.servers[0].port}"
 
     @property
@@ -146,10 +148,9 @@ class ClusterServers:
         return f"rediss://{proxy.host}:{proxy.port}?ssl_ca_certs={proxy.ca_certs_path}"
 
     def client(self, decode_responses: bool = True) -> redis.cluster.RedisCluster:
-        """A cluster client that knows every node."""
-        return redis.cluster.RedisCluster(
-            startup_nodes=self.startup_nodes, decode_responses=decode_responses
-        )
+        """A cluster client (through TLS with ``tls``)."""
+        url = self.tls_url if self.tls_proxies else self.url
+        return redis.cluster.RedisCluster.from_url(url, decode_responses=decode_responses)
 
     # -- Lifecycle ------------------------------------------------------------------------
 
@@ -302,7 +303,8 @@ class ClusterServers:
             if on_batch is not None:
                 on_batch(moved)
         # The new owner first, so it never redirects back to a source that has let go.
-        for master in [to_node, source, *self.masters]:
+        others = [master for master in self.masters if master not in (to_node, source)]
+        for master in [to_node, source, *others]:
             master.command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
         self.wait_until_settled()
         return moved

@@ -25,7 +25,15 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-__all__ = ["ServerProcess", "answers_ping", "free_port", "free_port_with_bus", "poll_until"]
+__all__ = [
+    "ServerProcess",
+    "answers_ping",
+    "forget_at_exit",
+    "free_port",
+    "free_port_with_bus",
+    "poll_until",
+    "stop_at_exit",
+]
 
 T = TypeVar("T")
 
@@ -148,14 +156,15 @@ def forget_at_exit(owner: _Stoppable) -> None:
 
 @atexit.register
 def _stop_everything() -> None:
-    """Stop owners (they remove their directories), then kill any process still alive."""
+    """Kill every process still alive (their data is thrown away: no need to wait for graceful
+    shutdowns), then stop their owners, which removes their directories."""
+    for process in list(_LIVE):
+        process.kill()
     for owner in reversed(list(_STOP_AT_EXIT)):
         try:
             owner.stop()
         except Exception as error:  # exit must go on for the others
             print(f"alsek.testing: stopping {owner!r} at exit failed: {error}", file=sys.stderr)
-    for process in list(_LIVE):
-        process.kill()
 
 
 class _Launcher:

@@ -84,8 +84,9 @@ class SentinelServers:
 
     @property
     def master(self) -> RedisServer:
-        """The data server the sentinels name as master now."""
-        _, port = self._master_address(self.sentinels[0])
+        """The data server the (first running) sentinel names as master now."""
+        sentinel = next((s for s in self.sentinels if s.running), self.sentinels[0])
+        _, port = self._master_address(sentinel)
         return self._server_on(port)
 
     def start(self) -> SentinelServers:
