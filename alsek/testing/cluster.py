@@ -173,6 +173,11 @@ class ClusterServers:
             for index, replica in enumerate(replicas):
                 master = masters[index % self.master_count]
                 replica.command("CLUSTER", "REPLICATE", self.node_id(master))
+            for master in masters:
+                # A first replicated write: nodes leave a replica whose offset is still 0 out of
+                # CLUSTER SLOTS, so clients would not find it until the master's first
+                # replication ping, 10 s later. The cluster is empty: FLUSHALL changes nothing.
+                master.command("FLUSHALL")
             self.wait_until_settled()
         except BaseException:
             self.stop()
@@ -332,7 +337,8 @@ class ClusterServers:
 
     def wait_until_settled(self) -> None:
         """Wait until every running node says ``cluster_state:ok``, all agree on the slots and
-        the roles, nobody is in doubt, and every running replica is in sync."""
+        the roles, nobody is in doubt, every running replica is in sync, and every node names
+        every running node to clients."""
         poll_until(self._settled, self.timeout_seconds, f"{self!r} settling")
 
     def _all_met(self) -> bool:
@@ -363,6 +369,8 @@ class ClusterServers:
                 return False
             views.add(_ownership(records))
             if replication.get("role") == "slave" and not _in_sync(replication):
+                return False
+            if _ports_named_to_clients(server) != running_ports:
                 return False
         if len(views) != 1:
             return False
@@ -397,6 +405,12 @@ def _ownership(records: Sequence[NodeRecord]) -> _Ownership:
             for first, last in record.slot_ranges
         )
     )
+
+
+def _ports_named_to_clients(server: RedisServer) -> set[int]:
+    """The nodes ``CLUSTER SLOTS`` names, which is how clients discover the cluster."""
+    slots = server.command("CLUSTER", "SLOTS")
+    return {int(node[1]) for slot_range in slots for node in slot_range[2:]}
 
 
 def _in_sync(replication: dict[str, Any]) -> bool:
