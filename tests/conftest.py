@@ -16,6 +16,8 @@ import redis.asyncio
 
 from alsek.testing import RedisServer
 
+pytest_plugins = ["harness.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
