@@ -107,7 +107,10 @@ def _is_async(function: Callable[..., Any], broker: BaseBroker) -> bool:
 
 
 # The overloads repeat the parameters (with their defaults) so that editors show them; the
-# implementation below is the one ``tests/task/test_task_options.py`` holds to SPEC.
+# implementation below is the one ``tests/task/test_task_options.py`` holds to SPEC. The first
+# has no ``trigger`` at all: APScheduler ships no types, so a trigger is ``Any`` to a checker,
+# which would match ``trigger: None`` as well and make the result ``Any``. (The flip side:
+# ``trigger=None`` written out is read as the trigger overload.)
 
 
 @overload
@@ -118,7 +121,7 @@ def task(
     timeout: int = TASK_DEFAULTS.timeout,
     max_retries: int | None = TASK_DEFAULTS.max_retries,
     backoff: Backoff | None = TASK_DEFAULTS.backoff,
-    trigger: None = None,
+    *,
     result_store: BaseResultStore | None = None,
     default_result_ttl: int | None = TASK_DEFAULTS.default_result_ttl,
     status_tracker: BaseStatusTracker | None = None,
