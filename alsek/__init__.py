@@ -19,6 +19,8 @@ _EXPORTS = {
     "Message": "alsek.core.message",
     "AsyncStatusTracker": "alsek.core.status",
     "StatusTracker": "alsek.core.status",
+    "AsyncTask": "alsek.core.task",
+    "Task": "alsek.core.task",
     "task": "alsek.core.task",
 }
 
@@ -26,10 +28,12 @@ __all__ = [
     "AsyncBroker",
     "AsyncLock",
     "AsyncStatusTracker",
+    "AsyncTask",
     "Broker",
     "Lock",
     "Message",
     "StatusTracker",
+    "Task",
     "__version__",
     "task",
 ]
@@ -39,7 +43,7 @@ if TYPE_CHECKING:
     from alsek.core.lock import AsyncLock, Lock
     from alsek.core.message import Message
     from alsek.core.status import AsyncStatusTracker, StatusTracker
-    from alsek.core.task import task
+    from alsek.core.task import AsyncTask, Task, task
 
 
 def __getattr__(name: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
@@ -10,11 +11,51 @@ import redis
 from alsek.core.backoff import ConstantBackoff
 from alsek.core.broker import keys
 from alsek.core.status import TaskStatus
+from alsek.core.task import AsyncTask, AsyncTriggerTask, BaseTask, Task, TriggerTask
 from alsek.exceptions import MessageAlreadyExistsError, ValidationError
 from tests.polling import call
 from tests.task.conftest import Kit, namespace_keys
 
 # -- generate ---------------------------------------------------------------------------------
+
+#: SPEC §13.2: ``generate``'s parameters and defaults (``options`` is ``**options``).
+SPEC_GENERATE: dict[str, Any] = {
+    "args": None,
+    "kwargs": None,
+    "priority": 0,
+    "metadata": None,
+    "result_ttl": None,
+    "uuid": None,
+    "timeout_override": None,
+    "delay": None,
+    "previous_result": None,
+    "callback": None,
+    "queue": None,
+    "submit": True,
+    "mechanism": None,
+    "run_in_main_thread": None,
+    "ready_at": None,
+    "options": inspect.Parameter.empty,
+}
+
+
+@pytest.mark.parametrize("task_class", [Task, AsyncTask, TriggerTask, AsyncTriggerTask])
+def test_generate_spells_out_specs_parameters(task_class: type[Any]) -> None:
+    """Explicit and annotated (not ``*args, **kwargs``), so editors and type checkers show them."""
+    parameters = dict(inspect.signature(task_class.generate).parameters)
+    assert parameters.pop("self").kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    assert {name: p.default for name, p in parameters.items()} == SPEC_GENERATE
+    assert parameters.pop("options").kind is inspect.Parameter.VAR_KEYWORD
+    for parameter in parameters.values():
+        assert parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD, parameter
+        assert parameter.annotation is not inspect.Parameter.empty, parameter
+
+
+def test_generate_hands_its_fields_to_the_message_builder_in_its_order() -> None:
+    """The shells pass them on by position to ``BaseTask._generate_message``, which decides."""
+    builder = list(inspect.signature(BaseTask._generate_message).parameters)
+    fields = [name for name in SPEC_GENERATE if name not in ("submit", "options")]
+    assert builder == ["self", *fields]
 
 
 async def test_generate_submits_a_claimable_message_with_its_arguments(kit: Kit) -> None:

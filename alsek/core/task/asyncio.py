@@ -16,6 +16,8 @@ from alsek.core.status.types import StatusUpdate, TaskStatus
 from alsek.core.steps.drivers import async_run
 from alsek.core.task.base import (
     BaseTask,
+    P,
+    R,
     _log_generated,
     _log_generated_many,
 )
@@ -31,11 +33,14 @@ from alsek.types import SupportedMechanismType
 from alsek.utils.logging import magic_logger
 
 
-class AsyncTask(BaseTask):
+class AsyncTask(BaseTask[P, R]):
     """The asyncio twin of ``Task``: the same arguments with an ``AsyncBroker`` (and async
     tracker and store); every I/O method and hook is awaitable (``do_callback`` is not).
 
     The function may be ``async def`` (awaited) or plain (run on the event loop, blocking it).
+    ``AsyncTask[P, R]`` wraps a ``Callable[P, R]``, so for ``async def add(a: int, b: int) ->
+    int`` it is ``AsyncTask[[int, int], Coroutine[Any, Any, int]]``: calling the task runs the
+    function inline and returns what it returns, the coroutine.
     """
 
     _alsek_task_kind: ClassVar[Literal["sync", "async"]] = "async"
@@ -46,7 +51,7 @@ class AsyncTask(BaseTask):
 
     def __init__(
         self,
-        function: Callable[..., Any],
+        function: Callable[P, R],
         broker: AsyncBroker,
         name: str | None = TASK_DEFAULTS.name,
         queue: str | None = TASK_DEFAULTS.queue,
@@ -217,8 +222,10 @@ class AsyncTask(BaseTask):
         return await self.broker.is_revoked(message)
 
 
-class AsyncTriggerTask(TriggerTaskMixin, AsyncTask):
+class AsyncTriggerTask(TriggerTaskMixin, AsyncTask[[], R]):
     """An ``AsyncTask`` that submits a message on every firing of ``trigger`` once generated.
+
+    Like ``TriggerTask``, generic in the return type only (its function takes no parameters).
 
     Its ``AsyncIOScheduler`` starts on the first ``await generate()``, inside the running loop;
     a tick yields one message however many processes schedule the task.
@@ -226,7 +233,7 @@ class AsyncTriggerTask(TriggerTaskMixin, AsyncTask):
 
     def __init__(
         self,
-        function: Callable[..., Any],
+        function: Callable[[], R],
         trigger: TriggerType,
         broker: AsyncBroker,
         name: str | None = TASK_DEFAULTS.name,

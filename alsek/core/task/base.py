@@ -4,6 +4,11 @@
 ``TaskEffects``, ``effects.py``) builds the *effects* that let one broker call also record the
 status and the result. ``Task`` and ``AsyncTask`` only perform the I/O. ``TriggerTaskMixin``
 (``triggers.py``) adds the schedule of a trigger task.
+
+Tasks are generic in the function they wrap, ``BaseTask[P, R]`` for a ``Callable[P, R]``, so
+calling a task type-checks like calling its function (``add(1, 2)`` is an ``int``). ``R`` is
+what the function returns: for an ``async def`` function that is its coroutine, as calling the
+task (which runs the function inline) returns it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, NamedTuple, ParamSpec, TypeVar
 
 from alsek.core.backoff import Backoff, ConstantBackoff
 from alsek.core.broker import keys
@@ -42,6 +47,12 @@ if TYPE_CHECKING:
 __all__ = ["BaseTask", "TriggerTaskMixin"]
 
 log = logging.getLogger(__name__)
+
+#: The parameters and the return type of a task's function.
+P = ParamSpec("P")
+R = TypeVar("R")
+#: A task, for methods that return the task they are called on (``defer``).
+TaskT = TypeVar("TaskT", bound="BaseTask[Any, Any]")
 
 
 def split_many_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -74,7 +85,7 @@ def _log_generated_many(output: list[Message]) -> None:
     log.debug("Generated %s message(s)", len(output))
 
 
-class BaseTask(TaskEffects, ABC):
+class BaseTask(TaskEffects, ABC, Generic[P, R]):
     """A function that can run elsewhere: messages for it go to a broker, workers run them.
 
     Args:
@@ -100,7 +111,7 @@ class BaseTask(TaskEffects, ABC):
 
     def __init__(
         self,
-        function: Callable[..., Any],
+        function: Callable[P, R],
         name: str | None = TASK_DEFAULTS.name,
         queue: str | None = TASK_DEFAULTS.queue,
         timeout: int = TASK_DEFAULTS.timeout,
@@ -173,7 +184,7 @@ class BaseTask(TaskEffects, ABC):
             deferred_mode="enabled" if self._deferred else "disabled",
         )
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the function here and now; no broker is involved."""
         return self.function(*args, **kwargs)
 
@@ -192,14 +203,14 @@ class BaseTask(TaskEffects, ABC):
         return {"task": type(self), "settings": settings}
 
     @staticmethod
-    def deserialize(data: dict[str, Any]) -> BaseTask:
+    def deserialize(data: dict[str, Any]) -> BaseTask[Any, Any]:
         """Rebuild a task (with new connection pools) from ``serialize()``'s output."""
         settings = dict(data["settings"])
         for label in ("broker", "status_tracker", "result_store"):
             if f"{label}_class" in settings:
                 component_class = settings.pop(f"{label}_class")
                 settings[label] = component_class.deserialize(settings.pop(f"{label}_state"))
-        task: BaseTask = data["task"](**settings)
+        task: BaseTask[Any, Any] = data["task"](**settings)
         return task
 
     # -- deferred mode -----------------------------------------------------------------------
@@ -209,12 +220,12 @@ class BaseTask(TaskEffects, ABC):
         """Whether the next ``generate()`` only builds its message (e.g. a callback's)."""
         return self._deferred
 
-    def defer(self) -> BaseTask:
+    def defer(self: TaskT) -> TaskT:
         """Make the next ``generate()`` build its message without submitting it."""
         self._deferred = True
         return self
 
-    def cancel_defer(self) -> BaseTask:
+    def cancel_defer(self: TaskT) -> TaskT:
         """Submit again on ``generate()``."""
         self._deferred = False
         return self

@@ -1,4 +1,9 @@
-"""``Task`` and ``TriggerTask``: the blocking I/O shells over ``BaseTask``."""
+"""``Task`` and ``TriggerTask``: the blocking I/O shells over ``BaseTask``.
+
+``generate`` spells SPEC's parameters out here and in ``AsyncTask`` (its return type differs:
+a ``Message``, or a coroutine of one), and hands them to ``BaseTask._generate_message``, which
+holds every decision about them.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from alsek.core.status.types import StatusUpdate, TaskStatus
 from alsek.core.steps.drivers import run
 from alsek.core.task.base import (
     BaseTask,
+    P,
+    R,
     _log_generated,
     _log_generated_many,
 )
@@ -30,8 +37,11 @@ from alsek.types import SupportedMechanismType
 from alsek.utils.logging import magic_logger
 
 
-class Task(BaseTask):
+class Task(BaseTask[P, R]):
     """A task whose messages go through a sync ``Broker``; see ``BaseTask`` for the arguments.
+
+    ``Task[P, R]`` wraps a ``Callable[P, R]``: ``Task[[int, int], int]`` for
+    ``def add(a: int, b: int) -> int``.
 
     Args:
         broker: where its messages go.
@@ -49,7 +59,7 @@ class Task(BaseTask):
 
     def __init__(
         self,
-        function: Callable[..., Any],
+        function: Callable[P, R],
         broker: Broker,
         name: str | None = TASK_DEFAULTS.name,
         queue: str | None = TASK_DEFAULTS.queue,
@@ -227,8 +237,11 @@ class Task(BaseTask):
         return self.broker.is_revoked(message)
 
 
-class TriggerTask(TriggerTaskMixin, Task):
+class TriggerTask(TriggerTaskMixin, Task[[], R]):
     """A ``Task`` that submits a message on every firing of ``trigger`` once generated.
+
+    Its function takes no parameters (a firing has none to give), so it is generic in the
+    return type only: ``TriggerTask[int]`` wraps a ``Callable[[], int]``.
 
     See ``TriggerTaskMixin``: the scheduler (a background thread) starts on the first
     ``generate()``, and a tick yields one message however many processes schedule the task.
@@ -236,7 +249,7 @@ class TriggerTask(TriggerTaskMixin, Task):
 
     def __init__(
         self,
-        function: Callable[..., Any],
+        function: Callable[[], R],
         trigger: TriggerType,
         broker: Broker,
         name: str | None = TASK_DEFAULTS.name,
