@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -19,7 +18,7 @@ from alsek.testing.cluster_topology import (
     slot_of,
     split_slots,
 )
-from alsek.testing.processes import LOOPBACK, free_port_with_bus, poll_until
+from alsek.testing.processes import LOOPBACK, StartsAndStops, free_port_with_bus, poll_until
 from alsek.testing.server import REPLICATION_LINES, Failover, RedisServer, replicas_caught_up
 from alsek.testing.tls import TlsProxy, new_certificate_authority
 
@@ -38,7 +37,7 @@ _Ownership = tuple[tuple[int, int, int], ...]
 """Slot ranges and the port of the master serving each, sorted: one node's view of the cluster."""
 
 
-class ClusterServers:
+class ClusterServers(StartsAndStops):
     """``masters`` masters, each with ``replicas_per_master`` replicas, slots split among them.
 
     ``start()`` returns once every node says ``cluster_state:ok``, all agree on who serves which
@@ -194,17 +193,6 @@ class ClusterServers:
         for proxy in self.tls_proxies:
             proxy.stop()
         self._node_ids.clear()
-
-    def __enter__(self) -> ClusterServers:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- Who serves what ------------------------------------------------------------------
 

@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Protocol, TypeVar
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
 
 __all__ = [
     "ServerProcess",
@@ -90,6 +91,31 @@ def poll_until(
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{what} not reached within {timeout_seconds} s")
         time.sleep(interval)
+
+
+class _Startable(Protocol):
+    def start(self) -> Any: ...
+
+    def stop(self) -> None: ...
+
+
+_Started = TypeVar("_Started", bound=_Startable)
+
+
+class StartsAndStops:
+    """``with`` support for servers and proxies: ``start()`` on entry, ``stop()`` on exit."""
+
+    def __enter__(self: _Started) -> _Started:
+        self.start()
+        return self
+
+    def __exit__(
+        self: _Startable,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 class ServerProcess:

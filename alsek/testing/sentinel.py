@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from types import TracebackType
 
 import redis
 
 from alsek.testing.binaries import Flavour
-from alsek.testing.processes import LOOPBACK, poll_until
+from alsek.testing.processes import LOOPBACK, StartsAndStops, poll_until
 from alsek.testing.server import REPLICATION_LINES, Failover, RedisServer, replicas_caught_up
 
 __all__ = ["SentinelServers"]
@@ -16,7 +15,7 @@ __all__ = ["SentinelServers"]
 _UNREACHABLE = frozenset({"s_down", "o_down", "disconnected"})
 
 
-class SentinelServers:
+class SentinelServers(StartsAndStops):
     """One master, ``replicas`` replicas and ``sentinels`` sentinels (quorum: a majority).
 
     ``start()`` returns once every sentinel monitors the master, knows every replica and every
@@ -193,14 +192,3 @@ class SentinelServers:
             if server.port == port:
                 return server
         raise LookupError(f"No data server of {self!r} listens on port {port}")
-
-    def __enter__(self) -> SentinelServers:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -7,7 +7,6 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import redis
@@ -16,6 +15,7 @@ from alsek.testing.binaries import Flavour, find_server_binary
 from alsek.testing.processes import (
     LOOPBACK,
     ServerProcess,
+    StartsAndStops,
     answers_ping,
     forget_at_exit,
     free_port,
@@ -32,7 +32,7 @@ REPLICATION_LINES = (
 )
 
 
-class RedisServer:
+class RedisServer(StartsAndStops):
     """A server process on ``127.0.0.1`` that lives as long as this object (or until ``stop``).
 
     Persistence is off unless asked for; the data directory and config file live in a temporary
@@ -198,17 +198,6 @@ class RedisServer:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
         forget_at_exit(self)
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,15 @@ import ssl
 import tempfile
 import threading
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from alsek.testing.processes import LOOPBACK, forget_at_exit, free_port, stop_at_exit
+from alsek.testing.processes import (
+    LOOPBACK,
+    StartsAndStops,
+    forget_at_exit,
+    free_port,
+    stop_at_exit,
+)
 
 if TYPE_CHECKING:
     import trustme
@@ -37,7 +42,7 @@ def new_certificate_authority() -> trustme.CA:
     return trustme.CA()
 
 
-class TlsProxy:
+class TlsProxy(StartsAndStops):
     """Accepts TLS on its own loopback port and relays each connection to ``target_port``.
 
     Args:
@@ -182,17 +187,6 @@ class TlsProxy:
             for writer in (server_out, client_out):
                 open_writers.discard(writer)
                 writer.close()
-
-    def __enter__(self) -> TlsProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:

@@ -19,9 +19,13 @@ import redis
 
 from alsek.core.broker import Claim
 from alsek.core.message import Message
+from alsek.core.steps.drivers import async_run as drive_async
+from alsek.core.steps.drivers import run as drive
+from alsek.core.steps.ops import Steps
+from alsek.core.steps.ops import invoke as call
 from alsek.core.worker import core
 from alsek.core.worker.core import REVOCATION_CHECK_MS
-from alsek.core.worker.loop import PoolLoop, Steps, call, drive, drive_async
+from alsek.core.worker.loop import PoolLoop
 from alsek.exceptions import RevokedError, TerminationError
 
 LEASE_TTL = 3_000

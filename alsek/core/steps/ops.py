@@ -132,6 +132,11 @@ def call(*requests: Request, atomic: bool = False) -> RoundTrip:
     return RoundTrip(tuple(requests), atomic=atomic)
 
 
+def invoke(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Invoke:
+    """The op calling ``function(*args, **kwargs)``."""
+    return Invoke(function, args, kwargs)
+
+
 def batched(*requests: Request) -> RoundTrip:
     """A round trip of idempotent ``requests``, batched with concurrent callers' requests."""
     return RoundTrip(tuple(requests), batched=True)

@@ -18,9 +18,10 @@ import redis
 from alsek.core.consumer import Consumer
 from alsek.core.future.outcome import run_plan
 from alsek.core.message import Message
+from alsek.core.steps.drivers import run
 from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.worker.core import PoolCore
-from alsek.core.worker.loop import PoolLoop, drive
+from alsek.core.worker.loop import PoolLoop
 
 log = logging.getLogger(__name__)
 
@@ -122,17 +123,17 @@ class SlotWorkerPool(PoolLoop, BaseWorkerPool):
         ).start()
 
     def _on_revoked(self, uuid: str) -> None:
-        drive(self._stop_revoked_steps(uuid))
+        run(self._stop_revoked_steps(uuid))
 
     def engine(self) -> None:
         """Claim and run messages until told to stop; Redis outages are waited out."""
-        drive(self._engine_steps())
+        run(self._engine_steps())
 
     def _start(self, message: Message) -> None:
-        drive(self._start_steps(message))
+        run(self._start_steps(message))
 
     def _maintain(self) -> None:
-        drive(self._maintain_steps())
+        run(self._maintain_steps())
 
     def on_shutdown(self) -> None:
         """Drain within the grace period, then stop and release what is left."""
@@ -141,7 +142,7 @@ class SlotWorkerPool(PoolLoop, BaseWorkerPool):
 
     def _drain_and_release(self) -> None:
         try:
-            drive(self._drain_steps())
+            run(self._drain_steps())
         finally:
             if self._revocations is not None:
                 self._revocations.close()

@@ -1,6 +1,6 @@
 """``AsyncBaseWorkerPool``: the loop of ``PoolLoop``, awaited, for asyncio pools.
 
-The same loop as the sync pools, step for step (``drive_async`` awaits the calls that are
+The same loop as the sync pools, step for step (``async_run`` awaits the calls that are
 coroutines). Revocations arrive through pub/sub on an asyncio task of their own.
 """
 
@@ -13,8 +13,9 @@ from typing import Any
 
 from alsek.core.consumer import AsyncConsumer
 from alsek.core.future.outcome import run_plan_async
+from alsek.core.steps.drivers import async_run
 from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
-from alsek.core.worker.loop import PoolLoop, drive_async
+from alsek.core.worker.loop import PoolLoop
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,10 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
 
     async def engine(self) -> None:
         """Claim and run messages until told to stop; Redis outages are waited out."""
-        await drive_async(self._engine_steps())
+        await async_run(self._engine_steps())
 
     async def _on_revoked(self, uuid: str) -> None:
-        await drive_async(self._stop_revoked_steps(uuid))
+        await async_run(self._stop_revoked_steps(uuid))
 
     async def _listen_for_revocations(self) -> None:
         while True:
@@ -72,7 +73,7 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
     async def on_shutdown(self) -> None:
         """Drain within the grace period, then stop and release what is left."""
         try:
-            await drive_async(self._drain_steps())
+            await async_run(self._drain_steps())
         finally:
             if self._revocation_task is not None:
                 self._revocation_task.cancel()
