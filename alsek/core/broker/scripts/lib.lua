@@ -108,7 +108,7 @@ local function remember_request(q, rid)
   local key = requests_key(q)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', NOW)
   redis.call('ZADD', key, NOW + REQUEST_MEMORY_MS, rid)
-  extend_ttl(key, REQUEST_MEMORY_MS)
+  redis.call('PEXPIRE', key, REQUEST_MEMORY_MS)  -- every entry is forgotten by then
 end
 
 -- Put a message where it belongs: ready set when due, else the ready-time index.
