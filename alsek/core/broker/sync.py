@@ -47,7 +47,7 @@ class Broker(BaseBroker):
     @classmethod
     def deserialize(cls, settings: dict[str, Any]) -> Broker:
         """Rebuild a broker (with a fresh connection pool) from ``serialize()``'s output."""
-        return cls(**cls._init_kwargs(settings))
+        return cls._rebuild(settings)
 
     # -- producing -------------------------------------------------------------------------
 

@@ -28,10 +28,20 @@ from alsek.core.status.types import TERMINAL_TASK_STATUSES, StatusUpdate, TaskSt
 from alsek.core.task.arguments import expects_message
 from alsek.core.task.callbacks import parse_callback
 from alsek.core.task.effects import TaskEffects
+from alsek.core.task.message_options import (
+    MessageOptions,
+    RetryWhen,
+    check_max_age,
+    check_retry_when,
+    check_throws,
+    message_overrides,
+    split_message_options,
+    with_overrides,
+)
 from alsek.core.task.options import TASK_DEFAULTS
 from alsek.core.task.triggers import TriggerTaskMixin
 from alsek.defaults import DEFAULT_QUEUE
-from alsek.exceptions import RevokedError, ValidationError
+from alsek.exceptions import RateLimitExceeded, Retry, RevokedError, ValidationError
 from alsek.types import SupportedMechanismType, check_mechanism
 from alsek.utils.aggregation import gather_init_params
 from alsek.utils.namespacing import validate_name
@@ -93,12 +103,15 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
             ``message=`` when it takes a ``message`` parameter, see ``expects_message``).
         status_tracker: records each message's status, if given.
         name, queue, timeout, max_retries, backoff, mechanism, run_in_main_thread,
-            no_positional_args: the task's settings, documented (with their defaults) on
-            ``TaskOptions`` (``options.py``).
+            no_positional_args, max_age, throws, retry_when: the task's settings, documented
+            (with their defaults) on ``TaskOptions`` (``options.py``).
 
     Raises:
-        ValueError: an unsupported mechanism, an invalid name or queue, or a component (broker,
-            status tracker, result store) of the wrong kind (sync vs async) for this task.
+        ValueError: an unsupported mechanism, an invalid name or queue, a ``max_age`` that is
+            not an int of ms > 0, or a component (broker, status tracker, result store) of the
+            wrong kind (sync vs async) for this task.
+        TypeError: ``throws`` items that are not exception classes; a ``retry_when`` that is
+            not callable.
     """
 
     #: ``"sync"`` or ``"async"``: how worker pools (and task scanning) recognise a task.
@@ -121,6 +134,10 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
         mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
         run_in_main_thread: bool = TASK_DEFAULTS.run_in_main_thread,
         no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
+        *,
+        max_age: int | None = TASK_DEFAULTS.max_age,
+        throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
+        retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
     ) -> None:
         mechanism = check_mechanism(mechanism)
         self.function = function
@@ -136,6 +153,9 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
         self.mechanism = mechanism
         self.run_in_main_thread = bool(run_in_main_thread)
         self.no_positional_args = no_positional_args
+        self.max_age = check_max_age(max_age)
+        self.throws = check_throws(throws)
+        self.retry_when = check_retry_when(retry_when)
         self._deferred = False
 
     def _attach(
@@ -296,6 +316,24 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
             ready_at=ready_at,
         )
 
+    def _split_options(self, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``generate``'s ``**options`` as (the message's overrides of ``max_age``, ``throws``
+        and ``retry_when``, for its metadata; the broker's submit options). A refusal ends
+        deferred mode, as the ``generate`` would have."""
+        try:
+            return split_message_options(options)
+        except Exception:
+            self.cancel_defer()
+            raise
+
+    def _build_message(
+        self, options: dict[str, Any], *fields: Any
+    ) -> tuple[Message, dict[str, Any]]:
+        """``generate``'s message from its ``fields`` (``_generate_message``'s, in order) and
+        its per-message overrides, and the options left for the broker."""
+        overrides, submit_options = self._split_options(options)
+        return with_overrides(self._generate_message(*fields), overrides), submit_options
+
     def _prepare_many(
         self,
         args_list: Sequence[Sequence[Any]] | None,
@@ -329,8 +367,12 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
     ) -> tuple[list[Message], ManySubmission | None]:
         """``generate_many``'s messages, and what its ``broker.submit_many`` call takes besides
         them; ``None`` when nothing is submitted (deferred mode, or no messages)."""
-        fields, submit_options = split_many_options(options)
-        messages = self._prepare_many(args_list, kwargs_list, **fields)
+        fields, shared = split_many_options(options)
+        overrides, submit_options = self._split_options(shared)
+        messages = [
+            with_overrides(message, overrides)
+            for message in self._prepare_many(args_list, kwargs_list, **fields)
+        ]
         if not self._submits(True) or not messages:
             return messages, None
         effects = [self.submit_effects(message) for message in messages]
@@ -371,6 +413,53 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
 
     def _retries_left(self, message: Message) -> bool:
         return self.max_retries is None or message.retries < self.max_retries
+
+    def options_for(self, message: Message) -> MessageOptions:
+        """``max_age``, ``throws`` and ``retry_when`` in force for ``message``: its overrides,
+        else this task's."""
+        defaults = MessageOptions(self.max_age, self.throws, self.retry_when)
+        return message_overrides(message, defaults)
+
+    def age_beyond_max(self, message: Message, now: int) -> int | None:
+        """The message's age (ms since its submit, at ``now``) when it is past its
+        ``max_age``; ``None`` when it is not, or has no ``max_age``."""
+        if self.max_age is None and not message.metadata:
+            return None  # the common case, decided without building the options
+        max_age = self.options_for(message).max_age
+        age = now - message.created_at
+        return age if max_age is not None and age > max_age else None
+
+    def throws_exception(self, message: Message, exception: BaseException) -> bool:
+        """Whether ``exception`` is one the task ``throws`` (expected: fail at once, at INFO)."""
+        throws = self.options_for(message).throws
+        return bool(throws) and isinstance(exception, throws)
+
+    def retry_verdict(self, message: Message, exception: BaseException) -> bool:
+        """Whether a failed attempt is retried, revocation aside (``do_retry`` adds it).
+
+        ``RateLimitExceeded``: always (the attempt is not counted). ``Retry``: while
+        ``max_retries`` allows. An exception the task ``throws``: never. Otherwise
+        ``retry_when(retries, exception)`` when given (a ``retry_when`` that raises is logged,
+        and ``max_retries`` decides), else ``max_retries``.
+        """
+        if isinstance(exception, RateLimitExceeded):
+            return True
+        if isinstance(exception, Retry):
+            return self._retries_left(message)
+        options = self.options_for(message)
+        if options.throws and isinstance(exception, options.throws):
+            return False
+        if options.retry_when is not None:
+            try:
+                return bool(options.retry_when(message.retries, exception))
+            except Exception as error:
+                log.error(
+                    "%s: retry_when raised %s: %s; max_retries decides instead",
+                    message.summary,
+                    type(error).__name__,
+                    error,
+                )
+        return self._retries_left(message)
 
     def _call_arguments(self, message: Message) -> tuple[tuple[Any, ...], dict[Any, Any]]:
         """What ``op`` calls the function with: ``message=`` too when it asks for it."""

@@ -25,6 +25,7 @@ from alsek.core.task.base import (
     _log_generated,
     _log_generated_many,
 )
+from alsek.core.task.message_options import RetryWhen
 from alsek.core.task.options import TASK_DEFAULTS
 from alsek.core.task.triggers import (
     FireTimeThreadPoolExecutor,
@@ -73,6 +74,10 @@ class Task(BaseTask[P, R]):
         mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
         run_in_main_thread: bool = TASK_DEFAULTS.run_in_main_thread,
         no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
+        *,
+        max_age: int | None = TASK_DEFAULTS.max_age,
+        throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
+        retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
     ) -> None:
         super().__init__(
             function=function,
@@ -85,6 +90,9 @@ class Task(BaseTask[P, R]):
             mechanism=mechanism,
             run_in_main_thread=run_in_main_thread,
             no_positional_args=no_positional_args,
+            max_age=max_age,
+            throws=throws,
+            retry_when=retry_when,
         )
         self._attach(broker, result_store, default_result_ttl)
 
@@ -163,17 +171,21 @@ class Task(BaseTask[P, R]):
             result_ttl: how long (ms) its result is kept (needs a result store).
             callback: a message, or a tuple of messages forming a chain, to run after it.
             submit: ``False`` only builds the message (as does deferred mode, once).
-            **options: for ``broker.submit`` (e.g. ``ttl``).
+            **options: ``max_age``, ``throws`` and ``retry_when`` override the task's for
+                this message (they travel in its metadata: ``throws`` and ``retry_when`` must
+                be importable, see ``message_options``); the rest go to ``broker.submit``
+                (e.g. ``ttl``).
 
         Raises:
             ValidationError: ``result_ttl`` without a result store; ``args`` with
                 ``no_positional_args``.
-            ValueError: ``priority`` is not an int >= 0; another field is invalid.
+            ValueError: ``priority`` is not an int >= 0; another field is invalid; a
+                ``throws`` or ``retry_when`` override that cannot be imported by path.
             TypeError: a value cannot be serialized (naming the field); nothing was written.
         """
-        message = self._generate_message(
-            args, kwargs, priority, metadata, result_ttl, uuid, timeout_override, delay,
-            previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
+        message, options = self._build_message(
+            options, args, kwargs, priority, metadata, result_ttl, uuid, timeout_override,
+            delay, previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
         )  # fmt: skip
         if self._submits(submit):
             self._submit(message, **options)
@@ -189,9 +201,9 @@ class Task(BaseTask[P, R]):
         """One message per item (args tuples and/or kwargs dicts, zipped), submitted together.
 
         ``options`` are shared by every message: ``generate``'s (``priority``, ``delay``,
-        ``metadata``, ``result_ttl``, ``timeout_override``, ``queue``, ``mechanism``, ...) and
-        ``ttl`` for the broker. The messages go in pipelined, chunked round trips, each with
-        its SUBMITTED status.
+        ``metadata``, ``result_ttl``, ``timeout_override``, ``queue``, ``mechanism``,
+        ``max_age``, ...) and ``ttl`` for the broker. The messages go in pipelined, chunked
+        round trips, each with its SUBMITTED status.
 
         Raises:
             ValueError: neither list, or lists of different lengths; see also ``generate``.
@@ -216,8 +228,9 @@ class Task(BaseTask[P, R]):
         return self.op(message)
 
     def do_retry(self, message: Message, exception: BaseException) -> bool:
-        """Retry unless revoked or out of retries (``max_retries=None``: no limit)."""
-        return not self.is_revoked(message) and self._retries_left(message)
+        """Retry unless revoked, else as ``retry_verdict`` says (``max_retries``, ``throws``,
+        ``retry_when``; see ``message_options``)."""
+        return not self.is_revoked(message) and self.retry_verdict(message, exception)
 
     # -- revocation --------------------------------------------------------------------------
 
@@ -279,6 +292,10 @@ class TriggerTask(TriggerTaskMixin, Task[[], R]):
         mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
         run_in_main_thread: bool | None = None,  # SPEC's default; means False
         no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
+        *,
+        max_age: int | None = TASK_DEFAULTS.max_age,
+        throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
+        retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
     ) -> None:
         super().__init__(
             function=function,
@@ -295,6 +312,9 @@ class TriggerTask(TriggerTaskMixin, Task[[], R]):
             mechanism=mechanism,
             run_in_main_thread=run_in_main_thread,
             no_positional_args=no_positional_args,
+            max_age=max_age,
+            throws=throws,
+            retry_when=retry_when,
         )
 
     def _new_scheduler(self) -> BackgroundScheduler:
