@@ -31,6 +31,7 @@ from alsek.core.future.outcome import (
     unknown_task_plan,
 )
 from alsek.core.message import Message
+from alsek.core.task.message_options import MessageOptions
 from alsek.core.status.types import TaskStatus
 from alsek.core.steps.ops import Invoke, Sleep
 from alsek.exceptions import LeaseLostError, TerminationError, WorkerLostError
@@ -73,6 +74,8 @@ class StandInTask:
         self.status_tracker: object = None
         self.result_store: object = None
         self.hooks: list[str] = []
+        self.max_age: int | None = None
+        self.throws: tuple[type[BaseException], ...] = ()
 
     def success_effects(self, message: Message, result: Any) -> list[Effect]:
         if isinstance(result, set):
@@ -88,8 +91,17 @@ class StandInTask:
     def failure_effects(self, message: Message) -> list[Effect]:
         return [SetEffect(f"failure:{message.uuid}", "FAILED")]
 
+    def skip_effects(self, message: Message) -> list[Effect]:
+        return [SetEffect(f"status:{message.uuid}", "SUCCEEDED")]
+
     def do_callback(self, message: Message, result: Any) -> bool:
         return True
+
+    def throws_exception(self, message: Message, exception: BaseException) -> bool:
+        return isinstance(exception, self.throws)
+
+    def options_for(self, message: Message) -> MessageOptions:
+        return MessageOptions(self.max_age, self.throws, None)
 
     def do_retry(self, message: Message, exception: BaseException) -> bool:
         return self.max_retries is None or message.retries < self.max_retries

@@ -71,6 +71,9 @@ class StubTask:
     def running_claim_status(self) -> None:
         return None
 
+    def age_beyond_max(self, message: Message) -> int | None:
+        return None
+
 
 @dataclass
 class MemoryBroker:

@@ -331,12 +331,21 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         message.linked_lock = None
         return code in (OK, ALREADY)
 
-    def _retry_steps(self, message: Message, effects: Sequence[Effect]) -> Steps[None]:
+    def _retry_steps(
+        self,
+        message: Message,
+        effects: Sequence[Effect],
+        delay: int | None = None,
+        counted: bool = True,
+    ) -> Steps[None]:
+        """Requeue at now + ``delay`` (default: the backoff of the next attempt); an attempt
+        that is not ``counted`` keeps ``retries`` as it is (a rate-limited run)."""
         updated = message.clone()
         updated.increment_retries()
-        updated.update(
-            ready_at=utcnow_timestamp_ms() + updated.get_backoff_duration(), linked_lock=None
-        )
+        wait = updated.get_backoff_duration() if delay is None else delay
+        if not counted:
+            updated.update(retries=message.retries)
+        updated.update(ready_at=utcnow_timestamp_ms() + wait, linked_lock=None)
         request = self._queue_script(
             "retry",
             message.queue,
@@ -354,7 +363,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             ready_at=updated.ready_at,
             linked_lock=None,
         )
-        log.info("Retrying %s in %s ms", message.summary, updated.get_backoff_duration())
+        log.info("Retrying %s in %s ms", message.summary, wait)
 
     def _fail_steps(self, message: Message, effects: Sequence[Effect]) -> Steps[None]:
         request = self._fail_call(
@@ -385,7 +394,10 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         )
         [reply] = yield batched(request)
         message.linked_lock = None
-        return check_reply(reply, message, "revoke", gone_ok=True) == OK
+        revoked = check_reply(reply, message, "revoke", gone_ok=True) == OK
+        if revoked:
+            yield from self._middleware_steps("after_revoke", [message])
+        return revoked
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -89,7 +89,8 @@ class SubmitSteps(RegistrySteps):
 
     _middleware: MiddlewareStack
 
-    def _submit_hook_steps(self, name: str, messages: Sequence[Message]) -> Steps[None]:
+    def _middleware_steps(self, name: str, messages: Sequence[Message]) -> Steps[None]:
+        """Call the middleware's hook ``name`` for each of ``messages`` (submits, revoke)."""
         hooks = self._middleware.hooks(name)
         if hooks:
             for message in messages:
@@ -169,7 +170,7 @@ class SubmitSteps(RegistrySteps):
     def _submit_one_steps(
         self, message: Message, ttl: int, effects: Sequence[Effect]
     ) -> Steps[None]:
-        yield from self._submit_hook_steps("before_submit", [message])
+        yield from self._middleware_steps("before_submit", [message])
         refused = yield from self._submit_steps([message], ttl, [effects])
         if refused.revoked:
             raise MessageAlreadyExistsError(
@@ -181,7 +182,7 @@ class SubmitSteps(RegistrySteps):
                 f"'{keys.message_key(message.queue, message.uuid)}' found in backend: "
                 f"a different message with uuid {message.uuid} was already submitted"
             )
-        yield from self._submit_hook_steps("after_submit", [message])
+        yield from self._middleware_steps("after_submit", [message])
 
     def _submit_many_steps(
         self,
@@ -191,11 +192,11 @@ class SubmitSteps(RegistrySteps):
     ) -> Steps[None]:
         if len({message.uuid for message in messages}) != len(messages):
             raise ValueError("submit_many was given the same uuid more than once")
-        yield from self._submit_hook_steps("before_submit", messages)
+        yield from self._middleware_steps("before_submit", messages)
         refused = yield from self._submit_steps(messages, ttl, effects)
         unwritten = {*refused.existing, *refused.revoked}
         written = [message for message in messages if message.uuid not in unwritten]
-        yield from self._submit_hook_steps("after_submit", written)
+        yield from self._middleware_steps("after_submit", written)
         problems = []
         if refused.existing:
             problems.append(

@@ -121,10 +121,16 @@ class AsyncTask(BaseTask[P, R]):
             await self.status_tracker.set(message, status=status)
 
     async def write_unshared(
-        self, message: Message, status: TaskStatus, result: Any = None, *, requeued: bool = False
+        self,
+        message: Message,
+        status: TaskStatus,
+        result: Any = None,
+        *,
+        requeued: bool = False,
+        skipped: bool = False,
     ) -> None:
         """See ``Task.write_unshared``."""
-        for conn, steps in self._direct_writes(message, status, result, requeued):
+        for conn, steps in self._direct_writes(message, status, result, requeued, skipped):
             await async_run(steps, conn)
 
     async def requeue_from_dlq(self, message: Message, ttl: int = DEFAULT_TTL) -> Message:

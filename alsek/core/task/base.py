@@ -47,6 +47,7 @@ from alsek.utils.aggregation import gather_init_params
 from alsek.utils.namespacing import validate_name
 from alsek.utils.parsing import ExceptionDetails, get_exception_name
 from alsek.utils.printing import auto_repr
+from alsek.utils.temporal import utcnow_timestamp_ms
 
 if TYPE_CHECKING:
     from alsek.core.broker import BaseBroker
@@ -420,13 +421,13 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
         defaults = MessageOptions(self.max_age, self.throws, self.retry_when)
         return message_overrides(message, defaults)
 
-    def age_beyond_max(self, message: Message, now: int) -> int | None:
-        """The message's age (ms since its submit, at ``now``) when it is past its
-        ``max_age``; ``None`` when it is not, or has no ``max_age``."""
+    def age_beyond_max(self, message: Message, now: int | None = None) -> int | None:
+        """The message's age (ms since its submit, at ``now``, default: this host's clock)
+        when it is past its ``max_age``; ``None`` when it is not, or has no ``max_age``."""
         if self.max_age is None and not message.metadata:
             return None  # the common case, decided without building the options
         max_age = self.options_for(message).max_age
-        age = now - message.created_at
+        age = (utcnow_timestamp_ms() if now is None else now) - message.created_at
         return age if max_age is not None and age > max_age else None
 
     def throws_exception(self, message: Message, exception: BaseException) -> bool:

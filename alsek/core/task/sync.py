@@ -104,15 +104,22 @@ class Task(BaseTask[P, R]):
             self.status_tracker.set(message, status=status)
 
     def write_unshared(
-        self, message: Message, status: TaskStatus, result: Any = None, *, requeued: bool = False
+        self,
+        message: Message,
+        status: TaskStatus,
+        result: Any = None,
+        *,
+        requeued: bool = False,
+        skipped: bool = False,
     ) -> None:
         """Write what could not ride along with the broker call that reached ``status``.
 
-        That is the status (and for SUCCEEDED the result, for FAILED the failure record, for a
-        requeue its removal) of a tracker or store on another Redis server than the broker;
-        nothing otherwise. Call it right after the broker call that used this task's effects.
+        That is the status (and for SUCCEEDED the result unless ``skipped``, for FAILED the
+        failure record, for a requeue its removal) of a tracker or store on another Redis
+        server than the broker; nothing otherwise. Call it right after the broker call that
+        used this task's effects.
         """
-        for conn, steps in self._direct_writes(message, status, result, requeued):
+        for conn, steps in self._direct_writes(message, status, result, requeued, skipped):
             run(steps, conn)
 
     def requeue_from_dlq(self, message: Message, ttl: int = DEFAULT_TTL) -> Message:
