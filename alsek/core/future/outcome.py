@@ -131,6 +131,8 @@ class PlanTask(Protocol):
 
     def throws_exception(self, message: Message, exception: BaseException) -> bool: ...
 
+    def retry_verdict(self, message: Message, exception: BaseException) -> bool: ...
+
     def options_for(self, message: Message) -> Any: ...
 
     @property
@@ -351,9 +353,8 @@ def lost_plan(task: PlanTask, message: Message) -> Plan:
     )
     log.error("%s lost its worker too many times; failing it", message.summary)
     # The claim counted every lost attempt, the last one included; a failed attempt that ends
-    # the message is not counted as a retry (``error_plan``), so record the same figure.
-    if task.max_retries is not None:
-        message.update(retries=min(message.retries, task.max_retries))
+    # the message is not counted as a retry (``error_plan``), so record the last one's figure.
+    message.update(retries=max(message.retries - 1, 0))
     yield from _fail(task, message, exception)
 
 
@@ -414,12 +415,18 @@ def stop_plan(task: PlanTask, message: Message, exception: BaseException) -> Pla
 
 
 def exhausted_by_lost_workers(task: PlanTask, message: Message) -> bool:
-    """Whether lost attempts (counted at claim) already used up the message's retries.
+    """Whether the last attempt of a message whose worker died (the claim counted it and
+    recorded ``WorkerLostError``) was its last allowed one: the task would not have retried
+    that attempt had it failed (``retry_verdict``: ``max_retries``, or ``retry_when``)."""
+    details = message.exception_details
+    if details is None or details.name != _WORKER_LOST:
+        return False
+    last_attempt = message.clone().update(retries=max(message.retries - 1, 0))
+    lost = WorkerLostError(f"{message.summary}: its worker stopped renewing its lease")
+    return not task.retry_verdict(last_attempt, lost)
 
-    In a normal run ``retries`` never exceeds ``max_retries``: the attempt that reaches it fails
-    the message. Only attempts whose worker died can push it beyond.
-    """
-    return task.max_retries is not None and message.retries > task.max_retries
+
+_WORKER_LOST = get_exception_name(WorkerLostError)
 
 
 def _describe(exception: BaseException) -> str:
