@@ -81,6 +81,12 @@ class AsyncRecorder(Middleware):
     async def _push(self, hook: str, message: Message | None, **detail: Any) -> None:
         await probe.async_client().rpush(probe.key(CALLS), record(hook, message, **detail))
 
+    async def before_submit(self, message: Message) -> None:
+        await self._push("before_submit", message)
+
+    async def after_submit(self, message: Message) -> None:
+        await self._push("after_submit", message)
+
     async def before_process(self, message: Message) -> None:
         running = current_message()
         await self._push(
