@@ -10,8 +10,10 @@ import itertools
 
 from poolharness import Lab, eventually
 from poolwork import probe
-from poolwork.sync_work import retry_connection_errors
+from poolwork.sync_work import LIMITED_KEY, retry_connection_errors
 
+from alsek.core.backoff import ConstantBackoff
+from alsek.core.limits import ConcurrentRateLimiter
 from alsek.core.message import Message
 from alsek.core.status import TaskStatus
 
@@ -146,6 +148,20 @@ def test_a_rate_limited_run_is_retried_without_counting_it(lab: Lab) -> None:
     with lab.pool():
         assert lab.store.get(message, timeout=15_000) == "done with retries=0"
     assert [attempt["retries"] for attempt in lab.attempts(message)] == [0, 0, 0, 0]
+
+
+def test_a_task_held_back_by_a_limiter_runs_later_without_losing_attempts(lab: Lab) -> None:
+    limited = lab.task("limited", max_retries=0, backoff=ConstantBackoff(50, floor=0))
+    messages = [limited.generate(args=(0.1,)) for _ in range(3)]
+    slot = ConcurrentRateLimiter(key=LIMITED_KEY, limit=1, backend=lab.broker.backend).acquire()
+    with lab.pool(capacity=3):
+        with slot:  # the test holds the one slot: every run is held back
+            for message in messages:
+                eventually(lambda m=message: lab.starts(m) >= 2, what="a retried run")
+        for message in messages:  # then each gets the slot in turn, none dead-lettered
+            assert lab.store.get(message, timeout=20_000) == 0
+    inside = probe.client().lrange(probe.key("inside"), 0, -1)
+    assert inside == ["1", "1", "1"]  # never two holders at once
 
 
 # -- SkipMessage ----------------------------------------------------------------------------------

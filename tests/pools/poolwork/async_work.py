@@ -14,6 +14,7 @@ from typing import Any
 
 from alsek.core.broker import AsyncBroker
 from alsek.core.current import current_message
+from alsek.core.limits import AsyncConcurrentRateLimiter
 from alsek.core.message import Message
 from alsek.core.status import AsyncStatusTracker
 from alsek.core.task import AsyncTask
@@ -21,7 +22,7 @@ from alsek.exceptions import RateLimitExceeded, Retry, SkipMessage
 from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
 from alsek.storage.result import AsyncResultStore
 from poolwork import probe
-from poolwork.sync_work import BEAT_SECONDS, RAISABLE
+from poolwork.sync_work import BEAT_SECONDS, LIMITED_KEY, RAISABLE
 
 
 async def started(message: Message) -> int:
@@ -175,6 +176,21 @@ async def whoami() -> str:
     await started(message)
     await finished(message)
     return message.uuid
+
+
+async def limited(seconds: float, message: Message) -> int:
+    """Hold the one slot of an ``AsyncConcurrentRateLimiter`` shared by every pool for
+    ``seconds`` (or let ``RateLimitExceeded`` out); record how many were inside at once."""
+    await started(message)
+    backend = probe.async_backend()
+    limiter = AsyncConcurrentRateLimiter(key=LIMITED_KEY, limit=1, backend=backend)
+    async with limiter.acquire():
+        conn = probe.async_client()
+        await conn.rpush(probe.key("inside"), await conn.incr(probe.key("holding")))
+        await _run_for(seconds, message)
+        await conn.decr(probe.key("holding"))
+    await finished(message)
+    return message.retries
 
 
 # -- the task class ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 from alsek.core.broker import Broker
 from alsek.core.current import current_message
+from alsek.core.limits import ConcurrentRateLimiter
 from alsek.core.message import Message
 from alsek.core.status import StatusTracker
 from alsek.core.task import Task
@@ -199,6 +200,24 @@ def whoami() -> str:
     started(message)
     finished(message)
     return message.uuid
+
+
+#: The concurrency limiter key the ``limited`` tasks share (one holder at a time).
+LIMITED_KEY = "limited"
+
+
+def limited(seconds: float, message: Message) -> int:
+    """Hold the one slot of a ``ConcurrentRateLimiter`` shared by every pool for ``seconds``
+    (or let ``RateLimitExceeded`` out); record how many were inside at once."""
+    started(message)
+    limiter = ConcurrentRateLimiter(key=LIMITED_KEY, limit=1, backend=probe.backend())
+    with limiter.acquire():
+        conn = probe.client()
+        conn.rpush(probe.key("inside"), conn.incr(probe.key("holding")))
+        _run_for(seconds, message)
+        conn.decr(probe.key("holding"))
+    finished(message)
+    return message.retries
 
 
 def retry_connection_errors(retries: int, exception: BaseException) -> bool:
