@@ -29,25 +29,23 @@ from alsek.core.task.arguments import expects_message
 from alsek.core.task.callbacks import parse_callback
 from alsek.core.task.effects import TaskEffects
 from alsek.core.task.message_options import (
-    MessageOptions,
+    OptionDecisions,
     RetryWhen,
     check_max_age,
     check_retry_when,
     check_throws,
-    message_overrides,
     split_message_options,
     with_overrides,
 )
 from alsek.core.task.options import TASK_DEFAULTS
 from alsek.core.task.triggers import TriggerTaskMixin
 from alsek.defaults import DEFAULT_QUEUE
-from alsek.exceptions import RateLimitExceeded, Retry, RevokedError, ValidationError
+from alsek.exceptions import RevokedError, ValidationError
 from alsek.types import SupportedMechanismType, check_mechanism
 from alsek.utils.aggregation import gather_init_params
 from alsek.utils.namespacing import validate_name
 from alsek.utils.parsing import ExceptionDetails, get_exception_name
 from alsek.utils.printing import auto_repr
-from alsek.utils.temporal import utcnow_timestamp_ms
 
 if TYPE_CHECKING:
     from alsek.core.broker import BaseBroker
@@ -96,7 +94,7 @@ def _log_generated_many(output: list[Message]) -> None:
     log.debug("Generated %s message(s)", len(output))
 
 
-class BaseTask(TaskEffects, ABC, Generic[P, R]):
+class BaseTask(TaskEffects, OptionDecisions, ABC, Generic[P, R]):
     """A function that can run elsewhere: messages for it go to a broker, workers run them.
 
     Args:
@@ -411,56 +409,6 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
             name=get_exception_name(RevokedError), text="Task Revoked", traceback=None
         )
         message.update(exception_details=details.as_dict())
-
-    def _retries_left(self, message: Message) -> bool:
-        return self.max_retries is None or message.retries < self.max_retries
-
-    def options_for(self, message: Message) -> MessageOptions:
-        """``max_age``, ``throws`` and ``retry_when`` in force for ``message``: its overrides,
-        else this task's."""
-        defaults = MessageOptions(self.max_age, self.throws, self.retry_when)
-        return message_overrides(message, defaults)
-
-    def age_beyond_max(self, message: Message, now: int | None = None) -> int | None:
-        """The message's age (ms since its submit, at ``now``, default: this host's clock)
-        when it is past its ``max_age``; ``None`` when it is not, or has no ``max_age``."""
-        if self.max_age is None and not message.metadata:
-            return None  # the common case, decided without building the options
-        max_age = self.options_for(message).max_age
-        age = (utcnow_timestamp_ms() if now is None else now) - message.created_at
-        return age if max_age is not None and age > max_age else None
-
-    def throws_exception(self, message: Message, exception: BaseException) -> bool:
-        """Whether ``exception`` is one the task ``throws`` (expected: fail at once, at INFO)."""
-        throws = self.options_for(message).throws
-        return bool(throws) and isinstance(exception, throws)
-
-    def retry_verdict(self, message: Message, exception: BaseException) -> bool:
-        """Whether a failed attempt is retried, revocation aside (``do_retry`` adds it).
-
-        ``RateLimitExceeded``: always (the attempt is not counted). ``Retry``: while
-        ``max_retries`` allows. An exception the task ``throws``: never. Otherwise
-        ``retry_when(retries, exception)`` when given (a ``retry_when`` that raises is logged,
-        and ``max_retries`` decides), else ``max_retries``.
-        """
-        if isinstance(exception, RateLimitExceeded):
-            return True
-        if isinstance(exception, Retry):
-            return self._retries_left(message)
-        options = self.options_for(message)
-        if options.throws and isinstance(exception, options.throws):
-            return False
-        if options.retry_when is not None:
-            try:
-                return bool(options.retry_when(message.retries, exception))
-            except Exception as error:
-                log.error(
-                    "%s: retry_when raised %s: %s; max_retries decides instead",
-                    message.summary,
-                    type(error).__name__,
-                    error,
-                )
-        return self._retries_left(message)
 
     def _call_arguments(self, message: Message) -> tuple[tuple[Any, ...], dict[Any, Any]]:
         """What ``op`` calls the function with: ``message=`` too when it asks for it."""

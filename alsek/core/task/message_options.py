@@ -24,11 +24,14 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from alsek.core.message import Message
+from alsek.exceptions import RateLimitExceeded, Retry
+from alsek.utils.temporal import utcnow_timestamp_ms
 
 __all__ = [
     "MESSAGE_OPTIONS",
     "METADATA_KEY",
     "MessageOptions",
+    "OptionDecisions",
     "RetryWhen",
     "check_max_age",
     "check_retry_when",
@@ -192,3 +195,63 @@ def message_overrides(message: Message, defaults: MessageOptions) -> MessageOpti
     if carried.get("retry_when"):
         retry_when = _resolved(carried["retry_when"], "retry_when", message) or retry_when
     return MessageOptions(max_age, throws, retry_when)
+
+
+class OptionDecisions:
+    """What a task decides from its options (``BaseTask`` provides them): whether a message is
+    too old to run, whether a failed attempt is retried."""
+
+    max_retries: int | None
+    max_age: int | None
+    throws: tuple[type[BaseException], ...]
+    retry_when: RetryWhen | None
+
+    def _retries_left(self, message: Message) -> bool:
+        return self.max_retries is None or message.retries < self.max_retries
+
+    def options_for(self, message: Message) -> MessageOptions:
+        """``max_age``, ``throws`` and ``retry_when`` in force for ``message``: its overrides,
+        else this task's."""
+        defaults = MessageOptions(self.max_age, self.throws, self.retry_when)
+        return message_overrides(message, defaults)
+
+    def age_beyond_max(self, message: Message, now: int | None = None) -> int | None:
+        """The message's age (ms since its submit, at ``now``, default: this host's clock)
+        when it is past its ``max_age``; ``None`` when it is not, or has no ``max_age``."""
+        if self.max_age is None and not message.metadata:
+            return None  # the common case, decided without building the options
+        max_age = self.options_for(message).max_age
+        age = (utcnow_timestamp_ms() if now is None else now) - message.created_at
+        return age if max_age is not None and age > max_age else None
+
+    def throws_exception(self, message: Message, exception: BaseException) -> bool:
+        """Whether ``exception`` is one the task ``throws`` (expected: fail at once, at INFO)."""
+        throws = self.options_for(message).throws
+        return bool(throws) and isinstance(exception, throws)
+
+    def retry_verdict(self, message: Message, exception: BaseException) -> bool:
+        """Whether a failed attempt is retried, revocation aside (``do_retry`` adds it).
+
+        ``RateLimitExceeded``: always (the attempt is not counted). ``Retry``: while
+        ``max_retries`` allows. An exception the task ``throws``: never. Otherwise
+        ``retry_when(retries, exception)`` when given (a ``retry_when`` that raises is logged,
+        and ``max_retries`` decides), else ``max_retries``.
+        """
+        if isinstance(exception, RateLimitExceeded):
+            return True
+        if isinstance(exception, Retry):
+            return self._retries_left(message)
+        options = self.options_for(message)
+        if options.throws and isinstance(exception, options.throws):
+            return False
+        if options.retry_when is not None:
+            try:
+                return bool(options.retry_when(message.retries, exception))
+            except Exception as error:
+                log.error(
+                    "%s: retry_when raised %s: %s; max_retries decides instead",
+                    message.summary,
+                    type(error).__name__,
+                    error,
+                )
+        return self._retries_left(message)
