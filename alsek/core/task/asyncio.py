@@ -180,7 +180,7 @@ class AsyncTask(BaseTask[P, R]):
             options, args, kwargs, priority, metadata, result_ttl, uuid, timeout_override,
             delay, previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
         )  # fmt: skip
-        if self._submits(submit):
+        if self._submits(submit, [message]):
             await self._submit(message, **options)
         return message
 

@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, NamedTuple, ParamSpec, TypeVar
+from weakref import WeakKeyDictionary
 
 from alsek.core.backoff import Backoff, ConstantBackoff
 from alsek.core.broker import keys
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from alsek.storage.result._base import BaseResultStore
 
 #: ``TriggerTaskMixin`` lives in ``triggers.py``; SPEC names this module as its home too.
-__all__ = ["BaseTask", "TriggerTaskMixin"]
+__all__ = ["BaseTask", "TriggerTaskMixin", "built_by"]
 
 log = logging.getLogger(__name__)
 
@@ -249,12 +250,18 @@ class BaseTask(TaskEffects, OptionDecisions, ABC, Generic[P, R]):
         self._deferred = False
         return self
 
-    def _submits(self, submit: bool) -> bool:
-        """Whether this generate submits what it built: not with ``submit=False``, nor in
-        deferred mode, which this generate ends (it lasts one generate only)."""
+    def _submits(self, submit: bool, messages: Sequence[Message]) -> bool:
+        """Whether this generate submits the ``messages`` it built: not with ``submit=False``,
+        nor in deferred mode, which this generate ends (it lasts one generate only). Messages
+        it does not submit remember their task (``built_by``), for whoever submits them later.
+        """
         deferred = self._deferred
         self.cancel_defer()
-        return submit and not deferred
+        submitting = submit and not deferred
+        if not submitting:
+            for message in messages:
+                _BUILT_BY[message] = self
+        return submitting
 
     # -- building messages -------------------------------------------------------------------
 
@@ -372,7 +379,7 @@ class BaseTask(TaskEffects, OptionDecisions, ABC, Generic[P, R]):
             with_overrides(message, overrides)
             for message in self._prepare_many(args_list, kwargs_list, **fields)
         ]
-        if not self._submits(True) or not messages:
+        if not self._submits(True, messages) or not messages:
             return messages, None
         effects = [self.submit_effects(message) for message in messages]
         return messages, ManySubmission(effects, submit_options)
@@ -497,6 +504,17 @@ class BaseTask(TaskEffects, OptionDecisions, ABC, Generic[P, R]):
     @abstractmethod
     def is_revoked(self, message: Message) -> bool | Any:
         """Whether ``message`` was revoked."""
+
+
+#: Messages built but not submitted (``generate(submit=False)``, deferred mode) in this
+#: process, with the task that built them; an entry goes with its message.
+_BUILT_BY: WeakKeyDictionary[Message, BaseTask[Any, Any]] = WeakKeyDictionary()
+
+
+def built_by(message: Message) -> BaseTask[Any, Any] | None:
+    """The task whose ``generate`` built ``message`` without submitting it, in this process;
+    ``None`` for any other message."""
+    return _BUILT_BY.get(message)
 
 
 #: ``generate`` fields that ``generate_many`` shares between its messages, with their defaults
