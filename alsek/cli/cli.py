@@ -3,6 +3,7 @@
     alsek thread-pool PACKAGE     threads inside elastic worker processes
     alsek process-pool PACKAGE    one process per message
     alsek async-pool PACKAGE      asyncio tasks in one process
+    alsek scheduler PACKAGE       the package's trigger tasks (``scheduler``)
 
 A package that cannot be imported, or holds no task the pool can run, is reported in one line
 on stderr and the command exits with status 1.
@@ -19,6 +20,7 @@ import click
 
 from alsek._version import __version__
 from alsek.cli.options import LOG_LEVELS, common_options, pool_kwargs, pool_option
+from alsek.cli.scheduler import scheduler
 from alsek.core.worker.asyncio import AsyncSingleProcessWorkerPool
 from alsek.core.worker.sync import ProcessWorkerPool, ThreadWorkerPool
 from alsek.exceptions import AlsekError, NoTasksFoundError
@@ -213,6 +215,8 @@ def async_pool(
 
     asyncio.run(serve())
 
+
+main.add_command(scheduler)
 
 if __name__ == "__main__":
     main()
