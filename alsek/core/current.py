@@ -8,13 +8,11 @@ read it without the message being passed down.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 from alsek.core.message import Message
 
-__all__ = ["current_message", "running"]
+__all__ = ["current_message", "start_running", "stop_running"]
 
 _current: ContextVar[Message | None] = ContextVar("alsek_current_message", default=None)
 
@@ -25,11 +23,12 @@ def current_message() -> Message | None:
     return _current.get()
 
 
-@contextmanager
-def running(message: Message) -> Iterator[None]:
-    """Make ``message`` the current message for the ``with`` block."""
-    token = _current.set(message)
-    try:
-        yield
-    finally:
-        _current.reset(token)
+def start_running(message: Message) -> Token[Message | None]:
+    """Make ``message`` the current message, until ``stop_running`` with the token returned
+    (a plain call rather than a context manager: it runs for every message)."""
+    return _current.set(message)
+
+
+def stop_running(token: Token[Message | None]) -> None:
+    """Put back the current message ``start_running`` replaced."""
+    _current.reset(token)

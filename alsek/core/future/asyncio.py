@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
-from alsek.core.current import running
+from alsek.core.current import start_running, stop_running
 from alsek.core.future.outcome import ended_plan, error_plan, run_plan_async, stop_plan
 from alsek.core.future.sync import FINISHING, RUNNING, STOPPED, TaskFuture, _success
 from alsek.core.message import Message
@@ -44,21 +44,23 @@ async def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | N
     asyncio re-raises some of them out of the event loop, which would stop the whole pool. Only a
     cancellation (the future being stopped) goes through.
     """
-    with running(message):
+    token = start_running(message)
+    try:
         hooks = hooks_of(task.broker, "before_process")
         if hooks:
             control = await async_run(before_process_steps(hooks, message))
             if control is not None:
                 return None, control
-        try:
-            await _maybe_await(task.pre_op(message))
-            result = await _maybe_await(task.execute(message))
-            await _maybe_await(task.post_op(message, result))
-            return result, None
-        except asyncio.CancelledError:
-            raise
-        except BaseException as error:
-            return None, error
+        await _maybe_await(task.pre_op(message))
+        result = await _maybe_await(task.execute(message))
+        await _maybe_await(task.post_op(message, result))
+        return result, None
+    except asyncio.CancelledError:
+        raise
+    except BaseException as error:
+        return None, error
+    finally:
+        stop_running(token)
 
 
 # -- the handlers of a finished run: the async futures' way into the outcome plans ----------------

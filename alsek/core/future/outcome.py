@@ -214,10 +214,11 @@ def check(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Action:
 # -- plans --------------------------------------------------------------------------------------
 
 
-def middleware(broker: Any, name: str, *args: Any) -> Plan:
-    """Call the broker's middleware hook ``name`` (each like a task hook: errors are logged)."""
-    for function in hooks_of(broker, name):
-        yield hook(function, *args)
+def middleware(broker: Any, name: str, *args: Any) -> tuple[Action, ...]:
+    """The actions calling the broker's middleware hook ``name`` (each like a task hook: errors
+    are logged); none, at no cost, without middleware."""
+    functions = hooks_of(broker, name)
+    return tuple(hook(function, *args) for function in functions) if functions else ()
 
 
 def ended_plan(task: PlanTask, message: Message, result: Any, error: BaseException | None) -> Plan:

@@ -23,7 +23,7 @@ from typing import Any
 import dill
 
 from alsek.core import Process, Value
-from alsek.core.current import running
+from alsek.core.current import start_running, stop_running
 from alsek.core.future.outcome import (
     Plan,
     ended_plan,
@@ -64,19 +64,21 @@ def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | None]:
     """Run the task's steps, with ``message`` as the current message: the middleware's
     ``before_process`` (which may skip or retry the message), then ``pre_op``, ``execute``
     and ``post_op``; any exception, from ``post_op`` too, is the run's exception."""
-    with running(message):
+    token = start_running(message)
+    try:
         hooks = hooks_of(task.broker, "before_process")
         if hooks:
             control = run(before_process_steps(hooks, message))
             if control is not None:
                 return None, control
-        try:
-            task.pre_op(message)
-            result = task.execute(message)
-            task.post_op(message, result)
-            return result, None
-        except BaseException as error:
-            return None, error
+        task.pre_op(message)
+        result = task.execute(message)
+        task.post_op(message, result)
+        return result, None
+    except BaseException as error:
+        return None, error
+    finally:
+        stop_running(token)
 
 
 def _write_running(task: Any, message: Message, write_running: bool) -> None:
