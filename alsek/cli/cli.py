@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from alsek._version import __version__
+from alsek.cli.loading import importing
 from alsek.cli.options import LOG_LEVELS, common_options, pool_kwargs, pool_option
 from alsek.cli.scheduler import scheduler
 from alsek.core.worker.asyncio import AsyncSingleProcessWorkerPool
@@ -37,17 +38,11 @@ def _apply_logging_level(log_level: str) -> None:
 def _load(collect: Callable[[str], tuple[Any, ...]], package: str) -> tuple[Any, ...]:
     """Collect the package's tasks, turning any failure into a one-line error."""
     try:
-        return collect(package)
-    except ImportError as error:
-        raise click.ClickException(f"Cannot import {package!r}: {error}") from error
+        with importing(package):
+            return collect(package)
     except NoTasksFoundError as error:
         hint = _other_kind_hint(collect, package)
         raise click.ClickException(f"{package!r}: {error}{hint}") from error
-    except AlsekError as error:
-        raise click.ClickException(f"{package!r}: {error}") from error
-    except Exception as error:  # the package's own code failed while being imported
-        message = f"Cannot import {package!r}: {type(error).__name__}: {error}"
-        raise click.ClickException(message) from error
 
 
 def _other_kind_names(collect: Callable[[str], tuple[Any, ...]], package: str) -> list[str]:

@@ -17,9 +17,10 @@ from typing import Any
 
 import click
 
+from alsek.cli.loading import importing
 from alsek.cli.options import LOG_LEVELS
 from alsek.core.task.triggers import TriggerTaskMixin
-from alsek.exceptions import AlsekError, NoTasksFoundError, SchedulingError
+from alsek.exceptions import NoTasksFoundError, SchedulingError
 from alsek.utils.logging import setup_logging
 from alsek.utils.scanning import collect_async_tasks, collect_tasks
 from alsek.utils.system import StopSignalListener
@@ -38,16 +39,11 @@ def trigger_tasks(package: str) -> list[Any]:
     found: list[Any] = []
     for collect in (collect_tasks, collect_async_tasks):
         try:
-            found += [task for task in collect(package) if isinstance(task, TriggerTaskMixin)]
+            with importing(package):
+                tasks = collect(package)
         except NoTasksFoundError:
             continue
-        except ImportError as error:
-            raise click.ClickException(f"Cannot import {package!r}: {error}") from error
-        except AlsekError as error:
-            raise click.ClickException(f"{package!r}: {error}") from error
-        except Exception as error:  # the package's own code failed while being imported
-            message = f"Cannot import {package!r}: {type(error).__name__}: {error}"
-            raise click.ClickException(message) from error
+        found += [task for task in tasks if isinstance(task, TriggerTaskMixin)]
     if not found:
         raise click.ClickException(
             f"{package!r} has no trigger tasks: give a task a trigger "
