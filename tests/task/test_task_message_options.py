@@ -10,11 +10,12 @@ from typing import Any
 import dill
 import pytest
 
+from alsek.core.future.outcome import run_plan_async, too_old_plan
 from alsek.core.message import Message
 from alsek.core.task import BaseTask, task
 from alsek.core.task.message_options import METADATA_KEY
 from alsek.exceptions import RateLimitExceeded, Retry, ValidationError
-from tests.polling import call
+from tests.polling import call, eventually
 from tests.task.conftest import Kit
 
 
@@ -179,3 +180,17 @@ def test_do_retry_applies_the_verdict_unless_revoked(sync_kit: Kit) -> None:
     assert built.do_retry(submitted, ValueError())
     built.revoke(submitted)
     assert not built.do_retry(submitted, ValueError())
+
+
+async def test_a_message_requeued_after_its_max_age_starts_a_new_age(kit: Kit) -> None:
+    aging = kit.task(max_age=5)
+    message = await call(aging.generate, args=(1, 2))
+    eventually(lambda: aging.age_beyond_max(message) is not None, what="too old")
+    [claimed] = await kit.claim()
+    await run_plan_async(too_old_plan(aging, claimed))
+    [dead] = await call(kit.broker.dlq_list, "q")
+    assert dead.reason.startswith("max_age")
+    await call(aging.requeue_from_dlq, dead.message)
+    [again] = await kit.claim()
+    assert again.uuid == message.uuid and again.created_at > message.created_at
+    assert aging.age_beyond_max(again, now=again.created_at + 5) is None

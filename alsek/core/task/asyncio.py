@@ -136,7 +136,7 @@ class AsyncTask(BaseTask[P, R]):
     async def requeue_from_dlq(self, message: Message, ttl: int = DEFAULT_TTL) -> Message:
         """See ``Task.requeue_from_dlq``."""
         options = self._requeue_options(message)
-        fresh = await self.broker.requeue_from_dlq(message, ttl, **options)
+        fresh = await self.broker.requeue_from_dlq(self.restart_age(message), ttl, **options)
         await self.write_unshared(fresh, TaskStatus.SUBMITTED, requeued=True)
         return fresh
 

@@ -224,6 +224,14 @@ class OptionDecisions:
         age = (utcnow_timestamp_ms() if now is None else now) - message.created_at
         return age if max_age is not None and age > max_age else None
 
+    def restart_age(self, message: Message) -> Message:
+        """``message`` as it is requeued from the dead-letter queue: with a ``max_age`` in force,
+        a copy whose age counts from now (else it would be too old again at its next claim)."""
+        if self.options_for(message).max_age is None:
+            return message
+        now = utcnow_timestamp_ms()
+        return message.clone().update(created_at=now, updated_at=now)
+
     def throws_exception(self, message: Message, exception: BaseException) -> bool:
         """Whether ``exception`` is one the task ``throws`` (expected: fail at once, at INFO)."""
         throws = self.options_for(message).throws

@@ -125,13 +125,15 @@ class Task(BaseTask[P, R]):
     def requeue_from_dlq(self, message: Message, ttl: int = DEFAULT_TTL) -> Message:
         """Put this task's dead-lettered ``message`` back in its queue and return it: retries
         reset, the task's current backoff, status SUBMITTED and the failure record cleared in
-        the same round trip (so ``ResultStore.get`` waits for the new attempt).
+        the same round trip (so ``ResultStore.get`` waits for the new attempt). With a
+        ``max_age`` in force, its age counts from the requeue.
 
         Raises:
             ValueError: the message belongs to another task.
             MessageDoesNotExistsError: there is no such dead letter.
         """
-        fresh = self.broker.requeue_from_dlq(message, ttl, **self._requeue_options(message))
+        options = self._requeue_options(message)
+        fresh = self.broker.requeue_from_dlq(self.restart_age(message), ttl, **options)
         self.write_unshared(fresh, TaskStatus.SUBMITTED, requeued=True)
         return fresh
 
