@@ -78,6 +78,9 @@ from alsek.utils.temporal import utcnow_timestamp_ms
 
 log = logging.getLogger(__name__)
 
+#: The recorded name of ``WorkerLostError``, which a claim puts on a lost attempt's message.
+_WORKER_LOST = get_exception_name(WorkerLostError)
+
 
 # -- what plans work with -----------------------------------------------------------------------
 
@@ -419,15 +422,14 @@ def exhausted_by_lost_workers(task: PlanTask, message: Message) -> bool:
     """Whether the last attempt of a message whose worker died (the claim counted it and
     recorded ``WorkerLostError``) was its last allowed one: the task would not have retried
     that attempt had it failed (``retry_verdict``: ``max_retries``, or ``retry_when``)."""
+    if message.retries == 0:
+        return False  # a lost attempt counts at claim: never the case of a first attempt
     details = message.exception_details
     if details is None or details.name != _WORKER_LOST:
         return False
-    last_attempt = message.clone().update(retries=max(message.retries - 1, 0))
+    last_attempt = message.clone().update(retries=message.retries - 1)
     lost = WorkerLostError(f"{message.summary}: its worker stopped renewing its lease")
     return not task.retry_verdict(last_attempt, lost)
-
-
-_WORKER_LOST = get_exception_name(WorkerLostError)
 
 
 def _describe(exception: BaseException) -> str:
