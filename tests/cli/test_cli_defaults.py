@@ -4,6 +4,7 @@ every option defaults to the constructor's default."""
 from __future__ import annotations
 
 import inspect
+import logging
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -68,12 +69,14 @@ def tasks_module(
 def process_state() -> Iterator[None]:
     """Put back what building pools and the command's logging set-up change in this process."""
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
-    logger = get_logger()
+    logger, root = get_logger(), logging.getLogger()
     saved = (list(logger.handlers), logger.level, logger.propagate)
+    saved_root = (list(root.handlers), root.level)
     yield
     for signum, handler in handlers.items():
         signal.signal(signum, handler)
     logger.handlers[:], logger.level, logger.propagate = saved
+    root.handlers[:], root.level = saved_root
 
 
 def built_by_command(command: str, package: str, monkeypatch: pytest.MonkeyPatch) -> Any:
