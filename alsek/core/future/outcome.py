@@ -228,7 +228,14 @@ def error_plan(task: PlanTask, message: Message, exception: BaseException) -> Pl
         if retried is None:
             yield hook(task.write_unshared, message, TaskStatus.RETRYING)
         return
-    log.error("%s failed (%s); retries exhausted", message.summary, _describe(exception))
+    # The traceback is logged here only, once per message: a retry's WARNING names the
+    # exception and nothing more (every attempt's traceback is on the message meanwhile).
+    log.error(
+        "%s failed (%s); retries exhausted",
+        message.summary,
+        _describe(exception),
+        exc_info=exception if exception.__traceback__ is not None else None,
+    )
     yield from _fail(task, message, exception)
 
 
