@@ -56,3 +56,8 @@ class WorkerLostError(AlsekError):
 
 class TaskFailedError(AlsekError):
     """The message failed for good, so it has no result; the text names the task's exception."""
+
+
+class RedisAccessError(AlsekError):
+    """Redis answered but refused the credentials or rights given (a worker pool stops at start
+    rather than wait: waiting would not fix them)."""

@@ -33,14 +33,29 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
     # -- the loop, awaited ---------------------------------------------------------------------
 
     def on_boot(self) -> None:
-        """Log what the pool serves and start listening for revocations."""
-        for line in self._boot_lines():
-            log.info(line)
+        """Start listening for revocations, and say the pool is online."""
         self._revocation_task = asyncio.create_task(self._listen_for_revocations())
         log.info("Async worker pool online")
 
+    async def _rest(self, timeout_ms: int) -> None:
+        await self.stop_signal.async_wait(timeout_ms / 1000)
+
+    async def _ready(self) -> bool:
+        """Log what the pool serves and wait for Redis to answer; ``False`` if told to stop
+        first.
+
+        Raises:
+            RedisAccessError: Redis refused the credentials.
+        """
+        for line in self._boot_lines():
+            log.info(line)
+        return await async_run(self._reach_redis_steps())
+
     async def run(self) -> None:
-        """Boot, run until a stop signal, shut down gracefully."""
+        """Announce, wait for Redis, boot, run until a stop signal, shut down gracefully."""
+        if not await self._ready():
+            log.info("Stopped before Redis answered")
+            return
         self.on_boot()
         try:
             await self.engine()
