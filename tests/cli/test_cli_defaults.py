@@ -79,8 +79,8 @@ def process_state() -> Iterator[None]:
     root.handlers[:], root.level = saved_root
 
 
-def built_by_command(command: str, package: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The pool ``alsek <command> <package>`` builds, with no options (it is not run)."""
+def record_runs(command: str, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Make the pool of ``command`` record itself instead of running; returns the record."""
     pool_class, _ = COMMANDS[command]
     built: list[Any] = []
 
@@ -92,6 +92,12 @@ def built_by_command(command: str, package: str, monkeypatch: pytest.MonkeyPatch
 
     is_async = inspect.iscoroutinefunction(pool_class.run)
     monkeypatch.setattr(pool_class, "run", record_async if is_async else record)
+    return built
+
+
+def built_by_command(command: str, package: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The pool ``alsek <command> <package>`` builds, with no options (it is not run)."""
+    built = record_runs(command, monkeypatch)
     result = CliRunner().invoke(main, [command, package])
     assert result.exit_code == 0, result.output
     assert len(built) == 1

@@ -3,32 +3,13 @@ error naming the queues it could consume, before anything starts."""
 
 from __future__ import annotations
 
-import inspect
-from typing import Any
-
 import pytest
 from click.testing import CliRunner
 
 from alsek.cli.cli import main
-from tests.cli.test_cli_defaults import COMMANDS, process_state, tasks_module
+from tests.cli.test_cli_defaults import COMMANDS, process_state, record_runs, tasks_module
 
 __all__ = ["process_state", "tasks_module"]  # fixtures, used by name
-
-
-def never_run(monkeypatch: pytest.MonkeyPatch, command: str) -> list[Any]:
-    """Make the command's pool record itself instead of running; returns the record."""
-    pool_class, _ = COMMANDS[command]
-    built: list[Any] = []
-
-    def record(pool: Any) -> None:
-        built.append(pool)
-
-    async def record_async(pool: Any) -> None:
-        built.append(pool)
-
-    is_async = inspect.iscoroutinefunction(pool_class.run)
-    monkeypatch.setattr(pool_class, "run", record_async if is_async else record)
-    return built
 
 
 @pytest.mark.usefixtures("process_state")
@@ -36,7 +17,7 @@ def never_run(monkeypatch: pytest.MonkeyPatch, command: str) -> list[Any]:
 def test_a_queue_no_task_uses_is_a_one_line_error(
     command: str, tasks_module: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    built = never_run(monkeypatch, command)
+    built = record_runs(command, monkeypatch)
     queues = "alsek_queue, alsek_queeu"
     result = CliRunner().invoke(main, [command, tasks_module, "--queues", queues])
     assert result.exit_code == 1
@@ -53,7 +34,7 @@ def test_a_queue_no_task_uses_is_a_one_line_error(
 def test_queues_the_tasks_use_are_accepted(
     command: str, tasks_module: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    built = never_run(monkeypatch, command)
+    built = record_runs(command, monkeypatch)
     result = CliRunner().invoke(main, [command, tasks_module, "--queues", "alsek_queue"])
     assert result.exit_code == 0, result.output
     (pool,) = built
