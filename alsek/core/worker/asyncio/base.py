@@ -26,6 +26,7 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
     task_kind = "async"
     _run_plan = staticmethod(run_plan_async)
     _revocation_task: asyncio.Task[None] | None = None  # listening once booted
+    _listening = False
 
     def _init_consumer(self, **options: Any) -> None:
         AsyncConsumer.__init__(self, **options)
@@ -34,6 +35,7 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
 
     def on_boot(self) -> None:
         """Start listening for revocations, and say the pool is online."""
+        self._listening = True
         self._revocation_task = asyncio.create_task(self._listen_for_revocations())
         log.info("Async worker pool online")
 
@@ -72,11 +74,13 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
         await async_run(self._stop_revoked_steps(uuid))
 
     async def _listen_for_revocations(self) -> None:
-        while True:
+        # Ends on ``_revocation_task.cancel()``, or, should redis-py swallow that cancellation
+        # (it can, racing its own read timeout), within a read timeout once the flag is down.
+        while self._listening:
             pubsub = self.broker.backend.conn.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.broker.revocations_channel)
-                while True:
+                while self._listening:
                     notice = await pubsub.get_message(timeout=0.5)
                     if notice is not None:
                         await self._on_revoked(str(notice["data"]))
@@ -90,6 +94,7 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
         try:
             await async_run(self._drain_steps())
         finally:
+            self._listening = False
             if self._revocation_task is not None:
                 self._revocation_task.cancel()
             log.info("Async worker pool stopped")
