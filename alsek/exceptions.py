@@ -59,5 +59,5 @@ class TaskFailedError(AlsekError):
 
 
 class RedisAccessError(AlsekError):
-    """Redis answered but refused the credentials or rights given (a worker pool stops at start
-    rather than wait: waiting would not fix them)."""
+    """Redis answered a worker pool's start with a refusal (credentials, rights, a database that
+    does not exist): the pool stops at once rather than wait, as waiting would not fix it."""

@@ -89,3 +89,11 @@ def test_refused_credentials_end_the_wait_at_once(
     pool = pool_over(f"redis://:wrong-one@127.0.0.1:{server.port}/0", namespace)
     with pytest.raises(RedisAccessError, match=r"Redis at redis://:\*\*\*@127\.0\.0\.1:\d+/0 "):
         run(pool._reach_redis_steps())
+
+
+def test_a_database_redis_does_not_have_ends_the_wait_at_once(
+    redis_url: str, namespace: str
+) -> None:
+    pool = pool_over(redis_url.rsplit("/", 1)[0] + "/99", namespace)
+    with pytest.raises(RedisAccessError, match=r"refused the pool \(.*DB index.*\); check its URL"):
+        run(pool._reach_redis_steps())

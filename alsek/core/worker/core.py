@@ -24,7 +24,11 @@ from alsek.core.consumer.base import SubsetType
 from alsek.core.future.outcome import exhausted_by_lost_workers
 from alsek.core.message import Message
 from alsek.core.steps.ops import Steps, invoke
-from alsek.core.steps.outage import CLAIM_OUTAGE_PAUSES_MS, outage_pause_ms
+from alsek.core.steps.outage import (
+    CLAIM_OUTAGE_PAUSES_MS,
+    REDIS_OUTAGE_ERRORS,
+    outage_pause_ms,
+)
 from alsek.core.worker.helpers import (
     _gather_task_names,
     derive_consumer_subset,
@@ -52,6 +56,10 @@ REDIS_REFUSALS = (redis.AuthenticationError, redis.exceptions.NoPermissionError)
 #: Leases are renewed this many times per lease length: two renewals in a row can fail (a
 #: Redis hiccup) before a lease expires under a message that still runs.
 RENEWALS_PER_LEASE = 3
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def monotonic_ms() -> int:
@@ -190,35 +198,40 @@ class PoolCore:
     def _reach_redis_steps(self) -> Steps[bool]:
         """Wait until Redis answers; ``False`` if a stop signal came first.
 
-        An unreachable Redis (not started yet, restarting, a network hiccup) is waited out, as a
-        running pool waits out an outage, with one line naming it: workers and Redis may start
-        in any order. Credentials or rights that Redis refuses end the start at once
-        (``RedisAccessError``): waiting would not fix them.
+        An unreachable Redis (not started yet, restarting, loading its data, a network hiccup)
+        is waited out, as a running pool waits out an outage, with one line naming it: workers
+        and Redis may start in any order. A Redis that answers with a refusal (credentials,
+        rights, a database that does not exist) ends the start at once (``RedisAccessError``):
+        waiting would not fix it.
         """
         attempt = 0
         while not self.stop_signal.received:
             try:
                 yield invoke(self.broker.backend.conn.ping)
-            except REDIS_REFUSALS as error:
-                raise RedisAccessError(
-                    f"Redis at {self.redis_location} refused the pool "
-                    f"({type(error).__name__}: {error}); check the credentials in its URL"
-                ) from error
-            except redis.RedisError as error:
+            except REDIS_OUTAGE_ERRORS as error:
+                if isinstance(error, REDIS_REFUSALS):
+                    raise self._refused(error, "check the credentials in its URL") from error
                 if attempt == 0:
                     log.error(
-                        "Cannot reach Redis at %s (%s: %s); retrying until it answers",
+                        "Cannot reach Redis at %s (%s); retrying until it answers",
                         self.redis_location,
-                        type(error).__name__,
-                        error,
+                        _describe(error),
                     )
                 yield invoke(self._rest, outage_pause_ms(attempt, CLAIM_OUTAGE_PAUSES_MS))
                 attempt += 1
+            except redis.RedisError as error:
+                hint = "check its rights" if isinstance(error, REDIS_REFUSALS) else "check its URL"
+                raise self._refused(error, hint) from error
             else:
                 if attempt:
                     log.info("Redis at %s answered (attempt %d)", self.redis_location, attempt + 1)
                 return True
         return False
+
+    def _refused(self, error: Exception, hint: str) -> RedisAccessError:
+        return RedisAccessError(
+            f"Redis at {self.redis_location} refused the pool ({_describe(error)}); {hint}"
+        )
 
     # -- claiming ------------------------------------------------------------------------
 
