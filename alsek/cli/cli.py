@@ -5,9 +5,9 @@
     alsek async-pool PACKAGE      asyncio tasks in one process
 
 A package that cannot be imported, or holds no task the pool can run, ``--queues`` naming a queue
-none of its tasks uses, and a Redis that refuses the pool's credentials are each reported in one
-line on stderr, and the command exits with status 1. A Redis that cannot be reached is waited
-for (see ``PoolCore._reach_redis_steps``).
+none of its tasks uses, and a Redis that refuses the pool (credentials, rights, database) are
+each reported in one line on stderr, and the command exits with status 1. A Redis that cannot be
+reached is waited for (see ``PoolCore._reach_redis_steps``).
 """
 
 from __future__ import annotations
