@@ -4,15 +4,18 @@
     alsek process-pool PACKAGE    one process per message
     alsek async-pool PACKAGE      asyncio tasks in one process
 
-A package that cannot be imported, or holds no task the pool can run, is reported in one line
-on stderr and the command exits with status 1.
+A package that cannot be imported, or holds no task the pool can run, ``--queues`` naming a queue
+none of its tasks uses, and a Redis that refuses the pool (credentials, rights, database) are
+each reported in one line on stderr, and the command exits with status 1. A Redis that cannot be
+reached is waited for (see ``PoolCore._reach_redis_steps``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -21,7 +24,7 @@ from alsek._version import __version__
 from alsek.cli.options import LOG_LEVELS, common_options, pool_kwargs, pool_option
 from alsek.core.worker.asyncio import AsyncSingleProcessWorkerPool
 from alsek.core.worker.sync import ProcessWorkerPool, ThreadWorkerPool
-from alsek.exceptions import AlsekError, NoTasksFoundError
+from alsek.exceptions import AlsekError, NoTasksFoundError, RedisAccessError
 from alsek.utils.logging import setup_logging
 from alsek.utils.scanning import collect_async_tasks, collect_tasks
 
@@ -29,7 +32,9 @@ __all__ = ["LOG_LEVELS", "main"]
 
 
 def _apply_logging_level(log_level: str) -> None:
-    setup_logging(logging.getLevelName(log_level.upper().strip()))
+    """Log at ``log_level`` through the root logger, so that the tasks' own ``logging`` calls
+    show beside alsek's, in one format, in every process of the pool."""
+    setup_logging(logging.getLevelName(log_level.upper().strip()), root=True)
 
 
 def _load(collect: Callable[[str], tuple[Any, ...]], package: str) -> tuple[Any, ...]:
@@ -70,11 +75,36 @@ def _other_kind_hint(collect: Callable[[str], tuple[Any, ...]], package: str) ->
     return f"; it has {kind} tasks ({', '.join(names)}): serve them with {commands}"
 
 
-def _build(factory: Callable[..., Any], **kwargs: Any) -> Any:
+@contextmanager
+def _one_line(*errors: type[Exception]) -> Iterator[None]:
+    """Report ``errors`` as one line on stderr (exit status 1) rather than a traceback."""
     try:
-        return factory(**kwargs)
-    except (AlsekError, ValueError, TypeError) as error:
+        yield
+    except errors as error:
         raise click.ClickException(str(error)) from error
+
+
+def _build(factory: Callable[..., Any], **kwargs: Any) -> Any:
+    with _one_line(AlsekError, ValueError, TypeError):
+        pool = factory(**kwargs)
+    _check_queues(pool)
+    return pool
+
+
+def _check_queues(pool: Any) -> None:
+    """Refuse ``--queues`` naming a queue that none of the pool's tasks declares: most likely a
+    typo, which would leave the pool waiting on a queue nobody fills."""
+    declared = sorted({task.queue for task in pool.tasks})
+    unused = [queue for queue in pool.queues if queue not in declared]
+    if unused:
+        raise click.ClickException(
+            f"--queues names {_quoted(unused)}, which none of the tasks this pool runs uses; "
+            f"it could consume {_quoted(declared)}"
+        )
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(repr(name) for name in names)
 
 
 @click.group()
@@ -129,7 +159,8 @@ def thread_pool(
         package_name=package,
         **pool_kwargs(**common),
     )
-    pool.run()
+    with _one_line(RedisAccessError):
+        pool.run()
 
 
 @main.command()
@@ -170,7 +201,8 @@ def process_pool(
         slot_wait_interval=slot_wait_interval,
         **pool_kwargs(**common),
     )
-    pool.run()
+    with _one_line(RedisAccessError):
+        pool.run()
 
 
 @main.command()
@@ -209,7 +241,8 @@ def async_pool(
             slot_wait_interval=slot_wait_interval,
             **pool_kwargs(**common),
         )
-        await pool.run()
+        with _one_line(RedisAccessError):
+            await pool.run()
 
     asyncio.run(serve())
 

@@ -232,7 +232,14 @@ def error_plan(task: PlanTask, message: Message, exception: BaseException) -> Pl
             yield hook(task.write_unshared, message, TaskStatus.RETRYING)
             yield hook(task.on_retry, message, exception=exception)
         return
-    log.error("%s failed (%s); retries exhausted", message.summary, _describe(exception))
+    # The traceback is logged here only, once per message: a retry's WARNING names the
+    # exception and nothing more (every attempt's traceback is on the message meanwhile).
+    log.error(
+        "%s failed (%s); retries exhausted",
+        message.summary,
+        _describe(exception),
+        exc_info=exception if exception.__traceback__ is not None else None,
+    )
     yield from _fail(task, message, exception)
 
 

@@ -89,8 +89,25 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
     def on_shutdown(self) -> None:
         """Let running messages finish within the grace period, then stop what is left."""
 
+    def _rest(self, timeout_ms: int) -> None:
+        self.stop_signal.wait(timeout_ms)
+
+    def _ready(self) -> bool:
+        """Log what the pool serves and wait for Redis to answer; ``False`` if told to stop
+        first.
+
+        Raises:
+            RedisAccessError: Redis refused the credentials.
+        """
+        for line in self._boot_lines():
+            log.info(line)
+        return run(self._reach_redis_steps())
+
     def run(self) -> None:
-        """Boot, run until a stop signal, shut down gracefully."""
+        """Announce, wait for Redis, boot, run until a stop signal, shut down gracefully."""
+        if not self._ready():
+            log.info("Stopped before Redis answered")
+            return
         self.on_boot()
         try:
             self.engine()
@@ -111,9 +128,7 @@ class SlotWorkerPool(PoolLoop, BaseWorkerPool):
     # -- the loop, with blocking calls ----------------------------------------------------------
 
     def on_boot(self) -> None:
-        """Log what the pool serves and start listening for revocations."""
-        for line in self._boot_lines():
-            log.info(line)
+        """Start listening for revocations, and say the pool is online."""
         self._listen_for_revocations()
         log.info("Worker pool online")
 

@@ -3,8 +3,9 @@
 It holds the pool's settings, its tasks and the messages it runs, and decides: how many
 messages to claim and when, what to do with a claimed message, when running futures pass their
 timeout, when leases are renewed and revocations checked, and how long a shutdown lets running
-messages finish. ``PoolLoop`` (``loop``) strings these decisions into the pool's loop;
-``BaseWorkerPool`` and ``AsyncBaseWorkerPool`` add the I/O.
+messages finish; and, at start, what it announces and how it waits for Redis to answer.
+``PoolLoop`` (``loop``) strings these decisions into the pool's loop; ``BaseWorkerPool`` and
+``AsyncBaseWorkerPool`` add the I/O.
 """
 
 from __future__ import annotations
@@ -16,10 +17,18 @@ from collections.abc import Iterable, Sequence
 from enum import Enum
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
+import redis
+
 from alsek._version import __version__
 from alsek.core.consumer.base import SubsetType
 from alsek.core.future.outcome import exhausted_by_lost_workers
 from alsek.core.message import Message
+from alsek.core.steps.ops import Steps, invoke
+from alsek.core.steps.outage import (
+    CLAIM_OUTAGE_PAUSES_MS,
+    REDIS_OUTAGE_ERRORS,
+    outage_pause_ms,
+)
 from alsek.core.worker.helpers import (
     _gather_task_names,
     derive_consumer_subset,
@@ -27,6 +36,8 @@ from alsek.core.worker.helpers import (
     filter_tasks_of_kind,
     merged_claim_status,
 )
+from alsek.exceptions import RedisAccessError
+from alsek.storage.backends.location import redis_location
 from alsek.types import SupportedMechanismType
 from alsek.utils.system import StopSignalListener
 from alsek.utils.temporal import utcnow_timestamp_ms
@@ -40,9 +51,15 @@ REVOCATION_CHECK_MS = 5_000
 DEFAULT_GRACE_PERIOD = 10_000
 #: Default longest wait (ms) for a free slot before looking again.
 DEFAULT_SLOT_WAIT_INTERVAL = 50
+#: What Redis answers to credentials or rights it refuses: no amount of waiting fixes them.
+REDIS_REFUSALS = (redis.AuthenticationError, redis.exceptions.NoPermissionError)
 #: Leases are renewed this many times per lease length: two renewals in a row can fail (a
 #: Redis hiccup) before a lease expires under a message that still runs.
 RENEWALS_PER_LEASE = 3
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def monotonic_ms() -> int:
@@ -144,12 +161,74 @@ class PoolCore:
         """Whether a future must record RUNNING itself (the claim did not)."""
         return task.status_tracker is not None and task.name not in self._running_at_claim
 
+    # -- start-up ------------------------------------------------------------------------
+
+    @property
+    def redis_location(self) -> str:
+        """The URL of the broker's Redis, password masked (for logs)."""
+        return redis_location(self.broker.backend.conn)
+
     def _boot_lines(self) -> list[str]:
-        """What the pool logs when it starts: what it serves, and the version."""
-        tasks = list(self._task_map.values())
-        lines = [f"Monitoring {len(tasks)} tasks over {len(self.queues)} queues"]
-        lines += [f"Queue {q!r}: {', '.join(n)}" for q, n in _gather_task_names(tasks).items()]
-        return [*lines, f"Running Alsek v{__version__}"]
+        """What the pool logs when it starts: version, Redis, and what it consumes, in order."""
+        lines = [
+            f"Running Alsek v{__version__}",
+            f"Redis at {self.redis_location}, namespace {self.broker.backend.namespace!r}",
+            f"Monitoring {len(self._task_map)} tasks over {len(self.queues)} queues",
+        ]
+        declared = _gather_task_names(self._task_map.values())
+        for queue in self.queues:
+            if isinstance(self.subset, dict):
+                names = self.subset.get(queue, [])
+            else:
+                names = declared.get(queue, [])
+            served = ", ".join(names) or "no task declares it (messages routed to it run here)"
+            lines.append(f"Queue {queue!r}: {served}")
+        for queue, names in declared.items():
+            if queue not in self.queues:
+                lines.append(f"Not consuming queue {queue!r} (of {', '.join(names)})")
+        return lines
+
+    def _rest(self, timeout_ms: int) -> Any:
+        """Wait ``timeout_ms``, or less if a stop signal arrives (sync or asyncio)."""
+        raise NotImplementedError
+
+    def _reach_redis_steps(self) -> Steps[bool]:
+        """Wait until Redis answers; ``False`` if a stop signal came first.
+
+        An unreachable Redis (not started yet, restarting, loading its data, a network hiccup)
+        is waited out, as a running pool waits out an outage, with one line naming it: workers
+        and Redis may start in any order. A Redis that answers with a refusal (credentials,
+        rights, a database that does not exist) ends the start at once (``RedisAccessError``):
+        waiting would not fix it.
+        """
+        attempt = 0
+        while not self.stop_signal.received:
+            try:
+                yield invoke(self.broker.backend.conn.ping)
+            except REDIS_OUTAGE_ERRORS as error:
+                if isinstance(error, REDIS_REFUSALS):
+                    raise self._refused(error, "check the credentials in its URL") from error
+                if attempt == 0:
+                    log.error(
+                        "Cannot reach Redis at %s (%s); retrying until it answers",
+                        self.redis_location,
+                        _describe(error),
+                    )
+                yield invoke(self._rest, outage_pause_ms(attempt, CLAIM_OUTAGE_PAUSES_MS))
+                attempt += 1
+            except redis.RedisError as error:
+                hint = "check its rights" if isinstance(error, REDIS_REFUSALS) else "check its URL"
+                raise self._refused(error, hint) from error
+            else:
+                if attempt:
+                    log.info("Redis at %s answered (attempt %d)", self.redis_location, attempt + 1)
+                return True
+        return False
+
+    def _refused(self, error: Exception, hint: str) -> RedisAccessError:
+        return RedisAccessError(
+            f"Redis at {self.redis_location} refused the pool ({_describe(error)}); {hint}"
+        )
 
     # -- claiming ------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
     task_kind = "async"
     _run_plan = staticmethod(run_plan_async)
     _revocation_task: asyncio.Task[None] | None = None  # listening once booted
+    _listening = False
 
     def _init_consumer(self, **options: Any) -> None:
         AsyncConsumer.__init__(self, **options)
@@ -33,14 +34,30 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
     # -- the loop, awaited ---------------------------------------------------------------------
 
     def on_boot(self) -> None:
-        """Log what the pool serves and start listening for revocations."""
-        for line in self._boot_lines():
-            log.info(line)
+        """Start listening for revocations, and say the pool is online."""
+        self._listening = True
         self._revocation_task = asyncio.create_task(self._listen_for_revocations())
         log.info("Async worker pool online")
 
+    async def _rest(self, timeout_ms: int) -> None:
+        await self.stop_signal.async_wait(timeout_ms / 1000)
+
+    async def _ready(self) -> bool:
+        """Log what the pool serves and wait for Redis to answer; ``False`` if told to stop
+        first.
+
+        Raises:
+            RedisAccessError: Redis refused the credentials.
+        """
+        for line in self._boot_lines():
+            log.info(line)
+        return await async_run(self._reach_redis_steps())
+
     async def run(self) -> None:
-        """Boot, run until a stop signal, shut down gracefully."""
+        """Announce, wait for Redis, boot, run until a stop signal, shut down gracefully."""
+        if not await self._ready():
+            log.info("Stopped before Redis answered")
+            return
         self.on_boot()
         try:
             await self.engine()
@@ -57,11 +74,13 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
         await async_run(self._stop_revoked_steps(uuid))
 
     async def _listen_for_revocations(self) -> None:
-        while True:
+        # Ends on ``_revocation_task.cancel()``, or, should redis-py swallow that cancellation
+        # (it can, racing its own read timeout), within a read timeout once the flag is down.
+        while self._listening:
             pubsub = self.broker.backend.conn.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.broker.revocations_channel)
-                while True:
+                while self._listening:
                     notice = await pubsub.get_message(timeout=0.5)
                     if notice is not None:
                         await self._on_revoked(str(notice["data"]))
@@ -75,6 +94,7 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
         try:
             await async_run(self._drain_steps())
         finally:
+            self._listening = False
             if self._revocation_task is not None:
                 self._revocation_task.cancel()
             log.info("Async worker pool stopped")

@@ -39,7 +39,7 @@ from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.task.base import BaseTask
 from alsek.core.worker.base import SlotWorkerPool
 from alsek.utils.environment import set_alsek_worker_pool_env_var
-from alsek.utils.logging import get_logger, setup_logging
+from alsek.utils.logging import LogSetup, current_log_setup
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class ProcessGroup:
                 n_threads,
                 complete_only_on_thread_exit,
                 package_name,
-                get_logger().level,
+                current_log_setup(),
                 os.getpid(),
                 list(seed),
             ),
@@ -215,14 +215,14 @@ def _start_thread_worker(
     n_threads: int,
     complete_only_on_thread_exit: bool,
     package_name: str | None,
-    log_level: int,
+    log_setup: LogSetup,
     parent_pid: int,
     seed: list[Message],
 ) -> None:
     """Entry point of a process group's child."""
     _ignore_stop_signals()
     set_alsek_worker_pool_env_var()
-    setup_logging(log_level)
+    log_setup.apply()
     if package_name:
         importlib.import_module(package_name)
     ThreadsInProcessGroup(
@@ -280,6 +280,10 @@ class ThreadsInProcessGroup(SlotWorkerPool):
         return self.n_threads
 
     # -- boot and shutdown -------------------------------------------------------------------
+
+    def _ready(self) -> bool:
+        """Nothing to announce or wait for: the pool's process did both before starting it."""
+        return True
 
     def on_boot(self) -> None:
         """Listen for revocations and to the parent, start the seed, and report ready."""

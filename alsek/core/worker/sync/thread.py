@@ -126,15 +126,13 @@ class ThreadWorkerPool(BaseWorkerPool):
     # -- boot, supervision, shutdown ----------------------------------------------------------
 
     def on_boot(self) -> None:
-        """Log the capacity and what the pool serves, and start the floor of process groups."""
+        """Log the capacity and start the floor of process groups."""
         log.info(
             "Capacity: %d processes x %d threads (floor %d)",
             self.n_processes,
             self.n_threads,
             self.n_process_floor,
         )
-        for line in self._boot_lines():
-            log.info(line)
         for _ in range(self.n_process_floor):
             self._make_new_process_group()
         log.info("Worker pool online")
