@@ -14,12 +14,16 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from enum import Enum
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar
 
 from alsek._version import __version__
+from alsek.core.broker import ClaimSource
 from alsek.core.consumer.base import SubsetType
 from alsek.core.future.outcome import exhausted_by_lost_workers
 from alsek.core.message import Message
+from alsek.core.steps.ops import Steps
+from alsek.core.worker.heartbeat import DEFAULT_HEARTBEAT_INTERVAL, Heartbeat
 from alsek.core.worker.helpers import (
     _gather_task_names,
     derive_consumer_subset,
@@ -88,17 +92,28 @@ class PoolCore:
         grace_period: ms running messages get to finish after a stop signal.
         foreign_tasks: names of tasks other pools serve on the same queues (e.g. of the other
             kind): their messages are left alone.
+        heartbeat_interval: ms between two beats of the pool in the worker registry
+            (``alsek.core.worker.heartbeat``); it counts as dead after a few missed beats.
         **consumer_options: the consumer's (``backoff``, ``lease_ttl``, ``owner_id``).
     """
 
     #: The kind of tasks the pool runs: ``"sync"`` or ``"async"``.
     task_kind: ClassVar[Literal["sync", "async"]]
+    #: What the worker registry calls the pool: ``"thread"``, ``"process"`` or ``"async"``.
+    worker_kind: ClassVar[str] = "thread"
+    #: Whether the pool beats in the worker registry (a thread pool's process groups do not:
+    #: their pool beats for them).
+    registers: ClassVar[bool] = True
 
     # Set by the consumer the pool also is (``Consumer`` or ``AsyncConsumer``).
     broker: Any
     subset: SubsetType
     lease_ttl: int
     stop_signal: StopSignalListener
+
+    if TYPE_CHECKING:
+
+        def _sources(self) -> list[ClaimSource]: ...
 
     def __init__(
         self,
@@ -110,6 +125,7 @@ class PoolCore:
         slot_wait_interval: int = DEFAULT_SLOT_WAIT_INTERVAL,
         grace_period: int = DEFAULT_GRACE_PERIOD,
         foreign_tasks: Iterable[str] = (),
+        heartbeat_interval: int = DEFAULT_HEARTBEAT_INTERVAL,
         **consumer_options: Any,
     ) -> None:
         served = filter_tasks_of_kind(tasks, mechanism, self.task_kind)
@@ -138,6 +154,13 @@ class PoolCore:
         self._backlogged = False
         self._gathering_since: int | None = None
         self._timeouts_due: int | None = None
+        if isinstance(heartbeat_interval, bool) or not isinstance(heartbeat_interval, int):
+            raise ValueError(f"heartbeat_interval must be an int of ms, got {heartbeat_interval!r}")
+        if heartbeat_interval <= 0:
+            raise ValueError(f"heartbeat_interval must be > 0 ms, got {heartbeat_interval}")
+        self.heartbeat_interval = heartbeat_interval
+        self._next_beat_ms = 0
+        self._stopping = False
 
     def _init_consumer(self, **options: Any) -> None:
         """Set the pool up as the consumer it also is (sync or async)."""
@@ -153,6 +176,50 @@ class PoolCore:
         lines = [f"Monitoring {len(tasks)} tasks over {len(self.queues)} queues"]
         lines += [f"Queue {q!r}: {', '.join(n)}" for q, n in _gather_task_names(tasks).items()]
         return [*lines, f"Running Alsek v{__version__}"]
+
+    # -- heartbeats -----------------------------------------------------------------------
+
+    def _served_map(self) -> dict[str, list[str]]:
+        """Queue → the task names the pool claims there (what the served index records)."""
+        own = sorted(self._task_map)
+        return {
+            source.queue: sorted(source.tasks) if source.tasks else own
+            for source in self._sources()
+        }
+
+    @cached_property
+    def _heartbeat(self) -> Heartbeat:
+        return Heartbeat(
+            prefix=f"{self.broker.backend.namespace}:",
+            kind=self.worker_kind,
+            serves=self._served_map(),
+            interval_ms=self.heartbeat_interval,
+        )
+
+    @property
+    def worker_id(self) -> str:
+        """The pool's id in the worker registry."""
+        return self._heartbeat.worker_id
+
+    def busy_slots(self) -> int:
+        """Messages the pool runs right now (what its beats report)."""
+        with self._inflight_lock:
+            return len(self._inflight)
+
+    def _due_beat(self) -> Steps[None] | None:
+        """The steps of a beat when one is due, else ``None`` (a pool that does not register
+        never beats)."""
+        now = monotonic_ms()
+        if not self.registers or now < self._next_beat_ms:
+            return None
+        self._next_beat_ms = now + self.heartbeat_interval
+        state = "stopping" if self._stopping else "running"
+        return self._heartbeat.beat_steps(self.busy_slots(), self.capacity, state)
+
+    def _until_beat_ms(self) -> int:
+        if not self.registers:
+            return self.heartbeat_interval
+        return max(self._next_beat_ms - monotonic_ms(), 1)
 
     # -- claiming ------------------------------------------------------------------------
 
@@ -245,10 +312,11 @@ class PoolCore:
         return max(self.lease_ttl // RENEWALS_PER_LEASE, 1)
 
     def _until_maintenance_ms(self) -> int:
+        """Time until leases, revocations or a beat are due."""
         if not self._inflight:
-            return self._renew_interval_ms
+            return min(self._renew_interval_ms, self._until_beat_ms())
         due = min(self._next_renewal_ms, self._next_revocation_check_ms)
-        return max(due - monotonic_ms(), 1)
+        return max(min(due - monotonic_ms(), self._until_beat_ms()), 1)
 
     def _wake_by(self, next_due: int | None) -> int:
         """Wall-clock time (ms) an idle wait must end: work due, maintenance, or a timeout."""
@@ -281,6 +349,8 @@ class PoolCore:
     # -- shutdown ------------------------------------------------------------------------------
 
     def _grace_deadline(self) -> int:
+        self._stopping = True
+        self._next_beat_ms = 0  # say at once that the pool is stopping
         if self._inflight:
             log.info("Stopping: %d running get %d ms", len(self._inflight), self.grace_period)
         return monotonic_ms() + self.grace_period
