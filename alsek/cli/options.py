@@ -93,6 +93,13 @@ def common_options(pool: type) -> Callable[[F], F]:
             help="Time (ms) running messages get to finish after SIGTERM; the rest are "
             "released and run again elsewhere.",
         ),
+        pool_option(
+            pool,
+            "heartbeat_interval",
+            type=int,
+            help="Time (ms) between two beats of the pool in the worker registry; it counts "
+            "as dead after three missed beats.",
+        ),
         click.option(
             "--log-level",
             type=click.Choice(LOG_LEVELS, case_sensitive=False),
@@ -117,10 +124,12 @@ def pool_kwargs(
     consumer_backoff_floor: int,
     consumer_backoff_ceiling: int,
     grace_period: int,
+    heartbeat_interval: int,
 ) -> dict[str, Any]:
     """The pool arguments of the common options."""
     return {
         "queues": _parse_queues(queues),
+        "heartbeat_interval": heartbeat_interval,
         "task_specific_mode": task_specific_mode,
         "grace_period": grace_period,
         "backoff": LinearBackoff(

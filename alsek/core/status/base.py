@@ -195,7 +195,7 @@ class BaseStatusTracker(ABC):
 
     def _decode(self, raw: str) -> StatusUpdate:
         data = self.backend.serializer.reverse(raw)
-        return StatusUpdate(TaskStatus[data["value"]], data.get("details"))
+        return StatusUpdate(TaskStatus[data["value"]], data.get("details"), data.get("at"))
 
     # -- writes that ride with broker operations ---------------------------------------------
 
