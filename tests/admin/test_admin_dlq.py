@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 import states
-from conftest import AdminView
+from opsfixtures import AdminView
 
 
 async def test_dead_lists_failures_oldest_first_with_their_error(

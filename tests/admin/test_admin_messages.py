@@ -6,7 +6,7 @@ from types import ModuleType
 
 import pytest
 import states
-from conftest import AdminView
+from opsfixtures import AdminView
 
 
 async def test_ready_messages_come_in_claim_order_across_tasks(

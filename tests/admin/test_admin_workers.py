@@ -10,7 +10,7 @@ import time
 from types import ModuleType
 
 import pytest
-from conftest import HEARTBEAT_MS, AdminView, Pools
+from opsfixtures import HEARTBEAT_MS, AdminView, Pools
 
 from alsek import __version__
 from alsek.core.worker.heartbeat import MISSED_BEATS
