@@ -44,6 +44,8 @@ from alsek.core.broker import AsyncBroker, Broker
 from alsek.core.broker.effects import ClaimStatus, Effect
 from alsek.core.consumer import AsyncConsumer, Consumer
 from alsek.core.message import Message
+from alsek.core.steps.drivers import run as drive
+from alsek.core.worker.heartbeat import DEFAULT_HEARTBEAT_INTERVAL, Heartbeat
 from alsek.storage.backends import AsyncRedisBackend, RedisBackend
 from alsek.utils.temporal import utcnow_timestamp_ms
 
@@ -405,6 +407,62 @@ def step_status_result(bench: Bench) -> list[Row]:
     return [plain, on, ratio_row("status+result / plain", on, plain, target, paired=True)]
 
 
+# -- 8: operating: heartbeats ------------------------------------------------------------------
+
+#: Beat interval of the heartbeat step's beating variant: 100 times the default, so that a
+#: round of a few seconds holds enough beats to measure.
+FAST_BEAT_MS = 50
+
+
+def drain_beating(consumer: Consumer, count: int, heartbeat: Heartbeat | None) -> None:
+    """``drain``, beating every ``FAST_BEAT_MS`` like a pool's loop would (when given)."""
+    done, next_beat = 0, 0.0
+    conn = consumer.broker.backend.conn
+    while done < count:
+        if heartbeat is not None and time.monotonic() >= next_beat:
+            next_beat = time.monotonic() + FAST_BEAT_MS / 1000
+            drive(heartbeat.beat_steps(busy=CLAIM_BATCH, slots=CLAIM_BATCH), conn)
+        claim = consumer.claim(min(CLAIM_BATCH, count - done))
+        if not claim.messages:
+            raise RuntimeError(f"the queue ran dry after {done} of {count} messages")
+        for message in claim.messages:
+            consumer.broker.ack(message)
+        done += len(claim.messages)
+
+
+def step_heartbeat(bench: Bench) -> list[Row]:
+    """What beating costs a pool: claim+ack with a beat every ``FAST_BEAT_MS`` against none;
+    the cost at the default interval is that difference over the interval ratio."""
+    count = 2000 if bench.quick else 5000
+    with bench.namespace("heartbeat") as namespace:
+        broker = sync_broker(bench, namespace)
+        consumer = consumer_of(broker)
+        heartbeat = Heartbeat(f"{namespace}:", "thread", {QUEUE: [TASK]}, FAST_BEAT_MS)
+
+        def rounds_of(beating: Heartbeat | None) -> Prepare:
+            def prepare() -> Callable[[], None]:
+                prefill(broker, count)
+                return lambda: drain_beating(consumer, count, beating)
+
+            return prepare
+
+        variants = {"plain": rounds_of(None), "beating": rounds_of(heartbeat)}
+        rounds = measure_rounds(bench, variants, rounds=RATIO_ROUNDS)
+        started = time.perf_counter()
+        for _ in range(200):
+            drive(heartbeat.beat_steps(busy=0, slots=CLAIM_BATCH), broker.backend.conn)
+        beat_ms = (time.perf_counter() - started) / 200 * 1000
+    plain = throughput_row("claim+ack, no heartbeat", rounds["plain"], count)
+    name = f"claim+ack, a beat every {FAST_BEAT_MS} ms"
+    beating = throughput_row(name, rounds["beating"], count)
+    ratio = ratio_row(f"beat every {FAST_BEAT_MS} ms / none", beating, plain, None, paired=True)
+    scale = DEFAULT_HEARTBEAT_INTERVAL / FAST_BEAT_MS
+    note = f"one beat: {beat_ms:.3f} ms; by the ratio: {(1 - (ratio.figure or 1)) * 100 / scale:.4f} %"
+    overhead = round(beat_ms / DEFAULT_HEARTBEAT_INTERVAL * 100, 4)
+    name = f"heartbeat cost at the default {DEFAULT_HEARTBEAT_INTERVAL} ms interval"
+    return [plain, beating, ratio, Row(name, overhead, "%", Target(1, at_least=False), note)]
+
+
 STEPS: dict[str, Step] = {
     "submit": step_submit,
     "submit_many": step_submit_many,
@@ -413,6 +471,7 @@ STEPS: dict[str, Step] = {
     "latency": step_latency,
     "backlog": step_backlog,
     "status_result": step_status_result,
+    "heartbeat": step_heartbeat,
 }
 
 if __name__ == "__main__":
