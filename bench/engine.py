@@ -457,7 +457,8 @@ def step_heartbeat(bench: Bench) -> list[Row]:
     beating = throughput_row(name, rounds["beating"], count)
     ratio = ratio_row(f"beat every {FAST_BEAT_MS} ms / none", beating, plain, None, paired=True)
     scale = DEFAULT_HEARTBEAT_INTERVAL / FAST_BEAT_MS
-    note = f"one beat: {beat_ms:.3f} ms; by the ratio: {(1 - (ratio.figure or 1)) * 100 / scale:.4f} %"
+    by_ratio = (1 - (ratio.figure or 1)) * 100 / scale
+    note = f"one beat: {beat_ms:.3f} ms; by the ratio: {by_ratio:.4f} %"
     overhead = round(beat_ms / DEFAULT_HEARTBEAT_INTERVAL * 100, 4)
     name = f"heartbeat cost at the default {DEFAULT_HEARTBEAT_INTERVAL} ms interval"
     return [plain, beating, ratio, Row(name, overhead, "%", Target(1, at_least=False), note)]
