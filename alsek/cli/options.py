@@ -120,6 +120,13 @@ def common_options(pool: type) -> Callable[[F], F]:
             help="Time (ms) between two beats of the pool in the worker registry; it counts "
             "as dead after three missed beats.",
         ),
+        pool_option(
+            pool,
+            "unknown_task_ttl",
+            type=click.IntRange(min=1),
+            help="Dead-letter a ready message of a task that no live worker serves once it "
+            "has waited this long (ms); by default it waits until one does.",
+        ),
         click.option(
             "--log-level",
             type=click.Choice(LOG_LEVELS, case_sensitive=False),
@@ -145,11 +152,13 @@ def pool_kwargs(
     consumer_backoff_ceiling: int,
     grace_period: int,
     heartbeat_interval: int,
+    unknown_task_ttl: int | None,
 ) -> dict[str, Any]:
     """The pool arguments of the common options."""
     return {
         "queues": _parse_queues(queues),
         "heartbeat_interval": heartbeat_interval,
+        "unknown_task_ttl": unknown_task_ttl,
         "task_specific_mode": task_specific_mode,
         "grace_period": grace_period,
         "backoff": LinearBackoff(

@@ -172,6 +172,11 @@ class BaseStatusTracker(ABC):
         return f"channel:{{{queue}}}:{task_name}:{uuid}"
 
     @staticmethod
+    def get_history_name(message: StatusSubject) -> str:
+        """``status:{<queue>}:<task>:<uuid>:history``: every status the message had."""
+        return f"{BaseStatusTracker.get_storage_name(message)}:history"
+
+    @staticmethod
     def get_index_name(queue: str) -> str:
         """``status:{<queue>}:live``: the queue's statuses still in flight."""
         return f"status:{{{queue}}}:live"
@@ -262,6 +267,10 @@ class BaseStatusTracker(ABC):
             raise KeyError(f"No status found for message {message.uuid}")
         return self._decode(raw)
 
+    def _history_steps(self, message: StatusSubject) -> Steps[list[StatusUpdate]]:
+        [raws] = yield batched(("LRANGE", self._full(self.get_history_name(message)), 0, -1))
+        return [self._decode(raw) for raw in raws]
+
     def _delete_steps(self, message: StatusSubject, check: bool) -> Steps[None]:
         if check:
             current = yield from self._get_steps(message)
@@ -272,8 +281,12 @@ class BaseStatusTracker(ABC):
                 )
         queue, task_name, uuid = _identity(message)
         index = self._full(self.get_index_name(queue))
-        deleted, _ = yield call(
-            ("DEL", self._key(message)), ("ZREM", index, f"{task_name}:{uuid}"), atomic=True
+        history = self._full(self.get_history_name(message))
+        deleted, _, _ = yield call(
+            ("DEL", self._key(message)),
+            ("ZREM", index, f"{task_name}:{uuid}"),
+            ("DEL", history),
+            atomic=True,
         )
         if not deleted:
             raise KeyError(f"No status found for message {uuid}")
@@ -384,3 +397,7 @@ class BaseStatusTracker(ABC):
     @abstractmethod
     def delete(self, message: StatusSubject, check: bool = True) -> Any | None:
         """Delete the status; with ``check``, only a terminal one."""
+
+    @abstractmethod
+    def history(self, message: StatusSubject) -> list[StatusUpdate] | Any:
+        """Every status the message had, oldest first, each with the time it was written."""

@@ -94,6 +94,9 @@ class PoolCore:
             kind): their messages are left alone.
         heartbeat_interval: ms between two beats of the pool in the worker registry
             (``alsek.core.worker.heartbeat``); it counts as dead after a few missed beats.
+        unknown_task_ttl: ms after which a ready message of a task that no live pool serves
+            is dead-lettered ("no worker serves task X") by the pools of its queue; ``None``
+            (the default): such messages wait, visible as unserved, until a pool serves them.
         **consumer_options: the consumer's (``backoff``, ``lease_ttl``, ``owner_id``).
     """
 
@@ -126,6 +129,7 @@ class PoolCore:
         grace_period: int = DEFAULT_GRACE_PERIOD,
         foreign_tasks: Iterable[str] = (),
         heartbeat_interval: int = DEFAULT_HEARTBEAT_INTERVAL,
+        unknown_task_ttl: int | None = None,
         **consumer_options: Any,
     ) -> None:
         served = filter_tasks_of_kind(tasks, mechanism, self.task_kind)
@@ -158,7 +162,16 @@ class PoolCore:
             raise ValueError(f"heartbeat_interval must be an int of ms, got {heartbeat_interval!r}")
         if heartbeat_interval <= 0:
             raise ValueError(f"heartbeat_interval must be > 0 ms, got {heartbeat_interval}")
+        if unknown_task_ttl is not None and (
+            isinstance(unknown_task_ttl, bool)
+            or not isinstance(unknown_task_ttl, int)
+            or unknown_task_ttl <= 0
+        ):
+            raise ValueError(
+                f"unknown_task_ttl must be a positive int of ms or None, got {unknown_task_ttl!r}"
+            )
         self.heartbeat_interval = heartbeat_interval
+        self.unknown_task_ttl = unknown_task_ttl
         self._next_beat_ms = 0
         self._stopping = False
 
