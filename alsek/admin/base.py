@@ -188,7 +188,7 @@ class BaseAdmin:
         for letter in letters:
             if letter.message is None:
                 continue  # an undecodable body cannot run: purge it instead
-            yield from self.broker._requeue_steps(letter.message, DEFAULT_TTL)
+            yield from self.broker._requeue_steps(letter.message, DEFAULT_TTL, (), None)
             count += 1
         return count
 
