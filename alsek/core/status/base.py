@@ -8,6 +8,9 @@ Redis layout (short names; the backend namespace goes in front):
   ``alsek.core.broker.keys``), so a status write can ride inside the queue's broker scripts.
   Every write sets ``PX ttl``: a status expires ``ttl`` after its *last* write, whatever the
   first one was (``ttl=None``: never).
+* ``status:{<queue>}:<task>:<uuid>:history`` (LIST): every status written, oldest first, as
+  ``"<ms> <payload>"`` (the time of the write, by the Redis server's clock when written by a
+  broker script), the last ``HISTORY_LENGTH`` kept; it expires with the status.
 * ``status:{<queue>}:live`` (ZSET): the statuses still in flight (SUBMITTED, RUNNING, RETRYING),
   member ``<task>:<uuid>``, score = time of the write. The integrity scanner walks it instead of
   scanning the keyspace; a write of any other status removes the member.
@@ -31,6 +34,7 @@ from typing import Any, TypeVar
 from alsek.core.broker.effects import (
     ClaimStatus,
     Effect,
+    HistoryEffect,
     IndexAddEffect,
     IndexRemoveEffect,
     PublishEffect,
@@ -66,6 +70,8 @@ class _Placeholders:
 
 
 _PLACEHOLDERS = _Placeholders()
+#: Statuses kept per message in its history (the latest).
+HISTORY_LENGTH = 50
 #: Details of the FAILED status of a claimed message whose body could not be decoded.
 REJECTED_DETAILS = "undecodable message body: moved to the dead-letter queue"
 
@@ -187,6 +193,9 @@ class BaseStatusTracker(ABC):
     def _key(self, message: StatusSubject) -> str:
         return self._full(self.get_storage_name(message))
 
+    def _history_key(self, message: StatusSubject) -> str:
+        return self._full(self.get_history_name(message))
+
     def _channel(self, message: StatusSubject) -> str:
         return self._full(self.get_pubsub_name(message))
 
@@ -216,7 +225,10 @@ class BaseStatusTracker(ABC):
         queue, task_name, uuid = _identity(message)
         now = utcnow_timestamp_ms()
         payload = self._encode(update, now)
-        effects: list[Effect] = [SetEffect(self._key(message), payload, ttl=self.ttl)]
+        effects: list[Effect] = [
+            SetEffect(self._key(message), payload, ttl=self.ttl),
+            HistoryEffect(self._history_key(message), payload, HISTORY_LENGTH, self.ttl),
+        ]
         if self.enable_pubsub:
             effects.append(PublishEffect(self._channel(message), payload))
         index, member = self._full(self.get_index_name(queue)), f"{task_name}:{uuid}"
@@ -243,6 +255,8 @@ class BaseStatusTracker(ABC):
             tasks=None if tasks is None else frozenset(tasks),
             rejected_payload=self._encode(StatusUpdate(TaskStatus.FAILED, REJECTED_DETAILS)),
             index_template=self._full(self.get_index_name(_PLACEHOLDERS.queue)),
+            history_template=self._history_key(_PLACEHOLDERS),
+            history_length=HISTORY_LENGTH,
         )
 
     # -- operations, as steps (run by the sync and async shells) -----------------------------
@@ -267,9 +281,14 @@ class BaseStatusTracker(ABC):
             raise KeyError(f"No status found for message {message.uuid}")
         return self._decode(raw)
 
+    def _decode_history_item(self, item: str) -> StatusUpdate:
+        """A history item, ``"<ms> <payload>"``: the status, at the time of its write."""
+        at, _, raw = item.partition(" ")
+        return self._decode(raw)._replace(at=int(at))
+
     def _history_steps(self, message: StatusSubject) -> Steps[list[StatusUpdate]]:
-        [raws] = yield batched(("LRANGE", self._full(self.get_history_name(message)), 0, -1))
-        return [self._decode(raw) for raw in raws]
+        [items] = yield batched(("LRANGE", self._history_key(message), 0, -1))
+        return [self._decode_history_item(item) for item in items]
 
     def _delete_steps(self, message: StatusSubject, check: bool) -> Steps[None]:
         if check:
@@ -281,7 +300,7 @@ class BaseStatusTracker(ABC):
                 )
         queue, task_name, uuid = _identity(message)
         index = self._full(self.get_index_name(queue))
-        history = self._full(self.get_history_name(message))
+        history = self._history_key(message)
         deleted, _, _ = yield call(
             ("DEL", self._key(message)),
             ("ZREM", index, f"{task_name}:{uuid}"),
