@@ -23,7 +23,7 @@ from alsek.core.broker.effects import ClaimStatus, Effect, encode_claim_status, 
 from alsek.core.broker.replies import ALREADY, OK, check_reply
 from alsek.core.broker.submit import SubmitSteps
 from alsek.core.message import Message
-from alsek.core.steps.ops import ScriptCall, Steps, batched, call
+from alsek.core.steps.ops import Request, ScriptCall, Steps, batched, call
 from alsek.defaults import DEFAULT_LEASE_TTL, DEFAULT_TTL
 from alsek.exceptions import WorkerLostError
 from alsek.storage.backends.helpers import rebuild_backend
@@ -280,7 +280,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         The next message goes first, under a request id derived from its uuid: a repeat of
         this ack, or a later run of this message, submits it again as a no-op.
         """
-        calls: list[ScriptCall] = []
+        calls: list[Request] = []
         if then_submit is not None:
             calls += self._next_message_calls(then_submit, then_submit_effects)
         calls.append(

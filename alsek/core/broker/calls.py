@@ -15,7 +15,7 @@ from alsek.core.broker import keys
 from alsek.core.broker.effects import Effect, encode_effects
 from alsek.core.broker.scripts import get_script
 from alsek.core.message import Message
-from alsek.core.steps.ops import ScriptCall
+from alsek.core.steps.ops import Command, ScriptCall
 from alsek.storage.backends.base import BaseBackend
 from alsek.utils.temporal import utcnow_timestamp_ms
 
@@ -105,6 +105,13 @@ class BrokerCalls:
         return Message(**data)
 
     # -- shared calls and reads ------------------------------------------------------------
+
+    def _uuid_index_command(self, message: Message, ttl: int) -> Command:
+        """Record where ``message`` is, for lookups by uuid alone, as long as it and its dead
+        letter may live (idempotent; sent with a submit or requeue, in another Cluster slot)."""
+        record = keys.uuid_record(message.queue, message.task_name, message.progenitor_uuid)
+        lifetime = ttl + (self.dlq_ttl or 0)
+        return ("SET", self._full(keys.uuid_key(message.uuid)), record, "PX", lifetime)
 
     def _fail_call(
         self, queue: str, uuid: str, owner: str, body: str, reason: str, effects: Sequence[Effect]

@@ -110,7 +110,7 @@ class DeadLetterSteps(RegistrySteps):
             ttl,
             *encode_effects(effects),
         )
-        [reply] = yield batched(request)
+        [reply, _] = yield batched(request, self._uuid_index_command(fresh, ttl))
         check_reply(reply, message, "requeue")
         return fresh
 

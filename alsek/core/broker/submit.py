@@ -18,7 +18,7 @@ from alsek.core.broker.effects import Effect, encode_effects
 from alsek.core.broker.registry import RegistrySteps
 from alsek.core.broker.replies import EXISTS, REVOKED, REVOKED_ADVICE
 from alsek.core.message import Message
-from alsek.core.steps.ops import ScriptCall, Steps, batched
+from alsek.core.steps.ops import Request, ScriptCall, Steps, batched
 from alsek.defaults import DEFAULT_TTL
 from alsek.exceptions import MessageAlreadyExistsError
 from alsek.utils.temporal import utcnow_timestamp_ms
@@ -102,12 +102,13 @@ class SubmitSteps(RegistrySteps):
         pending = _chunks(messages)
         unregistered = self._unregistered(messages)
         registrations = [self._register_call(queue, ttl) for queue in unregistered]
+        indexing = [self._uuid_index_command(message, ttl) for message in messages]
         refused = _Refused([], [])
         while pending:
             calls = [self._submit_call(prepared, chunk, ttl, effects) for chunk in pending]
-            replies = yield batched(*calls, *registrations)
+            replies = yield batched(*calls, *registrations, *indexing)
             self._mark_registered(unregistered)
-            registrations, unregistered = [], []
+            registrations, unregistered, indexing = [], [], []
             retry: list[list[int]] = []
             for chunk, reply in zip(pending, replies):
                 if reply[0] in (EXISTS, REVOKED):
@@ -138,13 +139,15 @@ class SubmitSteps(RegistrySteps):
             args += encode_effects(effects[index] if effects is not None else ())
         return self._queue_script("submit", queue, *args)
 
-    def _next_message_calls(self, message: Message, effects: Sequence[Effect]) -> list[ScriptCall]:
-        """Calls submitting ``message`` (the next of a callback chain) within another operation's
-        round trip: the submit first, then any registration its queue needs."""
+    def _next_message_calls(self, message: Message, effects: Sequence[Effect]) -> list[Request]:
+        """Requests submitting ``message`` (the next of a callback chain) within another
+        operation's round trip: the submit first, then its uuid record and any registration
+        its queue needs."""
         ttl = DEFAULT_TTL
         request_id = f"next:{message.uuid}"
         prepared = [self._prepare(message, ttl)]
-        calls = [self._submit_call(prepared, [0], ttl, [effects], request_id)]
+        calls: list[Request] = [self._submit_call(prepared, [0], ttl, [effects], request_id)]
+        calls.append(self._uuid_index_command(message, ttl))
         return calls + [self._register_call(queue, ttl) for queue in self._unregistered([message])]
 
     def _submit_one_steps(

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 from alsek._version import __version__
+from alsek.core.broker.keys import served_key
 from alsek.core.steps.ops import Command, Steps, batched
 from alsek.defaults import DEFAULT_TTL
 from alsek.utils.temporal import utcnow_timestamp_ms
@@ -49,11 +50,6 @@ WORKER_REGISTRY = "registry:{workers}"
 def worker_key(worker_id: str) -> str:
     """Record of one worker (same hash tag as the registry)."""
     return f"{WORKER_REGISTRY}:{worker_id}"
-
-
-def served_key(queue: str, task: str) -> str:
-    """Who serves ``task`` on ``queue``, until when (the queue's hash tag)."""
-    return f"queues:{{{queue}}}:tasks:{task}:served"
 
 
 def beat_timeout(interval_ms: int) -> int:
