@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from alsek.admin.base import BaseAdmin
-from alsek.admin.types import MessageInfo, WorkerInfo
+from alsek.admin.types import MessageInfo, QueueStats, WorkerInfo
 from alsek.core.broker import AsyncBroker
 from alsek.core.steps.drivers import async_run
 from alsek.core.steps.ops import Steps, T
@@ -26,9 +26,17 @@ class AsyncAdmin(BaseAdmin):
     async def _run(self, steps: Steps[T]) -> T:
         return await async_run(steps, self.broker.backend.conn)
 
+    async def queues(self) -> list[QueueStats]:
+        """See ``Admin.queues``."""
+        return await self._run(self._queues_steps())
+
     async def workers(self) -> list[WorkerInfo]:
-        """The worker pools whose heartbeat has not expired, by host and start time."""
+        """See ``Admin.workers``."""
         return await self._run(self._workers_steps())
+
+    async def message(self, uuid: str) -> MessageInfo | None:
+        """See ``Admin.message``."""
+        return await self._run(self._message_steps(uuid))
 
     async def messages(
         self,
@@ -40,6 +48,22 @@ class AsyncAdmin(BaseAdmin):
     ) -> list[MessageInfo]:
         """See ``Admin.messages``."""
         return await self._run(self._messages_steps(queue, state, task, offset, limit))
+
+    async def pause(self, queue: str) -> None:
+        """See ``Admin.pause``."""
+        await self._run(self._pause_steps(queue))
+
+    async def resume(self, queue: str) -> bool:
+        """See ``Admin.resume``."""
+        return await self._run(self._resume_steps(queue))
+
+    async def purge(self, queue: str, state: str = "ready") -> int:
+        """See ``Admin.purge``."""
+        return await self._run(self._purge_steps(queue, state))
+
+    async def revoke(self, uuid: str) -> bool:
+        """See ``Admin.revoke``."""
+        return await self._run(self._revoke_steps(uuid))
 
     async def dead(
         self, queue: str | None = None, task: str | None = None, limit: int | None = 100

@@ -20,9 +20,8 @@ def server_ms(time_reply: Sequence[Any]) -> int:
     return int(time_reply[0]) * 1000 + int(time_reply[1]) // 1000
 
 
-def worker_info(raw: str, now: int) -> WorkerInfo:
+def worker_info(record: WorkerRecord, now: int) -> WorkerInfo:
     """A worker's record, ``alive`` judged at ``now`` (server time)."""
-    record = WorkerRecord.decode(raw)
     return WorkerInfo(
         id=record.id,
         kind=record.kind,
@@ -76,6 +75,13 @@ def status_update(serializer: Serializer, raw: str | None) -> StatusUpdate | Non
     if not data or data.get("value") not in TaskStatus.__members__:
         return None
     return StatusUpdate(TaskStatus[data["value"]], data.get("details"), data.get("at"))
+
+
+def history_update(serializer: Serializer, item: str) -> StatusUpdate | None:
+    """A status history item, ``"<ms> <payload>"``, as the status at the time of its write."""
+    at, _, raw = item.partition(" ")
+    update = status_update(serializer, raw)
+    return update._replace(at=int(at)) if update and at.isdigit() else update
 
 
 def listed_message(

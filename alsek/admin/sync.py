@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from alsek.admin.base import BaseAdmin
-from alsek.admin.types import MessageInfo, WorkerInfo
+from alsek.admin.types import MessageInfo, QueueStats, WorkerInfo
 from alsek.core.broker import Broker
 from alsek.core.steps.drivers import run
 from alsek.core.steps.ops import Steps, T
@@ -26,9 +26,19 @@ class Admin(BaseAdmin):
     def _run(self, steps: Steps[T]) -> T:
         return run(steps, self.broker.backend.conn)
 
+    def queues(self) -> list[QueueStats]:
+        """Every queue's counts (registered, or served by a live worker), and its tasks',
+        sorted by name; one round trip per queue at most, whatever the backlog."""
+        return self._run(self._queues_steps())
+
     def workers(self) -> list[WorkerInfo]:
         """The worker pools whose heartbeat has not expired, by host and start time."""
         return self._run(self._workers_steps())
+
+    def message(self, uuid: str) -> MessageInfo | None:
+        """Message ``uuid`` wherever it is (queued, running, dead, done), with its status
+        history, result or error; ``None`` when nothing is known of it (or it expired)."""
+        return self._run(self._message_steps(uuid))
 
     def messages(
         self,
@@ -41,6 +51,26 @@ class Admin(BaseAdmin):
         """A page of ``queue``'s messages in ``state`` (``ready``: in claim order;
         ``delayed``: by ready time; ``running``: by lease expiry; ``dead``: by failure time)."""
         return self._run(self._messages_steps(queue, state, task, offset, limit))
+
+    def pause(self, queue: str) -> None:
+        """Stop every pool claiming from ``queue`` (it still accepts messages) until resumed;
+        pools notice at their next claim, within a second when idle."""
+        self._run(self._pause_steps(queue))
+
+    def resume(self, queue: str) -> bool:
+        """Let pools claim from ``queue`` again, waking an idle one at once; whether it was
+        paused."""
+        return self._run(self._resume_steps(queue))
+
+    def purge(self, queue: str, state: str = "ready") -> int:
+        """Delete ``queue``'s waiting messages: ``ready``, ``delayed`` or ``all`` (both);
+        running ones finish. How many were deleted."""
+        return self._run(self._purge_steps(queue, state))
+
+    def revoke(self, uuid: str) -> bool:
+        """Revoke message ``uuid``: out of its queue (dead letter kept), stopped if it runs,
+        FAILED if it has a status; ``False`` when it is not queued or running."""
+        return self._run(self._revoke_steps(uuid))
 
     def dead(
         self, queue: str | None = None, task: str | None = None, limit: int | None = 100

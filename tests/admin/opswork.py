@@ -2,8 +2,8 @@
 
 The Redis URL and namespace come from the environment (``opsenv``), which
 pool subprocesses inherit; importing this module needs them set. The queue ``ops`` holds the
-sync tasks (``add``, ``sleepy``, ``boom`` run in threads, ``crunch`` in processes); ``pings``
-the async task ``ping``.
+sync tasks (``add``, ``sleepy``, ``boom`` run in threads, ``crunch`` in processes), ``side``
+the thread task ``side``, ``pings`` the async task ``ping``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from alsek.storage.result import AsyncResultStore, ResultStore
 
 QUEUE = "ops"
 ASYNC_QUEUE = "pings"
+SIDE_QUEUE = "side"
 
 _url, _namespace = os.environ[URL_VAR], os.environ[NAMESPACE_VAR]
 broker = Broker(RedisBackend(_url, namespace=_namespace))
@@ -50,6 +51,12 @@ def sleepy(seconds: float) -> None:
 def boom() -> None:
     """Always fail."""
     raise ValueError("boom on purpose")
+
+
+@task(broker, **{**_sync, "queue": SIDE_QUEUE})
+def side(x: int) -> int:
+    """Return ``x`` (a task of a second queue)."""
+    return x
 
 
 @task(broker, mechanism="process", **_sync)

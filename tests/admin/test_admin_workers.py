@@ -18,7 +18,7 @@ from tests.polling import until
 
 #: What each kind of test pool serves, and its slots (``conftest.POOL_OPTIONS``).
 SERVES = {
-    "thread": ({"ops": ["add", "boom", "sleepy"]}, 2),
+    "thread": ({"ops": ["add", "boom", "sleepy"], "side": ["side"]}, 2),
     "process": ({"ops": ["crunch"]}, 2),
     "async": ({"pings": ["ping"]}, 3),
 }

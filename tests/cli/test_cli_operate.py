@@ -49,7 +49,7 @@ def test_workers_json_has_the_worker_info_keys(pools: Pools) -> None:
     pool = pools.start("thread")
     listed = eventually(lambda: as_json("workers", "opswork"), 30, "the pool listed")
     assert [set(worker) for worker in listed] == [keys_of(WorkerInfo)]
-    assert listed[0]["pid"] == pool.pid and listed[0]["tasks"] == ["add", "boom", "sleepy"]
+    assert listed[0]["pid"] == pool.pid and listed[0]["tasks"] == ["add", "boom", "side", "sleepy"]
     assert "busy" in ok("workers", "--app", "opswork").stdout
     pool.signal(signal.SIGTERM)
     assert pool.wait(30) == 0, pool.output()
@@ -128,7 +128,7 @@ def test_submit_refuses_bad_json(arguments: list[str], expected: str) -> None:
 @pytest.mark.usefixtures("ops")
 def test_submit_names_the_tasks_of_the_package() -> None:
     line = one_line_error(run("submit", "opswork", "nope"))
-    assert "has no task 'nope'" in line and "add, boom, crunch, ping, sleepy" in line
+    assert "has no task 'nope'" in line and "add, boom, crunch, ping, side, sleepy" in line
 
 
 def test_an_unreachable_redis_is_one_line_with_the_password_masked() -> None:
