@@ -94,6 +94,8 @@ class ClaimStatus:
 
     ``history_template`` (a full name with the same placeholders) is the status history list
     the claim appends to, keeping its last ``history_length`` items (``""``: no history).
+    ``unserved_payload`` (FAILED, typically) is what pools write for a message they
+    dead-letter because no live worker serves its task (``unknown_task_ttl``).
     """
 
     key_template: str
@@ -105,6 +107,7 @@ class ClaimStatus:
     index_template: str = ""
     history_template: str = ""
     history_length: int = 0
+    unserved_payload: str = ""
 
     def rejected_effects(self, queue: str, task: str, uuid: str) -> list[Effect]:
         """What dead-lettering an undecodable claimed message records (nothing if untracked)."""

@@ -72,6 +72,8 @@ class _Placeholders:
 _PLACEHOLDERS = _Placeholders()
 #: Statuses kept per message in its history (the latest).
 HISTORY_LENGTH = 50
+#: Details of the FAILED status of a message dead-lettered because no live worker serves its task.
+UNSERVED_DETAILS = "no worker serves this task: moved to the dead-letter queue"
 #: Details of the FAILED status of a claimed message whose body could not be decoded.
 REJECTED_DETAILS = "undecodable message body: moved to the dead-letter queue"
 
@@ -257,6 +259,7 @@ class BaseStatusTracker(ABC):
             index_template=self._full(self.get_index_name(_PLACEHOLDERS.queue)),
             history_template=self._history_key(_PLACEHOLDERS),
             history_length=HISTORY_LENGTH,
+            unserved_payload=self._encode(StatusUpdate(TaskStatus.FAILED, UNSERVED_DETAILS)),
         )
 
     # -- operations, as steps (run by the sync and async shells) -----------------------------

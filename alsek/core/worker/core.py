@@ -22,7 +22,7 @@ from alsek.core.broker import ClaimSource
 from alsek.core.consumer.base import SubsetType
 from alsek.core.future.outcome import exhausted_by_lost_workers
 from alsek.core.message import Message
-from alsek.core.steps.ops import Steps
+from alsek.core.steps.ops import ScriptCall, Steps
 from alsek.core.worker.heartbeat import DEFAULT_HEARTBEAT_INTERVAL, Heartbeat
 from alsek.core.worker.helpers import (
     _gather_task_names,
@@ -221,8 +221,47 @@ class PoolCore:
         if not self.registers or now < self._next_beat_ms:
             return None
         self._next_beat_ms = now + self.heartbeat_interval
+        return self._beat_steps()
+
+    def _beat_steps(self) -> Steps[None]:
+        """One beat, with the dead-lettering of unserved messages (``unknown_task_ttl``) of
+        each queue the pool consumes in the same round trip."""
         state = "stopping" if self._stopping else "running"
-        return self._heartbeat.beat_steps(self.busy_slots(), self.capacity, state)
+        expiries = self._expire_unserved_calls()
+        counts = yield from self._heartbeat.beat_steps(
+            self.busy_slots(), self.capacity, state, expiries
+        )
+        for queue, count in zip(self._heartbeat.serves, counts):
+            if int(count):
+                log.warning(
+                    "Dead-lettered %s message(s) of queue %r: no live worker served their "
+                    "task for %d ms",
+                    count,
+                    queue,
+                    self.unknown_task_ttl,
+                )
+
+    def _expire_unserved_calls(self) -> list[ScriptCall]:
+        """``expire_unserved`` calls for each queue, when ``unknown_task_ttl`` is set."""
+        if self.unknown_task_ttl is None:
+            return []
+        status = self.claim_status
+        names = ("key_template", "channel_template", "index_template", "history_template")
+        templates = [getattr(status, name) if status else "" for name in names]
+        length, payload = (status.history_length, status.unserved_payload) if status else (0, "")
+        return [
+            self.broker._queue_script(
+                "expire_unserved",
+                queue,
+                self.unknown_task_ttl,
+                self.broker.dlq_ttl or 0,
+                *templates,
+                length,
+                payload,
+                status.ttl if status else 0,
+            )
+            for queue in self._heartbeat.serves
+        ]
 
     def _until_beat_ms(self) -> int:
         if not self.registers:

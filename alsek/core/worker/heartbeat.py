@@ -25,10 +25,11 @@ import os
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from alsek._version import __version__
 from alsek.core.broker.keys import served_key
-from alsek.core.steps.ops import Command, Steps, batched
+from alsek.core.steps.ops import Command, Request, Steps, batched
 from alsek.defaults import DEFAULT_TTL
 from alsek.utils.temporal import utcnow_timestamp_ms
 
@@ -173,10 +174,14 @@ class Heartbeat:
             *self._served_commands(now + self.timeout_ms),
         ]
 
-    def beat_steps(self, busy: int, slots: int, state: str = "running") -> Steps[None]:
+    def beat_steps(
+        self, busy: int, slots: int, state: str = "running", extra: Sequence[Request] = ()
+    ) -> Steps[list[Any]]:
         """Beat once (``busy`` of ``slots`` running): refresh the record, the registry and the
-        served index."""
-        yield batched(*self.beat_commands(busy, slots, state))
+        served index; ``extra`` requests ride in the same round trip (their replies are
+        returned)."""
+        replies = yield batched(*self.beat_commands(busy, slots, state), *extra)
+        return list(replies[len(replies) - len(extra) :])
 
     def leave_steps(self) -> Steps[None]:
         """Leave at a graceful stop: delete the record; served until now."""
