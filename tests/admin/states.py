@@ -24,7 +24,12 @@ def running(ops: ModuleType, n: int, task: str = "sleepy") -> list[Message]:
     messages = [
         getattr(ops, task).generate(args=(30,) if task == "sleepy" else ()) for _ in range(n)
     ]
-    claim = ops.broker.claim([ClaimSource(ops.QUEUE, (task,))], n, owner_id="test-owner")
+    claim = ops.broker.claim(
+        [ClaimSource(ops.QUEUE, (task,))],
+        n,
+        owner_id="test-owner",
+        status=ops.tracker.claim_status(),
+    )
     assert {m.uuid for m in claim.messages} == {m.uuid for m in messages}
     return claim.messages
 
