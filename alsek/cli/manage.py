@@ -28,9 +28,14 @@ def yes_option(function: F) -> F:
     return click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")(function)
 
 
+def on_terminal() -> bool:
+    """Whether a person can answer (stdin is a terminal); scripts are not asked."""
+    return sys.stdin.isatty()
+
+
 def confirm(question: str, yes: bool) -> None:
     """Ask ``question`` on a terminal (abort on no), unless ``yes`` or not on a terminal."""
-    if not yes and sys.stdin.isatty():
+    if not yes and on_terminal():
         click.confirm(question, abort=True)
 
 

@@ -14,7 +14,7 @@ import states
 from click.testing import CliRunner, Result
 from opsfixtures import Pools
 
-from alsek.admin import MessageInfo, WorkerInfo
+from alsek.admin import MessageInfo, QueueStats, TaskStats, WorkerInfo
 from alsek.cli.cli import main
 from tests.polling import eventually
 
@@ -164,3 +164,93 @@ def test_a_package_with_only_async_tasks_is_operated_through_an_async_admin(
     monkeypatch.syspath_prepend(str(tmp_path))
     uuid = ok("submit", name, "ping").stdout.strip()
     assert [m["uuid"] for m in as_json("messages", "pings", "--app", name)] == [uuid]
+
+
+# -- queues, info, message, queue actions, revoke ------------------------------------------------
+
+
+def test_queues_json_has_the_queue_stats_keys(ops: ModuleType) -> None:
+    states.ready(ops, 2)
+    states.dead(ops, 1)
+    [stats] = as_json("queues", "opswork")
+    assert set(stats) == keys_of(QueueStats)
+    assert (stats["queue"], stats["ready"], stats["dead"]) == ("ops", 2, 1)
+    assert [set(task) for task in stats["tasks"]] == [keys_of(TaskStats)] * 2
+    table = ok("queues", "--app", "opswork").stdout
+    assert "ops" in table and "no worker serves it" in table
+
+
+def test_info_shows_queues_and_workers_and_refreshes(ops: ModuleType) -> None:
+    states.ready(ops, 1)
+    shown = ok("info", "opswork").stdout
+    assert "Queues" in shown and "Workers" in shown and "(no live worker)" in shown
+    assert set(as_json("info", "opswork")) == {"queues", "workers"}
+
+
+def test_info_interval_refreshes_until_interrupted(ops_env: dict[str, str], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    alsek = str(Path(sys.executable).with_name("alsek"))
+    process = subprocess.Popen(
+        [alsek, "info", "opswork", "--interval", "0.2", "--json"],
+        env=ops_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines = [process.stdout.readline() for _ in range(3)]  # type: ignore[union-attr]
+    process.send_signal(signal.SIGINT)
+    assert process.wait(20) == 0, process.stderr.read()  # type: ignore[union-attr]
+    assert all(set(json.loads(line)) == {"queues", "workers"} for line in lines)
+
+
+def test_message_json_has_the_message_info_keys_and_a_timeline(ops: ModuleType) -> None:
+    [dead] = states.dead(ops, 1)
+    found = as_json("message", dead.uuid, "--app", "opswork")
+    assert set(found) == keys_of(MessageInfo)
+    assert (found["state"], found["error"]["type"]) == ("dead", "ValueError")
+    assert [h["value"] for h in found["history"]] == ["SUBMITTED", "RUNNING"]
+    shown = ok("message", dead.uuid, "--app", "opswork").stdout
+    assert "Status history" in shown and "SUBMITTED" in shown and "Traceback: ..." in shown
+
+
+def test_an_unknown_uuid_is_one_line(ops: ModuleType) -> None:
+    line = one_line_error(run("message", "nope", "--app", "opswork"))
+    assert "No message with uuid 'nope'" in line
+
+
+def test_queue_pause_resume_and_purge(ops: ModuleType) -> None:
+    states.ready(ops, 3)
+    assert as_json("queue", "pause", "ops", "--app", "opswork") == {"queue": "ops", "paused": True}
+    assert as_json("queues", "opswork")[0]["paused"] is True
+    assert "Resumed 'ops'" in ok("queue", "resume", "ops", "--app", "opswork").stdout
+    assert as_json("queue", "purge", "ops", "--app", "opswork", "--yes") == {"count": 3}
+    assert one_line_error(run("queue", "pause", "nope", "--app", "opswork")).startswith(
+        "Error: Unknown queue 'nope'"
+    )
+
+
+def test_revoke_by_uuid(ops: ModuleType) -> None:
+    [message] = states.ready(ops, 1)
+    assert as_json("revoke", message.uuid, "--app", "opswork", "--yes") == {
+        "uuid": message.uuid,
+        "revoked": True,
+    }
+    assert "is queued or running" in one_line_error(
+        run("revoke", message.uuid, "--app", "opswork", "--yes")
+    )
+
+
+def test_destructive_commands_ask_on_a_terminal_unless_yes(
+    ops: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alsek.cli import manage
+
+    monkeypatch.setattr(manage, "on_terminal", lambda: True)
+    states.ready(ops, 2)
+    refused = CliRunner().invoke(main, ["queue", "purge", "ops", "--app", "opswork"], input="n\n")
+    assert refused.exit_code == 1 and "Aborted" in refused.output
+    assert len(as_json("messages", "ops", "--app", "opswork")) == 2
+    accepted = CliRunner().invoke(main, ["queue", "purge", "ops", "--app", "opswork"], input="y\n")
+    assert accepted.exit_code == 0 and "2 ready messages deleted" in accepted.output
