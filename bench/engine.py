@@ -23,7 +23,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import redis
 from _common import (
     RESULTS_DIR,
     WARMUP_ROUNDS,
@@ -40,6 +42,7 @@ from _common import (
     throughput_row,
 )
 
+from alsek.admin import Admin
 from alsek.core.broker import AsyncBroker, Broker
 from alsek.core.broker.effects import ClaimStatus, Effect
 from alsek.core.consumer import AsyncConsumer, Consumer
@@ -464,6 +467,81 @@ def step_heartbeat(bench: Bench) -> list[Row]:
     return [plain, beating, ratio, Row(name, overhead, "%", Target(1, at_least=False), note)]
 
 
+# -- 9: operating: queue counts -----------------------------------------------------------------
+
+#: Queues and tasks per queue of the queue-counts step.
+STATS_QUEUES, STATS_TASKS = 100, 10
+
+
+class CountingRedis(redis.Redis):
+    """A client that counts its round trips: each command sent alone, each pipeline."""
+
+    round_trips = 0
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.round_trips += 1
+        return super().execute_command(*args, **options)
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        pipe = super().pipeline(transaction, shard_hint)
+        send = pipe.execute
+
+        def execute(*args: Any, **options: Any) -> Any:
+            self.round_trips += 1
+            return send(*args, **options)
+
+        pipe.execute = execute
+        return pipe
+
+
+def fill_queues(broker: Broker, per_task: int) -> float:
+    """``per_task`` messages of each of ``STATS_TASKS`` tasks in ``STATS_QUEUES`` queues."""
+    started = time.perf_counter()
+    now = utcnow_timestamp_ms()
+    for queue in range(STATS_QUEUES):
+        messages = [
+            Message(f"task{task}", queue=f"queue{queue}", args=(index,), ready_at=now)
+            for task in range(STATS_TASKS)
+            for index in range(per_task)
+        ]
+        for offset in range(0, len(messages), SUBMIT_BATCH):
+            broker.submit_many(messages[offset : offset + SUBMIT_BATCH])
+    return time.perf_counter() - started
+
+
+def step_queue_counts(bench: Bench) -> list[Row]:
+    """``Admin.queues()`` over 100 queues x 10 tasks holding 1M messages: its round trips
+    (counted on the client) and its time; the counts come from the indexes, so neither grows
+    with the backlog."""
+    per_task = 10 if bench.quick else 1_000
+    total = STATS_QUEUES * STATS_TASKS * per_task
+    with bench.namespace("queue-counts") as namespace:
+        client = CountingRedis.from_url(bench.redis.url, decode_responses=True)
+        broker = Broker(RedisBackend(client, namespace=namespace))
+        filled_in = fill_queues(broker, per_task)
+        admin = Admin(broker)
+        before = client.round_trips
+        started = time.perf_counter()
+        queues = admin.queues()
+        took_ms = (time.perf_counter() - started) * 1000
+        trips = client.round_trips - before
+        counted = sum(stats.ready for stats in queues)
+        if len(queues) != STATS_QUEUES or counted != total:
+            raise RuntimeError(f"queues() saw {len(queues)} queues, {counted} messages")
+        timings = []
+        for _ in range(5):
+            started = time.perf_counter()
+            admin.queues()
+            timings.append((time.perf_counter() - started) * 1000)
+        client.close()
+    note = f"{total:,} messages (filled in {filled_in:.1f} s); counted {counted:,}"
+    shape = f"{STATS_QUEUES} queues x {STATS_TASKS} tasks"
+    return [
+        Row(f"queues() round trips, {shape}", trips, "trips", Target(STATS_QUEUES, False), note),
+        Row(f"queues() time, {shape}", round(min([took_ms, *timings]), 2), "ms"),
+    ]
+
+
 STEPS: dict[str, Step] = {
     "submit": step_submit,
     "submit_many": step_submit_many,
@@ -473,6 +551,7 @@ STEPS: dict[str, Step] = {
     "backlog": step_backlog,
     "status_result": step_status_result,
     "heartbeat": step_heartbeat,
+    "queue_counts": step_queue_counts,
 }
 
 if __name__ == "__main__":
