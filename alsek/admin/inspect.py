@@ -119,6 +119,9 @@ class InspectSteps(AdminCalls):
             state = "done"
         else:
             state = "unknown"
+        timeline = [h for h in (history_update(serializer, item) for item in history) if h]
+        if current and current.at is None and timeline and timeline[-1].value is current.value:
+            current = current._replace(at=timeline[-1].at)  # a claim's status carries no time
         record = decode_data(serializer, result)
         return MessageInfo(
             uuid=uuid,
@@ -127,7 +130,7 @@ class InspectSteps(AdminCalls):
             state=state,
             data=data,
             status=current,
-            history=[h for h in (history_update(serializer, item) for item in history) if h],
+            history=timeline,
             result=record.get("result") if record else None,
             error=error_of(data, reason) or failure_error(serializer, failure),
         )

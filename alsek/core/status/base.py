@@ -203,10 +203,11 @@ class BaseStatusTracker(ABC):
 
     # -- payloads ----------------------------------------------------------------------------
 
-    def _encode(self, update: StatusUpdate, at: int | None = None) -> str:
-        """The stored and published form (``at``: time of the write, default now);
-        ``TypeError`` (nothing written) if it cannot be."""
-        data = {**update.as_dict(), "at": utcnow_timestamp_ms() if at is None else at}
+    def _encode(self, update: StatusUpdate, at: int | None = None, stamped: bool = True) -> str:
+        """The stored and published form (``at``: time of the write, default now; none when
+        not ``stamped``); ``TypeError`` (nothing written) if it cannot be."""
+        when = (utcnow_timestamp_ms() if at is None else at) if stamped else None
+        data = {**update.as_dict(), "at": when}
         return encode_value(self.backend, data, f"The details of status {update.value.name}")
 
     def _decode(self, raw: str) -> StatusUpdate:
@@ -245,21 +246,26 @@ class BaseStatusTracker(ABC):
     ) -> ClaimStatus:
         """The status ``broker.claim(..., status=...)`` writes for every message it claims.
 
-        ``tasks`` limits it to those task names (``None``: every task). The payload's ``at`` is
-        when this was built (informational: listeners order updates by Redis, not by clocks).
+        ``tasks`` limits it to those task names (``None``: every task). Built once for many
+        claims, its payload carries no ``at`` (so the claim statuses of a pool's tasks are
+        one and merge); the history records each write's time, by the server's clock.
         """
-        payload = self._encode(StatusUpdate(_check_status(status)))
+        payload = self._encode(StatusUpdate(_check_status(status)), stamped=False)
         return ClaimStatus(
             key_template=self._key(_PLACEHOLDERS),
             channel_template=self._channel(_PLACEHOLDERS),
             payload=payload,
             ttl=self.ttl or 0,
             tasks=None if tasks is None else frozenset(tasks),
-            rejected_payload=self._encode(StatusUpdate(TaskStatus.FAILED, REJECTED_DETAILS)),
+            rejected_payload=self._encode(
+                StatusUpdate(TaskStatus.FAILED, REJECTED_DETAILS), stamped=False
+            ),
             index_template=self._full(self.get_index_name(_PLACEHOLDERS.queue)),
             history_template=self._history_key(_PLACEHOLDERS),
             history_length=HISTORY_LENGTH,
-            unserved_payload=self._encode(StatusUpdate(TaskStatus.FAILED, UNSERVED_DETAILS)),
+            unserved_payload=self._encode(
+                StatusUpdate(TaskStatus.FAILED, UNSERVED_DETAILS), stamped=False
+            ),
         )
 
     # -- operations, as steps (run by the sync and async shells) -----------------------------
