@@ -215,9 +215,7 @@ async def test_a_retry_from_a_skewed_host_waits_its_backoff_by_the_server_clock(
     assert time.monotonic() - before >= 0.2  # its backoff, not 61 s less
 
 
-async def test_dead_letters_are_pruned_by_the_server_clock(
-    broker: BaseBroker, skew: Any
-) -> None:
+async def test_dead_letters_are_pruned_by_the_server_clock(broker: BaseBroker, skew: Any) -> None:
     await call(broker.submit, make())
     [message] = (await claim(broker)).messages
     await call(broker.fail, message)
@@ -248,7 +246,7 @@ async def test_a_revoked_uuid_is_not_submitted_again_until_requeued(broker: Base
     message, other = make(args=("revoked",)), make(args=("other",))
     await call(broker.submit, message)
     assert await call(broker.revoke, message) is True
-    with pytest.raises(MessageAlreadyExistsError, match="revoked.*duplicate"):
+    with pytest.raises(MessageAlreadyExistsError, match=r"revoked.*duplicate"):
         await call(broker.submit, message)
     with pytest.raises(MessageAlreadyExistsError, match=f"revoked.*{message.uuid}"):
         await call(broker.submit_many, [message, other])

@@ -19,6 +19,11 @@ from alsek.core.broker.registry import RegistrySteps
 from alsek.core.broker.replies import EXISTS, REVOKED, REVOKED_ADVICE
 from alsek.core.message import Message
 from alsek.core.steps.ops import Request, ScriptCall, Steps, batched
+from alsek.core.steps.outage import (
+    SUBMIT_OUTAGE_PATIENCE_MS,
+    SUBMIT_OUTAGE_PAUSES_MS,
+    sent_through_outage,
+)
 from alsek.defaults import DEFAULT_TTL
 from alsek.exceptions import MessageAlreadyExistsError
 from alsek.utils.temporal import utcnow_timestamp_ms
@@ -106,7 +111,14 @@ class SubmitSteps(RegistrySteps):
         refused = _Refused([], [])
         while pending:
             calls = [self._submit_call(prepared, chunk, ttl, effects) for chunk in pending]
-            replies = yield batched(*calls, *registrations, *indexing)
+            # A submit cut off by a connection error is sent again as is: if it had reached
+            # Redis, its request id makes the second one change nothing (the uuid records are
+            # plain SETs: a repeat writes the same).
+            replies = yield from sent_through_outage(
+                batched(*calls, *registrations, *indexing),
+                SUBMIT_OUTAGE_PATIENCE_MS,
+                SUBMIT_OUTAGE_PAUSES_MS,
+            )
             self._mark_registered(unregistered)
             registrations, unregistered, indexing = [], [], []
             retry: list[list[int]] = []

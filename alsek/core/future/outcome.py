@@ -18,6 +18,7 @@ What each outcome does:
   (RETRYING, ``on_retry``) or, with retries exhausted, failed to the dead-letter queue
   (FAILED, ``on_failure``). A timeout is an error like any other.
 * lost: a message whose worker died too many times is failed without running again.
+* unknown task: a claimed body naming a task the pool does not serve is never run.
 * shutdown: the lease is released, so the message runs again at once, no attempt counted.
 
 A hook runs exactly when its outcome happened: ``on_retry``, ``on_failure`` and ``on_success``
@@ -261,9 +262,10 @@ def release_plan(broker: PlanBroker, message: Message) -> Plan:
 
 
 def unknown_task_plan(broker: PlanBroker, message: Message, known: Iterable[PlanTask]) -> Plan:
-    """Dead-letter a message that names none of the ``known`` tasks, with the reason.
+    """Dead-letter a claimed message whose body names none of the ``known`` tasks.
 
-    Its FAILED status and failure record are written through the first known task that has a
+    Pools claim only the tasks they serve, so this happens only when a body was rewritten to
+    name another task than the one it was queued under: it is never run. Its FAILED status and failure record are written through the first known task that has a
     status tracker or a result store (they are keyed by the message, whatever its task), so
     nobody waits on it as if it were still queued.
     """

@@ -76,6 +76,8 @@ class Admission(Enum):
     """What to do with a claimed message."""
 
     START = "start"
+    #: The body names a task the pool does not serve (it claims only its own: a body rewritten
+    #: to name another task).
     UNKNOWN_TASK = "unknown task"
     EXHAUSTED = "retries used up by lost workers"
 

@@ -120,7 +120,7 @@ local function remember_request(q, rid)
   local key = requests_key(q)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', NOW)
   redis.call('ZADD', key, NOW + REQUEST_MEMORY_MS, rid)
-  extend_ttl(key, REQUEST_MEMORY_MS)
+  redis.call('PEXPIRE', key, REQUEST_MEMORY_MS)  -- every entry is forgotten by then
 end
 
 -- Note message u of task t as not ready before ready_at (both indexes; see task_key).
