@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
+import redis
 import states
 from opsfixtures import AdminView
 
 from alsek.core.broker import ClaimSource
+from alsek.core.message import Message
 from alsek.core.status import TaskStatus
 
 
@@ -65,3 +67,20 @@ async def test_unknown_when_only_a_status_is_left(ops: ModuleType, admin: AdminV
     info = await admin.message(message.uuid)
     assert info is not None and (info.state, info.data) == ("unknown", None)
     assert info.status is not None and info.status.value is TaskStatus.SUBMITTED
+
+
+async def test_a_uuid_record_lives_as_long_as_something_can_be_found(
+    ops: ModuleType, redis_client: redis.Redis, namespace: str
+) -> None:
+    bare = Message("bare", queue="ops")
+    ops.broker.submit(bare)
+    record = f"{namespace}:uuids:{bare.uuid}"
+    assert redis_client.exists(record)
+    [claimed] = ops.broker.claim([ClaimSource("ops", ("bare",))], 1, "test-owner").messages
+    ops.broker.ack(claimed)  # nothing of it is left: no status, no result
+    assert not redis_client.exists(record)
+    [done] = states.ready(ops, 1)
+    [claimed] = ops.broker.claim([ClaimSource("ops", ("add",))], 1, "test-owner").messages
+    ops.broker.ack(claimed, effects=ops.add.success_effects(claimed, 1))
+    # The status expires after the tracker's ttl; the result never (result_ttl None).
+    assert redis_client.pttl(f"{namespace}:uuids:{done.uuid}") == -1

@@ -75,8 +75,23 @@ class HistoryEffect:
     ttl: int | None = None
 
 
+@dataclass(frozen=True)
+class RetainEffect:
+    """Keep ``key`` ``ttl`` more ms (``PEXPIRE``), for good (``None``: ``PERSIST``), or not at
+    all (0: ``DEL``)."""
+
+    key: str
+    ttl: int | None
+
+
 Effect = (
-    SetEffect | PublishEffect | IndexAddEffect | IndexRemoveEffect | DeleteEffect | HistoryEffect
+    SetEffect
+    | PublishEffect
+    | IndexAddEffect
+    | IndexRemoveEffect
+    | DeleteEffect
+    | HistoryEffect
+    | RetainEffect
 )
 
 
@@ -158,6 +173,8 @@ def encode_effects(effects: Iterable[Effect]) -> list[str | int | float]:
             encoded += ["R", effect.key, effect.member]
         elif isinstance(effect, HistoryEffect):
             encoded += ["H", effect.key, effect.value, effect.max_length, effect.ttl or 0]
+        elif isinstance(effect, RetainEffect):
+            encoded += ["K", effect.key, -1 if effect.ttl is None else effect.ttl]
         else:
             encoded += ["D", effect.key]
     return [count, *encoded]
@@ -211,6 +228,13 @@ def effect_commands(effects: Iterable[Effect]) -> tuple[tuple[Any, ...], ...]:
             commands.append(("LTRIM", effect.key, -effect.max_length, -1))
             if effect.ttl:
                 commands.append(("PEXPIRE", effect.key, effect.ttl))
+        elif isinstance(effect, RetainEffect):
+            if effect.ttl is None:
+                commands.append(("PERSIST", effect.key))
+            elif effect.ttl > 0:
+                commands.append(("PEXPIRE", effect.key, effect.ttl))
+            else:
+                commands.append(("DEL", effect.key))
         else:
             raise TypeError(f"Unknown effect {effect!r}")
     return tuple(commands)

@@ -265,9 +265,10 @@ def unknown_task_plan(broker: PlanBroker, message: Message, known: Iterable[Plan
     """Dead-letter a claimed message whose body names none of the ``known`` tasks.
 
     Pools claim only the tasks they serve, so this happens only when a body was rewritten to
-    name another task than the one it was queued under: it is never run. Its FAILED status and failure record are written through the first known task that has a
-    status tracker or a result store (they are keyed by the message, whatever its task), so
-    nobody waits on it as if it were still queued.
+    name another task than the one it was queued under: it is never run. Its FAILED status and
+    failure record are written through the first known task that has a status tracker or a
+    result store (they are keyed by the message, whatever its task), so nobody waits on it as
+    if it were still queued.
     """
     known = list(known)
     names = sorted(task.name for task in known)

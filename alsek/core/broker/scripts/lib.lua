@@ -289,8 +289,9 @@ end
 --   D key                DEL
 --   H key value max ttl  RPUSH '<now> <value>' (a status history), keep the last max items,
 --                        PEXPIRE ttl (0: none)
+--   K key ttl            keep key ttl more ms (PEXPIRE), for good (-1: PERSIST), or not (0: DEL)
 -- With apply false they are only stepped over. Returns the index after the last one.
-local EFFECT_ARGS = {S = 4, P = 2, Z = 4, R = 2, D = 1, H = 4}
+local EFFECT_ARGS = {S = 4, P = 2, Z = 4, R = 2, D = 1, H = 4, K = 2}
 
 -- Append value to the history list key, stamped with the server's time, keeping max items.
 local function push_history(key, value, max, ttl)
@@ -325,6 +326,15 @@ local function effects_at(i, apply)
       redis.call('ZREM', ARGV[i + 1], ARGV[i + 2])
     elseif op == 'H' then
       push_history(ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
+    elseif op == 'K' then
+      local ttl = tonumber(ARGV[i + 2])
+      if ttl > 0 then
+        redis.call('PEXPIRE', ARGV[i + 1], ttl)
+      elseif ttl < 0 then
+        redis.call('PERSIST', ARGV[i + 1])
+      else
+        redis.call('DEL', ARGV[i + 1])
+      end
     else
       redis.call('DEL', ARGV[i + 1])
     end
