@@ -104,10 +104,17 @@ def prefill(broker: Broker, count: int) -> float:
     return time.perf_counter() - started
 
 
-def drain(consumer: Consumer, count: int) -> None:
-    """Claim ``count`` messages, ``CLAIM_BATCH`` at a time, and ack each."""
-    done = 0
+def drain(consumer: Consumer, count: int, heartbeat: Heartbeat | None = None) -> None:
+    """Claim ``count`` messages, ``CLAIM_BATCH`` at a time, and ack each; with ``heartbeat``,
+    beat every ``FAST_BEAT_MS`` as a pool's loop would."""
+    done, next_beat = 0, 0.0
     while done < count:
+        if heartbeat is not None and time.monotonic() >= next_beat:
+            next_beat = time.monotonic() + FAST_BEAT_MS / 1000
+            drive(
+                heartbeat.beat_steps(busy=CLAIM_BATCH, slots=CLAIM_BATCH),
+                consumer.broker.backend.conn,
+            )
         claim = consumer.claim(min(CLAIM_BATCH, count - done))
         if not claim.messages:
             raise RuntimeError(f"the queue ran dry after {done} of {count} messages")
@@ -417,22 +424,6 @@ def step_status_result(bench: Bench) -> list[Row]:
 FAST_BEAT_MS = 50
 
 
-def drain_beating(consumer: Consumer, count: int, heartbeat: Heartbeat | None) -> None:
-    """``drain``, beating every ``FAST_BEAT_MS`` like a pool's loop would (when given)."""
-    done, next_beat = 0, 0.0
-    conn = consumer.broker.backend.conn
-    while done < count:
-        if heartbeat is not None and time.monotonic() >= next_beat:
-            next_beat = time.monotonic() + FAST_BEAT_MS / 1000
-            drive(heartbeat.beat_steps(busy=CLAIM_BATCH, slots=CLAIM_BATCH), conn)
-        claim = consumer.claim(min(CLAIM_BATCH, count - done))
-        if not claim.messages:
-            raise RuntimeError(f"the queue ran dry after {done} of {count} messages")
-        for message in claim.messages:
-            consumer.broker.ack(message)
-        done += len(claim.messages)
-
-
 def step_heartbeat(bench: Bench) -> list[Row]:
     """What beating costs a pool: claim+ack with a beat every ``FAST_BEAT_MS`` against none;
     the cost at the default interval is that difference over the interval ratio."""
@@ -445,7 +436,7 @@ def step_heartbeat(bench: Bench) -> list[Row]:
         def rounds_of(beating: Heartbeat | None) -> Prepare:
             def prepare() -> Callable[[], None]:
                 prefill(broker, count)
-                return lambda: drain_beating(consumer, count, beating)
+                return lambda: drain(consumer, count, beating)
 
             return prepare
 

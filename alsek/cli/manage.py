@@ -172,61 +172,53 @@ def list_dead(
         output.show([messages_table(found, "Dead letters")])
 
 
+def dead_selection(function: F) -> F:
+    """``[UUID]...``, the filters, ``--all``, ``--yes`` and the connection options: which dead
+    letters a DLQ action takes."""
+    for option in reversed(
+        [
+            click.argument("uuids", nargs=-1, metavar="[UUID]..."),
+            dead_filters,
+            click.option(
+                "--all", "every", is_flag=True, help="Every dead letter matching the filters."
+            ),
+            yes_option,
+            connection_options,
+            json_option,
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+def act_on_dead(action: str, done: str, ask_always: bool, selection: dict[str, Any]) -> None:
+    """Run ``admin.<action>`` on the selected dead letters (asking first, on a terminal, for
+    every matching one, or always with ``ask_always``) and report the count."""
+    output = Output(selection["as_json"])
+    with connected(selection["app"], selection["url"], selection["namespace"]) as connection:
+        queue_name = selection["queue_name"]
+        chosen = _selection(connection, queue_name, selection["uuids"], selection["every"])
+        if chosen is None or ask_always:
+            which = "every matching" if chosen is None else str(len(chosen))
+            confirm(
+                f"{action.split('_')[0].capitalize()} {which} dead letter(s)?", selection["yes"]
+            )
+        count = connection.call(action, queue_name, task=selection["task"], uuids=chosen)
+    report_count(output, count, done)
+
+
 @dlq.command()
-@click.argument("uuids", nargs=-1, metavar="[UUID]...")
-@dead_filters
-@click.option("--all", "every", is_flag=True, help="Every dead letter matching the filters.")
-@yes_option
-@connection_options
-@json_option
-def requeue(
-    uuids: tuple[str, ...],
-    queue_name: str | None,
-    task: str | None,
-    every: bool,
-    yes: bool,
-    app: str | None,
-    url: str | None,
-    namespace: str | None,
-    as_json: bool,
-) -> None:
+@dead_selection
+def requeue(**selection: Any) -> None:
     """Put dead letters back in their queues, retries reset."""
-    output = Output(as_json)
-    with connected(app, url, namespace) as connection:
-        chosen = _selection(connection, queue_name, uuids, every)
-        if chosen is None:
-            confirm("Requeue every matching dead letter?", yes)
-        count = connection.call("requeue_dead", queue_name, task=task, uuids=chosen)
-    report_count(output, count, "dead letters requeued")
+    act_on_dead("requeue_dead", "dead letters requeued", False, selection)
 
 
 @dlq.command("purge")
-@click.argument("uuids", nargs=-1, metavar="[UUID]...")
-@dead_filters
-@click.option("--all", "every", is_flag=True, help="Every dead letter matching the filters.")
-@yes_option
-@connection_options
-@json_option
-def purge_dead(
-    uuids: tuple[str, ...],
-    queue_name: str | None,
-    task: str | None,
-    every: bool,
-    yes: bool,
-    app: str | None,
-    url: str | None,
-    namespace: str | None,
-    as_json: bool,
-) -> None:
+@dead_selection
+def purge_dead(**selection: Any) -> None:
     """Delete dead letters for good."""
-    output = Output(as_json)
-    with connected(app, url, namespace) as connection:
-        chosen = _selection(connection, queue_name, uuids, every)
-        confirm(
-            f"Delete {'every matching' if chosen is None else len(chosen)} dead letter(s)?", yes
-        )
-        count = connection.call("purge_dead", queue_name, task=task, uuids=chosen)
-    report_count(output, count, "dead letters deleted")
+    act_on_dead("purge_dead", "dead letters deleted", True, selection)
 
 
 # -- one message -----------------------------------------------------------------------------

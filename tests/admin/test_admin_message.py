@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
+import pytest
 import redis
 import states
 from opsfixtures import AdminView
@@ -12,6 +13,8 @@ from opsfixtures import AdminView
 from alsek.core.broker import ClaimSource
 from alsek.core.message import Message
 from alsek.core.status import TaskStatus
+from alsek.exceptions import LeaseLostError
+from tests.polling import eventually
 
 
 async def test_an_unknown_uuid_is_none(admin: AdminView) -> None:
@@ -84,3 +87,29 @@ async def test_a_uuid_record_lives_as_long_as_something_can_be_found(
     ops.broker.ack(claimed, effects=ops.add.success_effects(claimed, 1))
     # The status expires after the tracker's ttl; the result never (result_ttl None).
     assert redis_client.pttl(f"{namespace}:uuids:{done.uuid}") == -1
+
+
+async def test_on_the_cluster_path_a_refused_finish_leaves_the_record(
+    ops: ModuleType, redis_client: redis.Redis, namespace: str
+) -> None:
+    """With one script per slot (Redis Cluster), the record's retention is sent only after the
+    finishing script answered OK: a stale worker's refused ack changes nothing."""
+    ops.broker._one_queue_per_call = True
+    try:
+        message = Message("bare", queue="ops")
+        ops.broker.submit(message)
+        record = f"{namespace}:uuids:{message.uuid}"
+        source = [ClaimSource("ops", ("bare",))]
+        [stale] = ops.broker.claim(source, 1, "stale-owner", lease_ttl=50).messages
+        [current] = eventually(
+            lambda: ops.broker.claim(source, 1, "current-owner").messages,
+            10,
+            "the expired lease reclaimed",
+        )
+        with pytest.raises(LeaseLostError):
+            ops.broker.ack(stale)
+        assert redis_client.exists(record)
+        ops.broker.fail(current)
+        assert 0 < redis_client.pttl(record) <= (ops.broker.dlq_ttl or 0)
+    finally:
+        ops.broker._one_queue_per_call = None

@@ -96,15 +96,7 @@ local function lease(q, t, m)
   redis.call('ZADD', task_leases_key(q, t), NOW + lease_ttl, u)
   if s_key ~= '' and (tracked == nil or tracked[t]) then
     local names = {queue = q, task = t, uuid = u}
-    if s_ttl > 0 then
-      redis.call('SET', fill(s_key, names), s_payload, 'PX', s_ttl)
-    else
-      redis.call('SET', fill(s_key, names), s_payload)
-    end
-    redis.call('PUBLISH', fill(s_channel, names), s_payload)
-    if s_history ~= '' then
-      push_history(fill(s_history, names), s_payload, s_history_length, s_ttl)
-    end
+    write_status(names, s_key, s_channel, s_payload, s_ttl, s_history, s_history_length)
   end
   local n_out = #out
   out[n_out + 1] = q; out[n_out + 2] = t; out[n_out + 3] = u

@@ -16,14 +16,8 @@ local count = 0
 local function record_failure(t, u)
   if s_key == '' then return end
   local names = {queue = q, task = t, uuid = u}
-  if s_ttl > 0 then
-    redis.call('SET', fill(s_key, names), s_payload, 'PX', s_ttl)
-  else
-    redis.call('SET', fill(s_key, names), s_payload)
-  end
-  redis.call('PUBLISH', fill(s_channel, names), s_payload)
+  write_status(names, s_key, s_channel, s_payload, s_ttl, s_history, s_length)
   if s_index ~= '' then redis.call('ZREM', fill(s_index, names), t .. ':' .. u) end
-  if s_history ~= '' then push_history(fill(s_history, names), s_payload, s_length, s_ttl) end
 end
 
 for _, t in ipairs(redis.call('SMEMBERS', tasks_key(q))) do

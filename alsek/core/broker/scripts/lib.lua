@@ -351,6 +351,18 @@ local function fill(template, values)
   return (string.gsub(template, '<(%a+)>', values))
 end
 
+-- Write a status from templates filled with `names` (a claim's RUNNING, an unserved message's
+-- FAILED): SET (PX ttl when > 0), PUBLISH, and the history when its template is given.
+local function write_status(names, key_tpl, channel_tpl, payload, ttl, history_tpl, history_max)
+  if ttl > 0 then
+    redis.call('SET', fill(key_tpl, names), payload, 'PX', ttl)
+  else
+    redis.call('SET', fill(key_tpl, names), payload)
+  end
+  redis.call('PUBLISH', fill(channel_tpl, names), payload)
+  if history_tpl ~= '' then push_history(fill(history_tpl, names), payload, history_max, ttl) end
+end
+
 -- Move messages whose ready time has come into their ready sets.
 local function promote(q)
   local index = delayed_key(q)
