@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -269,6 +270,14 @@ class FaultLab:
         args += ["--lease-ttl", str(lease_ttl), "--grace-period", str(grace_period)]
         mechanism = "process" if kind == "process" else "thread"
         return self.spawn(f"{kind}-launched", args, mechanism)
+
+    @staticmethod
+    def stop(pools: Sequence[PoolProcess], exit_seconds: float) -> None:
+        """SIGTERM every pool, then check each exits 0 within ``exit_seconds``."""
+        for pool in pools:
+            pool.signal(signal.SIGTERM)
+        for pool in pools:
+            assert pool.wait(exit_seconds) == 0, pool.output()
 
     def idle_consumers(self) -> int:
         """Clients blocked waiting for work (an idle pool blocks on its queue's wake list)."""

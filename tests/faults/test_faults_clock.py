@@ -5,7 +5,6 @@ none waits the skew out: every message is done long before 90 s."""
 
 from __future__ import annotations
 
-import signal
 import time
 from typing import Any
 
@@ -76,10 +75,7 @@ def test_skewed_clocks_start_nothing_early_and_nothing_late(
     for pid, count in evidence.by("pid").items():
         by_pool[ran_in.get(pid, "?")] = by_pool.get(ran_in.get(pid, "?"), 0) + count
     hygiene = lab.assert_hygiene(live=0)
-    for pool in pools:
-        pool.signal(signal.SIGTERM)
-    for pool in pools:
-        assert pool.wait(EXIT_SECONDS) == 0, pool.output()
+    lab.stop(pools, EXIT_SECONDS)
     figures.update(
         pool_skews_ms=list(POOL_SKEWS_MS),
         producer_skew_ms=PRODUCER_SKEW_MS,

@@ -78,10 +78,7 @@ def test_a_rolling_deploy_that_adds_a_task_loses_repeats_and_dead_letters_nothin
     assert first_release_2_at is not None
     assert min(a.at for a in added_attempts) >= first_release_2_at
     hygiene = lab.assert_hygiene(live=0)
-    for pool in pools:
-        pool.signal(signal.SIGTERM)
-    for pool in pools:
-        assert pool.wait(EXIT_SECONDS) == 0, pool.output()
+    lab.stop(pools, EXIT_SECONDS)
     figures.update(
         messages=len(everything),
         added_messages=len(messages["added"]),

@@ -211,11 +211,7 @@ class AsyncBroker(BaseBroker):
         effects: Sequence[Effect] = (),
         backoff_settings: dict[str, Any] | None = None,
     ) -> Message:
-        """Put a dead-lettered message back in its queue with retries reset; returns it.
-
-        ``effects`` ride along (a task's ``requeue_effects``: SUBMITTED, failure record
-        cleared); ``backoff_settings`` replace the stored ones (the task's current backoff).
-        """
+        """See ``Broker.requeue_from_dlq``."""
         return await self._drive(self._requeue_steps(message, ttl, effects, backoff_settings))
 
     async def purge_dlq(self, queue: str | None = None) -> int:
