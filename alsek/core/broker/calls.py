@@ -136,12 +136,23 @@ class BrokerCalls:
             return [*effects, retention], []
         return list(effects), list(effect_commands([retention]))
 
-    def _uuid_index_command(self, message: Message, ttl: int) -> Command:
+    def _uuid_record(self, message: Message, ttl: int) -> SetEffect:
         """Record where ``message`` is, for lookups by uuid alone, as long as it and its dead
-        letter may live (idempotent; sent with a submit or requeue, in another Cluster slot)."""
+        letter may live (idempotent)."""
         record = keys.uuid_record(message.queue, message.task_name, message.progenitor_uuid)
-        lifetime = ttl + (self.dlq_ttl or 0)
-        return ("SET", self._full(keys.uuid_key(message.uuid)), record, "PX", lifetime)
+        key = self._full(keys.uuid_key(message.uuid))
+        return SetEffect(key, record, ttl=ttl + (self.dlq_ttl or 0))
+
+    def _recording(
+        self, message: Message, effects: Sequence[Effect], ttl: int
+    ) -> tuple[list[Effect], list[Command]]:
+        """``effects`` with ``message``'s uuid record among them, written by the submit or
+        requeue script only when it writes the message; on a Cluster (the record is in another
+        slot) the command to send beside the script instead."""
+        record = self._uuid_record(message, ttl)
+        if not self.one_queue_per_call:
+            return [*effects, record], []
+        return list(effects), list(effect_commands([record]))
 
     def _fail_call(
         self, queue: str, uuid: str, owner: str, body: str, reason: str, effects: Sequence[Effect]

@@ -18,7 +18,7 @@ from alsek.core.broker.effects import Effect, encode_effects
 from alsek.core.broker.registry import RegistrySteps
 from alsek.core.broker.replies import EXISTS, REVOKED, REVOKED_ADVICE
 from alsek.core.message import Message
-from alsek.core.steps.ops import Request, ScriptCall, Steps, batched
+from alsek.core.steps.ops import Command, Request, ScriptCall, Steps, batched
 from alsek.core.steps.outage import (
     SUBMIT_OUTAGE_PATIENCE_MS,
     SUBMIT_OUTAGE_PAUSES_MS,
@@ -107,13 +107,13 @@ class SubmitSteps(RegistrySteps):
         pending = _chunks(messages)
         unregistered = self._unregistered(messages)
         registrations = [self._register_call(queue, ttl) for queue in unregistered]
-        indexing = [self._uuid_index_command(message, ttl) for message in messages]
+        effects, indexing = self._records(messages, ttl, effects)
         refused = _Refused([], [])
         while pending:
             calls = [self._submit_call(prepared, chunk, ttl, effects) for chunk in pending]
             # A submit cut off by a connection error is sent again as is: if it had reached
-            # Redis, its request id makes the second one change nothing (the uuid records are
-            # plain SETs: a repeat writes the same).
+            # Redis, its request id makes the second one change nothing (uuid records sent
+            # beside it, on a Cluster, are plain SETs: a repeat writes the same).
             replies = yield from sent_through_outage(
                 batched(*calls, *registrations, *indexing),
                 SUBMIT_OUTAGE_PATIENCE_MS,
@@ -132,6 +132,23 @@ class SubmitSteps(RegistrySteps):
                         retry.append(rest)
             pending = retry
         return refused
+
+    def _records(
+        self,
+        messages: Sequence[Message],
+        ttl: int,
+        effects: Sequence[Sequence[Effect]] | None,
+    ) -> tuple[list[list[Effect]], list[Command]]:
+        """Each message's effects with its uuid record (see ``_recording``), and the record
+        commands to send beside the scripts (Redis Cluster)."""
+        given = effects if effects is not None else [()] * len(messages)
+        recorded: list[list[Effect]] = []
+        commands: list[Command] = []
+        for message, own in zip(messages, given):
+            with_record, beside = self._recording(message, own, ttl)
+            recorded.append(with_record)
+            commands += beside
+        return recorded, commands
 
     def _submit_call(
         self,
@@ -158,8 +175,9 @@ class SubmitSteps(RegistrySteps):
         ttl = DEFAULT_TTL
         request_id = f"next:{message.uuid}"
         prepared = [self._prepare(message, ttl)]
-        calls: list[Request] = [self._submit_call(prepared, [0], ttl, [effects], request_id)]
-        calls.append(self._uuid_index_command(message, ttl))
+        recorded, beside = self._recording(message, effects, ttl)
+        calls: list[Request] = [self._submit_call(prepared, [0], ttl, [recorded], request_id)]
+        calls += beside
         return calls + [self._register_call(queue, ttl) for queue in self._unregistered([message])]
 
     def _submit_one_steps(
