@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from alsek.core.broker import keys
-from alsek.core.broker.effects import Effect, encode_effects
+from alsek.core.broker.effects import Effect, effect_commands, encode_effects
 from alsek.core.broker.registry import RegistrySteps
 from alsek.core.broker.replies import EXISTS, REVOKED, REVOKED_ADVICE
 from alsek.core.message import Message
@@ -139,16 +139,22 @@ class SubmitSteps(RegistrySteps):
         ttl: int,
         effects: Sequence[Sequence[Effect]] | None,
     ) -> tuple[list[list[Effect]], list[Command]]:
-        """Each message's effects with its uuid record (see ``_recording``), and the record
-        commands to send beside the scripts (Redis Cluster)."""
+        """Each message's effects, and the uuid record commands to send beside the scripts.
+
+        On one Redis the submit script writes each message's record itself (queue and task);
+        a message of a callback chain adds its own with its progenitor as an effect. On a
+        Cluster (the records are in other slots) every record is a command beside the script.
+        """
         given = effects if effects is not None else [()] * len(messages)
-        recorded: list[list[Effect]] = []
+        if not self.one_queue_per_call:
+            return [
+                [*own, self._uuid_record(message, ttl)] if message.progenitor_uuid else list(own)
+                for message, own in zip(messages, given)
+            ], []
         commands: list[Command] = []
-        for message, own in zip(messages, given):
-            with_record, beside = self._recording(message, own, ttl)
-            recorded.append(with_record)
-            commands += beside
-        return recorded, commands
+        for message in messages:
+            commands += effect_commands([self._uuid_record(message, ttl)])
+        return [list(own) for own in given], commands
 
     def _submit_call(
         self,
@@ -161,7 +167,9 @@ class SubmitSteps(RegistrySteps):
         """One ``submit`` call; ``request_id`` defaults to a fresh one (a call sent again as
         is, by redis-py or the batcher, carries the same)."""
         queue = prepared[chunk[0]].message.queue
-        args: list[str | int | float] = [ttl, request_id or uuid.uuid4().hex, len(chunk)]
+        record_ttl = 0 if self.one_queue_per_call else ttl + (self.dlq_ttl or 0)
+        args: list[str | int | float] = [ttl, request_id or uuid.uuid4().hex, record_ttl]
+        args.append(len(chunk))
         for index in chunk:
             message, body, ready_at = prepared[index]
             args += [message.task_name, message.uuid, message.priority, ready_at, body]
@@ -175,8 +183,8 @@ class SubmitSteps(RegistrySteps):
         ttl = DEFAULT_TTL
         request_id = f"next:{message.uuid}"
         prepared = [self._prepare(message, ttl)]
-        recorded, beside = self._recording(message, effects, ttl)
-        calls: list[Request] = [self._submit_call(prepared, [0], ttl, [recorded], request_id)]
+        recorded, beside = self._records([message], ttl, [effects])
+        calls: list[Request] = [self._submit_call(prepared, [0], ttl, recorded, request_id)]
         calls += beside
         return calls + [self._register_call(queue, ttl) for queue in self._unregistered([message])]
 

@@ -65,6 +65,7 @@ local function task_delayed_key(q, t) return task_key(q, t, 'delayed') end
 local function task_leases_key(q, t) return task_key(q, t, 'leases') end
 local function task_dlq_key(q, t) return task_key(q, t, 'dlq') end
 local function served_key(q, t) return task_key(q, t, 'served') end
+local function uuid_record_key(u) return PREFIX .. 'uuids:' .. u end
 local function registry_key() return PREFIX .. 'registry:{queues}' end
 local function registry_seen_key() return registry_key() .. ':seen' end
 local function registry_wake_key() return registry_key() .. ':wake' end
