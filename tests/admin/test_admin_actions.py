@@ -14,6 +14,7 @@ from alsek.core.status import TaskStatus
 from tests.polling import until
 
 
+@pytest.mark.slow  # pools in subprocesses
 async def test_a_paused_queue_is_not_claimed_while_a_second_queue_is(
     ops: ModuleType, admin: AdminView, pools: Pools
 ) -> None:
@@ -33,6 +34,7 @@ async def test_a_paused_queue_is_not_claimed_while_a_second_queue_is(
     assert pool.wait(30) == 0, pool.output()
 
 
+@pytest.mark.slow  # pools in subprocesses
 async def test_a_pause_outlives_the_pools(ops: ModuleType, admin: AdminView, pools: Pools) -> None:
     await admin.pause("ops")
     first = pools.start("thread")
@@ -92,6 +94,7 @@ async def test_revoke_by_uuid_dead_letters_a_queued_message(
     assert await admin.revoke("no-such-uuid") is False
 
 
+@pytest.mark.slow  # pools in subprocesses
 async def test_revoke_stops_a_running_message(
     ops: ModuleType, admin: AdminView, pools: Pools
 ) -> None:

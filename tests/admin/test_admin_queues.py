@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from types import ModuleType
 
+import pytest
 import redis
 import states
 from opsfixtures import AdminView, Pools
@@ -80,6 +81,7 @@ async def test_dead_letters_stop_counting_once_expired(
     assert (main.dead, task_of(main, "boom").dead) == (1, 1)
 
 
+@pytest.mark.slow  # a pool in a subprocess
 async def test_served_says_whether_a_live_worker_serves_the_task(
     ops: ModuleType, admin: AdminView, pools: Pools
 ) -> None:

@@ -3,6 +3,8 @@ after ``unknown_task_ttl`` by the pools of their queue; a served task's messages
 
 from __future__ import annotations
 
+import pytest
+
 from types import ModuleType
 from typing import Any
 
@@ -12,6 +14,8 @@ from opsfixtures import AdminView, Pools
 from alsek import task
 from alsek.core.status import TaskStatus
 from tests.polling import until
+
+pytestmark = pytest.mark.slow  # pools in subprocesses
 
 
 def ghost_task(ops: ModuleType) -> Any:

@@ -23,6 +23,8 @@ SERVES = {
     "async": ({"pings": ["ping"]}, 3),
 }
 
+pytestmark = pytest.mark.slow  # pools in subprocesses
+
 
 async def listed(admin: AdminView, pid: int) -> list:
     return [worker for worker in await admin.workers() if worker.pid == pid]

@@ -44,6 +44,7 @@ def keys_of(cls: type) -> set[str]:
     return {f.name for f in fields(cls)}
 
 
+@pytest.mark.slow  # a pool in a subprocess
 @pytest.mark.usefixtures("ops")
 def test_workers_json_has_the_worker_info_keys(pools: Pools) -> None:
     pool = pools.start("thread")
