@@ -3,11 +3,10 @@ after ``unknown_task_ttl`` by the pools of their queue; a served task's messages
 
 from __future__ import annotations
 
-import pytest
-
 from types import ModuleType
 from typing import Any
 
+import pytest
 import redis
 from opsfixtures import AdminView, Pools
 
