@@ -1,4 +1,4 @@
-"""The ``alsek`` command: start a worker pool over the tasks of a package.
+"""The ``alsek`` command: start a worker pool over the tasks of a package, or operate.
 
     alsek thread-pool PACKAGE     threads inside elastic worker processes
     alsek process-pool PACKAGE    one process per message
@@ -8,6 +8,9 @@ A package that cannot be imported, or holds no task the pool can run, ``--queues
 none of its tasks uses, and a Redis that refuses the pool (credentials, rights, database) are
 each reported in one line on stderr, and the command exits with status 1. A Redis that cannot be
 reached is waited for (see ``PoolCore._reach_redis_steps``).
+The operator's commands (``info``, ``queues``, ``workers``, ``message``, ``messages``, ``queue``,
+``dlq``, ``revoke``, ``submit``) live in ``inspect`` and ``manage``; this module keeps the pool
+commands and puts them all together.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import click
 
 from alsek._version import __version__
+from alsek.cli import inspect, manage
 from alsek.cli.options import LOG_LEVELS, common_options, pool_kwargs, pool_option
 from alsek.core.worker.asyncio import AsyncSingleProcessWorkerPool
 from alsek.core.worker.sync import ProcessWorkerPool, ThreadWorkerPool
@@ -110,7 +114,8 @@ def _quoted(names: list[str]) -> str:
 @click.group()
 @click.version_option(__version__)
 def main() -> None:
-    """alsek: a Redis-backed task queue. Start a worker pool over a package's tasks."""
+    """alsek: a Redis-backed task queue. Start a worker pool over a package's tasks, or look
+    at and manage queues, workers, messages and the dead-letter queue."""
 
 
 @main.command()
@@ -246,6 +251,19 @@ def async_pool(
 
     asyncio.run(serve())
 
+
+for _command in (
+    inspect.info,
+    inspect.queues,
+    inspect.workers,
+    inspect.message,
+    inspect.messages,
+    manage.queue,
+    manage.dlq,
+    manage.revoke,
+    manage.submit,
+):
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

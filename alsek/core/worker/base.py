@@ -19,6 +19,7 @@ from alsek.core.consumer import Consumer
 from alsek.core.future.outcome import run_plan
 from alsek.core.message import Message
 from alsek.core.steps.drivers import run
+from alsek.core.steps.ops import Steps, T
 from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.worker.core import PoolCore
 from alsek.core.worker.loop import PoolLoop
@@ -103,6 +104,24 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
             log.info(line)
         return run(self._reach_redis_steps())
 
+    def _drive(self, steps: Steps[T]) -> T:
+        """Run steps that talk to Redis on the broker's client (blocking)."""
+        return run(steps, self.broker.backend.conn)
+
+    def _beat_if_due(self) -> None:
+        beat = self._due_beat()
+        if beat is not None:
+            self._drive(beat)
+
+    def _leave_registry(self) -> None:
+        """Take the pool out of the worker registry (it is stopping for good)."""
+        if not self.registers:
+            return
+        try:
+            self._drive(self._heartbeat.leave_steps())
+        except REDIS_OUTAGE_ERRORS as error:
+            log.warning("Could not leave the worker registry (%s); it ages out by itself", error)
+
     def run(self) -> None:
         """Announce, wait for Redis, boot, run until a stop signal, shut down gracefully."""
         if not self._ready():
@@ -161,3 +180,4 @@ class SlotWorkerPool(PoolLoop, BaseWorkerPool):
         finally:
             if self._revocations is not None:
                 self._revocations.close()
+            self._leave_registry()

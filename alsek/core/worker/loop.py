@@ -49,6 +49,8 @@ class PoolLoop(PoolCore):
 
         def pause_for_outage(self, error: Exception) -> Any: ...
 
+        def _drive(self, steps: Steps[Any]) -> Any: ...  # steps on the broker's client
+
     # -- what subclasses provide ----------------------------------------------------------
 
     @abstractmethod
@@ -119,7 +121,10 @@ class PoolLoop(PoolCore):
             yield invoke(self._run_plan, release_plan(self.broker, message))
 
     def _maintain_steps(self) -> Steps[None]:
-        """Renew the leases of running messages and check their revocations, when due."""
+        """Beat, renew the leases of running messages and check their revocations, when due."""
+        beat = self._due_beat()
+        if beat is not None:
+            yield invoke(self._drive, beat)
         messages, renew, check = self._maintenance_due()
         if renew:
             renewed = yield invoke(self.broker.renew, messages, self.lease_ttl)

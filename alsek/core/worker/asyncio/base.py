@@ -14,6 +14,7 @@ from typing import Any
 from alsek.core.consumer import AsyncConsumer
 from alsek.core.future.outcome import run_plan_async
 from alsek.core.steps.drivers import async_run
+from alsek.core.steps.ops import Steps, T
 from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.worker.loop import PoolLoop
 
@@ -24,6 +25,7 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
     """An asyncio pool of futures fed by an async consumer (arguments as ``PoolCore``)."""
 
     task_kind = "async"
+    worker_kind = "async"
     _run_plan = staticmethod(run_plan_async)
     _revocation_task: asyncio.Task[None] | None = None  # listening once booted
     _listening = False
@@ -66,6 +68,17 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
         finally:
             await self.on_shutdown()
 
+    async def _drive(self, steps: Steps[T]) -> T:
+        """Run steps that talk to Redis on the broker's client (awaited)."""
+        return await async_run(steps, self.broker.backend.conn)
+
+    async def _leave_registry(self) -> None:
+        """Take the pool out of the worker registry (it is stopping for good)."""
+        try:
+            await self._drive(self._heartbeat.leave_steps())
+        except REDIS_OUTAGE_ERRORS as error:
+            log.warning("Could not leave the worker registry (%s); it ages out by itself", error)
+
     async def engine(self) -> None:
         """Claim and run messages until told to stop; Redis outages are waited out."""
         await async_run(self._engine_steps())
@@ -97,4 +110,5 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
             self._listening = False
             if self._revocation_task is not None:
                 self._revocation_task.cancel()
+            await self._leave_registry()
             log.info("Async worker pool stopped")

@@ -254,6 +254,8 @@ class ThreadsInProcessGroup(SlotWorkerPool):
         **kwargs: ``PoolCore`` options.
     """
 
+    registers = False  # its pool beats for it
+
     def __init__(
         self,
         n_threads: int,

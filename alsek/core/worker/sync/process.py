@@ -28,6 +28,8 @@ class ProcessWorkerPool(SlotWorkerPool):
         **kwargs: ``PoolCore`` options (``BaseWorkerPool``'s).
     """
 
+    worker_kind = "process"
+
     def __init__(
         self, n_processes: int | None = None, prune_interval: int = 100, **kwargs: Any
     ) -> None:
