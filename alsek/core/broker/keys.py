@@ -11,6 +11,8 @@ from __future__ import annotations
 QUEUE_REGISTRY = "registry:{queues}"
 QUEUE_REGISTRY_WAKE = "registry:{queues}:wake"
 REVOCATIONS_CHANNEL = "revocations"
+#: How long a wake token waits for a consumer (``WAKE_TTL_MS`` in ``scripts/lib.lua``).
+WAKE_TTL_MS = 60_000
 
 
 def queue_base(queue: str) -> str:

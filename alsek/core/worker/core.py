@@ -27,6 +27,7 @@ from alsek.core.worker.helpers import (
     filter_tasks_of_kind,
     merged_claim_status,
 )
+from alsek.core.worker.lifecycle import RunState
 from alsek.types import SupportedMechanismType
 from alsek.utils.system import StopSignalListener
 from alsek.utils.temporal import utcnow_timestamp_ms
@@ -138,6 +139,7 @@ class PoolCore:
         self._backlogged = False
         self._gathering_since: int | None = None
         self._timeouts_due: int | None = None
+        self._run_state = RunState()
 
     def _init_consumer(self, **options: Any) -> None:
         """Set the pool up as the consumer it also is (sync or async)."""
