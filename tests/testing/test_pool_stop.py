@@ -17,10 +17,11 @@ import redis
 from alsek import AsyncBroker, Broker, task
 from alsek.core.worker import ProcessWorkerPool, ThreadWorkerPool
 from alsek.core.worker.asyncio import AsyncSingleProcessWorkerPool
+from alsek.core.worker.sync import InProcessThreadPool
 from alsek.storage.backends import AsyncRedisBackend, RedisBackend
 from alsek.storage.result import ResultStore
 
-KINDS = ["thread", "process", "async"]
+KINDS = ["thread", "inprocess", "process", "async"]
 #: Generous: how long a test waits for something that happens at once on a healthy machine.
 PATIENCE_SECONDS = 30
 
@@ -49,6 +50,8 @@ class Serving:
             hold, _ = holdwork.sync_task(self.url, self.namespace, mechanism)
             if self.kind == "thread":
                 self.pool = ThreadWorkerPool(tasks=[hold], n_threads=2, n_processes=1)
+            elif self.kind == "inprocess":
+                self.pool = InProcessThreadPool(tasks=[hold], n_threads=2)
             else:
                 self.pool = ProcessWorkerPool(tasks=[hold], n_processes=2)
             self._run(self.pool.run)
