@@ -106,9 +106,7 @@ def servings() -> Iterator[list[Serving]]:
 
 
 @pytest.fixture
-def serve(
-    kind: str, redis_url: str, namespace: str, servings: list[Serving]
-) -> Any:
+def serve(kind: str, redis_url: str, namespace: str, servings: list[Serving]) -> Any:
     def start(stop_first: bool = False) -> Serving:
         serving = Serving(kind, redis_url, namespace, stop_first)
         servings.append(serving)
