@@ -128,7 +128,8 @@ class InProcessWorker:
         Args:
             timeout: ms to wait (``None``: no limit).
             fail_fast: raise the first failure (a message failed for good) not raised yet,
-                as soon as it happens: the task's own exception.
+                as soon as its message is done (in the dead-letter queue): the task's own
+                exception.
 
         Raises:
             JoinTimeoutError: ``timeout`` passed; names what is still queued or running.
@@ -185,10 +186,14 @@ class InProcessWorker:
                 ) from runner.error
 
     def _raise_new_failure(self) -> None:
+        """Raise the first failure not raised yet, once its message is done (the failure is
+        reported before the message reaches the dead-letter queue)."""
         failures = self._progress.failures()
         if len(failures) <= self._raised:
             return
         failure = failures[self._raised]
+        if any(m.uuid == failure.message.uuid for m in self._progress.running()):
+            return
         self._raised += 1
         note = f"{failure.message.summary} failed for good in alsek's in-process worker"
         if hasattr(failure.exception, "add_note") and note not in getattr(
