@@ -24,8 +24,9 @@ that does not use it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from alsek.utils.exports import lazy_exports
 
 _EXPORTS = {
     "ClusterServers": "alsek.testing.cluster",
@@ -67,10 +68,4 @@ if TYPE_CHECKING:
     from alsek.testing.worker import InProcessWorker, JoinTimeoutError
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'alsek.testing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
