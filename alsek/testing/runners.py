@@ -191,6 +191,8 @@ class PoolRunner(ABC):
 
     def stop(self, timeout: int | None) -> None:
         """Stop the pool gracefully and wait for its thread."""
+        if self._thread.ident is None:
+            return  # never started
         if self.pool is not None and self.alive:
             self._stop_pool(timeout)
         self._thread.join(None if timeout is None else timeout / 1000)

@@ -58,6 +58,9 @@ class InProcessWorker:
     def __init__(self, *tasks: Any, concurrency: int = 8, **pool_options: Any) -> None:
         if not tasks:
             raise ValueError("InProcessWorker needs at least one task, e.g. InProcessWorker(add)")
+        if concurrency <= 0:
+            raise ValueError(f"concurrency must be > 0, got {concurrency}")
+        tasks = tuple(dict.fromkeys(tasks))  # a task given twice is served once
         kinds = {task: getattr(type(task), "_alsek_task_kind", None) for task in tasks}
         strangers = [task for task, kind in kinds.items() if kind is None]
         if strangers:
@@ -73,6 +76,7 @@ class InProcessWorker:
         self._raised = 0
         self._nudged_for: tuple[Any, ...] = ()
         self._nudges = 0
+        self._started = False
         self._runners: list[PoolRunner] = []
         for runner_class, own, other in ((ThreadRunner, sync, async_), (LoopRunner, async_, sync)):
             if own:
@@ -88,6 +92,9 @@ class InProcessWorker:
 
     def start(self) -> InProcessWorker:
         """Start serving; returns once the pools are built (raising what prevented it)."""
+        if self._started:
+            raise RuntimeError(f"{self!r} has started already: a worker starts once")
+        self._started = True
         try:
             for runner in self._runners:
                 runner.start()

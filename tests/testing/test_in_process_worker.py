@@ -282,8 +282,16 @@ def test_bad_input_is_refused_clearly(components: Components) -> None:
     @task(Broker(components.broker.backend), queue="q")
     def two() -> None: ...
 
+    with pytest.raises(ValueError, match="concurrency must be > 0, got 0"):
+        InProcessWorker(one, concurrency=0)
     with pytest.raises(MultipleBrokersError):
         InProcessWorker(one, two).start()
+    worker = InProcessWorker(one, one).start()  # given twice, served once
+    try:
+        with pytest.raises(RuntimeError, match="has started already"):
+            worker.start()
+    finally:
+        worker.stop()
 
 
 async def test_an_async_task_on_a_fake_server_object_is_refused_clearly(namespace: str) -> None:
