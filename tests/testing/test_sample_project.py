@@ -72,6 +72,7 @@ def test_a_failing_task_fails_the_test_that_joins_it(project: Path) -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 failed, 4 passed, 1 skipped" in done.stdout, done.stdout
     # The report shows the task's own exception, raised where the task raised it.
-    assert "CardDeclined: order o-9: 75000 cents is over the card limit" in done.stdout
-    assert 'raise CardDeclined(f"order {order_id}' in done.stdout
-    assert "failed for good in alsek's in-process worker" in done.stdout
+    report = done.stdout
+    assert "CardDeclined: order o-9: 75000 cents is over the card limit" in report, report
+    assert 'raise CardDeclined(f"order {order_id}' in report, report
+    assert "failed for good in alsek's in-process worker" in report, report
