@@ -5,9 +5,12 @@ signal handler is involved)."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import holdwork
@@ -207,3 +210,30 @@ async def test_async_wake_ends_a_wait_for_work(redis_url: str, namespace: str) -
         assert await broker.wait_for_work(["a"], PATIENCE_SECONDS * 1000) is True
     finally:
         await broker.backend.conn.aclose()
+
+
+STOPPED_THEN_SIGTERM = """
+import os, signal, sys, threading
+sys.path.insert(0, {here!r})
+import holdwork
+from alsek.core.worker.sync import InProcessThreadPool
+
+hold, _ = holdwork.sync_task({url!r}, {namespace!r}, "thread")
+pool = InProcessThreadPool(tasks=[hold], n_threads=1)  # main thread: installs the handlers
+serving = threading.Thread(target=pool.run)
+serving.start()
+pool.stop()
+serving.join()
+os.kill(os.getpid(), signal.SIGTERM)  # the app's own shutdown, later: not a second signal
+print("survived")
+"""
+
+
+def test_a_stopped_pool_no_longer_hears_stop_signals(redis_url: str, namespace: str) -> None:
+    script = STOPPED_THEN_SIGTERM.format(
+        here=str(Path(__file__).parent), url=redis_url, namespace=namespace
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "survived"), done.stderr

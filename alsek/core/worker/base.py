@@ -105,6 +105,7 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
             finally:
                 self.on_shutdown()
         finally:
+            self.stop_signal.close()
             self._run_state.end()
 
     def stop(self, timeout: int | None = None) -> None:

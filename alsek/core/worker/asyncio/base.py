@@ -53,6 +53,7 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
             finally:
                 await self.on_shutdown()
         finally:
+            self.stop_signal.close()
             self._run_state.end()
 
     async def stop(self, timeout: int | None = None) -> None:
