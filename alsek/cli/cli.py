@@ -49,8 +49,7 @@ def _load(collect: Callable[[str], tuple[Any, ...]], package: str) -> tuple[Any,
 
 
 def _other_kind_names(collect: Callable[[str], tuple[Any, ...]], package: str) -> list[str]:
-    """Names of the package's tasks of the other kind (sync or async): the pools serving them
-    share queues with this one, which must leave their messages alone."""
+    """Names of the package's tasks of the other kind (sync or async), for hints."""
     other = collect_tasks if collect is collect_async_tasks else collect_async_tasks
     try:
         return sorted(task.name for task in other(package))
@@ -122,7 +121,6 @@ def thread_pool(
     pool = _build(
         ThreadWorkerPool,
         tasks=_load(collect_tasks, package),
-        foreign_tasks=_other_kind_names(collect_tasks, package),
         n_threads=n_threads,
         n_processes=n_processes,
         n_process_floor=n_process_floor,
@@ -167,7 +165,6 @@ def process_pool(
     pool = _build(
         ProcessWorkerPool,
         tasks=_load(collect_tasks, package),
-        foreign_tasks=_other_kind_names(collect_tasks, package),
         n_processes=n_processes,
         prune_interval=prune_interval,
         slot_wait_interval=slot_wait_interval,
@@ -207,7 +204,6 @@ def async_pool(
         pool = _build(
             AsyncSingleProcessWorkerPool,
             tasks=tasks,
-            foreign_tasks=_other_kind_names(collect_async_tasks, package),
             n_tasks=n_tasks,
             prune_interval_seconds=prune_interval_seconds,
             slot_wait_interval=slot_wait_interval,

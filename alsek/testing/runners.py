@@ -125,9 +125,7 @@ class PoolRunner(ABC):
     """One pool of the worker, in a thread of its own.
 
     Args:
-        tasks: the tasks of this runner's kind.
-        foreign: names of the worker's tasks of the other kind (their messages are left to the
-            other runner).
+        tasks: the tasks of this runner's kind (the pool claims their messages only).
         progress: where the pool reports.
         concurrency: messages it runs at once.
         options: more pool options.
@@ -138,7 +136,6 @@ class PoolRunner(ABC):
     def __init__(
         self,
         tasks: Sequence[Any],
-        foreign: Sequence[str],
         progress: Progress,
         concurrency: int,
         options: dict[str, Any],
@@ -146,7 +143,7 @@ class PoolRunner(ABC):
         self.tasks = list(tasks)
         self.served = {task.name for task in tasks}
         self.progress = progress
-        self.options = {**options, "foreign_tasks": [*options.get("foreign_tasks", ()), *foreign]}
+        self.options = options
         self.concurrency = concurrency
         self.pool: Any = None
         self.error: BaseException | None = None

@@ -78,11 +78,9 @@ class InProcessWorker:
         self._nudges = 0
         self._started = False
         self._runners: list[PoolRunner] = []
-        for runner_class, own, other in ((ThreadRunner, sync, async_), (LoopRunner, async_, sync)):
+        for runner_class, own in ((ThreadRunner, sync), (LoopRunner, async_)):
             if own:
-                foreign = [task.name for task in other]
-                runner = runner_class(own, foreign, self._progress, concurrency, options)
-                self._runners.append(runner)
+                self._runners.append(runner_class(own, self._progress, concurrency, options))
 
     def __repr__(self) -> str:
         names = ", ".join(task.name for task in self.tasks)

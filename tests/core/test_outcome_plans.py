@@ -194,7 +194,7 @@ def test_an_ack_of_a_message_finished_elsewhere_does_nothing_more() -> None:
 def test_a_result_that_cannot_be_stored_fails_the_attempt_instead() -> None:
     message = running()
     actions = steps_of(success_plan(StandInTask(), message, {1, 2}), answers(do_retry=True))
-    assert names(actions)[:3] == ["check:is_revoked", "check:do_retry", "hook:on_retry"]
+    assert names(actions)[:3] == ["check:is_revoked", "check:do_retry", "broker_op:retry"]
     assert "ack" not in [action.name for action in actions]
     assert message.exception_details is not None
     assert "cannot be stored" in (message.exception_details.text or "")
@@ -211,23 +211,23 @@ def test_an_error_of_a_revoked_message_only_calls_on_revocation() -> None:
     assert message.exception_details is None
 
 
-def test_an_error_with_retries_left_retries_then_records_retrying() -> None:
+def test_an_error_with_retries_left_retries_then_records_retrying_and_calls_on_retry() -> None:
     task, message = StandInTask(), running()
     actions = steps_of(error_plan(task, message, ValueError("boom")), answers(do_retry=True))
     assert names(actions) == [
         "check:is_revoked",
         "check:do_retry",
-        "hook:on_retry",
         "broker_op:retry",
         "hook:write_unshared",
+        "hook:on_retry",
     ]
-    assert actions[3].kwargs["effects"] == task.retry_effects(message)
-    assert actions[4].args[1] is TaskStatus.RETRYING
+    assert actions[2].kwargs["effects"] == task.retry_effects(message)
+    assert actions[3].args[1] is TaskStatus.RETRYING
     assert message.exception_details is not None
     assert message.exception_details.text == "boom"
 
 
-def test_a_refused_retry_records_nothing() -> None:
+def test_a_refused_retry_records_nothing_and_calls_no_hook() -> None:
     actions = steps_of(
         error_plan(StandInTask(), running(), ValueError("boom")),
         answers(do_retry=True, retry=REFUSED),
@@ -235,21 +235,21 @@ def test_a_refused_retry_records_nothing() -> None:
     assert names(actions)[-1] == "broker_op:retry"
 
 
-def test_exhausted_retries_fail_the_message_then_record_failed() -> None:
+def test_exhausted_retries_fail_the_message_then_record_failed_and_call_on_failure() -> None:
     task, message = StandInTask(), running()
     actions = steps_of(error_plan(task, message, ValueError("boom")), answers(do_retry=False))
     assert names(actions) == [
         "check:is_revoked",
         "check:do_retry",
-        "hook:on_failure",
         "broker_op:fail",
         "hook:write_unshared",
+        "hook:on_failure",
     ]
-    assert actions[3].kwargs["effects"] == task.failure_effects(message)
-    assert actions[4].args[1] is TaskStatus.FAILED
+    assert actions[2].kwargs["effects"] == task.failure_effects(message)
+    assert actions[3].args[1] is TaskStatus.FAILED
 
 
-def test_a_refused_fail_records_nothing() -> None:
+def test_a_refused_fail_records_nothing_and_calls_no_hook() -> None:
     actions = steps_of(
         error_plan(StandInTask(), running(), ValueError("boom")),
         answers(do_retry=False, fail=REFUSED),
@@ -264,8 +264,8 @@ def test_a_message_lost_too_often_is_failed_with_retries_at_the_maximum() -> Non
     task, message = StandInTask(max_retries=2), running(retries=3)
     assert exhausted_by_lost_workers(task, message)
     actions = steps_of(lost_plan(task, message))
-    assert names(actions) == ["hook:on_failure", "broker_op:fail", "hook:write_unshared"]
-    assert isinstance(actions[0].kwargs["exception"], WorkerLostError)
+    assert names(actions) == ["broker_op:fail", "hook:write_unshared", "hook:on_failure"]
+    assert isinstance(actions[2].kwargs["exception"], WorkerLostError)
     assert message.retries == 2
 
 
@@ -353,12 +353,19 @@ def test_run_plan_logs_hook_errors_and_goes_on() -> None:
     assert task.hooks == ["write_unshared:RETRYING"]
 
 
-def test_run_plan_skips_the_status_write_of_a_refused_operation() -> None:
+def test_run_plan_skips_the_status_write_and_the_hook_of_a_refused_operation() -> None:
     task = StandInTask(max_retries=0)
     task.broker.raises["fail"] = [LeaseLostError("taken over")]
     run_plan(error_plan(task, running(), ValueError("boom")))
     assert task.broker.calls == ["fail"]
-    assert task.hooks == ["on_failure"]
+    assert task.hooks == []
+
+
+def test_run_plan_calls_on_retry_once_the_broker_retried() -> None:
+    task = StandInTask()
+    run_plan(error_plan(task, running(), ValueError("boom")))
+    assert task.broker.calls == ["retry"]
+    assert task.hooks == ["write_unshared:RETRYING", "on_retry"]
 
 
 async def test_run_plan_async_awaits_coroutine_hooks_and_operations() -> None:

@@ -123,13 +123,21 @@ def test_fakeredis_client_without_decode_responses_raises_value_error(
 
 
 @pytest.mark.parametrize("backend_class", BACKENDS)
-@pytest.mark.parametrize("namespace", ["", "has space", "tab\there", "{tagged}", "half{", 7, None])
+@pytest.mark.parametrize(
+    "namespace", ["has space", "tab\there", "{tagged}", "half{", "app:v2", "lock", 7, None]
+)
 def test_bad_namespace_raises_value_error_naming_it(
     backend_class: type[BaseBackend], namespace: Any
 ) -> None:
     with pytest.raises(ValueError, match="namespace") as caught:
         backend_class(LazyClient(lambda: None), namespace=namespace)  # type: ignore[call-arg]
     assert repr(namespace) in str(caught.value)
+
+
+@pytest.mark.parametrize("backend_class", BACKENDS)
+def test_an_empty_namespace_is_refused(backend_class: type[BaseBackend]) -> None:
+    with pytest.raises(ValueError, match="namespace must not be empty"):
+        backend_class(LazyClient(lambda: None), namespace="")  # type: ignore[call-arg]
 
 
 # LazyClient

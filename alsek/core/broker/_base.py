@@ -20,7 +20,7 @@ from alsek.core.broker import keys
 from alsek.core.broker.calls import failure_reason, lease_owner
 from alsek.core.broker.dlq import DeadLetter, DeadLetterSteps
 from alsek.core.broker.effects import ClaimStatus, Effect, encode_claim_status, encode_effects
-from alsek.core.broker.replies import EXISTS, OK, check_reply
+from alsek.core.broker.replies import ALREADY, OK, check_reply
 from alsek.core.broker.submit import SubmitSteps
 from alsek.core.message import Message
 from alsek.core.steps.ops import ScriptCall, Steps, batched, call
@@ -38,23 +38,32 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ClaimSource:
-    """Where a claim looks: a queue, and optionally which of its tasks, drained in this order.
+    """Where a claim looks: a queue, and optionally which of its tasks.
 
-    Without ``tasks``, every task of the queue but those in ``exclude`` (served by other
-    pools), best priority first.
+    With ``tasks``, only their messages are claimed (those of other tasks stay queued for the
+    pools that serve them): drained in the given order when ``ordered``, else best priority
+    first across them. Without ``tasks``, every task of the queue, best priority first.
     """
 
     queue: str
     tasks: tuple[str, ...] | None = None
-    exclude: tuple[str, ...] = ()
+    ordered: bool = True
+
+    def __post_init__(self) -> None:
+        if self.tasks is not None and not self.tasks:
+            raise ValueError(
+                f"ClaimSource({self.queue!r}) names no task: give task names, or None for all"
+            )
 
 
 class Claim(NamedTuple):
     """What one claim returned.
 
-    ``messages`` are leased to the caller. ``next_due`` is the earliest time (ms) at which a
-    delayed message becomes ready or a lease expires in the queues looked at (``None``: nothing
-    pending). ``rejected`` counts bodies that could not be decoded and went to the DLQ.
+    ``messages`` are leased to the caller. ``next_due`` is the earliest time (ms, on this
+    host's clock) at which a delayed message becomes ready or a lease expires in the queues
+    looked at (``None``: nothing pending); Redis decides it by its own clock, and it is
+    translated to this host's. ``rejected`` counts bodies that could not be decoded and went to
+    the DLQ.
     """
 
     messages: list[Message]
@@ -176,7 +185,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             messages += claimed
             rejected += len(rejects)
             if int(reply[0]) >= 0:
-                dues.append(int(reply[0]))
+                dues.append(utcnow_timestamp_ms() + int(reply[0]))
             if len(messages) >= n:
                 break
         return Claim(messages, min(dues) if dues else None, rejected)
@@ -194,10 +203,11 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         args += encode_claim_status(status)
         args.append(len(sources))
         for source in sources:
-            if source.tasks:
-                args += [source.queue, len(source.tasks), *source.tasks]
+            if source.tasks is None:
+                args += [source.queue, 0]
             else:
-                args += [source.queue, -len(source.exclude), *source.exclude]
+                count = len(source.tasks) if source.ordered else -len(source.tasks)
+                args += [source.queue, count, *source.tasks]
         return self._script("claim", sources[0].queue, *args)
 
     def _parse_claim(
@@ -264,10 +274,11 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
     ) -> Steps[bool]:
         """Ack (or remove); ``then_submit`` (a callback) is submitted in the same round trip.
 
-        Returns ``False`` when the message was already gone (a repeat of our own ack after a
-        lost reply, a revocation, or someone else finishing it); effects then did not apply.
-        The next message goes first: if the ack is then refused, the message runs again and
-        its repeated submit of the same next message is recognised by uuid.
+        Returns ``True`` when this call, or an earlier attempt of it whose reply was lost,
+        acked the message (its effects were applied once); ``False`` when the message was
+        already gone (a revocation, or someone else finishing it): effects did not apply.
+        The next message goes first, under a request id derived from its uuid: a repeat of
+        this ack, or a later run of this message, submits it again as a no-op.
         """
         calls: list[ScriptCall] = []
         if then_submit is not None:
@@ -278,11 +289,16 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             )
         )
         replies = yield batched(*calls)
-        if then_submit is not None and replies[0][0] == EXISTS:
-            log.info("Next message %s was already submitted with another body", then_submit.uuid)
+        if then_submit is not None and replies[0][0] != OK:
+            log.info(
+                "Next message %s was not submitted (%s): a message with its uuid was already "
+                "submitted with another body, or revoked",
+                then_submit.uuid,
+                replies[0][0],
+            )
         code = check_reply(replies[-1], message, operation, gone_ok=True)
         message.linked_lock = None
-        return code == OK
+        return code in (OK, ALREADY)
 
     def _retry_steps(self, message: Message, effects: Sequence[Effect]) -> Steps[None]:
         updated = message.clone()
@@ -322,7 +338,9 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         check_reply(reply, message, "fail", gone_ok=True)
         message.linked_lock = None
 
-    def _revoke_steps(self, message: Message, effects: Sequence[Effect]) -> Steps[None]:
+    def _revoke_steps(self, message: Message, effects: Sequence[Effect]) -> Steps[bool]:
+        """Revoke a message that is in the broker; ``False`` (nothing written, no effect
+        applied) when it is gone: finished, failed, expired or never submitted."""
         request = self._queue_script(
             "revoke",
             message.queue,
@@ -334,8 +352,9 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             self.revocations_channel,
             *encode_effects(effects),
         )
-        yield batched(request)
+        [reply] = yield batched(request)
         message.linked_lock = None
+        return check_reply(reply, message, "revoke", gone_ok=True) == OK
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -363,7 +382,13 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
 
     def _sync_to_steps(self, message: Message) -> Steps[None]:
         request = self._queue_script(
-            "sync_to", message.queue, message.uuid, self._encode_body(message)
+            "sync_to",
+            message.queue,
+            message.uuid,
+            lease_owner(message),
+            message.task_name,
+            message.priority,
+            self._encode_body(message),
         )
         [reply] = yield batched(request)
         check_reply(reply, message, "sync")

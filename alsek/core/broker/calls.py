@@ -15,7 +15,7 @@ from alsek.core.broker import keys
 from alsek.core.broker.effects import Effect, encode_effects
 from alsek.core.broker.scripts import get_script
 from alsek.core.message import Message
-from alsek.core.steps.ops import ScriptCall, Steps, batched
+from alsek.core.steps.ops import ScriptCall
 from alsek.storage.backends.base import BaseBackend
 from alsek.utils.temporal import utcnow_timestamp_ms
 
@@ -114,13 +114,3 @@ class BrokerCalls:
         return self._queue_script(
             "fail", queue, uuid, owner, body, reason, ttl, *encode_effects(effects)
         )
-
-    def _queues_steps(self) -> Steps[list[str]]:
-        [members] = yield batched(("SMEMBERS", self._full(keys.QUEUE_REGISTRY)))
-        return sorted(members)
-
-    def _queue_list_steps(self, queue: str | None) -> Steps[list[str]]:
-        """``[queue]``, or every registered queue when ``queue`` is ``None``."""
-        if queue is not None:
-            return [queue]
-        return (yield from self._queues_steps())

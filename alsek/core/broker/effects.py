@@ -7,6 +7,7 @@ Redis keys (already namespaced by whoever built them); values are already serial
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,7 +54,14 @@ class IndexRemoveEffect:
     member: str
 
 
-Effect = SetEffect | PublishEffect | IndexAddEffect | IndexRemoveEffect
+@dataclass(frozen=True)
+class DeleteEffect:
+    """``DEL key``: e.g. a failure record that no longer holds once a message is requeued."""
+
+    key: str
+
+
+Effect = SetEffect | PublishEffect | IndexAddEffect | IndexRemoveEffect | DeleteEffect
 
 
 @dataclass(frozen=True)
@@ -82,10 +90,10 @@ class ClaimStatus:
         if not self.rejected_payload or (self.tasks is not None and task not in self.tasks):
             return []
 
+        names = {"queue": queue, "task": task, "uuid": uuid}
+
         def fill(template: str) -> str:
-            return (
-                template.replace("<queue>", queue).replace("<task>", task).replace("<uuid>", uuid)
-            )
+            return fill_template(template, names)
 
         effects: list[Effect] = [
             SetEffect(fill(self.key_template), self.rejected_payload, ttl=self.ttl or None),
@@ -94,6 +102,15 @@ class ClaimStatus:
         if self.index_template:
             effects.append(IndexRemoveEffect(fill(self.index_template), f"{task}:{uuid}"))
         return effects
+
+
+_MARKER = re.compile(r"<([A-Za-z]+)>")
+
+
+def fill_template(template: str, names: dict[str, str]) -> str:
+    """Replace the ``<name>`` markers of ``template`` in one pass (as ``fill`` in lib.lua): a
+    value is never searched for markers itself."""
+    return _MARKER.sub(lambda match: names.get(match.group(1), match.group(0)), template)
 
 
 def encode_effects(effects: Iterable[Effect]) -> list[str | int | float]:
@@ -109,8 +126,10 @@ def encode_effects(effects: Iterable[Effect]) -> list[str | int | float]:
             encoded += ["P", effect.channel, effect.payload]
         elif isinstance(effect, IndexAddEffect):
             encoded += ["Z", effect.key, effect.score, effect.member, effect.ttl or 0]
-        else:
+        elif isinstance(effect, IndexRemoveEffect):
             encoded += ["R", effect.key, effect.member]
+        else:
+            encoded += ["D", effect.key]
     return [count, *encoded]
 
 
@@ -153,6 +172,8 @@ def effect_commands(effects: Iterable[Effect]) -> tuple[tuple[Any, ...], ...]:
                 commands.append(("PEXPIRE", effect.key, effect.ttl))
         elif isinstance(effect, IndexRemoveEffect):
             commands.append(("ZREM", effect.key, effect.member))
+        elif isinstance(effect, DeleteEffect):
+            commands.append(("DEL", effect.key))
         else:
             raise TypeError(f"Unknown effect {effect!r}")
     return tuple(commands)

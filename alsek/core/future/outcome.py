@@ -10,20 +10,24 @@ run: ``run_plan`` for the thread and process pools, ``run_plan_async`` for the a
 What each outcome does:
 
 * success: the result, the SUCCEEDED status and the next message of a callback chain are written
-  with the ack, in one round trip; then ``on_success``. A message that is gone by then was
-  revoked (``on_revocation``) or finished by another worker (nothing to do).
+  with the ack, in one round trip; then ``on_success``. A repeat of the ack (its reply was lost)
+  counts as acked. A message that is gone by then was revoked (``on_revocation``) or finished
+  by another worker (nothing to do).
 * error: a revoked message only gets ``on_revocation`` (the revocation already failed it).
   Otherwise the exception is recorded and the message is retried after its backoff
-  (``on_retry``, RETRYING) or, with retries exhausted, failed to the dead-letter queue
-  (``on_failure``, FAILED). A timeout is an error like any other.
+  (RETRYING, ``on_retry``) or, with retries exhausted, failed to the dead-letter queue
+  (FAILED, ``on_failure``). A timeout is an error like any other.
 * lost: a message whose worker died too many times is failed without running again.
+* unknown task: a claimed body naming a task the pool does not serve is never run.
 * shutdown: the lease is released, so the message runs again at once, no attempt counted.
 
-Hook errors are logged and never stop the plan. A broker operation refused because the lease was
-lost, or the message is gone, is logged and answers ``REFUSED``: another worker owns the message
-now. A Redis outage during a broker operation or a check is waited out (every operation is
-idempotent, so repeating it is safe) until the lease would have expired anyway; then it too
-answers ``REFUSED``.
+A hook runs exactly when its outcome happened: ``on_retry``, ``on_failure`` and ``on_success``
+only after the broker accepted the retry, failure or ack (by this call or an earlier attempt of
+it whose reply was lost). Hook errors are logged and never stop the plan. A broker operation
+refused because the lease was lost, or the message is gone, is logged and answers ``REFUSED``:
+another worker owns the message now, and no hook runs. A Redis outage during a broker operation
+or a check is waited out (every operation is idempotent, so repeating it is safe) until the
+lease would have expired anyway; then it too answers ``REFUSED``.
 """
 
 from __future__ import annotations
@@ -223,20 +227,20 @@ def error_plan(task: PlanTask, message: Message, exception: BaseException) -> Pl
     message.update(exception_details=parse_exception(exception).as_dict())
     if (yield check(task.do_retry, message, exception)):
         log.warning("%s failed (%s); retrying", message.summary, _describe(exception))
-        yield hook(task.on_retry, message, exception=exception)
         retried = yield broker_op(task.broker.retry, message, effects=task.retry_effects(message))
         if retried is None:
             yield hook(task.write_unshared, message, TaskStatus.RETRYING)
+            yield hook(task.on_retry, message, exception=exception)
         return
     log.error("%s failed (%s); retries exhausted", message.summary, _describe(exception))
     yield from _fail(task, message, exception)
 
 
 def _fail(task: PlanTask, message: Message, exception: BaseException) -> Plan:
-    yield hook(task.on_failure, message, exception=exception)
     failed = yield broker_op(task.broker.fail, message, effects=task.failure_effects(message))
     if failed is None:
         yield hook(task.write_unshared, message, TaskStatus.FAILED)
+        yield hook(task.on_failure, message, exception=exception)
 
 
 def lost_plan(task: PlanTask, message: Message) -> Plan:
@@ -258,11 +262,13 @@ def release_plan(broker: PlanBroker, message: Message) -> Plan:
 
 
 def unknown_task_plan(broker: PlanBroker, message: Message, known: Iterable[PlanTask]) -> Plan:
-    """Dead-letter a message that names none of the ``known`` tasks, with the reason.
+    """Dead-letter a claimed message whose body names none of the ``known`` tasks.
 
-    Its FAILED status and failure record are written through the first known task that has a
-    status tracker or a result store (they are keyed by the message, whatever its task), so
-    nobody waits on it as if it were still queued.
+    Pools claim only the tasks they serve, so this happens only when a body was rewritten to
+    name another task than the one it was queued under: it is never run. Its FAILED status and
+    failure record are written through the first known task that has a status tracker or a
+    result store (they are keyed by the message, whatever its task), so nobody waits on it as
+    if it were still queued.
     """
     known = list(known)
     names = sorted(task.name for task in known)

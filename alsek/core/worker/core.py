@@ -73,6 +73,8 @@ class Admission(Enum):
     """What to do with a claimed message."""
 
     START = "start"
+    #: The body names a task the pool does not serve (it claims only its own: a body rewritten
+    #: to name another task).
     UNKNOWN_TASK = "unknown task"
     EXHAUSTED = "retries used up by lost workers"
 
@@ -87,8 +89,6 @@ class PoolCore:
         task_specific_mode: consume queue/task pairs rather than whole queues.
         slot_wait_interval: longest wait (ms) for a free slot before looking again.
         grace_period: ms running messages get to finish after a stop signal.
-        foreign_tasks: names of tasks other pools serve on the same queues (e.g. of the other
-            kind): their messages are left alone.
         **consumer_options: the consumer's (``backoff``, ``lease_ttl``, ``owner_id``).
     """
 
@@ -110,18 +110,15 @@ class PoolCore:
         task_specific_mode: bool = False,
         slot_wait_interval: int = DEFAULT_SLOT_WAIT_INTERVAL,
         grace_period: int = DEFAULT_GRACE_PERIOD,
-        foreign_tasks: Iterable[str] = (),
         **consumer_options: Any,
     ) -> None:
         served = filter_tasks_of_kind(tasks, mechanism, self.task_kind)
-        # Messages of the given tasks it does not run (another mechanism) and of foreign tasks
-        # are left in their queues; only names nobody declared are unknown.
-        names = {task.name for task in served}
-        foreign = ({task.name for task in tasks} | set(foreign_tasks)) - names
+        # The pool claims the messages of the tasks it runs, and no others: those of tasks it
+        # does not know (served by other pools, or by nobody yet) stay queued.
         self._init_consumer(
             broker=extract_broker(served),
             subset=derive_consumer_subset(served, queues, task_specific_mode),
-            exclude_tasks=foreign,
+            task_names=[task.name for task in served],
             **consumer_options,
         )
         self.tasks = served

@@ -24,6 +24,7 @@ from alsek.storage.backends.lazy import LazyClient
 from alsek.storage.serialization import JsonSerializer, Serializer
 from alsek.types import Empty
 from alsek.utils.aggregation import gather_init_params
+from alsek.utils.namespacing import validate_namespace
 from alsek.utils.printing import auto_repr
 
 #: Held while a ``LazyClient`` is resolved (rare: once per backend).
@@ -63,26 +64,6 @@ _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 BackendT = TypeVar("BackendT", bound="BaseBackend")
 T = TypeVar("T")
-
-
-def validate_namespace(namespace: object) -> str:
-    """Return ``namespace`` if it can prefix keys safely, else raise ``ValueError`` naming it.
-
-    Braces are refused because Redis Cluster reads ``{...}`` in a key as a hash tag, and
-    whitespace because it makes keys ambiguous in logs and tools.
-    """
-    if (
-        not isinstance(namespace, str)
-        or not namespace
-        or "{" in namespace
-        or "}" in namespace
-        or any(char.isspace() for char in namespace)
-    ):
-        raise ValueError(
-            f"Invalid namespace {namespace!r}: use a non-empty string without whitespace, "
-            "'{' or '}' (braces are reserved for Redis Cluster hash tags)"
-        )
-    return namespace
 
 
 def glob_escape(text: str) -> str:

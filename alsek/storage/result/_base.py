@@ -32,7 +32,13 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any, Protocol, TypeVar
 
-from alsek.core.broker.effects import Effect, PublishEffect, SetEffect, effect_commands
+from alsek.core.broker.effects import (
+    DeleteEffect,
+    Effect,
+    PublishEffect,
+    SetEffect,
+    effect_commands,
+)
 from alsek.core.steps.ops import Steps, Subscribe, batched, call
 from alsek.core.steps.waiting import wait_steps
 from alsek.defaults import _GET_RESULT_WAIT_SLEEP_INTERVAL, DEFAULT_QUEUE
@@ -194,6 +200,12 @@ class BaseResultStore(ABC):
             ),
             PublishEffect(self._channel(name), WAKE_PAYLOAD),
         ]
+
+    def requeue_effects(self, message: ResultSubject) -> list[Effect]:
+        """The writes of a requeue from the DLQ: the failure record is deleted, so that ``get``
+        waits for the new attempt instead of raising ``TaskFailedError``."""
+        name = self.get_storage_name(message)
+        return [DeleteEffect(self._full(_failure_name(name)))]
 
     def _failed(self, name: str, raw: str) -> TaskFailedError:
         record = self.backend.serializer.reverse(raw)

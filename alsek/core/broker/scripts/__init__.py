@@ -14,8 +14,11 @@ from alsek.core.steps.ops import Script
 SCRIPT_NAMES = (
     "ack",
     "claim",
+    "dlq_index",
     "fail",
+    "forget_queue",
     "purge_dlq",
+    "queues",
     "reclaim",
     "register",
     "release",
@@ -25,6 +28,7 @@ SCRIPT_NAMES = (
     "revoke",
     "submit",
     "sync_to",
+    "unregister",
 )
 
 

@@ -1,5 +1,6 @@
 -- Fail a message for good: remove it and keep a dead-letter copy with the reason.
 -- ARGV: prefix, now, queue, uuid, owner, data, reason, dlq_ttl, effects.
+-- Replies: OK, ALREADY (a repeat of this delivery's own finish), GONE, LEASE_LOST.
 local q, u = ARGV[3], ARGV[4]
 local refused = finish(q, u, ARGV[5])
 if refused then return refused end

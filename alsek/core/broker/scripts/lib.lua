@@ -2,20 +2,41 @@
 -- Conventions: ARGV[1] is the namespace prefix ("alsek:"), ARGV[2] the caller's clock in ms.
 -- KEYS[1] only routes the call (Redis Cluster); every key is built here from the queue name,
 -- and all keys of one queue share the hash tag "{queue}", so one script touches one slot.
+--
+-- Time is Redis's: NOW is read from TIME, so hosts with skewed clocks agree on when a message
+-- is due or a lease expires. The caller's clock only translates the times it sends (a ready_at
+-- computed on the caller's host) into the server's: see from_caller.
+-- Reading TIME before writing needs effects replication: the default since Redis 5 and the
+-- only mode since 7, where replicate_commands() is a no-op kept for compatibility.
+if redis.replicate_commands then redis.replicate_commands() end
 local PREFIX = ARGV[1]
-local NOW = tonumber(ARGV[2])
+local CALLER_NOW = tonumber(ARGV[2])
+local NOW
+do
+  local t = redis.call('TIME')
+  NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- A time (ms) the caller computed on its own clock, on the server's: the caller meant "this
+-- long from now", so the wait is kept and the clocks' difference dropped.
+local function from_caller(ms) return NOW + (tonumber(ms) - CALLER_NOW) end
 
 -- Replies of the scripts that change a message (alsek/core/broker/replies.py maps each one).
 local OK = 'OK'                  -- done
-local ALREADY = 'ALREADY'        -- this delivery already gave the message back: nothing to do
+local ALREADY = 'ALREADY'        -- this very request was already carried out: nothing to do
 local GONE = 'GONE'              -- the message does not exist
 local LEASE_LOST = 'LEASE_LOST'  -- the lease expired or another worker holds it: nothing changed
 local EXISTS = 'EXISTS'          -- another message with this uuid is queued: nothing written
+local REVOKED = 'REVOKED'        -- this uuid was revoked: a submit of it writes nothing
 
 -- How long a wake token waits for a consumer, and how soon a lease that has no TTL (it never
 -- should) is looked at again by reclaim.
 local WAKE_TTL_MS = 60000
 local LEASE_RECHECK_MS = 60000
+-- How long a submit's request id is remembered, so that the call re-sent after a lost reply
+-- changes nothing even once its messages ran: longer than redis-py's retries of one command
+-- (10 tries, 5 s socket timeout) and a finishing worker's own repeats (one lease).
+local REQUEST_MEMORY_MS = 120000
 -- Items per Redis call or per pass, to keep each call (and each script run) short.
 local ZADD_ARGS_PER_CALL = 1000  -- ZADD arguments (score, member pairs: 500 pairs)
 local PROMOTE_PER_PASS = 1000    -- delayed messages made ready per pass
@@ -31,10 +52,12 @@ local function delayed_key(q) return qbase(q) .. ':delayed' end
 local function leases_key(q) return qbase(q) .. ':leases' end
 local function wake_key(q) return qbase(q) .. ':wake' end
 local function seq_key(q) return qbase(q) .. ':seq' end
+local function requests_key(q) return qbase(q) .. ':requests' end
 local function dlq_index_key(q) return qbase(q) .. ':dlq' end
 local function dlq_key(q, u) return qbase(q) .. ':dlq:' .. u end
 local function revoked_key(q, u) return qbase(q) .. ':revoked:' .. u end
 local function registry_key() return PREFIX .. 'registry:{queues}' end
+local function registry_seen_key() return registry_key() .. ':seen' end
 local function registry_wake_key() return registry_key() .. ':wake' end
 
 -- Ready-set members sort by (priority score, submission sequence): FIFO within a priority.
@@ -52,6 +75,14 @@ local function extend_ttl(key, ttl)
   if current ~= -2 and current < ttl then redis.call('PEXPIRE', key, ttl) end
 end
 
+-- Put message u back in task t's ready set (its old position: same priority and sequence); the
+-- set may have emptied and vanished meanwhile, so it is given the message's lifetime again.
+local function make_ready(q, t, u, prio, seq)
+  local key = ready_key(q, t)
+  redis.call('ZADD', key, prio, member(seq, u))
+  extend_ttl(key, redis.call('PTTL', msg_key(q, u)))
+end
+
 -- Wake one idle consumer blocked on the list `key`. A token already waiting means no consumer
 -- is blocked, so one token is enough.
 local function wake(key)
@@ -63,6 +94,22 @@ end
 
 -- Wake one idle consumer of queue q.
 local function signal(q) wake(wake_key(q)) end
+
+-- Requests of queue q remembered for REQUEST_MEMORY_MS (a sorted set by expiry, pruned as it
+-- is written, so it holds only the requests of the last two minutes).
+local function seen_request(q, rid)
+  if rid == '' then return false end
+  local expiry = redis.call('ZSCORE', requests_key(q), rid)
+  return expiry ~= false and tonumber(expiry) > NOW
+end
+
+local function remember_request(q, rid)
+  if rid == '' then return end
+  local key = requests_key(q)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', NOW)
+  redis.call('ZADD', key, NOW + REQUEST_MEMORY_MS, rid)
+  redis.call('PEXPIRE', key, REQUEST_MEMORY_MS)  -- every entry is forgotten by then
+end
 
 -- Put a message where it belongs: ready set when due, else the ready-time index.
 local function enqueue(q, t, u, prio, seq, ready_at, ttl)
@@ -85,7 +132,7 @@ local function zadd_pairs(key, pairs)
 end
 
 -- Write new messages of queue q and index them. Each entry is {task, uuid, priority,
--- ready_at, data}; the per-queue bookkeeping is done once for all of them.
+-- ready_at (server time), data}; the per-queue bookkeeping is done once for all of them.
 local function insert_many(q, entries, ttl)
   local seq_name = seq_key(q)
   local seq = redis.call('INCRBY', seq_name, #entries) - #entries
@@ -141,33 +188,54 @@ local function dead_letter(q, u, data, reason, dlq_ttl)
   extend_ttl(index, dlq_ttl)
 end
 
--- The lease check, the only one: nil when `owner` holds message u's lease, else the reply
--- saying why not. ALREADY: this delivery gave the message back (retry, release), so this is a
--- repeat; GONE: there is no message (finished, revoked, expired), e.g. a repeat of our own ack
--- after a dropped connection; LEASE_LOST: the lease expired or is another worker's.
+-- A delivery that finished its message (ack, fail) leaves this mark, followed by its owner id,
+-- in place of its lease for the rest of the lease's time: a repeat of its own finish (the
+-- reply was lost) is then told apart from a message finished by someone else.
+local FINISHED_BY = 'finished-by:'
+
+-- The lease check, the only one: nil when `owner` holds message u's lease, else why not, and
+-- for ALREADY how this very delivery already let go of it ('returned': retry or release, the
+-- message is queued again; 'finished': ack or fail, it is gone). GONE: there is no message
+-- (finished by someone else, revoked, expired); LEASE_LOST: the lease expired or is another
+-- worker's.
 local function lease_refusal(q, u, owner)
-  if owner ~= '' and redis.call('GET', lock_key(q, u)) == owner then return nil end
+  local lock = redis.call('GET', lock_key(q, u))
+  if owner ~= '' and lock == owner then return nil end
+  if owner ~= '' and lock == FINISHED_BY .. owner then return ALREADY, 'finished' end
   local key = msg_key(q, u)
-  if owner ~= '' and redis.call('HGET', key, 'last_owner') == owner then return ALREADY end
+  if owner ~= '' and redis.call('HGET', key, 'last_owner') == owner then
+    return ALREADY, 'returned'
+  end
   if redis.call('EXISTS', key) == 0 then return GONE end
   return LEASE_LOST
 end
 
--- Why `owner` may not change message u (nil: it may). A producer or operator ('') acts
--- without a lease.
+-- Why `owner` may not give message u back (retry, release) or rewrite it: nil when it may. A
+-- producer or operator ('') acts without a lease. A repeat of its own retry or release is
+-- ALREADY; a delivery that finished the message has nothing left to give back (GONE).
 local function refusal(q, u, owner)
   if owner == '' then return nil end
-  return lease_refusal(q, u, owner)
+  local refused, how = lease_refusal(q, u, owner)
+  if refused == ALREADY and how == 'finished' then return GONE end
+  return refused
 end
 
 -- Remove a message for good (ack, fail), if `owner` may: nil when done, else why not. A
--- delivery that gave the message back (ALREADY) holds no lease left to finish it with.
+-- repeat of this delivery's own finish is ALREADY; a delivery that gave the message back
+-- holds no lease left to finish it with (LEASE_LOST).
 local function finish(q, u, owner)
-  local refused = refusal(q, u, owner)
-  if refused == ALREADY then return LEASE_LOST end
-  if refused then return refused end
+  if owner ~= '' then
+    local refused, how = lease_refusal(q, u, owner)
+    if refused == ALREADY and how == 'returned' then return LEASE_LOST end
+    if refused then return refused end
+  end
   unindex(q, u)
-  redis.call('DEL', msg_key(q, u), lock_key(q, u))
+  redis.call('DEL', msg_key(q, u))
+  if owner ~= '' then
+    redis.call('SET', lock_key(q, u), FINISHED_BY .. owner, 'KEEPTTL')
+  else
+    redis.call('DEL', lock_key(q, u))
+  end
   return nil
 end
 
@@ -177,11 +245,18 @@ end
 --   P channel payload    PUBLISH
 --   Z key score member ttl   ZADD, and the key lives at least ttl ms (0: no TTL change)
 --   R key member         ZREM
-local function apply_effects(i)
+--   D key                DEL
+-- With apply false they are only stepped over. Returns the index after the last one.
+local EFFECT_ARGS = {S = 4, P = 2, Z = 4, R = 2, D = 1}
+local function effects_at(i, apply)
   local count = tonumber(ARGV[i]); i = i + 1
   for _ = 1, count do
     local op = ARGV[i]
-    if op == 'S' then
+    local width = EFFECT_ARGS[op]
+    if not width then error('alsek: unknown effect opcode ' .. tostring(op)) end
+    if not apply then
+      -- stepped over
+    elseif op == 'S' then
       local ttl = tonumber(ARGV[i + 3])
       local args = {'SET', ARGV[i + 1], ARGV[i + 2]}
       if ttl > 0 then
@@ -191,21 +266,27 @@ local function apply_effects(i)
       end
       if ARGV[i + 4] == '1' then args[#args + 1] = 'NX' end
       redis.call(unpack(args))
-      i = i + 5
     elseif op == 'P' then
       redis.call('PUBLISH', ARGV[i + 1], ARGV[i + 2])
-      i = i + 3
     elseif op == 'Z' then
       redis.call('ZADD', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
       extend_ttl(ARGV[i + 1], tonumber(ARGV[i + 4]))
-      i = i + 5
     elseif op == 'R' then
       redis.call('ZREM', ARGV[i + 1], ARGV[i + 2])
-      i = i + 3
     else
-      error('alsek: unknown effect opcode ' .. tostring(op))
+      redis.call('DEL', ARGV[i + 1])
     end
+    i = i + 1 + width
   end
+  return i
+end
+
+local function apply_effects(i) return effects_at(i, true) end
+
+-- Fill a status template's <queue>, <task> and <uuid> in one pass: a value is never searched
+-- for markers itself, whatever it contains.
+local function fill(template, values)
+  return (string.gsub(template, '<(%a+)>', values))
 end
 
 -- Move messages whose ready time has come into their ready sets.
@@ -214,13 +295,8 @@ local function promote(q)
   local due = redis.call('ZRANGEBYSCORE', index, '-inf', NOW, 'LIMIT', 0, PROMOTE_PER_PASS)
   if #due == 0 then return end
   for _, u in ipairs(due) do
-    local key = msg_key(q, u)
-    local f = redis.call('HMGET', key, 'task', 'prio', 'seq')
-    if f[1] then
-      local ready = ready_key(q, f[1])
-      redis.call('ZADD', ready, f[2], member(f[3], u))
-      extend_ttl(ready, redis.call('PTTL', key))
-    end
+    local f = redis.call('HMGET', msg_key(q, u), 'task', 'prio', 'seq')
+    if f[1] then make_ready(q, f[1], u, f[2], f[3]) end
   end
   redis.call('ZREM', index, unpack(due))
 end
@@ -245,7 +321,7 @@ local function reclaim(q)
       local f = redis.call('HMGET', key, 'task', 'prio', 'seq')
       if f[1] then
         redis.call('HINCRBY', key, 'lost', 1)
-        redis.call('ZADD', ready_key(q, f[1]), f[2], member(f[3], u))
+        make_ready(q, f[1], u, f[2], f[3])
         count = count + 1
       end
     end

@@ -85,7 +85,6 @@ class ThreadWorkerPool(BaseWorkerPool):
             "grace_period": self.grace_period,
             "backoff": self.backoff,
             "lease_ttl": self.lease_ttl,
-            "foreign_tasks": self.exclude_tasks,
         }
         self._group_tasks: bytes | None = None
         self._spare_since: float | None = None
