@@ -181,9 +181,7 @@ def test_join_timeout_names_delayed_unserved_and_running_messages(
     @task(components.broker, queue="q")
     def unserved() -> None: ...
 
-    # Task-specific mode: this pool claims only its own tasks (whatever the engine does with
-    # the tasks of a queue that no pool serves).
-    worker = alsek_worker(busy, later, task_specific_mode=True)
+    worker = alsek_worker(busy, later)  # it claims only its own tasks: unserved stays queued
     running = busy.generate()
     later.generate(delay=600_000)
     unserved.generate()
