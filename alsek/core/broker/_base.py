@@ -421,6 +421,20 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         [popped] = yield call(("BLPOP", *names, timeout))  # blocking: never batched
         return popped is not None
 
+    def _wake_steps(self, queues: Sequence[str]) -> Steps[None]:
+        """Wake a consumer blocked in ``wait_for_work`` on each of ``queues``, as a submit does.
+
+        At most one token waits in a list (a token already there means nobody is blocked), and
+        it expires like a submit's.
+        """
+        commands: list[tuple[Any, ...]] = []
+        for queue in queues:
+            key = self._full(keys.wake_key(queue))
+            ttl = keys.WAKE_TTL_MS
+            commands += [("LPUSH", key, "1"), ("LTRIM", key, 0, 0), ("PEXPIRE", key, ttl)]
+        if commands:
+            yield call(*commands)
+
     @staticmethod
     def _lease_ttl(lease_ttl: int | None) -> int:
         return DEFAULT_LEASE_TTL if lease_ttl is None else lease_ttl

@@ -13,6 +13,8 @@ QUEUE_REGISTRY_WAKE = "registry:{queues}:wake"
 REVOCATIONS_CHANNEL = "revocations"
 #: Separates the fields of a uuid record (``uuid_record``); never part of a name.
 UUID_RECORD_SEPARATOR = "\x1f"
+#: How long a wake token waits for a consumer (``WAKE_TTL_MS`` in ``scripts/lib.lua``).
+WAKE_TTL_MS = 60_000
 
 
 def queue_base(queue: str) -> str:

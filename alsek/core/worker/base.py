@@ -123,17 +123,53 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
             log.warning("Could not leave the worker registry (%s); it ages out by itself", error)
 
     def run(self) -> None:
-        """Announce, wait for Redis, boot, run until a stop signal, shut down gracefully."""
-        if not self._ready():
-            log.info("Stopped before Redis answered")
-            return
-        self.on_boot()
+        """Boot, serve until stopped (``stop()``, or SIGTERM/SIGINT when the pool was built in
+        the main thread), then shut down gracefully.
+
+        Blocks: call it in a thread of its own to keep going meanwhile. A pool runs once.
+        """
+        self._run_state.begin(self)
         try:
-            self.engine()
-        except KeyboardInterrupt:
-            log.info("Keyboard interrupt")
+            if not self._ready():
+                log.info("Stopped before Redis answered")
+                return
+            self.on_boot()
+            try:
+                self.engine()
+            except KeyboardInterrupt:
+                log.info("Keyboard interrupt")
+            finally:
+                self.on_shutdown()
         finally:
-            self.on_shutdown()
+            self.stop_signal.close()
+            self._run_state.end()
+
+    def stop(self, timeout: int | None = None) -> None:
+        """Stop gracefully, as SIGTERM does, and return once ``run()`` has returned.
+
+        The pool stops claiming, lets running messages finish within its ``grace_period``,
+        then stops and releases the rest, so they run again at once elsewhere. An idle pool
+        sees the stop at once. From the thread running ``run()``, or before ``run()`` began,
+        it only asks (``run()`` then returns as soon as it can) and returns at once.
+
+        Args:
+            timeout: how long (ms) to wait for ``run()`` to return; ``None``: no limit.
+
+        Raises:
+            TimeoutError: ``run()`` is still shutting down after ``timeout`` ms.
+        """
+        self.stop_signal.exit_event.set()
+        if not self._run_state.running or self._run_state.in_run_thread():
+            return
+        self._wake_idle_wait()
+        self._run_state.wait(self, timeout)
+
+    def _wake_idle_wait(self) -> None:
+        """End the pool's wait for work now rather than after its current block on Redis."""
+        try:
+            self.broker.wake(self._queue_names())
+        except REDIS_OUTAGE_ERRORS as error:
+            log.debug("Could not wake the pool (%s); it sees the stop within a second", error)
 
 
 class SlotWorkerPool(PoolLoop, BaseWorkerPool):

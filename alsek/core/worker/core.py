@@ -39,6 +39,7 @@ from alsek.core.worker.helpers import (
     filter_tasks_of_kind,
     merged_claim_status,
 )
+from alsek.core.worker.lifecycle import RunState
 from alsek.exceptions import RedisAccessError
 from alsek.storage.backends.location import redis_location
 from alsek.types import SupportedMechanismType
@@ -187,6 +188,7 @@ class PoolCore:
         self.unknown_task_ttl = unknown_task_ttl
         self._next_beat_ms = 0
         self._stopping = False
+        self._run_state = RunState()
 
     def _init_consumer(self, **options: Any) -> None:
         """Set the pool up as the consumer it also is (sync or async)."""

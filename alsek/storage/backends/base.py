@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any, ClassVar, TypeVar
@@ -25,6 +26,9 @@ from alsek.types import Empty
 from alsek.utils.aggregation import gather_init_params
 from alsek.utils.namespacing import validate_namespace
 from alsek.utils.printing import auto_repr
+
+#: Held while a ``LazyClient`` is resolved (rare: once per backend).
+_RESOLVING = threading.RLock()
 
 __all__ = [
     "SCAN_BATCH_SIZE",
@@ -188,9 +192,13 @@ class BaseBackend(ABC):
         return client
 
     def _resolve_conn(self) -> Any:
-        """The client, built from the ``LazyClient`` (once) if the backend was given one."""
+        """The client, built from the ``LazyClient`` if the backend was given one: once, also
+        when several threads first ask at the same time (two clients could reach two
+        different fakeredis servers)."""
         if isinstance(self._conn, LazyClient):
-            self._conn = self._check_client(self._conn.get())
+            with _RESOLVING:
+                if isinstance(self._conn, LazyClient):
+                    self._conn = self._check_client(self._conn.get())
         return self._conn
 
     @property

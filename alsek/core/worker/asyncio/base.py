@@ -56,17 +56,51 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
         return await async_run(self._reach_redis_steps())
 
     async def run(self) -> None:
-        """Announce, wait for Redis, boot, run until a stop signal, shut down gracefully."""
-        if not await self._ready():
-            log.info("Stopped before Redis answered")
-            return
-        self.on_boot()
+        """Boot, serve until stopped (``await stop()``, or SIGTERM/SIGINT when the pool was
+        built in the main thread), then shut down gracefully. A pool runs once."""
+        self._run_state.begin(self)
+        self._run_state.loop = asyncio.get_running_loop()
         try:
-            await self.engine()
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            log.info("Interrupted")
+            if not await self._ready():
+                log.info("Stopped before Redis answered")
+                return
+            self.on_boot()
+            try:
+                await self.engine()
+            except (KeyboardInterrupt, asyncio.CancelledError):
+                log.info("Interrupted")
+            finally:
+                await self.on_shutdown()
         finally:
-            await self.on_shutdown()
+            self.stop_signal.close()
+            self._run_state.end()
+
+    async def stop(self, timeout: int | None = None) -> None:
+        """Stop gracefully, as SIGTERM does, and return once ``run()`` has returned.
+
+        As ``BaseWorkerPool.stop``; await it from any event loop (the pool's own, or another
+        thread's). Before ``run()`` began it only asks, and returns at once.
+
+        Args:
+            timeout: how long (ms) to wait for ``run()`` to return; ``None``: no limit.
+
+        Raises:
+            TimeoutError: ``run()`` is still shutting down after ``timeout`` ms.
+        """
+        self.stop_signal.exit_event.set()
+        state = self._run_state
+        if not state.running or state.loop is None:
+            return
+        # The wake goes through the pool's own client, on the pool's own loop.
+        asyncio.run_coroutine_threadsafe(self._wake_idle_wait(), state.loop)
+        await state.async_wait(self, timeout)
+
+    async def _wake_idle_wait(self) -> None:
+        """End the pool's wait for work now rather than after its current block on Redis."""
+        try:
+            await self.broker.wake(self._queue_names())
+        except REDIS_OUTAGE_ERRORS as error:
+            log.debug("Could not wake the pool (%s); it sees the stop within a second", error)
 
     async def _drive(self, steps: Steps[T]) -> T:
         """Run steps that talk to Redis on the broker's client (awaited)."""
