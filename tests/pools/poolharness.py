@@ -238,7 +238,12 @@ KINDS = {
     "process": PoolKind(
         name="process",
         command="process-pool",
-        options=("--n_processes", "--prune_interval", "--slot_wait_interval"),
+        options=(
+            "--n_processes",
+            "--max-tasks-per-child",
+            "--prune_interval",
+            "--slot_wait_interval",
+        ),
         capacity_option="--n_processes",
     ),
     "async": AsyncPoolKind(
