@@ -24,6 +24,7 @@ from alsek.core.message import Message
 from alsek.core.worker.base import SlotWorkerPool
 from alsek.core.worker.sync.children import WarmChild
 from alsek.core.worker.sync.group import encode_tasks
+from alsek.exceptions import TerminationError
 from alsek.utils.system import smart_cpu_count
 
 log = logging.getLogger(__name__)
@@ -100,10 +101,11 @@ class ProcessWorkerPool(SlotWorkerPool):
 
     def on_shutdown(self) -> None:
         """Drain within the grace period, stop and release what is left, then end every
-        child."""
+        child. A second stop signal cuts the drain short: what still runs is released now."""
         try:
             self._drain_and_release()
         finally:
+            self.stop_all(TerminationError)
             self._end_children()
             log.info("Worker pool stopped")
 
