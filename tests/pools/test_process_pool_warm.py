@@ -13,12 +13,18 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from poolharness import KINDS, Lab, eventually
+import redis.sentinel
+from poolharness import IDLE_BACKOFF, KINDS, Lab, ThreadedPool, eventually
 from poolwork import probe
 
+from alsek.core.broker import Broker
 from alsek.core.message import Message
 from alsek.core.status import TaskStatus
+from alsek.core.task import Task
 from alsek.core.worker import ProcessWorkerPool
+from alsek.storage.backends.redis.sync import RedisBackend
+from alsek.storage.result import ResultStore
+from alsek.testing import SentinelServers
 
 WORKER_LOST = "alsek.exceptions.WorkerLostError"
 
@@ -182,3 +188,27 @@ def test_max_tasks_per_child_below_one_is_refused(lab: Lab, limit: int) -> None:
     lab.task("add")
     with pytest.raises(ValueError, match=f"max_tasks_per_child must be 1 or more.*{limit}"):
         ProcessWorkerPool(tasks=lab.worker_tasks, max_tasks_per_child=limit)
+
+
+def _pid(message: Message) -> int:
+    return os.getpid()
+
+
+def test_children_serve_a_sentinel_managed_backend_with_clients_of_their_own(
+    sentinel_servers: SentinelServers, namespace: str, signal_handlers: None
+) -> None:
+    sentinel = redis.sentinel.Sentinel(sentinel_servers.sentinel_addresses, socket_timeout=5)
+    master = sentinel.master_for(sentinel_servers.master_name, decode_responses=True)
+    backend = RedisBackend(master, namespace=namespace)
+    broker, store = Broker(backend), ResultStore(backend)
+    task = Task(_pid, broker=broker, result_store=store, mechanism="process", max_retries=0)
+    messages = [task.generate() for _ in range(5)]
+    pool = ThreadedPool(ProcessWorkerPool(tasks=[task], n_processes=1, backoff=IDLE_BACKOFF))
+    try:
+        pool.start()
+        ran_in = {store.get(message, timeout=10_000) for message in messages}
+        pool.stop()
+    finally:
+        backend.clear_namespace()
+        master.close()
+    assert len(ran_in) == 1 and os.getpid() not in ran_in
