@@ -106,11 +106,14 @@ class WarmChild:
         """Whether the pool waits for something on its pipe (``READY`` or ``DONE``)."""
         return self.pipe_open and (not self.ready or self.future is not None)
 
-    def start(self, future: WarmTaskFuture) -> None:
-        """Send it ``future``'s message; a child that died meanwhile is reaped (and the
-        message settled) by the pool."""
+    def assign(self, future: WarmTaskFuture) -> None:
+        """Make ``future`` its run (``SENT``: a stop from now on kills it), before ``send``."""
         self.future = future
         self._phase.value = SENT
+
+    def send(self, future: WarmTaskFuture) -> None:
+        """Send it ``future``'s message; a child that died meanwhile is reaped (and the
+        message settled) by the pool."""
         try:
             self.conn.send_bytes(pack_message(future.message))
         except OSError as error:

@@ -90,11 +90,10 @@ class ProcessWorkerPool(SlotWorkerPool):
 
     def on_boot(self) -> None:
         """Start the children, then boot as every pool does."""
-        limit = self.max_tasks_per_child
         log.info(
-            "Capacity: %d warm processes (%s)",
+            "Capacity: %d warm processes (max_tasks_per_child=%s)",
             self.n_processes,
-            f"each replaced after {limit} messages" if limit else "reused without limit",
+            self.max_tasks_per_child,
         )
         self._top_up()
         super().on_boot()
@@ -114,12 +113,11 @@ class ProcessWorkerPool(SlotWorkerPool):
         for child in self._children:
             child.close_pipe()
         deadline = time.monotonic() + STOP_CHILDREN_SECONDS
-        for child in self._children:
-            child.process.join(max(deadline - time.monotonic(), 0))
-            if child.process.is_alive():
-                log.error("%r did not exit; killing it", child)
-                child.kill()
         for child in list(self._children):
+            child.process.join(max(deadline - time.monotonic(), 0))
+            if child.process.is_alive() and not child.kill():
+                log.error("%r cannot be killed (stuck in the kernel); leaving it", child)
+                continue
             self._reap(child)
 
     # -- children ----------------------------------------------------------------------------
@@ -188,9 +186,10 @@ class ProcessWorkerPool(SlotWorkerPool):
             return False
         task = self._task_map[message.task_name]
         future = WarmTaskFuture(task, message, child, self.lease_ttl)
+        child.assign(future)
         with self._inflight_lock:
             self._futures[message.uuid] = future
-        child.start(future)
+        child.send(future)
         self._watch_timeout(future)
         return True
 
