@@ -41,6 +41,7 @@ class _Tally:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # a flush at exit waits for one in flight
         self._pending = 0
         self._first = 0.0
         self._last = 0.0
@@ -65,6 +66,10 @@ class _Tally:
             self._latencies.append(delay)
 
     def flush(self) -> None:
+        with self._writing:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             pending, first, last = self._pending, self._first, self._last
             latencies, self._latencies = self._latencies, []

@@ -212,3 +212,17 @@ def test_children_serve_a_sentinel_managed_backend_with_clients_of_their_own(
         backend.clear_namespace()
         master.close()
     assert len(ran_in) == 1 and os.getpid() not in ran_in
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
+def test_children_started_without_fork_run_messages(lab: Lab, start_method: str) -> None:
+    """Without fork a child inherits nothing: it gets the tasks encoded, and its pipe."""
+    add = lab.served()["add"]
+    messages = [add.generate(args=(i, i)) for i in range(6)]
+    pool = lab.launched_pool(2, lease_ttl=30_000, start_method=start_method)
+    assert [lab.store.get(m, timeout=30_000) for m in messages] == [2 * i for i in range(6)]
+    pool.signal(signal.SIGTERM)
+    assert pool.wait(15) == 0, pool.output()
+    ran_in = set(pids(lab, messages))
+    assert pool.pid not in ran_in and 1 <= len(ran_in) <= 2
