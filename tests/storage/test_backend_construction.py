@@ -226,6 +226,12 @@ async def test_encoded_backend_reads_same_data_in_another_process(
     result = backend.set("k", {"from": "parent"})
     if backend.IS_ASYNC:
         await result
+    expected = f'["{backend_class.__name__}", "{namespace}", {{"from": "parent"}}]'
+    assert read_in_another_process(backend) == expected
+
+
+def read_in_another_process(backend: BaseBackend) -> str:
+    """What ``_CHILD`` prints for ``backend``, rebuilt from its encoding in a new interpreter."""
     completed = subprocess.run(
         [sys.executable, "-c", _CHILD],
         input=backend.encode(),
@@ -234,8 +240,7 @@ async def test_encoded_backend_reads_same_data_in_another_process(
         check=False,
     )
     assert completed.returncode == 0, completed.stderr.decode()
-    expected = f'["{backend_class.__name__}", "{namespace}", {{"from": "parent"}}]'
-    assert completed.stdout.decode().strip() == expected
+    return completed.stdout.decode().strip()
 
 
 SENTINELS = {
@@ -267,14 +272,6 @@ async def test_a_sentinel_managed_backend_is_rebuilt_with_sentinels_of_its_own(
         assert pool.sentinel_manager is not sentinel
         assert pool.service_name == sentinel_servers.master_name
         assert await call(rebuilt.get, "k") == {"from": "parent"}
-        completed = subprocess.run(
-            [sys.executable, "-c", _CHILD],
-            input=backend.encode(),
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        assert completed.returncode == 0, completed.stderr.decode()
-        assert completed.stdout.decode().strip().endswith('{"from": "parent"}]')
+        assert read_in_another_process(backend).endswith('{"from": "parent"}]')
     finally:
         await call(backend.delete, "k")
