@@ -298,18 +298,15 @@ def test_an_interrupted_run_that_never_began_is_released_uncounted() -> None:
 
 
 def test_an_interrupted_run_ends_as_its_stop_or_its_death_says() -> None:
-    task, message = StandInTask(), running()
-    lost = WorkerLostError("killed")
-    actions = steps_of(interrupted_plan(task, message, lost, 30_000), answers(do_retry=True))
-    assert names(actions)[:4] == [
-        "check:is_revoked",
-        "check:do_retry",
-        "hook:on_retry",
-        "broker_op:retry",
+    """As ``stop_plan`` would: a death or a timeout fails the attempt, a shutdown releases."""
+    reply = answers(do_retry=True)
+    for stop in (WorkerLostError("killed"), TimeoutError("slow"), TerminationError("stop")):
+        interrupted = steps_of(interrupted_plan(StandInTask(), running(), stop, 30_000), reply)
+        stopped = steps_of(stop_plan(StandInTask(), running(), stop), reply)
+        assert names(interrupted) == names(stopped)
+    assert names(steps_of(stop_plan(StandInTask(), running(), TerminationError("stop")))) == [
+        "broker_op:release"
     ]
-    assert actions[2].kwargs["exception"] is lost
-    shutdown = steps_of(interrupted_plan(task, running(), TerminationError("stop"), 30_000))
-    assert names(shutdown) == ["broker_op:release"]
 
 
 @pytest.mark.parametrize("renewed", [[False], [None], REFUSED])
@@ -325,18 +322,12 @@ def test_a_run_interrupted_while_finishing_without_its_lease_was_finished(renewe
 
 
 def test_a_run_interrupted_while_finishing_with_its_lease_held_is_finished_here() -> None:
-    plan = interrupted_plan(
-        StandInTask(), running(), TimeoutError("slow"), 30_000, may_have_finished=True
-    )
+    error = TimeoutError("slow")
+    plan = interrupted_plan(StandInTask(), running(), error, 30_000, may_have_finished=True)
     actions = steps_of(plan, answers(renew=[True], do_retry=False))
-    assert names(actions) == [
-        "check:renew",
-        "check:is_revoked",
-        "check:do_retry",
-        "hook:on_failure",
-        "broker_op:fail",
-        "hook:write_unshared",
-    ]
+    failed = steps_of(error_plan(StandInTask(), running(), error), answers(do_retry=False))
+    assert names(actions) == ["check:renew", *names(failed)]
+    assert "broker_op:fail" in names(failed)
 
 
 def test_an_unknown_task_is_dead_lettered_through_a_task_that_reports() -> None:
