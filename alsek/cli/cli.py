@@ -1,7 +1,7 @@
 """The ``alsek`` command: start a worker pool over the tasks of a package, or operate.
 
     alsek thread-pool PACKAGE     threads inside elastic worker processes
-    alsek process-pool PACKAGE    one process per message
+    alsek process-pool PACKAGE    warm processes, one message at a time each
     alsek async-pool PACKAGE      asyncio tasks in one process
 
 A package that cannot be imported, or holds no task the pool can run, ``--queues`` naming a queue
@@ -25,7 +25,14 @@ import click
 
 from alsek._version import __version__
 from alsek.cli import inspect, manage
-from alsek.cli.options import LOG_LEVELS, common_options, pool_kwargs, pool_option
+from alsek.cli.options import (
+    LOG_LEVELS,
+    common_options,
+    constructor_default,
+    kebab_option,
+    pool_kwargs,
+    pool_option,
+)
 from alsek.core.worker.asyncio import AsyncSingleProcessWorkerPool
 from alsek.core.worker.sync import ProcessWorkerPool, ThreadWorkerPool
 from alsek.exceptions import AlsekError, NoTasksFoundError, RedisAccessError
@@ -174,7 +181,14 @@ def thread_pool(
     ProcessWorkerPool,
     "n_processes",
     type=int,
-    help="Messages running at once, one process each (default: CPUs minus one).",
+    help="Warm processes, each running one message at a time (default: CPUs minus one).",
+)
+@kebab_option(
+    "max_tasks_per_child",
+    type=click.IntRange(min=1),
+    default=constructor_default(ProcessWorkerPool, "max_tasks_per_child"),
+    help="Replace a process by a fresh one after this many messages (for tasks that leak "
+    "memory); 1 gives every message a process of its own. Default: no limit.",
 )
 @pool_option(
     ProcessWorkerPool,
@@ -191,17 +205,19 @@ def thread_pool(
 def process_pool(
     package: str,
     n_processes: int | None,
+    max_tasks_per_child: int | None,
     prune_interval: int,
     slot_wait_interval: int,
     log_level: str,
     **common: Any,
 ) -> None:
-    """Run PACKAGE's process tasks, each message in a process of its own."""
+    """Run PACKAGE's process tasks in warm processes, one message at a time each."""
     _apply_logging_level(log_level)
     pool = _build(
         ProcessWorkerPool,
         tasks=_load(collect_tasks, package),
         n_processes=n_processes,
+        max_tasks_per_child=max_tasks_per_child,
         prune_interval=prune_interval,
         slot_wait_interval=slot_wait_interval,
         **pool_kwargs(**common),

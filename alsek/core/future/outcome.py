@@ -20,6 +20,8 @@ What each outcome does:
 * lost: a message whose worker died too many times is failed without running again.
 * unknown task: a claimed body naming a task the pool does not serve is never run.
 * shutdown: the lease is released, so the message runs again at once, no attempt counted.
+* interrupted: a run whose process ended before reporting its end is finished as its stop (or
+  its death) says, unless the process had already written the outcome (its lease is gone).
 
 A hook runs exactly when its outcome happened: ``on_retry``, ``on_failure`` and ``on_success``
 only after the broker accepted the retry, failure or ack (by this call or an earlier attempt of
@@ -79,6 +81,9 @@ class PlanBroker(Protocol):
 
     @property
     def release(self) -> Callable[..., Any]: ...
+
+    @property
+    def renew(self) -> Callable[..., Any]: ...
 
 
 class PlanTask(Protocol):
@@ -302,6 +307,31 @@ def stop_plan(task: PlanTask, message: Message, exception: BaseException) -> Pla
         yield from release_plan(task.broker, message)
     else:
         yield from error_plan(task, message, exception)
+
+
+def interrupted_plan(
+    task: PlanTask,
+    message: Message,
+    exception: BaseException | None,
+    lease_ttl: int,
+    may_have_finished: bool = False,
+) -> Plan:
+    """Finish a run whose process ended (was killed, or died) before it reported its end.
+
+    ``exception``: why the run ended (a stop's reason, or ``WorkerLostError``); ``None``: it
+    never began, so the message is released without counting an attempt. ``may_have_finished``:
+    the process had begun writing the outcome itself; that outcome reached Redis exactly when
+    the lease is gone (every finishing operation drops it atomically), and then nothing is left.
+    """
+    if may_have_finished:
+        renewed = yield check(task.broker.renew, [message], lease_ttl)
+        if renewed is REFUSED or not renewed[0]:
+            log.info("%s was finished by its process before it ended", message.summary)
+            return
+    if exception is None:
+        yield from release_plan(task.broker, message)
+    else:
+        yield from stop_plan(task, message, exception)
 
 
 def exhausted_by_lost_workers(task: PlanTask, message: Message) -> bool:
