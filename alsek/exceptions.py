@@ -98,3 +98,8 @@ class RateLimitExceeded(AlsekError):
 class MaxAgeExceeded(AlsekError):
     """A message was older than its ``max_age`` when a worker claimed it: it was dead-lettered
     without running (its dead letter's reason starts with ``max_age``)."""
+
+
+class RedisAccessError(AlsekError):
+    """Redis answered a worker pool's start with a refusal (credentials, rights, a database that
+    does not exist): the pool stops at once rather than wait, as waiting would not fix it."""

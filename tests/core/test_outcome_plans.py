@@ -21,6 +21,7 @@ from alsek.core.future.outcome import (
     Plan,
     error_plan,
     exhausted_by_lost_workers,
+    interrupted_plan,
     lost_plan,
     perform,
     release_plan,
@@ -63,6 +64,10 @@ class StandInBroker:
 
     def release(self, message: Message) -> None:
         self._record("release")
+
+    def renew(self, messages: list[Message], lease_ttl: int) -> list[bool]:
+        self._record("renew")
+        return [True for _ in messages]
 
 
 class StandInTask:
@@ -312,6 +317,44 @@ def test_shutdown_releases_the_message() -> None:
 def test_any_other_stop_is_an_error_of_the_attempt() -> None:
     actions = steps_of(stop_plan(StandInTask(), running(), TimeoutError("too slow")))
     assert names(actions)[:2] == ["check:is_revoked", "check:do_retry"]
+
+
+def test_an_interrupted_run_that_never_began_is_released_uncounted() -> None:
+    actions = steps_of(interrupted_plan(StandInTask(), running(), None, lease_ttl=30_000))
+    assert names(actions) == ["broker_op:release"]
+
+
+def test_an_interrupted_run_ends_as_its_stop_or_its_death_says() -> None:
+    """As ``stop_plan`` would: a death or a timeout fails the attempt, a shutdown releases."""
+    reply = answers(do_retry=True)
+    for stop in (WorkerLostError("killed"), TimeoutError("slow"), TerminationError("stop")):
+        interrupted = steps_of(interrupted_plan(StandInTask(), running(), stop, 30_000), reply)
+        stopped = steps_of(stop_plan(StandInTask(), running(), stop), reply)
+        assert names(interrupted) == names(stopped)
+    assert names(steps_of(stop_plan(StandInTask(), running(), TerminationError("stop")))) == [
+        "broker_op:release"
+    ]
+
+
+@pytest.mark.parametrize("renewed", [[False], [None], REFUSED])
+def test_a_run_interrupted_while_finishing_without_its_lease_was_finished(renewed: Any) -> None:
+    """The process's own outcome reached Redis (it drops the lease): nothing is written twice."""
+    task, message = StandInTask(), running()
+    plan = interrupted_plan(
+        task, message, WorkerLostError("killed"), 30_000, may_have_finished=True
+    )
+    actions = steps_of(plan, answers(renew=renewed))
+    assert names(actions) == ["check:renew"]
+    assert actions[0].args == ([message], 30_000)
+
+
+def test_a_run_interrupted_while_finishing_with_its_lease_held_is_finished_here() -> None:
+    error = TimeoutError("slow")
+    plan = interrupted_plan(StandInTask(), running(), error, 30_000, may_have_finished=True)
+    actions = steps_of(plan, answers(renew=[True], do_retry=False))
+    failed = steps_of(error_plan(StandInTask(), running(), error), answers(do_retry=False))
+    assert names(actions) == ["check:renew", *names(failed)]
+    assert "broker_op:fail" in names(failed)
 
 
 def test_an_unknown_task_is_dead_lettered_through_a_task_that_reports() -> None:

@@ -386,6 +386,7 @@ async def test_nothing_is_left_but_bounded_bookkeeping_after_acking_everything(
     finish_marks = {key for key in left if key.startswith(f"lock:{namespace}:queues:{{q}}:")}
     assert len(finish_marks) == 50
     assert all(left[key] <= DEFAULT_LEASE_TTL for key in finish_marks)
+    # Nothing of a message acked without a status or result is left to find by uuid.
     assert set(left) - finish_marks <= {
         f"{namespace}:registry:{{queues}}",
         f"{namespace}:registry:{{queues}}:seen",

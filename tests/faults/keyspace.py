@@ -12,10 +12,14 @@ read per key) and sorts every key into what ``docs/redis-layout.md`` says may ex
   the rest of the lease (so a repeat of the ack or fail is recognised), in no lease index;
 * a status (a non-terminal one only for a live message, and listed in the live index), a
   result or a failure record;
-* a dead letter (body, reason, time of failure) listed in its DLQ index.
+* a dead letter (body, reason, time of failure) listed in its DLQ index;
+* the per-task mirrors of the delayed, leases and DLQ indexes (holding what their queue's index
+  holds), the served index, a pause flag, uuid records, worker records and their registry,
+  status histories.
 
-Every key must have a TTL. Anything else is a violation: an unknown key, a key without TTL, an
-index entry pointing nowhere (an orphan), a message in no index or in two.
+Every key must have a TTL (but a pause flag, which an operator sets and removes). Anything else
+is a violation: an unknown key, a key without TTL, an index entry pointing nowhere (an orphan),
+a message in no index or in two.
 """
 
 from __future__ import annotations
@@ -67,6 +71,15 @@ def _patterns(ns: str) -> list[tuple[str, re.Pattern[str]]]:
         ("registry", rf"{n}:registry:\{{queues\}}"),
         ("registry_wake", rf"{n}:registry:\{{queues\}}:wake"),
         ("registry_seen", rf"{n}:registry:\{{queues\}}:seen"),
+        ("workers", rf"{n}:registry:\{{workers\}}"),
+        ("worker", rf"{n}:registry:\{{workers\}}:(?P<w>.+)"),
+        ("uuid_record", rf"{n}:uuids:(?P<u>[^:]+)"),
+        ("paused", rf"{n}:{q}:paused"),
+        ("task_delayed", rf"{n}:{q}:tasks:(?P<t>[^:]+):delayed"),
+        ("task_leases", rf"{n}:{q}:tasks:(?P<t>[^:]+):leases"),
+        ("task_dlq", rf"{n}:{q}:tasks:(?P<t>[^:]+):dlq"),
+        ("served", rf"{n}:{q}:tasks:(?P<t>[^:]+):served"),
+        ("status_history", rf"{n}:status:\{{(?P<q>[^}}]+)\}}:(?P<t>[^:]+):(?P<u>[^:]+):history"),
         ("message", rf"{n}:{q}:messages:(?P<u>[^:]+)"),
         ("lock", rf"lock:{n}:{q}:messages:(?P<u>[^:]+)"),
         ("ready", rf"{n}:{q}:tasks:(?P<t>[^:]+):ready"),
@@ -162,7 +175,7 @@ def audit(conn: redis.Redis, namespace: str, now_ms: int | None = None) -> Audit
         by_kind.setdefault(kind, []).append((key, parts))
         if kind == "unknown":
             bad(f"unknown key {key!r} ({data[key][0]})")
-        elif data[key][1] == -1:
+        elif data[key][1] == -1 and kind != "paused":  # an operator's pause stays until resumed
             bad(f"{kind} key {key!r} has no TTL")
 
     index = {(kind, parts.get("q"), parts.get("t")): key for key, (kind, parts) in parsed.items()}
@@ -221,6 +234,18 @@ def audit(conn: redis.Redis, namespace: str, now_ms: int | None = None) -> Audit
             for u in dict(data[key][2]):
                 if (p["q"], u) not in messages:
                     bad(f"{kind} entry {u} of {key!r} points to no message")
+
+    # The per-task mirrors hold what their queue's index holds, for that task.
+    for kind, queue_kind in (("task_delayed", "delayed"), ("task_leases", "leases")):
+        for key, p in by_kind.get(kind, []):
+            _, whole = zset(queue_kind, p["q"])
+            for u in dict(data[key][2]):
+                if (p["q"], u) not in messages or u not in whole:
+                    bad(f"{kind} entry {u} of {key!r} is not in the queue's {queue_kind} index")
+    for key, p in by_kind.get("task_dlq", []):
+        for u, expires in dict(data[key][2]).items():
+            if (p["q"], u) not in dead and expires > now:
+                bad(f"task DLQ entry {u} of {key!r} points to no dead letter")
 
     for (q, u), key in dead.items():
         _, _, body = data[key]

@@ -250,17 +250,17 @@ def test_a_task_that_kills_its_process_is_retried_and_the_pool_survives(lab: Lab
     assert lab.done(message) == 1
 
 
-def test_a_sigterm_from_outside_does_not_stop_a_process_future(
+def test_a_sigterm_from_outside_does_not_stop_a_process_pool_child(
     make_lab: Callable[[PoolKind], Lab],
 ) -> None:
     """A service manager signals the whole process group; the pool's shutdown decides, not the
-    child (only a stop() from the pool ends it)."""
+    child (only the pool, killing it, ends it)."""
     lab = make_lab(KINDS["process"])
     sleepy = lab.task("sleepy", max_retries=0)
     message = sleepy.generate(args=(0.6,))
-    with lab.pool() as running:
+    with lab.pool():
         eventually(lambda: lab.last_beat(message), what="the task runs")
-        child = running.pool._futures[message.uuid].process.pid
-        os.kill(child, signal.SIGTERM)
+        os.kill(lab.attempts(message)[0]["pid"], signal.SIGTERM)
+        os.kill(lab.attempts(message)[0]["pid"], signal.SIGINT)
         assert lab.store.get(message, timeout=10_000) == 0.6
     assert (lab.starts(message), lab.done(message)) == (1, 1)

@@ -24,7 +24,7 @@ from alsek.core.broker.replies import ALREADY, OK, check_reply
 from alsek.core.broker.submit import SubmitSteps
 from alsek.core.message import Message
 from alsek.core.middleware import Middleware, MiddlewareStack
-from alsek.core.steps.ops import ScriptCall, Steps, batched, call
+from alsek.core.steps.ops import Request, ScriptCall, Steps, batched, call
 from alsek.defaults import DEFAULT_LEASE_TTL, DEFAULT_TTL
 from alsek.exceptions import WorkerLostError
 from alsek.storage.backends.helpers import rebuild_backend
@@ -311,15 +311,18 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         The next message goes first, under a request id derived from its uuid: a repeat of
         this ack, or a later run of this message, submits it again as a no-op.
         """
-        calls: list[ScriptCall] = []
+        calls: list[Request] = []
         if then_submit is not None:
             calls += self._next_message_calls(then_submit, then_submit_effects)
+        effects, after = self._retaining(message, effects)
         calls.append(
             self._queue_script(
                 "ack", message.queue, message.uuid, lease_owner(message), *encode_effects(effects)
             )
         )
         replies = yield batched(*calls)
+        if after and replies[-1] == OK:
+            yield batched(*after)
         if then_submit is not None and replies[0][0] != OK:
             log.info(
                 "Next message %s was not submitted (%s): a message with its uuid was already "
@@ -366,6 +369,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         log.info("Retrying %s in %s ms", message.summary, wait)
 
     def _fail_steps(self, message: Message, effects: Sequence[Effect]) -> Steps[None]:
+        effects, after = self._retaining(message, effects, self.dlq_ttl or 0)
         request = self._fail_call(
             message.queue,
             message.uuid,
@@ -375,12 +379,15 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             effects,
         )
         [reply] = yield batched(request)
+        if after and reply == OK:
+            yield batched(*after)
         check_reply(reply, message, "fail", gone_ok=True)
         message.linked_lock = None
 
     def _revoke_steps(self, message: Message, effects: Sequence[Effect]) -> Steps[bool]:
         """Revoke a message that is in the broker; ``False`` (nothing written, no effect
         applied) when it is gone: finished, failed, expired or never submitted."""
+        effects, after = self._retaining(message, effects, self.dlq_ttl or 0)
         request = self._queue_script(
             "revoke",
             message.queue,
@@ -395,6 +402,8 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         [reply] = yield batched(request)
         message.linked_lock = None
         revoked = check_reply(reply, message, "revoke", gone_ok=True) == OK
+        if revoked and after:
+            yield batched(*after)
         if revoked:
             yield from self._middleware_steps("after_revoke", [message])
         return revoked
@@ -453,6 +462,20 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         timeout = max(timeout_ms, 2) / 1000
         [popped] = yield call(("BLPOP", *names, timeout))  # blocking: never batched
         return popped is not None
+
+    def _wake_steps(self, queues: Sequence[str]) -> Steps[None]:
+        """Wake a consumer blocked in ``wait_for_work`` on each of ``queues``, as a submit does.
+
+        At most one token waits in a list (a token already there means nobody is blocked), and
+        it expires like a submit's.
+        """
+        commands: list[tuple[Any, ...]] = []
+        for queue in queues:
+            key = self._full(keys.wake_key(queue))
+            ttl = keys.WAKE_TTL_MS
+            commands += [("LPUSH", key, "1"), ("LTRIM", key, 0, 0), ("PEXPIRE", key, ttl)]
+        if commands:
+            yield call(*commands)
 
     @staticmethod
     def _lease_ttl(lease_ttl: int | None) -> int:

@@ -113,6 +113,10 @@ class AsyncBroker(BaseBroker):
         """Block until a submit signals one of ``queues`` (or a new queue), or the timeout."""
         return await self._drive(self._wait_steps(queues, timeout_ms, all_queues))
 
+    async def wake(self, queues: Sequence[str]) -> None:
+        """Wake a consumer waiting for work on each of ``queues`` (e.g. to see a stop at once)."""
+        await self._drive(self._wake_steps(queues))
+
     async def queues(self) -> list[str]:
         """Names of the queues that have had messages (the registry), sorted."""
         return await self._drive(self._queues_steps())

@@ -99,6 +99,7 @@ class DeadLetterSteps(RegistrySteps):
             linked_lock=None,
             **({"backoff_settings": backoff_settings} if backoff_settings is not None else {}),
         )
+        effects, beside = self._recording(fresh, effects, ttl)
         request = self._queue_script(
             "requeue",
             fresh.queue,
@@ -110,7 +111,7 @@ class DeadLetterSteps(RegistrySteps):
             ttl,
             *encode_effects(effects),
         )
-        [reply] = yield batched(request)
+        [reply, *_] = yield batched(request, *beside)
         check_reply(reply, message, "requeue")
         return fresh
 

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from alsek.core.broker import keys
-from alsek.core.broker.effects import Effect, encode_effects
+from alsek.core.broker.effects import Effect, effect_commands, encode_effects
 from alsek.core.broker.registry import RegistrySteps
 from alsek.core.broker.replies import EXISTS, REVOKED, REVOKED_ADVICE
 from alsek.core.message import Message
 from alsek.core.middleware import MiddlewareStack, hook_steps
-from alsek.core.steps.ops import ScriptCall, Steps, batched
+from alsek.core.steps.ops import Command, Request, ScriptCall, Steps, batched
 from alsek.core.steps.outage import (
     SUBMIT_OUTAGE_PATIENCE_MS,
     SUBMIT_OUTAGE_PAUSES_MS,
@@ -118,16 +118,20 @@ class SubmitSteps(RegistrySteps):
         pending = _chunks(messages)
         unregistered = self._unregistered(messages)
         registrations = [self._register_call(queue, ttl) for queue in unregistered]
+        effects, indexing = self._records(messages, ttl, effects)
         refused = _Refused([], [])
         while pending:
             calls = [self._submit_call(prepared, chunk, ttl, effects) for chunk in pending]
             # A submit cut off by a connection error is sent again as is: if it had reached
-            # Redis, its request id makes the second one change nothing.
+            # Redis, its request id makes the second one change nothing (uuid records sent
+            # beside it, on a Cluster, are plain SETs: a repeat writes the same).
             replies = yield from sent_through_outage(
-                batched(*calls, *registrations), SUBMIT_OUTAGE_PATIENCE_MS, SUBMIT_OUTAGE_PAUSES_MS
+                batched(*calls, *registrations, *indexing),
+                SUBMIT_OUTAGE_PATIENCE_MS,
+                SUBMIT_OUTAGE_PAUSES_MS,
             )
             self._mark_registered(unregistered)
-            registrations, unregistered = [], []
+            registrations, unregistered, indexing = [], [], []
             retry: list[list[int]] = []
             for chunk, reply in zip(pending, replies):
                 if reply[0] in (EXISTS, REVOKED):
@@ -140,6 +144,29 @@ class SubmitSteps(RegistrySteps):
             pending = retry
         return refused
 
+    def _records(
+        self,
+        messages: Sequence[Message],
+        ttl: int,
+        effects: Sequence[Sequence[Effect]] | None,
+    ) -> tuple[list[list[Effect]], list[Command]]:
+        """Each message's effects, and the uuid record commands to send beside the scripts.
+
+        On one Redis the submit script writes each message's record itself (queue and task);
+        a message of a callback chain adds its own with its progenitor as an effect. On a
+        Cluster (the records are in other slots) every record is a command beside the script.
+        """
+        given = effects if effects is not None else [()] * len(messages)
+        if not self.one_queue_per_call:
+            return [
+                [*own, self._uuid_record(message, ttl)] if message.progenitor_uuid else list(own)
+                for message, own in zip(messages, given)
+            ], []
+        commands: list[Command] = []
+        for message in messages:
+            commands += effect_commands([self._uuid_record(message, ttl)])
+        return [list(own) for own in given], commands
+
     def _submit_call(
         self,
         prepared: Sequence[_Prepared],
@@ -151,20 +178,25 @@ class SubmitSteps(RegistrySteps):
         """One ``submit`` call; ``request_id`` defaults to a fresh one (a call sent again as
         is, by redis-py or the batcher, carries the same)."""
         queue = prepared[chunk[0]].message.queue
-        args: list[str | int | float] = [ttl, request_id or uuid.uuid4().hex, len(chunk)]
+        record_ttl = 0 if self.one_queue_per_call else ttl + (self.dlq_ttl or 0)
+        args: list[str | int | float] = [ttl, request_id or uuid.uuid4().hex, record_ttl]
+        args.append(len(chunk))
         for index in chunk:
             message, body, ready_at = prepared[index]
             args += [message.task_name, message.uuid, message.priority, ready_at, body]
             args += encode_effects(effects[index] if effects is not None else ())
         return self._queue_script("submit", queue, *args)
 
-    def _next_message_calls(self, message: Message, effects: Sequence[Effect]) -> list[ScriptCall]:
-        """Calls submitting ``message`` (the next of a callback chain) within another operation's
-        round trip: the submit first, then any registration its queue needs."""
+    def _next_message_calls(self, message: Message, effects: Sequence[Effect]) -> list[Request]:
+        """Requests submitting ``message`` (the next of a callback chain) within another
+        operation's round trip: the submit first, then its uuid record and any registration
+        its queue needs."""
         ttl = DEFAULT_TTL
         request_id = f"next:{message.uuid}"
         prepared = [self._prepare(message, ttl)]
-        calls = [self._submit_call(prepared, [0], ttl, [effects], request_id)]
+        recorded, beside = self._records([message], ttl, [effects])
+        calls: list[Request] = [self._submit_call(prepared, [0], ttl, recorded, request_id)]
+        calls += beside
         return calls + [self._register_call(queue, ttl) for queue in self._unregistered([message])]
 
     def _submit_one_steps(

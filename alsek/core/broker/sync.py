@@ -111,6 +111,10 @@ class Broker(BaseBroker):
         """Block until a submit signals one of ``queues`` (or a new queue), or the timeout."""
         return self._drive(self._wait_steps(queues, timeout_ms, all_queues))
 
+    def wake(self, queues: Sequence[str]) -> None:
+        """Wake a consumer waiting for work on each of ``queues`` (e.g. to see a stop at once)."""
+        self._drive(self._wake_steps(queues))
+
     def queues(self) -> list[str]:
         """Names of the queues that have had messages (the registry), sorted."""
         return self._drive(self._queues_steps())

@@ -25,6 +25,8 @@ What each outcome does:
   ``max_age``).
 * unknown task: a claimed body naming a task the pool does not serve is never run.
 * shutdown: the lease is released, so the message runs again at once, no attempt counted.
+* interrupted: a run whose process ended before reporting its end is finished as its stop (or
+  its death) says, unless the process had already written the outcome (its lease is gone).
 
 The broker's middleware (``alsek.core.middleware``) is called along: ``after_process`` once per
 run that ended (by itself, ``ended_plan``, or stopped, ``stop_plan``), before its outcome;
@@ -99,6 +101,9 @@ class PlanBroker(Protocol):
 
     @property
     def release(self) -> Callable[..., Any]: ...
+
+    @property
+    def renew(self) -> Callable[..., Any]: ...
 
 
 class PlanTask(Protocol):
@@ -319,7 +324,14 @@ def error_plan(task: PlanTask, message: Message, exception: BaseException) -> Pl
             "%s failed (%s), which it throws: not retried", message.summary, _describe(exception)
         )
     else:
-        log.error("%s failed (%s); retries exhausted", message.summary, _describe(exception))
+        # The traceback is logged here only, once per message: a retry's WARNING names the
+        # exception and nothing more (every attempt's traceback is on the message meanwhile).
+        log.error(
+            "%s failed (%s); retries exhausted",
+            message.summary,
+            _describe(exception),
+            exc_info=exception if exception.__traceback__ is not None else None,
+        )
     yield from _fail(task, message, exception)
 
 
@@ -416,6 +428,31 @@ def stop_plan(task: PlanTask, message: Message, exception: BaseException) -> Pla
         yield from release_plan(task.broker, message)
     else:
         yield from error_plan(task, message, exception)
+
+
+def interrupted_plan(
+    task: PlanTask,
+    message: Message,
+    exception: BaseException | None,
+    lease_ttl: int,
+    may_have_finished: bool = False,
+) -> Plan:
+    """Finish a run whose process ended (was killed, or died) before it reported its end.
+
+    ``exception``: why the run ended (a stop's reason, or ``WorkerLostError``); ``None``: it
+    never began, so the message is released without counting an attempt. ``may_have_finished``:
+    the process had begun writing the outcome itself; that outcome reached Redis exactly when
+    the lease is gone (every finishing operation drops it atomically), and then nothing is left.
+    """
+    if may_have_finished:
+        renewed = yield check(task.broker.renew, [message], lease_ttl)
+        if renewed is REFUSED or not renewed[0]:
+            log.info("%s was finished by its process before it ended", message.summary)
+            return
+    if exception is None:
+        yield from release_plan(task.broker, message)
+    else:
+        yield from stop_plan(task, message, exception)
 
 
 def exhausted_by_lost_workers(task: PlanTask, message: Message) -> bool:

@@ -187,7 +187,8 @@ class Task(BaseTask[P, R]):
 
         Raises:
             ValidationError: ``result_ttl`` without a result store; ``args`` with
-                ``no_positional_args``.
+                ``no_positional_args``; arguments the function cannot be called with
+                (``message=`` counts as given when the worker passes it).
             ValueError: ``priority`` is not an int >= 0; another field is invalid; a
                 ``throws`` or ``retry_when`` override that cannot be imported by path.
             TypeError: a value cannot be serialized (naming the field); nothing was written.

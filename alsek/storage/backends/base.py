@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any, ClassVar, TypeVar
@@ -25,6 +26,9 @@ from alsek.types import Empty
 from alsek.utils.aggregation import gather_init_params
 from alsek.utils.namespacing import validate_namespace
 from alsek.utils.printing import auto_repr
+
+#: Held while a ``LazyClient`` is resolved (rare: once per backend).
+_RESOLVING = threading.RLock()
 
 __all__ = [
     "SCAN_BATCH_SIZE",
@@ -117,11 +121,35 @@ def _pool_settings(client: Any) -> dict[str, Any]:
         for key, value in pool.connection_kwargs.items()
         if key not in _POOL_RUNTIME_KWARGS and type(value) is not object
     }
-    return {
+    settings = {
         "connection_class": pool.connection_class,
         "max_connections": pool.max_connections,
         "connection_kwargs": kwargs,
     }
+    if hasattr(pool, "sentinel_manager"):
+        kwargs.pop("connection_pool", None)  # a Sentinel pool's reference to itself
+        settings["sentinel"] = _sentinel_settings(pool)
+    return settings
+
+
+def _sentinel_settings(pool: Any) -> dict[str, Any]:
+    """What rebuilds a Sentinel-managed pool elsewhere: the service, and the sentinels that
+    name its master (a new ``Sentinel`` with clients of its own asks them again)."""
+    manager = pool.sentinel_manager
+    return {
+        "service_name": pool.service_name,
+        "is_master": pool.is_master,
+        "check_connection": pool.check_connection,
+        "sentinels": [
+            (sentinel.connection_pool.connection_kwargs["host"],
+             sentinel.connection_pool.connection_kwargs["port"])
+            for sentinel in manager.sentinels
+        ],
+        "min_other_sentinels": manager.min_other_sentinels,
+        "sentinel_kwargs": manager.sentinel_kwargs,
+        "force_master_ip": manager._force_master_ip,
+        "connection_kwargs": manager.connection_kwargs,
+    }  # fmt: skip
 
 
 class BaseBackend(ABC):
@@ -138,6 +166,8 @@ class BaseBackend(ABC):
     CLIENT_CLASS: ClassVar[type[Any] | None] = None
     #: Connection pool class ``from_settings`` rebuilds the client's pool with.
     CONNECTION_POOL_CLASS: ClassVar[type[Any] | None] = None
+    #: ``Sentinel`` and Sentinel-managed pool classes that rebuild a Sentinel client's pool.
+    SENTINEL_CLASSES: ClassVar[tuple[type[Any], type[Any]] | None] = None
 
     _conn: Any
 
@@ -188,9 +218,13 @@ class BaseBackend(ABC):
         return client
 
     def _resolve_conn(self) -> Any:
-        """The client, built from the ``LazyClient`` (once) if the backend was given one."""
+        """The client, built from the ``LazyClient`` if the backend was given one: once, also
+        when several threads first ask at the same time (two clients could reach two
+        different fakeredis servers)."""
         if isinstance(self._conn, LazyClient):
-            self._conn = self._check_client(self._conn.get())
+            with _RESOLVING:
+                if isinstance(self._conn, LazyClient):
+                    self._conn = self._check_client(self._conn.get())
         return self._conn
 
     @property
@@ -203,12 +237,38 @@ class BaseBackend(ABC):
         pool_class = cls.CONNECTION_POOL_CLASS
         if pool_class is None:
             raise NotImplementedError(f"{cls.__name__} declares no CONNECTION_POOL_CLASS")
-        pool = pool_class(
-            connection_class=settings["connection_class"],
-            max_connections=settings["max_connections"],
+        pool_options = {
+            "connection_class": settings["connection_class"],
+            "max_connections": settings["max_connections"],
             **settings["connection_kwargs"],
-        )
+        }
+        sentinel = settings.get("sentinel")
+        if sentinel is None:
+            pool = pool_class(**pool_options)
+        else:
+            pool = cls._sentinel_pool(sentinel, pool_options)
         return cls._client_class().from_pool(pool)
+
+    @classmethod
+    def _sentinel_pool(cls, sentinel: dict[str, Any], pool_options: dict[str, Any]) -> Any:
+        """A new Sentinel-managed pool, with a ``Sentinel`` of its own (``_sentinel_settings``)."""
+        if cls.SENTINEL_CLASSES is None:
+            raise NotImplementedError(f"{cls.__name__} declares no SENTINEL_CLASSES")
+        manager_class, pool_class = cls.SENTINEL_CLASSES
+        manager = manager_class(
+            sentinel["sentinels"],
+            min_other_sentinels=sentinel["min_other_sentinels"],
+            sentinel_kwargs=sentinel["sentinel_kwargs"],
+            force_master_ip=sentinel["force_master_ip"],
+            **sentinel["connection_kwargs"],
+        )
+        return pool_class(
+            sentinel["service_name"],
+            manager,
+            is_master=sentinel["is_master"],
+            check_connection=sentinel["check_connection"],
+            **pool_options,
+        )
 
     # Moving a backend between processes.
 

@@ -1,16 +1,20 @@
 -- Claim up to n ready messages across sources (queues, in order), each under a fresh lease.
 -- ARGV: prefix, now, n, lease_ttl, owner_base, request_id,
 --       status key template, status channel template, status payload, status ttl (0: none),
+--       status history template ('' : none), history length,
 --       n_tracked (-1: every task) + tracked task names,
 --       n_sources + per source: queue, n_tasks + task names. n_tasks > 0: these tasks,
 --       drained in order; -k: these k tasks, best priority first; 0: every task of the queue,
---       best priority first. Messages of tasks a source does not name stay queued.
+--       best priority first. Messages of tasks a source does not name stay queued, and so do
+--       the messages of a paused queue (its delayed ones are still promoted, its expired
+--       leases reclaimed).
 -- Returns {due_in, then per message: queue, task, uuid, data, lost, owner}; due_in is how
 -- long (ms, by the server's clock) until something becomes due or a lease expires, -1 when
 -- nothing is pending.
 local n, lease_ttl, owner_base, rid = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local s_key, s_channel, s_payload, s_ttl = ARGV[7], ARGV[8], ARGV[9], tonumber(ARGV[10])
-local i = 11
+local s_history, s_history_length = ARGV[11], tonumber(ARGV[12])
+local i = 13
 local tracked = nil
 local n_tracked = tonumber(ARGV[i]); i = i + 1
 if n_tracked >= 0 then
@@ -89,14 +93,10 @@ local function lease(q, t, m)
   local owner = owner_base .. ':' .. redis.call('HINCRBY', key, 'deliveries', 1)
   redis.call('SET', lock_key(q, u), owner, 'PX', lease_ttl)
   redis.call('ZADD', leases_key(q), NOW + lease_ttl, u)
+  redis.call('ZADD', task_leases_key(q, t), NOW + lease_ttl, u)
   if s_key ~= '' and (tracked == nil or tracked[t]) then
     local names = {queue = q, task = t, uuid = u}
-    if s_ttl > 0 then
-      redis.call('SET', fill(s_key, names), s_payload, 'PX', s_ttl)
-    else
-      redis.call('SET', fill(s_key, names), s_payload)
-    end
-    redis.call('PUBLISH', fill(s_channel, names), s_payload)
+    write_status(names, s_key, s_channel, s_payload, s_ttl, s_history, s_history_length)
   end
   local n_out = #out
   out[n_out + 1] = q; out[n_out + 2] = t; out[n_out + 3] = u
@@ -106,7 +106,14 @@ end
 
 -- The leases index TTL is extended once per queue, to the longest-lived message leased.
 local claimed = 0
+-- Nobody claims from a paused queue (its delayed messages are promoted and its expired leases
+-- reclaimed all the same, above).
+local active = {}
 for _, src in ipairs(sources) do
+  if redis.call('EXISTS', paused_key(src.queue)) == 0 then active[#active + 1] = src end
+end
+
+for _, src in ipairs(active) do
   local q = src.queue
   local tasks = src.tasks or redis.call('SMEMBERS', tasks_key(q))
   local longest = 0
@@ -134,6 +141,7 @@ for _, src in ipairs(sources) do
     end
   end
   extend_ttl(leases_key(q), longest)
+  for _, t in ipairs(tasks) do extend_ttl(task_leases_key(q, t), longest) end
   if claimed >= n then
     -- Full batch: if work remains, pass the wake-up on to another idle consumer.
     if pick(heads or read_heads(q, tasks), src.ordered) then signal(q) end

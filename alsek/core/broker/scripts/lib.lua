@@ -56,6 +56,16 @@ local function requests_key(q) return qbase(q) .. ':requests' end
 local function dlq_index_key(q) return qbase(q) .. ':dlq' end
 local function dlq_key(q, u) return qbase(q) .. ':dlq:' .. u end
 local function revoked_key(q, u) return qbase(q) .. ':revoked:' .. u end
+local function paused_key(q) return qbase(q) .. ':paused' end
+-- Per-task mirrors of the queue's delayed, leases and dead-letter indexes (same members and
+-- scores, but leases keep their first deadline), so that counting a task's messages in each
+-- state is one ZCARD; and the task's served index, written by the pools' heartbeats.
+local function task_key(q, t, what) return qbase(q) .. ':tasks:' .. t .. ':' .. what end
+local function task_delayed_key(q, t) return task_key(q, t, 'delayed') end
+local function task_leases_key(q, t) return task_key(q, t, 'leases') end
+local function task_dlq_key(q, t) return task_key(q, t, 'dlq') end
+local function served_key(q, t) return task_key(q, t, 'served') end
+local function uuid_record_key(u) return PREFIX .. 'uuids:' .. u end
 local function registry_key() return PREFIX .. 'registry:{queues}' end
 local function registry_seen_key() return registry_key() .. ':seen' end
 local function registry_wake_key() return registry_key() .. ':wake' end
@@ -92,8 +102,11 @@ local function wake(key)
   end
 end
 
--- Wake one idle consumer of queue q.
-local function signal(q) wake(wake_key(q)) end
+-- Wake one idle consumer of queue q, unless the queue is paused (no consumer claims from it;
+-- resuming it wakes one).
+local function signal(q)
+  if redis.call('EXISTS', paused_key(q)) == 0 then wake(wake_key(q)) end
+end
 
 -- Requests of queue q remembered for REQUEST_MEMORY_MS (a sorted set by expiry, pruned as it
 -- is written, so it holds only the requests of the last two minutes).
@@ -111,15 +124,24 @@ local function remember_request(q, rid)
   redis.call('PEXPIRE', key, REQUEST_MEMORY_MS)  -- every entry is forgotten by then
 end
 
--- Put a message where it belongs: ready set when due, else the ready-time index.
+-- Note message u of task t as not ready before ready_at (both indexes; see task_key).
+local function add_delayed(q, t, u, ready_at, ttl)
+  redis.call('ZADD', delayed_key(q), ready_at, u)
+  redis.call('ZADD', task_delayed_key(q, t), ready_at, u)
+  extend_ttl(delayed_key(q), ttl)
+  extend_ttl(task_delayed_key(q, t), ttl)
+end
+
+-- Put a message where it belongs: ready set when due, else the ready-time index. The hash's
+-- `since` says from when it is ready (the age of the oldest ready message reads it).
 local function enqueue(q, t, u, prio, seq, ready_at, ttl)
+  redis.call('HSET', msg_key(q, u), 'since', math.max(ready_at, NOW))
   if ready_at <= NOW then
     local key = ready_key(q, t)
     redis.call('ZADD', key, prio, member(seq, u))
     extend_ttl(key, ttl)
   else
-    redis.call('ZADD', delayed_key(q), ready_at, u)
-    extend_ttl(delayed_key(q), ttl)
+    add_delayed(q, t, u, ready_at, ttl)
   end
 end
 
@@ -141,15 +163,16 @@ local function insert_many(q, entries, ttl)
     local t, u, prio, ready_at = e[1], e[2], e[3], e[4]
     seq = seq + 1
     local key = msg_key(q, u)
-    redis.call('HSET', key, 'data', e[5], 'task', t, 'prio', prio, 'seq', seq)
+    local since = math.max(ready_at, NOW)
+    redis.call('HSET', key, 'data', e[5], 'task', t, 'prio', prio, 'seq', seq, 'since', since)
     redis.call('PEXPIRE', key, ttl)
+    if not ready[t] then ready[t] = {}; delayed[t] = {}; tasks[#tasks + 1] = t end
     if ready_at <= NOW then
       local pairs = ready[t]
-      if not pairs then pairs = {}; ready[t] = pairs; tasks[#tasks + 1] = t end
       pairs[#pairs + 1] = prio; pairs[#pairs + 1] = member(seq, u)
     else
-      if not ready[t] then ready[t] = {}; tasks[#tasks + 1] = t end
-      delayed[#delayed + 1] = ready_at; delayed[#delayed + 1] = u
+      local pairs = delayed[t]
+      pairs[#pairs + 1] = ready_at; pairs[#pairs + 1] = u
     end
   end
   for _, t in ipairs(tasks) do
@@ -157,35 +180,54 @@ local function insert_many(q, entries, ttl)
       zadd_pairs(ready_key(q, t), ready[t])
       extend_ttl(ready_key(q, t), ttl)
     end
-  end
-  if #delayed > 0 then
-    zadd_pairs(delayed_key(q), delayed)
-    extend_ttl(delayed_key(q), ttl)
+    if #delayed[t] > 0 then
+      zadd_pairs(delayed_key(q), delayed[t])
+      zadd_pairs(task_delayed_key(q, t), delayed[t])
+      extend_ttl(delayed_key(q), ttl)
+      extend_ttl(task_delayed_key(q, t), ttl)
+    end
   end
   redis.call('SADD', tasks_key(q), unpack(tasks))
   extend_ttl(tasks_key(q), ttl)
   extend_ttl(seq_name, ttl)
 end
 
--- Drop every index entry of a message (its body is deleted by the caller).
+-- Drop every index entry of a message (its body is deleted by the caller); returns its task.
 local function unindex(q, u)
   local f = redis.call('HMGET', msg_key(q, u), 'task', 'seq')
-  if f[1] then redis.call('ZREM', ready_key(q, f[1]), member(f[2], u)) end
+  if f[1] then
+    redis.call('ZREM', ready_key(q, f[1]), member(f[2], u))
+    redis.call('ZREM', task_delayed_key(q, f[1]), u)
+    redis.call('ZREM', task_leases_key(q, f[1]), u)
+  end
   redis.call('ZREM', delayed_key(q), u)
   redis.call('ZREM', leases_key(q), u)
+  return f[1]
 end
 
--- Keep a dead-letter copy for dlq_ttl ms, indexed by expiry so stale entries are pruned.
-local function dead_letter(q, u, data, reason, dlq_ttl)
+-- Keep a dead-letter copy of message u of task t (false: unknown) for dlq_ttl ms, indexed by
+-- expiry so stale entries are pruned.
+local function dead_letter(q, t, u, data, reason, dlq_ttl)
   if dlq_ttl <= 0 then return end
   local key = dlq_key(q, u)
   redis.call('DEL', key)
-  redis.call('HSET', key, 'data', data, 'reason', reason, 'failed_at', NOW)
+  redis.call('HSET', key, 'data', data, 'reason', reason, 'failed_at', NOW, 'task', t or '')
   redis.call('PEXPIRE', key, dlq_ttl)
-  local index = dlq_index_key(q)
-  redis.call('ZADD', index, NOW + dlq_ttl, u)
-  redis.call('ZREMRANGEBYSCORE', index, '-inf', NOW)
-  extend_ttl(index, dlq_ttl)
+  local indexes = {dlq_index_key(q)}
+  if t then indexes[2] = task_dlq_key(q, t) end
+  for _, index in ipairs(indexes) do
+    redis.call('ZADD', index, NOW + dlq_ttl, u)
+    redis.call('ZREMRANGEBYSCORE', index, '-inf', NOW)
+    extend_ttl(index, dlq_ttl)
+  end
+end
+
+-- Take dead letter u out of its indexes (it is requeued or purged); returns its task.
+local function undead(q, u)
+  local t = redis.call('HGET', dlq_key(q, u), 'task')
+  if t and t ~= '' then redis.call('ZREM', task_dlq_key(q, t), u) end
+  redis.call('ZREM', dlq_index_key(q), u)
+  return t
 end
 
 -- A delivery that finished its message (ack, fail) leaves this mark, followed by its owner id,
@@ -246,8 +288,18 @@ end
 --   Z key score member ttl   ZADD, and the key lives at least ttl ms (0: no TTL change)
 --   R key member         ZREM
 --   D key                DEL
+--   H key value max ttl  RPUSH '<now> <value>' (a status history), keep the last max items,
+--                        PEXPIRE ttl (0: none)
+--   K key ttl            keep key ttl more ms (PEXPIRE), for good (-1: PERSIST), or not (0: DEL)
 -- With apply false they are only stepped over. Returns the index after the last one.
-local EFFECT_ARGS = {S = 4, P = 2, Z = 4, R = 2, D = 1}
+local EFFECT_ARGS = {S = 4, P = 2, Z = 4, R = 2, D = 1, H = 4, K = 2}
+
+-- Append value to the history list key, stamped with the server's time, keeping max items.
+local function push_history(key, value, max, ttl)
+  redis.call('RPUSH', key, NOW .. ' ' .. value)
+  redis.call('LTRIM', key, -max, -1)
+  if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+end
 local function effects_at(i, apply)
   local count = tonumber(ARGV[i]); i = i + 1
   for _ = 1, count do
@@ -273,6 +325,17 @@ local function effects_at(i, apply)
       extend_ttl(ARGV[i + 1], tonumber(ARGV[i + 4]))
     elseif op == 'R' then
       redis.call('ZREM', ARGV[i + 1], ARGV[i + 2])
+    elseif op == 'H' then
+      push_history(ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
+    elseif op == 'K' then
+      local ttl = tonumber(ARGV[i + 2])
+      if ttl > 0 then
+        redis.call('PEXPIRE', ARGV[i + 1], ttl)
+      elseif ttl < 0 then
+        redis.call('PERSIST', ARGV[i + 1])
+      else
+        redis.call('DEL', ARGV[i + 1])
+      end
     else
       redis.call('DEL', ARGV[i + 1])
     end
@@ -289,6 +352,18 @@ local function fill(template, values)
   return (string.gsub(template, '<(%a+)>', values))
 end
 
+-- Write a status from templates filled with `names` (a claim's RUNNING, an unserved message's
+-- FAILED): SET (PX ttl when > 0), PUBLISH, and the history when its template is given.
+local function write_status(names, key_tpl, channel_tpl, payload, ttl, history_tpl, history_max)
+  if ttl > 0 then
+    redis.call('SET', fill(key_tpl, names), payload, 'PX', ttl)
+  else
+    redis.call('SET', fill(key_tpl, names), payload)
+  end
+  redis.call('PUBLISH', fill(channel_tpl, names), payload)
+  if history_tpl ~= '' then push_history(fill(history_tpl, names), payload, history_max, ttl) end
+end
+
 -- Move messages whose ready time has come into their ready sets.
 local function promote(q)
   local index = delayed_key(q)
@@ -296,7 +371,10 @@ local function promote(q)
   if #due == 0 then return end
   for _, u in ipairs(due) do
     local f = redis.call('HMGET', msg_key(q, u), 'task', 'prio', 'seq')
-    if f[1] then make_ready(q, f[1], u, f[2], f[3]) end
+    if f[1] then
+      make_ready(q, f[1], u, f[2], f[3])
+      redis.call('ZREM', task_delayed_key(q, f[1]), u)
+    end
   end
   redis.call('ZREM', index, unpack(due))
 end
@@ -321,6 +399,8 @@ local function reclaim(q)
       local f = redis.call('HMGET', key, 'task', 'prio', 'seq')
       if f[1] then
         redis.call('HINCRBY', key, 'lost', 1)
+        redis.call('HSET', key, 'since', NOW)
+        redis.call('ZREM', task_leases_key(q, f[1]), u)
         make_ready(q, f[1], u, f[2], f[3])
         count = count + 1
       end

@@ -13,8 +13,8 @@ end
 if redis.call('EXISTS', dlq_key(q, u)) == 0 then return GONE end
 local entry = {t, u, tonumber(ARGV[6]), from_caller(ARGV[7]), data}
 insert_many(q, {entry}, tonumber(ARGV[9]))
+undead(q, u)
 redis.call('DEL', dlq_key(q, u), revoked_key(q, u))
-redis.call('ZREM', dlq_index_key(q), u)
 signal(q)
 apply_effects(10)
 return OK

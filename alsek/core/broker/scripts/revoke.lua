@@ -8,9 +8,9 @@ local q, u = ARGV[3], ARGV[4]
 local key = msg_key(q, u)
 if redis.call('EXISTS', key) == 0 then return GONE end
 redis.call('SET', revoked_key(q, u), 'true', 'PX', tonumber(ARGV[5]))
-unindex(q, u)
+local t = unindex(q, u)
 redis.call('DEL', key, lock_key(q, u))
-dead_letter(q, u, ARGV[6], ARGV[7], tonumber(ARGV[8]))
+dead_letter(q, t, u, ARGV[6], ARGV[7], tonumber(ARGV[8]))
 redis.call('PUBLISH', ARGV[9], u)
 apply_effects(10)
 return OK

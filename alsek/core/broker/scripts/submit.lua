@@ -1,16 +1,19 @@
 -- Submit messages of one queue, all or nothing, each with its own effects (e.g. its SUBMITTED
 -- status), applied only when that message is written.
--- ARGV: prefix, now, queue, ttl, request id ('' for none), n, then n x (task, uuid, priority,
--- ready_at (caller's clock), data, effects).
+-- ARGV: prefix, now, queue, ttl, request id ('' for none), record ttl (0: none), n, then
+-- n x (task, uuid, priority, ready_at (caller's clock), data, effects). With a record ttl,
+-- each message written gets its uuid record (queue and task) for that long; a message of a
+-- callback chain has its own among its effects (with its progenitor), which comes after.
 -- Replies: {OK, n}; {EXISTS, uuid} when a uuid is queued with another body, {REVOKED, uuid}
 -- when a uuid was revoked: then nothing is written.
 -- A repeat writes nothing and applies no effect: a request id seen in the last
 -- REQUEST_MEMORY_MS (the call re-sent after a lost reply, even once its messages ran), or a
 -- message queued with this very body.
-local q, ttl, rid, n = ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local q, ttl, rid, record_ttl, n = ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]),
+  tonumber(ARGV[7])
 if seen_request(q, rid) then return {OK, n} end
 local starts = {}
-local i = 7
+local i = 8
 for k = 1, n do
   starts[k] = i
   i = effects_at(i + 5, false)
@@ -31,6 +34,11 @@ for k = 1, n do
 end
 if #entries > 0 then
   insert_many(q, entries, ttl)
+  if record_ttl > 0 then
+    for _, e in ipairs(entries) do
+      redis.call('SET', uuid_record_key(e[2]), q .. '\31' .. e[1] .. '\31', 'PX', record_ttl)
+    end
+  end
   for _, at in ipairs(fresh) do apply_effects(at + 5) end
   signal(q)
 end

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from redis.asyncio import ConnectionPool
 from redis.asyncio import Redis as RedisAsync
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 from alsek.defaults import DEFAULT_NAMESPACE
 from alsek.storage.backends.base import (
@@ -39,6 +40,7 @@ class AsyncRedisBackend(AsyncBackend):
     SUPPORTS_PUBSUB = True
     CLIENT_CLASS = RedisAsync
     CONNECTION_POOL_CLASS = ConnectionPool
+    SENTINEL_CLASSES = (Sentinel, SentinelConnectionPool)
 
     def __init__(
         self,

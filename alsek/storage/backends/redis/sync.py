@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 from redis import ConnectionPool, Redis
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from alsek.defaults import DEFAULT_NAMESPACE
 from alsek.storage.backends.base import (
@@ -37,6 +38,7 @@ class RedisBackend(Backend):
     SUPPORTS_PUBSUB = True
     CLIENT_CLASS = Redis
     CONNECTION_POOL_CLASS = ConnectionPool
+    SENTINEL_CLASSES = (Sentinel, SentinelConnectionPool)
 
     def __init__(
         self,
