@@ -148,6 +148,11 @@ class InProcessWorker:
                 self._raise_new_failure()
             running = self._progress.running()
             backlogs = [] if running else self._backlogs()
+            if not running:
+                # Read again after Redis: a message claimed before the backlog was read may
+                # have started, and even reached the dead-letter queue, meanwhile. It counts
+                # as running until its outcome (and the failure report) is complete.
+                running = self._progress.running()
             if not running and all(backlog.empty for _, backlog in backlogs):
                 if fail_fast:  # a failure is reported before its message stops running
                     self._raise_new_failure()
