@@ -3,14 +3,40 @@
 Every alsek operation is idempotent (scripts recognise a repeat of themselves), so an attempt
 that failed because Redis was unreachable is simply made again, after a pause that doubles from
 attempt to attempt up to a cap.
+
+Some refusals mean the same as a dropped connection: the server cannot serve the request *now*
+(a replica after a failover, a cluster that lost a master, a slot half-way through a migration,
+a server loading its data, a blocking call unblocked by a role change). The sender raises them
+as ``RedisUnavailableError``, so they are waited out like any outage, never taken for the
+operation's own answer.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
+from redis.exceptions import (
+    ClusterDownError,
+    ReadOnlyError,
+    RedisClusterUnreachableError,
+    ResponseError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
+
+
+class RedisUnavailableError(redis.ConnectionError):
+    """Redis refused a request because it cannot serve it right now (see the module)."""
+
 
 #: Redis errors that mean "not reachable right now": the attempt is made again later.
 REDIS_OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+
+#: Replies (errors) and client errors that mean "this server cannot serve this now".
+_UNAVAILABLE_REPLIES = (ReadOnlyError, ClusterDownError, TryAgainError)
+_UNAVAILABLE_PREFIXES = ("UNBLOCKED", "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN")
+CLUSTER_UNAVAILABLE_ERRORS = (SlotNotCoveredError, RedisClusterUnreachableError)
 
 #: Pauses (ms, first and cap) of a broker operation finishing a message: short, because the
 #: message's lease runs out meanwhile.
@@ -23,3 +49,18 @@ def outage_pause_ms(attempt: int, pauses: tuple[int, int]) -> int:
     """The pause (ms) after failed attempt number ``attempt`` (0 for the first)."""
     first, cap = pauses
     return int(min(first * 2**attempt, cap))
+
+
+def is_unavailable_reply(reply: Any) -> bool:
+    """Whether ``reply`` is a refusal that means "not now" rather than an answer."""
+    if isinstance(reply, _UNAVAILABLE_REPLIES):
+        return True
+    return isinstance(reply, ResponseError) and str(reply).startswith(_UNAVAILABLE_PREFIXES)
+
+
+def raise_if_unavailable(replies: list[Any]) -> list[Any]:
+    """``replies``, unless one says the server cannot serve now: then raise that as an outage."""
+    for reply in replies:
+        if is_unavailable_reply(reply):
+            raise RedisUnavailableError(f"Redis cannot serve the request now: {reply}") from reply
+    return replies

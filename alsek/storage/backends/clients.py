@@ -20,6 +20,7 @@ so every process builds its own.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
@@ -329,9 +330,13 @@ def _sentinel_from_recipe(recipe: dict[str, Any], kwargs: dict[str, Any], asynci
 def _cluster_from_recipe(recipe: dict[str, Any], asyncio: bool) -> Any:
     nodes: Sequence[Any]
     if asyncio:
+        # The asyncio cluster takes named options only (it picks its connection class and
+        # response callbacks itself, ``ssl=True`` for TLS).
+        accepted = inspect.signature(redis.asyncio.cluster.RedisCluster.__init__).parameters
+        kwargs = {k: v for k, v in recipe["connection_kwargs"].items() if k in accepted}
         nodes = [redis.asyncio.cluster.ClusterNode(h, p) for h, p in recipe["startup_nodes"]]
         return redis.asyncio.cluster.RedisCluster(
-            startup_nodes=list(nodes), **recipe["options"], **recipe["connection_kwargs"]
+            startup_nodes=list(nodes), **recipe["options"], **kwargs
         )
     node_class: Any = redis.cluster.ClusterNode
     nodes = [node_class(h, p) for h, p in recipe["startup_nodes"]]

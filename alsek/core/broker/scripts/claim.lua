@@ -99,7 +99,7 @@ local function lease(q, t, m)
     else
       redis.call('SET', fill(s_key, q, t, u), s_payload)
     end
-    redis.call('PUBLISH', fill(s_channel, q, t, u), s_payload)
+    redis.call(PUBLISH, fill(s_channel, q, t, u), s_payload)
   end
   local n_out = #out
   out[n_out + 1] = q; out[n_out + 2] = t; out[n_out + 3] = u

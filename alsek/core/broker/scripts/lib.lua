@@ -193,7 +193,7 @@ local function apply_effects(i)
       redis.call(unpack(args))
       i = i + 5
     elseif op == 'P' then
-      redis.call('PUBLISH', ARGV[i + 1], ARGV[i + 2])
+      redis.call(PUBLISH, ARGV[i + 1], ARGV[i + 2])
       i = i + 3
     elseif op == 'Z' then
       redis.call('ZADD', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])

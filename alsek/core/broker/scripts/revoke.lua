@@ -8,6 +8,6 @@ local existed = redis.call('EXISTS', key)
 unindex(q, u)
 redis.call('DEL', key, lock_key(q, u))
 if existed == 1 then dead_letter(q, u, ARGV[6], ARGV[7], tonumber(ARGV[8])) end
-redis.call('PUBLISH', ARGV[9], u)
+redis.call(PUBLISH, ARGV[9], u)
 apply_effects(10)
 return OK
