@@ -331,7 +331,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             self._encode_body(message),
             failure_reason(message),
             self.dlq_ttl or 0,
-            self.revocations_channel,
+            self.revocation_channel(message.queue),
             *encode_effects(effects),
         )
         yield batched(request)

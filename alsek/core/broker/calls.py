@@ -59,10 +59,10 @@ class BrokerCalls:
         """A script call about one queue; ARGV = prefix, now, queue, *args."""
         return self._script(name, queue, queue, *args)
 
-    @property
-    def revocations_channel(self) -> str:
-        """Pub/sub channel announcing the uuid of every revoked message."""
-        return self._full(keys.REVOCATIONS_CHANNEL)
+    def revocation_channel(self, queue: str) -> str:
+        """Pub/sub channel announcing the uuid of every revoked message of ``queue`` (in the
+        queue's Cluster slot, so the revoke script may publish on it, sharded or not)."""
+        return self._full(keys.revocations_channel(queue))
 
     def lease_key(self, message: Message) -> str:
         """Redis key of the message's lease (python-redis-lock format: ``lock:{full name}``)."""
@@ -72,7 +72,7 @@ class BrokerCalls:
     def one_queue_per_call(self) -> bool:
         """Whether scripts may touch one queue only per call (Redis Cluster)."""
         if self._one_queue_per_call is None:
-            self._one_queue_per_call = "cluster" in type(self.backend.conn).__module__
+            self._one_queue_per_call = self.backend.is_cluster
         return self._one_queue_per_call
 
     # -- bodies ----------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 #: The namespace's queue registry and its wake list share one hash tag (one Cluster slot).
 QUEUE_REGISTRY = "registry:{queues}"
 QUEUE_REGISTRY_WAKE = "registry:{queues}:wake"
-REVOCATIONS_CHANNEL = "revocations"
 
 
 def queue_base(queue: str) -> str:
@@ -61,6 +60,11 @@ def dlq_index_key(queue: str) -> str:
 def dlq_key(queue: str, uuid: str) -> str:
     """Hash of a dead-lettered message: body, reason, time of failure."""
     return f"{queue_base(queue)}:dlq:{uuid}"
+
+
+def revocations_channel(queue: str) -> str:
+    """Pub/sub channel announcing the uuids of ``queue``'s revoked messages."""
+    return f"revocations:{{{queue}}}"
 
 
 def revoked_key(queue: str, uuid: str) -> str:
