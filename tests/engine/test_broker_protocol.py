@@ -251,6 +251,29 @@ async def test_renewed_lease_is_not_reclaimed(broker: BaseBroker) -> None:
     await call(broker.ack, message)
 
 
+QUEUES = [f"spread-{index}" for index in range(6)]
+
+
+async def test_leases_of_queues_on_every_master_are_renewed_in_one_round_trip(
+    broker: BaseBroker,
+) -> None:
+    """On a cluster one renew call per slot (the queues here live on every master)."""
+    await call(broker.submit_many, [make(queue=queue, args=(queue,)) for queue in QUEUES])
+    if broker.backend.is_cluster:
+        nodes = {broker.backend.conn.get_node_from_key(f"{{{q}}}").name for q in QUEUES}
+        assert len(nodes) == 3
+    claimed = (await claim(broker, 10, *(ClaimSource(q) for q in QUEUES), lease_ttl=300)).messages
+    assert sorted(m.args[0] for m in claimed) == QUEUES
+    for _ in range(3):
+        time.sleep(0.15)
+        assert await call(broker.renew, claimed, 300) == [True] * len(QUEUES)
+    assert await call(broker.reclaim_expired, QUEUES) == 0
+    await call(broker.ack, claimed[0])
+    assert await call(broker.renew, claimed, 300) == [None] + [True] * (len(QUEUES) - 1)
+    for message in claimed[1:]:
+        await call(broker.ack, message)
+
+
 async def test_renew_reports_a_lost_lease(broker: BaseBroker) -> None:
     await call(broker.submit, make())
     [message] = (await claim(broker, 1, lease_ttl=100)).messages

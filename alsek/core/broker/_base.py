@@ -228,13 +228,23 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         return messages, rejects
 
     def _renew_steps(self, messages: Sequence[Message], lease_ttl: int) -> Steps[list[bool | None]]:
+        """One script call per Cluster slot (one in all on a single server), one round trip."""
         if not messages:
             return []
-        args: list[str | int | float] = [lease_ttl, len(messages)]
-        for message in messages:
-            args += [message.queue, message.uuid, lease_owner(message)]
-        [flags] = yield batched(self._script("renew", messages[0].queue, *args))
-        return [None if flag < 0 else bool(flag) for flag in flags]
+        groups = self._slot_groups([message.queue for message in messages])
+        calls = []
+        for group in groups:
+            args: list[str | int | float] = [lease_ttl, len(group)]
+            for index in group:
+                message = messages[index]
+                args += [message.queue, message.uuid, lease_owner(message)]
+            calls.append(self._script("renew", messages[group[0]].queue, *args))
+        replies = yield batched(*calls)
+        flags: list[bool | None] = [None] * len(messages)
+        for group, reply in zip(groups, replies):
+            for index, flag in zip(group, reply):
+                flags[index] = None if flag < 0 else bool(flag)
+        return flags
 
     def _release_steps(self, message: Message) -> Steps[None]:
         owner = lease_owner(message)
@@ -248,7 +258,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         names = list(queues) if queues is not None else (yield from self._queues_steps())
         if not names:
             return 0
-        groups = [[name] for name in names] if self.one_queue_per_call else [names]
+        groups = [[names[i] for i in group] for group in self._slot_groups(names)]
         replies = yield batched(*(self._script("reclaim", group[0], *group) for group in groups))
         return sum(int(reply) for reply in replies)
 

@@ -75,6 +75,16 @@ class BrokerCalls:
             self._one_queue_per_call = self.backend.is_cluster
         return self._one_queue_per_call
 
+    def _slot_groups(self, queues: Sequence[str]) -> list[list[int]]:
+        """Indexes of ``queues`` grouped so that one script call may take each group: all in
+        one on a single server, by hash slot on a cluster (first appearance order)."""
+        if not self.one_queue_per_call:
+            return [list(range(len(queues)))] if queues else []
+        groups: dict[int, list[int]] = {}
+        for index, queue in enumerate(queues):
+            groups.setdefault(keys.queue_slot(queue), []).append(index)
+        return list(groups.values())
+
     # -- bodies ----------------------------------------------------------------------------
 
     def _encode_body(self, message: Message) -> str:

@@ -7,9 +7,16 @@ one Redis Cluster slot. The Lua library (``scripts/lib.lua``) builds the same na
 
 from __future__ import annotations
 
+from redis.crc import key_slot
+
 #: The namespace's queue registry and its wake list share one hash tag (one Cluster slot).
 QUEUE_REGISTRY = "registry:{queues}"
 QUEUE_REGISTRY_WAKE = "registry:{queues}:wake"
+
+
+def queue_slot(queue: str) -> int:
+    """The Redis Cluster hash slot of every key of ``queue`` (its hash tag is the name)."""
+    return int(key_slot(queue.encode()))
 
 
 def queue_base(queue: str) -> str:
