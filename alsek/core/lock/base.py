@@ -215,13 +215,15 @@ class BaseLock(ABC):
         )
 
     def validate(self) -> None:
-        """Raise ``ValueError`` for an empty name or owner id, or a TTL that is not positive."""
+        """Raise ``ValueError`` for an empty name or owner id, a TTL that is not positive, or a
+        name a cluster cannot release (see ``signal_key``)."""
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"A lock name must be a non-empty str, not {self.name!r}")
         if not isinstance(self.owner_id, str) or not self.owner_id:
             raise ValueError(f"A lock owner_id must be a non-empty str, not {self.owner_id!r}")
         if self.ttl is not None:
             _check_ttl(self.ttl, f"The ttl of lock {self.name!r}")
+        _ = self.signal_key  # on a cluster: a name its signal list cannot share a slot with
 
     @property
     def owner_id(self) -> str:
