@@ -62,6 +62,16 @@ class Claim(NamedTuple):
     rejected: int
 
 
+#: Default longest wait of a durable write for its replicas (ms).
+DEFAULT_WAIT_TIMEOUT_MS = 1000
+
+
+def _check_count(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
 def _worker_lost_details() -> dict[str, Any]:
     return ExceptionDetails(
         name=get_exception_name(WorkerLostError),
@@ -78,10 +88,25 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             keeps no copy.
     """
 
-    def __init__(self, dlq_ttl: int | None = None) -> None:
+    def __init__(
+        self,
+        dlq_ttl: int | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = DEFAULT_WAIT_TIMEOUT_MS,
+    ) -> None:
         self.dlq_ttl = dlq_ttl
+        self.wait_replicas = _check_count("wait_replicas", wait_replicas, minimum=0)
+        self.wait_timeout_ms = _check_count("wait_timeout_ms", wait_timeout_ms, minimum=1)
         self._registered: dict[str, float] = {}
         self._one_queue_per_call: bool | None = None
+
+    def __repr__(self) -> str:
+        durable = (
+            f", wait_replicas={self.wait_replicas}, wait_timeout_ms={self.wait_timeout_ms}"
+            if self.wait_replicas
+            else ""
+        )
+        return f"{type(self).__name__}(backend={self.backend!r}, dlq_ttl={self.dlq_ttl!r}{durable})"
 
     # -- interface (spec) ------------------------------------------------------------------
 
@@ -250,7 +275,8 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         owner = lease_owner(message)
         if not owner:
             raise AttributeError(f"{message.summary} carries no lease to release")
-        [reply] = yield batched(self._queue_script("release", message.queue, message.uuid, owner))
+        request = self._queue_script("release", message.queue, message.uuid, owner)
+        [reply] = yield self._write(request)
         check_reply(reply, message, "release")
         message.linked_lock = None
 
@@ -287,7 +313,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
                 "ack", message.queue, message.uuid, lease_owner(message), *encode_effects(effects)
             )
         )
-        replies = yield batched(*calls)
+        replies = yield self._write(*calls)
         if then_submit is not None and replies[0][0] == EXISTS:
             log.info("Next message %s was already submitted with another body", then_submit.uuid)
         code = check_reply(replies[-1], message, operation, gone_ok=True)
@@ -309,7 +335,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             updated.ready_at,
             *encode_effects(effects),
         )
-        [reply] = yield batched(request)
+        [reply] = yield self._write(request)
         check_reply(reply, message, "retry")
         message.update(
             retries=updated.retries,
@@ -328,7 +354,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             failure_reason(message),
             effects,
         )
-        [reply] = yield batched(request)
+        [reply] = yield self._write(request)
         check_reply(reply, message, "fail", gone_ok=True)
         message.linked_lock = None
 
@@ -344,7 +370,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             self.revocation_channel(message.queue),
             *encode_effects(effects),
         )
-        yield batched(request)
+        yield self._write(request)
         message.linked_lock = None
 
     # -- reading ---------------------------------------------------------------------------

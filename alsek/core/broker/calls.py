@@ -15,7 +15,7 @@ from alsek.core.broker import keys
 from alsek.core.broker.effects import Effect, encode_effects
 from alsek.core.broker.scripts import get_script
 from alsek.core.message import Message
-from alsek.core.steps.ops import ScriptCall, Steps, batched
+from alsek.core.steps.ops import Request, RoundTrip, ScriptCall, Steps, batched
 from alsek.storage.backends.base import BaseBackend
 from alsek.utils.temporal import utcnow_timestamp_ms
 
@@ -39,6 +39,8 @@ class BrokerCalls:
 
     backend: BaseBackend
     dlq_ttl: int | None
+    wait_replicas: int
+    wait_timeout_ms: int
     _one_queue_per_call: bool | None
 
     # -- names -----------------------------------------------------------------------------
@@ -54,6 +56,12 @@ class BrokerCalls:
         """A script call routed to ``route_queue``'s slot; ARGV = prefix, now, *args."""
         route = self._full(keys.tasks_key(route_queue))
         return ScriptCall(get_script(name), (route,), (self._prefix, utcnow_timestamp_ms(), *args))
+
+    def _write(self, *requests: Request) -> RoundTrip:
+        """A round trip of writes that decide a message's fate: batched, and waiting for
+        ``wait_replicas`` replicas when the broker asks for that."""
+        replicas = (self.wait_replicas, self.wait_timeout_ms) if self.wait_replicas else None
+        return batched(*requests, replicas=replicas)
 
     def _queue_script(self, name: str, queue: str, *args: str | int | float) -> ScriptCall:
         """A script call about one queue; ARGV = prefix, now, queue, *args."""

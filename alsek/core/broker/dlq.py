@@ -102,7 +102,7 @@ class DeadLetterSteps(BrokerCalls):
             self._encode_body(fresh),
             ttl,
         )
-        [reply] = yield batched(request)
+        [reply] = yield self._write(request)
         check_reply(reply, message, "requeue")
         return fresh
 

@@ -18,7 +18,7 @@ from alsek.core.broker.effects import Effect, encode_effects
 from alsek.core.broker.replies import EXISTS
 from alsek.core.broker.scripts import get_script
 from alsek.core.message import Message
-from alsek.core.steps.ops import ScriptCall, Steps, batched
+from alsek.core.steps.ops import ScriptCall, Steps
 from alsek.defaults import DEFAULT_TTL
 from alsek.exceptions import MessageAlreadyExistsError
 from alsek.utils.temporal import utcnow_timestamp_ms
@@ -101,7 +101,7 @@ class SubmitSteps(BrokerCalls):
         conflicts: list[str] = []
         while pending:
             calls = [self._submit_call(prepared, chunk, ttl, effects) for chunk in pending]
-            replies = yield batched(*calls, *registrations)
+            replies = yield self._write(*calls, *registrations)
             self._mark_registered(unregistered)
             registrations, unregistered = [], []
             retry: list[list[int]] = []

@@ -75,10 +75,10 @@ def _round_trip(conn: Any, op: RoundTrip) -> list[Any]:
     if not op.requests:
         return []
     if op.batched:
-        return batcher_for(conn).execute(conn, op.requests)
+        return batcher_for(conn, op.replicas).execute(conn, op.requests)
     if op.atomic:
         return send_atomic(conn, cast(tuple[Command, ...], op.requests))
-    return first_error(send(conn, op.requests))
+    return first_error(send(conn, op.requests, op.replicas))
 
 
 def _answer(op: Op, conn: Any, subscriptions: list[BaseSubscription]) -> Any:
@@ -135,10 +135,10 @@ async def _async_round_trip(conn: Any, op: RoundTrip) -> list[Any]:
     if not op.requests:
         return []
     if op.batched:
-        return await async_batcher_for(conn).execute(conn, op.requests)
+        return await async_batcher_for(conn, op.replicas).execute(conn, op.requests)
     if op.atomic:
         return await async_send_atomic(conn, cast(tuple[Command, ...], op.requests))
-    return first_error(await async_send(conn, op.requests))
+    return first_error(await async_send(conn, op.requests, op.replicas))
 
 
 async def _async_answer(op: Op, conn: Any, subscriptions: list[BaseSubscription]) -> Any:

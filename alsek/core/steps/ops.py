@@ -81,6 +81,10 @@ class ScriptCall:
 Request = Command | ScriptCall
 
 
+#: What a durable round trip waits for: (replicas, timeout in ms), as Redis ``WAIT`` takes them.
+Replication = tuple[int, int]
+
+
 @dataclass(frozen=True)
 class RoundTrip:
     """Requests pipelined in one round trip; the answer is their replies, in order.
@@ -88,12 +92,15 @@ class RoundTrip:
     ``atomic``: inside MULTI/EXEC (plain commands only). ``batched``: idempotent requests
     (reads, and scripts that recognise a repeat of themselves), which may share a pipeline with
     other callers' requests and be sent again if that pipeline is interrupted. A blocking
-    command (BLPOP) is never batched: it would hold everyone else's replies.
+    command (BLPOP) is never batched: it would hold everyone else's replies. ``replicas``: wait
+    until that many replicas have the writes (``WAIT``, in the same round trip; see
+    ``sending``).
     """
 
     requests: tuple[Request, ...]
     atomic: bool = False
     batched: bool = False
+    replicas: Replication | None = None
 
     def __post_init__(self) -> None:
         if self.atomic and self.batched:
@@ -165,9 +172,10 @@ def invoke(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Invoke:
     return Invoke(function, args, kwargs)
 
 
-def batched(*requests: Request) -> RoundTrip:
-    """A round trip of idempotent ``requests``, batched with concurrent callers' requests."""
-    return RoundTrip(tuple(requests), batched=True)
+def batched(*requests: Request, replicas: Replication | None = None) -> RoundTrip:
+    """A round trip of idempotent ``requests``, batched with concurrent callers' requests
+    (that wait for the same ``replicas``)."""
+    return RoundTrip(tuple(requests), batched=True, replicas=replicas)
 
 
 class Cursor:

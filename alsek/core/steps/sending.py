@@ -10,6 +10,11 @@ pipeline. A refusal that means "not now" (``outage``) is handed back as a
 Publishes follow the client's pub/sub (``publishing``): on a cluster with sharded pub/sub a
 PUBLISH is sent as SPUBLISH, and a script as its sharded variant. On a cluster, redis-py routes
 each request by its first key, follows MOVED and ASK, and splits a pipeline by node.
+
+Durable writes (``replicas``): a ``WAIT replicas timeout`` follows the requests in the same
+pipeline, on the same connection (on a cluster, one per node written, routed to that node), so
+the round trip returns once the writes reached that many replicas. Redis cannot undo a write
+that reached fewer in time: the replies stand, and ``replication`` logs the shortfall.
 ``send`` and ``async_send`` differ only in I/O.
 """
 
@@ -20,7 +25,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, ResponseError
 
-from alsek.core.steps.ops import Command, Request, Script, ScriptCall
+from alsek.core.steps.ops import Command, Replication, Request, Script, ScriptCall
 from alsek.core.steps.outage import (
     CLUSTER_UNAVAILABLE_ERRORS,
     RedisUnavailableError,
@@ -31,6 +36,8 @@ from alsek.core.steps.publishing import (
     sharded_command,
     uses_sharded_pubsub,
 )
+from alsek.core.steps.replication import check_replication, wait_commands
+from alsek.storage.backends.clients import is_cluster
 
 
 def command_of(request: Request, sharded: bool = False) -> Command:
@@ -76,18 +83,20 @@ def _unavailable(error: Exception) -> RedisUnavailableError:
 # -- blocking -----------------------------------------------------------------------------------
 
 
-def send(conn: Any, requests: Sequence[Request]) -> list[Any]:
-    """Send ``requests`` on a blocking client; a reply (or error) per request, in order."""
+def send(conn: Any, requests: Sequence[Request], replicas: Replication | None = None) -> list[Any]:
+    """Send ``requests`` on a blocking client; a reply (or error) per request, in order.
+
+    ``replicas``: wait for the writes to reach them (see the module)."""
     try:
         sharded = uses_sharded_pubsub(conn)
-        if len(requests) == 1:
+        if len(requests) == 1 and replicas is None:
             return _settled([_send_one(conn, requests[0], sharded)])
-        replies = _pipeline(conn, requests, sharded)
+        replies = _pipeline(conn, requests, sharded, replicas)
         missing = _unknown_scripts(replies)
         if missing:
             for script in {_script_of(requests[i], sharded) for i in missing}:
                 conn.script_load(script.text)
-            again = _pipeline(conn, [requests[i] for i in missing], sharded)
+            again = _pipeline(conn, [requests[i] for i in missing], sharded, replicas)
             for i, reply in zip(missing, again):
                 replies[i] = reply
         return _settled(replies)
@@ -106,11 +115,17 @@ def _send_one(conn: Any, request: Request, sharded: bool) -> Any:
         return error
 
 
-def _pipeline(conn: Any, requests: Sequence[Request], sharded: bool) -> list[Any]:
+def _pipeline(
+    conn: Any, requests: Sequence[Request], sharded: bool, replicas: Replication | None = None
+) -> list[Any]:
     pipe = conn.pipeline(transaction=False)
     for request in requests:
         pipe.execute_command(*command_of(request, sharded))
-    return list(pipe.execute(raise_on_error=False))
+    waits = wait_commands(conn, requests, replicas)
+    for command, options in waits:
+        pipe.execute_command(*command, **options)
+    replies = list(pipe.execute(raise_on_error=False))
+    return check_replication(conn, replies, len(requests), waits, replicas)
 
 
 def send_atomic(conn: Any, commands: Sequence[Command]) -> list[Any]:
@@ -128,18 +143,22 @@ def send_atomic(conn: Any, commands: Sequence[Command]) -> list[Any]:
 # -- asyncio ------------------------------------------------------------------------------------
 
 
-async def async_send(conn: Any, requests: Sequence[Request]) -> list[Any]:
-    """Send ``requests`` on an asyncio client; a reply (or error) per request, in order."""
+async def async_send(
+    conn: Any, requests: Sequence[Request], replicas: Replication | None = None
+) -> list[Any]:
+    """Send ``requests`` on an asyncio client; a reply (or error) per request, in order.
+
+    ``replicas``: wait for the writes to reach them (see the module)."""
     try:
         sharded = await async_uses_sharded_pubsub(conn)
-        if len(requests) == 1:
+        if len(requests) == 1 and replicas is None:
             return _settled([await _async_send_one(conn, requests[0], sharded)])
-        replies = await _async_pipeline(conn, requests, sharded)
+        replies = await _async_pipeline(conn, requests, sharded, replicas)
         missing = _unknown_scripts(replies)
         if missing:
             for script in {_script_of(requests[i], sharded) for i in missing}:
                 await conn.script_load(script.text)
-            again = await _async_pipeline(conn, [requests[i] for i in missing], sharded)
+            again = await _async_pipeline(conn, [requests[i] for i in missing], sharded, replicas)
             for i, reply in zip(missing, again):
                 replies[i] = reply
         return _settled(replies)
@@ -158,11 +177,19 @@ async def _async_send_one(conn: Any, request: Request, sharded: bool) -> Any:
         return error
 
 
-async def _async_pipeline(conn: Any, requests: Sequence[Request], sharded: bool) -> list[Any]:
+async def _async_pipeline(
+    conn: Any, requests: Sequence[Request], sharded: bool, replicas: Replication | None = None
+) -> list[Any]:
+    if replicas is not None and is_cluster(conn):
+        await conn.initialize()  # the nodes of the keys are known from here on
     pipe = conn.pipeline(transaction=False)
     for request in requests:
         pipe.execute_command(*command_of(request, sharded))
-    return list(await pipe.execute(raise_on_error=False))
+    waits = wait_commands(conn, requests, replicas)
+    for command, options in waits:
+        pipe.execute_command(*command, **options)
+    replies = list(await pipe.execute(raise_on_error=False))
+    return check_replication(conn, replies, len(requests), waits, replicas)
 
 
 async def async_send_atomic(conn: Any, commands: Sequence[Command]) -> list[Any]:
