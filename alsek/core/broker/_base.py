@@ -24,6 +24,7 @@ from alsek.core.broker.replies import EXISTS, OK, check_reply
 from alsek.core.broker.submit import SubmitSteps
 from alsek.core.message import Message
 from alsek.core.steps.ops import ScriptCall, Steps, batched, call
+from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.defaults import DEFAULT_LEASE_TTL, DEFAULT_TTL
 from alsek.exceptions import WorkerLostError
 from alsek.storage.backends.helpers import rebuild_backend
@@ -186,15 +187,26 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         if not sources:
             raise ValueError("claim needs at least one source queue")
         # One call for every queue on a single Redis; one per queue, in order, on a Cluster
-        # (a script may touch one slot only).
+        # (a script may touch one slot only). There, a queue whose node cannot serve now (a
+        # failover, a slot on the move) is passed over, so the queues of the other nodes keep
+        # flowing and what was claimed from them is never dropped; only when no queue could be
+        # asked does the outage reach the caller.
         groups = [[source] for source in sources] if self.one_queue_per_call else [sources]
         messages: list[Message] = []
         dues: list[int] = []
         rejected = 0
+        unavailable: list[Exception] = []
         for index, group in enumerate(groups):
             rid = f"{request_id}:{index}" if request_id and len(groups) > 1 else request_id
             request = self._claim_call(group, n - len(messages), owner_id, lease_ttl, status, rid)
-            [reply] = yield batched(request)
+            try:
+                [reply] = yield batched(request)
+            except REDIS_OUTAGE_ERRORS as error:
+                if len(groups) == 1:
+                    raise
+                log.debug("Passing over queue %r this time: %s", group[0].queue, error)
+                unavailable.append(error)
+                continue
             claimed, rejects = self._parse_claim(reply, status)
             if rejects:
                 yield batched(*rejects)
@@ -204,6 +216,8 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
                 dues.append(int(reply[0]))
             if len(messages) >= n:
                 break
+        if len(unavailable) == len(groups):
+            raise unavailable[0]
         return Claim(messages, min(dues) if dues else None, rejected)
 
     def _claim_call(

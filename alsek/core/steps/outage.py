@@ -9,6 +9,11 @@ Some refusals mean the same as a dropped connection: the server cannot serve the
 a server loading its data, a blocking call unblocked by a role change). The sender raises them
 as ``RedisUnavailableError``, so they are waited out like any outage, never taken for the
 operation's own answer.
+
+A script that meets a key its node no longer serves (a slot half-way through a migration) is
+refused at that command, after its earlier writes: only a script that declares every key it
+touches is refused before it starts (TRYAGAIN). Until alsek's scripts do, resharding a busy
+queue's slot can leave an operation half-applied; see ``docs/scaling.md``.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ REDIS_OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 #: Replies (errors) and client errors that mean "this server cannot serve this now".
 _UNAVAILABLE_REPLIES = (ReadOnlyError, ClusterDownError, TryAgainError)
 _UNAVAILABLE_PREFIXES = ("UNBLOCKED", "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN")
+#: A script touching a key its node no longer serves (a slot half-way through a migration):
+#: Valkey's words, and Redis 7's.
+_UNAVAILABLE_FRAGMENTS = ("access a non local key", "a key that doesn't belong to the slot")
 CLUSTER_UNAVAILABLE_ERRORS = (SlotNotCoveredError, RedisClusterUnreachableError)
 
 #: Pauses (ms, first and cap) of a broker operation finishing a message: short, because the
@@ -55,7 +63,10 @@ def is_unavailable_reply(reply: Any) -> bool:
     """Whether ``reply`` is a refusal that means "not now" rather than an answer."""
     if isinstance(reply, _UNAVAILABLE_REPLIES):
         return True
-    return isinstance(reply, ResponseError) and str(reply).startswith(_UNAVAILABLE_PREFIXES)
+    if not isinstance(reply, ResponseError):
+        return False
+    text = str(reply)
+    return text.startswith(_UNAVAILABLE_PREFIXES) or any(f in text for f in _UNAVAILABLE_FRAGMENTS)
 
 
 def raise_if_unavailable(replies: list[Any]) -> list[Any]:
