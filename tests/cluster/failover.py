@@ -209,7 +209,8 @@ class FailoverRun:
         self, scenario: str, fault_at: int, fault_seconds: float, fault_queue: str, started: float
     ) -> Figures:
         done = set(self.evidence.zrange(tasks.key("done"), 0, -1))
-        runs = {uuid: int(count) for uuid, count in self.evidence.hgetall(tasks.key("runs")).items()}
+        counts = self.evidence.hgetall(tasks.key("runs"))
+        runs = {uuid: int(count) for uuid, count in counts.items()}
         starts: dict[str, list[int]] = {}
         for member, at in self.evidence.zrange(tasks.key("starts"), 0, -1, withscores=True):
             starts.setdefault(member.rsplit(":", 1)[0], []).append(int(at))

@@ -36,7 +36,8 @@ def test_a_killed_master_loses_nothing_acknowledged_with_wait_replicas(
     wait_replicas: int,
 ) -> None:
     run = failover_run(sentinel_url(sentinel_servers), wait_replicas)
-    figures = run.run("sentinel: master killed", kill_the_master(sentinel_servers), settings.QUEUES[0])
+    fault = kill_the_master(sentinel_servers)
+    figures = run.run("sentinel: master killed", fault, settings.QUEUES[0])
     report(figures)
     assert figures.messages == MESSAGES
     assert figures.resume_seconds is not None, run.details()
