@@ -18,8 +18,8 @@ between is lost, so every subscription of the channel receives ``RESYNC`` and re
 again. ``HubCore`` holds all of these decisions; ``SubscriptionHub`` (a reader thread) and
 ``AsyncSubscriptionHub`` (a reader task) only move bytes.
 
-On a cluster with sharded pub/sub (``publishing``) the hub uses SSUBSCRIBE: redis-py keeps one
-connection per node that owns a subscribed channel, and moves a channel to its new owner after a
+On a cluster with sharded pub/sub (``publishing``) the hub uses SSUBSCRIBE through ``shards``:
+one connection per node that owns a subscribed channel, a channel moved to its new owner after a
 failover or a slot migration, which the hub sees as a re-subscription (so ``RESYNC`` again).
 """
 
@@ -41,6 +41,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from alsek.core.steps.publishing import async_uses_sharded_pubsub, uses_sharded_pubsub
+from alsek.core.steps.shards import AsyncShardedSubscriber, ShardedSubscriber
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,6 @@ SYNC_TOKEN_PREFIX = "~sync:"
 SUBSCRIBE_TIMEOUT_SECONDS = 10.0
 #: Longest blocking read of a hub's reader, so that it notices when it has become idle.
 READ_TIMEOUT_SECONDS = 1.0
-#: Longest wait of a sharded reader on all nodes at once: redis-py polls the nodes in turn, each
-#: for a share of it, so a publish waits at most about this long for its node's turn.
-SHARDED_READ_TIMEOUT_SECONDS = 0.01
 #: Pause of a reader after a connection error, before it reads (and reconnects) again.
 RECONNECT_PAUSE_SECONDS = 0.5
 #: Entry types of sharded pub/sub, as the classic ones they mean.
@@ -147,10 +145,12 @@ class HubCore:
         """The redis-py PubSub method for ``name`` (``subscribe``/``unsubscribe``)."""
         return f"s{name}" if self.sharded else name
 
-    @property
-    def read_timeout(self) -> float:
-        """Longest blocking read of the reader."""
-        return SHARDED_READ_TIMEOUT_SECONDS if self.sharded else READ_TIMEOUT_SECONDS
+    @staticmethod
+    def entry_of(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``entry``, unless it reports a failure of a sharded subscriber: then raise it."""
+        if entry is not None and entry.get("type") == "error":
+            raise entry["error"]
+        return entry
 
     def idle(self) -> bool:
         """No subscription left: the hub may close its connection (which drops the rest)."""
@@ -307,7 +307,7 @@ class SubscriptionHub(HubCore):
         super().__init__(sharded=uses_sharded_pubsub(client))
         self.client = client
         self.lock = threading.Lock()
-        self._pubsub = client.pubsub()
+        self._pubsub: Any = ShardedSubscriber(client) if self.sharded else client.pubsub()
         self._reader: threading.Thread | None = None
 
     def open(self, channels: Iterable[str]) -> Subscription:
@@ -362,11 +362,9 @@ class SubscriptionHub(HubCore):
 
     def _next_entry(self) -> dict[str, Any] | None:
         if self.sharded:
-            entry: dict[str, Any] | None = self._pubsub.get_sharded_message(
-                timeout=self.read_timeout
-            )
-            return entry
-        return self._pubsub.get_message(timeout=self.read_timeout)  # type: ignore[no-any-return]
+            return self.entry_of(self._pubsub.get_sharded_message(timeout=READ_TIMEOUT_SECONDS))
+        entry: dict[str, Any] | None = self._pubsub.get_message(timeout=READ_TIMEOUT_SECONDS)
+        return entry
 
     def _retire_if_idle(self) -> bool:
         if not self.idle():
@@ -460,7 +458,7 @@ class AsyncSubscriptionHub(HubCore):
         super().__init__(sharded=sharded)
         self.client = client
         self.loop = loop
-        self._pubsub = client.pubsub()
+        self._pubsub: Any = AsyncShardedSubscriber(client) if sharded else client.pubsub()
         self._reader: asyncio.Task[None] | None = None
         # redis-py's async PubSub connects on its first command without a lock: concurrent
         # first SUBSCRIBEs would each open a connection. One send at a time.
@@ -522,7 +520,9 @@ class AsyncSubscriptionHub(HubCore):
             await self._pubsub.aclose()
 
     async def _read(self) -> None:
-        while True:
+        # Not ``while True``: Python 3.11's ``asyncio.wait_for`` loses a cancel that arrives as
+        # its awaitable completes, so a retired hub's reader must also see that it is retired.
+        while not self.retired:
             try:
                 entry = await self._next_entry()
             except (RedisConnectionError, RedisTimeoutError) as error:
@@ -544,11 +544,11 @@ class AsyncSubscriptionHub(HubCore):
 
     async def _next_entry(self) -> dict[str, Any] | None:
         if self.sharded:
-            entry: dict[str, Any] | None = await self._pubsub.get_sharded_message(
-                timeout=self.read_timeout
+            return self.entry_of(
+                await self._pubsub.get_sharded_message(timeout=READ_TIMEOUT_SECONDS)
             )
-            return entry
-        return await self._pubsub.get_message(timeout=self.read_timeout)  # type: ignore[no-any-return]
+        entry: dict[str, Any] | None = await self._pubsub.get_message(timeout=READ_TIMEOUT_SECONDS)
+        return entry
 
     def _forget(self) -> None:
         if _ASYNC_HUBS.get(self.key) is self:

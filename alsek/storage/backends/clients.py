@@ -41,6 +41,7 @@ __all__ = [
     "connection_kwargs",
     "is_cluster",
     "node_names",
+    "plain_settings",
     "recipe_of",
     "server_identity",
 ]
@@ -77,9 +78,10 @@ def _without(kwargs: dict[str, Any], *names: str) -> dict[str, Any]:
     return {key: value for key, value in kwargs.items() if key not in names}
 
 
-def _plain(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``kwargs`` without runtime entries and bare ``object()`` sentinels (redis-py's "use the
-    default" markers, which would not survive pickling as themselves)."""
+def plain_settings(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Connection ``kwargs`` without runtime entries (a pool's or a cluster's hooks and state)
+    and bare ``object()`` sentinels (redis-py's "use the default" markers, which would not
+    survive pickling as themselves): what opens an equivalent connection elsewhere."""
     return {
         key: value
         for key, value in kwargs.items()
@@ -260,7 +262,7 @@ def recipe_of(client: Any) -> dict[str, Any]:
         "kind": kind,
         "connection_class": pool.connection_class,
         "max_connections": pool.max_connections,
-        "connection_kwargs": _plain(pool.connection_kwargs),
+        "connection_kwargs": plain_settings(pool.connection_kwargs),
     }
     if kind == "sentinel":
         manager = pool.sentinel_manager
@@ -268,14 +270,14 @@ def recipe_of(client: Any) -> dict[str, Any]:
             service_name=pool.service_name,
             is_master=pool.is_master,
             sentinels=[_address(sentinel) for sentinel in manager.sentinels],
-            sentinel_kwargs=_without(_plain(manager.sentinel_kwargs), "retry"),
+            sentinel_kwargs=_without(plain_settings(manager.sentinel_kwargs), "retry"),
             min_other_sentinels=manager.min_other_sentinels,
         )
     return recipe
 
 
 def _cluster_recipe(client: Any) -> dict[str, Any]:
-    kwargs = _without(_plain(connection_kwargs(client)), "host", "port", "retry")
+    kwargs = _without(plain_settings(connection_kwargs(client)), "host", "port", "retry")
     startup = sorted({tuple(name.rsplit(":", 1)) for name in node_names(client)})
     return {
         "kind": "cluster",
