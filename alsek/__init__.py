@@ -6,10 +6,10 @@ inside the package ever needs to import this one.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from alsek._version import __version__
+from alsek.utils.exports import lazy_exports
 
 _EXPORTS = {
     "AsyncBroker": "alsek.core.broker",
@@ -46,10 +46,4 @@ if TYPE_CHECKING:
     from alsek.core.task import AsyncTask, Task, task
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'alsek' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())

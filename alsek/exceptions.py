@@ -56,3 +56,8 @@ class WorkerLostError(AlsekError):
 
 class TaskFailedError(AlsekError):
     """The message failed for good, so it has no result; the text names the task's exception."""
+
+
+class RedisAccessError(AlsekError):
+    """Redis answered a worker pool's start with a refusal (credentials, rights, a database that
+    does not exist): the pool stops at once rather than wait, as waiting would not fix it."""

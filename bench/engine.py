@@ -23,7 +23,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import redis
 from _common import (
     RESULTS_DIR,
     WARMUP_ROUNDS,
@@ -40,10 +42,13 @@ from _common import (
     throughput_row,
 )
 
+from alsek.admin import Admin
 from alsek.core.broker import AsyncBroker, Broker
 from alsek.core.broker.effects import ClaimStatus, Effect
 from alsek.core.consumer import AsyncConsumer, Consumer
 from alsek.core.message import Message
+from alsek.core.steps.drivers import run as drive
+from alsek.core.worker.heartbeat import DEFAULT_HEARTBEAT_INTERVAL, Heartbeat
 from alsek.storage.backends import AsyncRedisBackend, RedisBackend
 from alsek.utils.temporal import utcnow_timestamp_ms
 
@@ -99,10 +104,17 @@ def prefill(broker: Broker, count: int) -> float:
     return time.perf_counter() - started
 
 
-def drain(consumer: Consumer, count: int) -> None:
-    """Claim ``count`` messages, ``CLAIM_BATCH`` at a time, and ack each."""
-    done = 0
+def drain(consumer: Consumer, count: int, heartbeat: Heartbeat | None = None) -> None:
+    """Claim ``count`` messages, ``CLAIM_BATCH`` at a time, and ack each; with ``heartbeat``,
+    beat every ``FAST_BEAT_MS`` as a pool's loop would."""
+    done, next_beat = 0, 0.0
     while done < count:
+        if heartbeat is not None and time.monotonic() >= next_beat:
+            next_beat = time.monotonic() + FAST_BEAT_MS / 1000
+            drive(
+                heartbeat.beat_steps(busy=CLAIM_BATCH, slots=CLAIM_BATCH),
+                consumer.broker.backend.conn,
+            )
         claim = consumer.claim(min(CLAIM_BATCH, count - done))
         if not claim.messages:
             raise RuntimeError(f"the queue ran dry after {done} of {count} messages")
@@ -405,6 +417,122 @@ def step_status_result(bench: Bench) -> list[Row]:
     return [plain, on, ratio_row("status+result / plain", on, plain, target, paired=True)]
 
 
+# -- 8: operating: heartbeats ------------------------------------------------------------------
+
+#: Beat interval of the heartbeat step's beating variant: 100 times the default, so that a
+#: round of a few seconds holds enough beats to measure.
+FAST_BEAT_MS = 50
+
+
+def step_heartbeat(bench: Bench) -> list[Row]:
+    """What beating costs a pool: claim+ack with a beat every ``FAST_BEAT_MS`` against none;
+    the cost at the default interval is that difference over the interval ratio."""
+    count = 2000 if bench.quick else 5000
+    with bench.namespace("heartbeat") as namespace:
+        broker = sync_broker(bench, namespace)
+        consumer = consumer_of(broker)
+        heartbeat = Heartbeat(f"{namespace}:", "thread", {QUEUE: [TASK]}, FAST_BEAT_MS)
+
+        def rounds_of(beating: Heartbeat | None) -> Prepare:
+            def prepare() -> Callable[[], None]:
+                prefill(broker, count)
+                return lambda: drain(consumer, count, beating)
+
+            return prepare
+
+        variants = {"plain": rounds_of(None), "beating": rounds_of(heartbeat)}
+        rounds = measure_rounds(bench, variants, rounds=RATIO_ROUNDS)
+        started = time.perf_counter()
+        for _ in range(200):
+            drive(heartbeat.beat_steps(busy=0, slots=CLAIM_BATCH), broker.backend.conn)
+        beat_ms = (time.perf_counter() - started) / 200 * 1000
+    plain = throughput_row("claim+ack, no heartbeat", rounds["plain"], count)
+    name = f"claim+ack, a beat every {FAST_BEAT_MS} ms"
+    beating = throughput_row(name, rounds["beating"], count)
+    ratio = ratio_row(f"beat every {FAST_BEAT_MS} ms / none", beating, plain, None, paired=True)
+    scale = DEFAULT_HEARTBEAT_INTERVAL / FAST_BEAT_MS
+    by_ratio = (1 - (ratio.figure or 1)) * 100 / scale
+    note = f"one beat: {beat_ms:.3f} ms; by the ratio: {by_ratio:.4f} %"
+    overhead = round(beat_ms / DEFAULT_HEARTBEAT_INTERVAL * 100, 4)
+    name = f"heartbeat cost at the default {DEFAULT_HEARTBEAT_INTERVAL} ms interval"
+    return [plain, beating, ratio, Row(name, overhead, "%", Target(1, at_least=False), note)]
+
+
+# -- 9: operating: queue counts -----------------------------------------------------------------
+
+#: Queues and tasks per queue of the queue-counts step.
+STATS_QUEUES, STATS_TASKS = 100, 10
+
+
+class CountingRedis(redis.Redis):
+    """A client that counts its round trips: each command sent alone, each pipeline."""
+
+    round_trips = 0
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.round_trips += 1
+        return super().execute_command(*args, **options)
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        pipe = super().pipeline(transaction, shard_hint)
+        send = pipe.execute
+
+        def execute(*args: Any, **options: Any) -> Any:
+            self.round_trips += 1
+            return send(*args, **options)
+
+        pipe.execute = execute
+        return pipe
+
+
+def fill_queues(broker: Broker, per_task: int) -> float:
+    """``per_task`` messages of each of ``STATS_TASKS`` tasks in ``STATS_QUEUES`` queues."""
+    started = time.perf_counter()
+    now = utcnow_timestamp_ms()
+    for queue in range(STATS_QUEUES):
+        messages = [
+            Message(f"task{task}", queue=f"queue{queue}", args=(index,), ready_at=now)
+            for task in range(STATS_TASKS)
+            for index in range(per_task)
+        ]
+        for offset in range(0, len(messages), SUBMIT_BATCH):
+            broker.submit_many(messages[offset : offset + SUBMIT_BATCH])
+    return time.perf_counter() - started
+
+
+def step_queue_counts(bench: Bench) -> list[Row]:
+    """``Admin.queues()`` over 100 queues x 10 tasks holding 1M messages: its round trips
+    (counted on the client) and its time; the counts come from the indexes, so neither grows
+    with the backlog."""
+    per_task = 10 if bench.quick else 1_000
+    total = STATS_QUEUES * STATS_TASKS * per_task
+    with bench.namespace("queue-counts") as namespace:
+        client = CountingRedis.from_url(bench.redis.url, decode_responses=True)
+        broker = Broker(RedisBackend(client, namespace=namespace))
+        filled_in = fill_queues(broker, per_task)
+        admin = Admin(broker)
+        before = client.round_trips
+        started = time.perf_counter()
+        queues = admin.queues()
+        took_ms = (time.perf_counter() - started) * 1000
+        trips = client.round_trips - before
+        counted = sum(stats.ready for stats in queues)
+        if len(queues) != STATS_QUEUES or counted != total:
+            raise RuntimeError(f"queues() saw {len(queues)} queues, {counted} messages")
+        timings = []
+        for _ in range(5):
+            started = time.perf_counter()
+            admin.queues()
+            timings.append((time.perf_counter() - started) * 1000)
+        client.close()
+    note = f"{total:,} messages (filled in {filled_in:.1f} s); counted {counted:,}"
+    shape = f"{STATS_QUEUES} queues x {STATS_TASKS} tasks"
+    return [
+        Row(f"queues() round trips, {shape}", trips, "trips", Target(STATS_QUEUES, False), note),
+        Row(f"queues() time, {shape}", round(min([took_ms, *timings]), 2), "ms"),
+    ]
+
+
 STEPS: dict[str, Step] = {
     "submit": step_submit,
     "submit_many": step_submit_many,
@@ -413,6 +541,8 @@ STEPS: dict[str, Step] = {
     "latency": step_latency,
     "backlog": step_backlog,
     "status_result": step_status_result,
+    "heartbeat": step_heartbeat,
+    "queue_counts": step_queue_counts,
 }
 
 if __name__ == "__main__":

@@ -1,27 +1,41 @@
-"""The ``alsek`` command: start a worker pool over the tasks of a package.
+"""The ``alsek`` command: start a worker pool over the tasks of a package, or operate.
 
     alsek thread-pool PACKAGE     threads inside elastic worker processes
-    alsek process-pool PACKAGE    one process per message
+    alsek process-pool PACKAGE    warm processes, one message at a time each
     alsek async-pool PACKAGE      asyncio tasks in one process
 
-A package that cannot be imported, or holds no task the pool can run, is reported in one line
-on stderr and the command exits with status 1.
+A package that cannot be imported, or holds no task the pool can run, ``--queues`` naming a queue
+none of its tasks uses, and a Redis that refuses the pool (credentials, rights, database) are
+each reported in one line on stderr, and the command exits with status 1. A Redis that cannot be
+reached is waited for (see ``PoolCore._reach_redis_steps``).
+The operator's commands (``info``, ``queues``, ``workers``, ``message``, ``messages``, ``queue``,
+``dlq``, ``revoke``, ``submit``) live in ``inspect`` and ``manage``; this module keeps the pool
+commands and puts them all together.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 
 from alsek._version import __version__
-from alsek.cli.options import LOG_LEVELS, common_options, pool_kwargs, pool_option
+from alsek.cli import inspect, manage
+from alsek.cli.options import (
+    LOG_LEVELS,
+    common_options,
+    constructor_default,
+    kebab_option,
+    pool_kwargs,
+    pool_option,
+)
 from alsek.core.worker.asyncio import AsyncSingleProcessWorkerPool
 from alsek.core.worker.sync import ProcessWorkerPool, ThreadWorkerPool
-from alsek.exceptions import AlsekError, NoTasksFoundError
+from alsek.exceptions import AlsekError, NoTasksFoundError, RedisAccessError
 from alsek.utils.logging import setup_logging
 from alsek.utils.scanning import collect_async_tasks, collect_tasks
 
@@ -29,7 +43,9 @@ __all__ = ["LOG_LEVELS", "main"]
 
 
 def _apply_logging_level(log_level: str) -> None:
-    setup_logging(logging.getLevelName(log_level.upper().strip()))
+    """Log at ``log_level`` through the root logger, so that the tasks' own ``logging`` calls
+    show beside alsek's, in one format, in every process of the pool."""
+    setup_logging(logging.getLevelName(log_level.upper().strip()), root=True)
 
 
 def _load(collect: Callable[[str], tuple[Any, ...]], package: str) -> tuple[Any, ...]:
@@ -49,8 +65,7 @@ def _load(collect: Callable[[str], tuple[Any, ...]], package: str) -> tuple[Any,
 
 
 def _other_kind_names(collect: Callable[[str], tuple[Any, ...]], package: str) -> list[str]:
-    """Names of the package's tasks of the other kind (sync or async): the pools serving them
-    share queues with this one, which must leave their messages alone."""
+    """Names of the package's tasks of the other kind (sync or async), for hints."""
     other = collect_tasks if collect is collect_async_tasks else collect_async_tasks
     try:
         return sorted(task.name for task in other(package))
@@ -71,17 +86,43 @@ def _other_kind_hint(collect: Callable[[str], tuple[Any, ...]], package: str) ->
     return f"; it has {kind} tasks ({', '.join(names)}): serve them with {commands}"
 
 
-def _build(factory: Callable[..., Any], **kwargs: Any) -> Any:
+@contextmanager
+def _one_line(*errors: type[Exception]) -> Iterator[None]:
+    """Report ``errors`` as one line on stderr (exit status 1) rather than a traceback."""
     try:
-        return factory(**kwargs)
-    except (AlsekError, ValueError, TypeError) as error:
+        yield
+    except errors as error:
         raise click.ClickException(str(error)) from error
+
+
+def _build(factory: Callable[..., Any], **kwargs: Any) -> Any:
+    with _one_line(AlsekError, ValueError, TypeError):
+        pool = factory(**kwargs)
+    _check_queues(pool)
+    return pool
+
+
+def _check_queues(pool: Any) -> None:
+    """Refuse ``--queues`` naming a queue that none of the pool's tasks declares: most likely a
+    typo, which would leave the pool waiting on a queue nobody fills."""
+    declared = sorted({task.queue for task in pool.tasks})
+    unused = [queue for queue in pool.queues if queue not in declared]
+    if unused:
+        raise click.ClickException(
+            f"--queues names {_quoted(unused)}, which none of the tasks this pool runs uses; "
+            f"it could consume {_quoted(declared)}"
+        )
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(repr(name) for name in names)
 
 
 @click.group()
 @click.version_option(__version__)
 def main() -> None:
-    """alsek: a Redis-backed task queue. Start a worker pool over a package's tasks."""
+    """alsek: a Redis-backed task queue. Start a worker pool over a package's tasks, or look
+    at and manage queues, workers, messages and the dead-letter queue."""
 
 
 @main.command()
@@ -122,7 +163,6 @@ def thread_pool(
     pool = _build(
         ThreadWorkerPool,
         tasks=_load(collect_tasks, package),
-        foreign_tasks=_other_kind_names(collect_tasks, package),
         n_threads=n_threads,
         n_processes=n_processes,
         n_process_floor=n_process_floor,
@@ -131,7 +171,8 @@ def thread_pool(
         package_name=package,
         **pool_kwargs(**common),
     )
-    pool.run()
+    with _one_line(RedisAccessError):
+        pool.run()
 
 
 @main.command()
@@ -140,7 +181,14 @@ def thread_pool(
     ProcessWorkerPool,
     "n_processes",
     type=int,
-    help="Messages running at once, one process each (default: CPUs minus one).",
+    help="Warm processes, each running one message at a time (default: CPUs minus one).",
+)
+@kebab_option(
+    "max_tasks_per_child",
+    type=click.IntRange(min=1),
+    default=constructor_default(ProcessWorkerPool, "max_tasks_per_child"),
+    help="Replace a process by a fresh one after this many messages (for tasks that leak "
+    "memory); 1 gives every message a process of its own. Default: no limit.",
 )
 @pool_option(
     ProcessWorkerPool,
@@ -157,23 +205,25 @@ def thread_pool(
 def process_pool(
     package: str,
     n_processes: int | None,
+    max_tasks_per_child: int | None,
     prune_interval: int,
     slot_wait_interval: int,
     log_level: str,
     **common: Any,
 ) -> None:
-    """Run PACKAGE's process tasks, each message in a process of its own."""
+    """Run PACKAGE's process tasks in warm processes, one message at a time each."""
     _apply_logging_level(log_level)
     pool = _build(
         ProcessWorkerPool,
         tasks=_load(collect_tasks, package),
-        foreign_tasks=_other_kind_names(collect_tasks, package),
         n_processes=n_processes,
+        max_tasks_per_child=max_tasks_per_child,
         prune_interval=prune_interval,
         slot_wait_interval=slot_wait_interval,
         **pool_kwargs(**common),
     )
-    pool.run()
+    with _one_line(RedisAccessError):
+        pool.run()
 
 
 @main.command()
@@ -207,16 +257,29 @@ def async_pool(
         pool = _build(
             AsyncSingleProcessWorkerPool,
             tasks=tasks,
-            foreign_tasks=_other_kind_names(collect_async_tasks, package),
             n_tasks=n_tasks,
             prune_interval_seconds=prune_interval_seconds,
             slot_wait_interval=slot_wait_interval,
             **pool_kwargs(**common),
         )
-        await pool.run()
+        with _one_line(RedisAccessError):
+            await pool.run()
 
     asyncio.run(serve())
 
+
+for _command in (
+    inspect.info,
+    inspect.queues,
+    inspect.workers,
+    inspect.message,
+    inspect.messages,
+    manage.queue,
+    manage.dlq,
+    manage.revoke,
+    manage.submit,
+):
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

@@ -20,7 +20,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: The ``--log-level`` choices: every level name ``logging`` knows.
 LOG_LEVELS = list(logging._nameToLevel)
-#: The consumer backoff options (``--consumer_backoff_<name>``): the ``LinearBackoff`` settings
+#: The consumer backoff options (``--consumer-backoff-<name>``): the ``LinearBackoff`` settings
 #: they give, and their help.
 BACKOFF_OPTIONS = {
     "factor": "Growth (ms) of the longest idle wait per empty pass.",
@@ -48,14 +48,34 @@ def constructor_default(pool: type, name: str) -> Any:
     raise LookupError(f"{pool.__name__} has no constructor argument {name!r} with a default")
 
 
+class KebabOption(click.Option):
+    """An option spelled in kebab-case (``--n-threads``) that also accepts the spec's
+    snake_case spelling (``--n_threads``, SPEC §17) without showing it in the help."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        shown, self.opts = self.opts, self.opts[:1]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = shown
+
+
+def kebab_option(name: str, **attrs: Any) -> Callable[[F], F]:
+    """``--<name with dashes>``, with ``--<name>`` as a hidden alias when they differ."""
+    spellings = [f"--{name.replace('_', '-')}"]
+    if "_" in name:
+        spellings.append(f"--{name}")
+    return click.option(*spellings, name, cls=KebabOption, **attrs)
+
+
 def pool_option(pool: type, name: str, help: str, type: Any = None) -> Callable[[F], F]:
     """``--name``: ``pool``'s constructor argument ``name``, defaulting as the constructor does
     (a ``bool`` argument is a flag)."""
     default = constructor_default(pool, name)
     if isinstance(default, bool):
-        return click.option(f"--{name}", is_flag=True, default=default, help=help)
-    return click.option(
-        f"--{name}", type=type, default=default, show_default=default is not None, help=help
+        return kebab_option(name, is_flag=True, default=default, help=help)
+    return kebab_option(
+        name, type=type, default=default, show_default=default is not None, help=help
     )
 
 
@@ -77,8 +97,8 @@ def common_options(pool: type) -> Callable[[F], F]:
             pool, "task_specific_mode", help="Consume queue/task pairs instead of whole queues."
         ),
         *(
-            click.option(
-                f"--consumer_backoff_{name}",
+            kebab_option(
+                f"consumer_backoff_{name}",
                 type=int,
                 default=getattr(backoff, name),
                 show_default=True,
@@ -92,6 +112,20 @@ def common_options(pool: type) -> Callable[[F], F]:
             type=int,
             help="Time (ms) running messages get to finish after SIGTERM; the rest are "
             "released and run again elsewhere.",
+        ),
+        pool_option(
+            pool,
+            "heartbeat_interval",
+            type=int,
+            help="Time (ms) between two beats of the pool in the worker registry; it counts "
+            "as dead after three missed beats.",
+        ),
+        pool_option(
+            pool,
+            "unknown_task_ttl",
+            type=click.IntRange(min=1),
+            help="Dead-letter a ready message of a task that no live worker serves once it "
+            "has waited this long (ms); by default it waits until one does.",
         ),
         click.option(
             "--log-level",
@@ -117,10 +151,14 @@ def pool_kwargs(
     consumer_backoff_floor: int,
     consumer_backoff_ceiling: int,
     grace_period: int,
+    heartbeat_interval: int,
+    unknown_task_ttl: int | None,
 ) -> dict[str, Any]:
     """The pool arguments of the common options."""
     return {
         "queues": _parse_queues(queues),
+        "heartbeat_interval": heartbeat_interval,
+        "unknown_task_ttl": unknown_task_ttl,
         "task_specific_mode": task_specific_mode,
         "grace_period": grace_period,
         "backoff": LinearBackoff(

@@ -17,7 +17,7 @@ from alsek.core.backoff import Backoff, ExponentialBackoff, settings2backoff
 from alsek.defaults import DEFAULT_MECHANISM, DEFAULT_QUEUE, DEFAULT_TASK_TIMEOUT
 from alsek.types import SupportedMechanismType, check_mechanism
 from alsek.utils.helpers import dict_merge_update_into_origin
-from alsek.utils.namespacing import validate_name
+from alsek.utils.namespacing import validate_key_part, validate_name
 from alsek.utils.parsing import ExceptionDetails
 from alsek.utils.printing import auto_repr
 from alsek.utils.temporal import from_timestamp_ms, utcnow_timestamp_ms
@@ -133,9 +133,11 @@ def _linked_lock(value: Any) -> LinkedLock | None:
 def _uuid(value: Any) -> str:
     if value is None:
         return _make_uuid()
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"Message uuid must be a non-empty str, got {value!r}")
-    return value
+    return validate_key_part("Message uuid", value)
+
+
+def _optional_uuid(field: str, value: Any) -> str | None:
+    return None if value is None else validate_key_part(f"Message {field}", value)
 
 
 #: One normaliser per field: checks the value and returns the form the message holds.
@@ -150,12 +152,12 @@ _NORMALIZERS: dict[str, Callable[[Any], Any]] = {
     "exception_details": _exception_details,
     "result_ttl": lambda v: _optional_int("result_ttl", v, minimum=1),
     "uuid": _uuid,
-    "progenitor_uuid": lambda v: _optional_of("progenitor_uuid", v, str),
+    "progenitor_uuid": lambda v: _optional_uuid("progenitor_uuid", v),
     "retries": lambda v: _int("retries", v),
     "timeout": lambda v: _int("timeout", v, minimum=1),
     "delay": lambda v: _int("delay", v or 0),
     "previous_result": lambda v: v,
-    "previous_message_uuid": lambda v: _optional_of("previous_message_uuid", v, str),
+    "previous_message_uuid": lambda v: _optional_uuid("previous_message_uuid", v),
     "callback_message_data": lambda v: _optional_of("callback_message_data", v, dict),
     "backoff_settings": _backoff_settings,
     "mechanism": check_mechanism,

@@ -1,4 +1,5 @@
-"""alsek's logger, its console setup, and ``magic_logger`` for before/after log lines."""
+"""alsek's logger, its console setup (passed on to child processes), and ``magic_logger`` for
+before/after log lines."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from alsek.defaults import LOGGING_DATEFMT, LOGGING_FORMAT
 
@@ -18,20 +19,56 @@ def get_logger() -> logging.Logger:
     return logging.getLogger("alsek")
 
 
-def setup_logging(level: int) -> None:
-    """Send alsek's logs to the console at ``level``, with exactly one handler.
+class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler ``setup_logging`` installs: marked, so that another call replaces it and
+    leaves handlers of the application's own alone."""
+
+
+def _console() -> _ConsoleHandler:
+    handler = _ConsoleHandler()
+    handler.setFormatter(logging.Formatter(fmt=LOGGING_FORMAT, datefmt=LOGGING_DATEFMT))
+    return handler
+
+
+def setup_logging(level: int, root: bool = False) -> None:
+    """Send logs to the console (stderr) at ``level``, with exactly one handler, in one format.
+
+    Without ``root``, only alsek's own logs: the ``alsek`` logger gets the handler and does not
+    propagate, so the root logger does not print them a second time. With ``root`` (what the
+    CLI does), the root logger gets the handler and the level, so the ``logging`` calls of the
+    tasks' own code show too, in the same format; alsek's logs reach it by propagation.
 
     Calling it again replaces the handler rather than adding one, so lines never repeat.
-    Propagation is turned off so the root logger does not print them a second time.
     """
-    logger = get_logger()
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(fmt=LOGGING_FORMAT, datefmt=LOGGING_DATEFMT))
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = False
+    alsek, root_logger = get_logger(), logging.getLogger()
+    for handler in list(alsek.handlers):
+        alsek.removeHandler(handler)
+    for handler in list(root_logger.handlers):
+        if isinstance(handler, _ConsoleHandler):
+            root_logger.removeHandler(handler)
+    target = root_logger if root else alsek
+    target.addHandler(_console())
+    target.setLevel(level)
+    alsek.setLevel(level)
+    alsek.propagate = root
+
+
+class LogSetup(NamedTuple):
+    """What ``setup_logging`` was told in this process, to repeat in a child process (a
+    spawned child inherits none of it; a forked one gets fresh handlers)."""
+
+    level: int
+    root: bool
+
+    def apply(self) -> None:
+        """Set logging up as ``setup_logging(level, root)`` does."""
+        setup_logging(self.level, root=self.root)
+
+
+def current_log_setup() -> LogSetup:
+    """How this process logs, as worker pools pass it on to their child processes."""
+    root = any(isinstance(h, _ConsoleHandler) for h in logging.getLogger().handlers)
+    return LogSetup(get_logger().level, root)
 
 
 def _nothing() -> None:

@@ -6,13 +6,15 @@ are **not** the keys the engine writes: the broker keeps every key of a queue un
 Redis Cluster hash tag, built by ``alsek.core.broker.keys`` (and ``scripts/lib.lua``); see
 ``docs/redis-layout.md``.
 
-These names carry no backend namespace; the backend adds ``"{namespace}:"`` in front. Queue and
-task names become parts of keys, so :func:`validate_name` keeps out the characters that would
-make two different names collide or break Redis Cluster hash tags.
+These names carry no backend namespace; the backend adds ``"{namespace}:"`` in front. Namespaces,
+queue and task names and message uuids become parts of keys, so :func:`validate_key_part` keeps
+out the characters that would make two different names collide, break Redis Cluster hash tags or
+be read as template markers.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
 from alsek.defaults import (
@@ -38,22 +40,30 @@ _FORBIDDEN = {
     "{": "a Redis Cluster hash-tag brace",
     "}": "a Redis Cluster hash-tag brace",
 }
+#: The markers of the key templates the broker fills in (claim statuses).
+_TEMPLATE_MARKER = re.compile(r"<(?:queue|task|uuid)>")
+
+#: Namespaces that would reach into other namespaces' keys: python-redis-lock prefixes every
+#: lease with ``lock:`` (and its wake-ups with ``lock-signal:``).
+RESERVED_NAMESPACES = frozenset({"lock", "lock-signal"})
 
 
-def validate_name(kind: str, value: object) -> str:
-    """Return ``value`` if it is usable as a ``kind`` name (e.g. ``"queue"``), else raise.
+def validate_key_part(what: str, value: object) -> str:
+    """Return ``value`` if it may be one part of a Redis key (``what``: e.g. ``"queue name"``,
+    ``"message uuid"``), else raise.
 
-    A name must be a non-empty ``str`` without ``:``, ``{``, ``}``, whitespace or control
-    characters: each of those would either split a key in the wrong place or change which Redis
-    Cluster slot the key lands in.
+    It must be a non-empty ``str`` without ``:``, ``{``, ``}``, whitespace, control characters
+    or a ``<queue>``, ``<task>`` or ``<uuid>`` marker: each of those would split a key in the
+    wrong place (so that two different names share keys), change which Redis Cluster slot the
+    key lands in, or be filled in as a marker of a key template.
 
     Raises:
-        ValueError: naming the kind, the value and the offending character.
+        ValueError: naming what, the value and the offending character.
     """
     if not isinstance(value, str):
-        raise ValueError(f"{kind} name must be a str, got {type(value).__name__} {value!r}")
+        raise ValueError(f"{what} must be a str, got {type(value).__name__} {value!r}")
     if not value:
-        raise ValueError(f"{kind} name must not be empty")
+        raise ValueError(f"{what} must not be empty")
     for char in value:
         if char in _FORBIDDEN:
             reason = _FORBIDDEN[char]
@@ -63,8 +73,35 @@ def validate_name(kind: str, value: object) -> str:
             reason = "a control character"
         else:
             continue
-        raise ValueError(f"{kind} name {value!r} contains {char!r} ({reason})")
+        raise ValueError(f"{what} {value!r} contains {char!r} ({reason})")
+    marker = _TEMPLATE_MARKER.search(value)
+    if marker:
+        raise ValueError(
+            f"{what} {value!r} contains {marker.group()!r} (a marker of the broker's key templates)"
+        )
     return value
+
+
+def validate_name(kind: str, value: object) -> str:
+    """Return ``value`` if it is usable as a ``kind`` name (e.g. ``"queue"``), else raise
+    ``ValueError`` (see :func:`validate_key_part`)."""
+    return validate_key_part(f"{kind} name", value)
+
+
+def validate_namespace(namespace: object) -> str:
+    """Return ``namespace`` if it can prefix keys safely, else raise ``ValueError`` naming it.
+
+    Besides the rules of every key part, a namespace holds no ``:``, so no namespace is a prefix
+    of another's keys (``app`` and ``app:v2``), and it is not ``lock``/``lock-signal``, whose
+    keys are every namespace's leases.
+    """
+    validate_key_part("namespace", namespace)
+    if namespace in RESERVED_NAMESPACES:
+        raise ValueError(
+            f"namespace {namespace!r} is reserved (it prefixes every namespace's lease keys); "
+            "choose another"
+        )
+    return str(namespace)
 
 
 def get_subnamespace(queue: str | None = None, task_name: str | None = None) -> str:

@@ -113,6 +113,10 @@ class StopSignalListener:
         for signum in self.stop_signals:
             signal.signal(signum, _dispatch)
 
+    def close(self) -> None:
+        """Stop hearing signals (a pool that has stopped): a later one is not a second one."""
+        _LISTENERS.pop(id(self), None)
+
     def _handle(self, signum: int) -> bool:
         """Record a signal; return whether the process must exit now (a repeated signal)."""
         log.debug("Received stop signal %s.", signal.Signals(signum).name)

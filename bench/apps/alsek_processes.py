@@ -1,5 +1,5 @@
-"""alsek tasks for ``alsek process-pool apps.alsek_processes``: each message runs in a process of
-its own, which writes its tally before it exits.
+"""alsek tasks for ``alsek process-pool apps.alsek_processes``: messages run in warm processes,
+whose tally is written as a thread pool's is (and once more when a process exits).
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ QUEUE = "processes"
 @task(broker, queue=QUEUE, mechanism="process", **tracking_options())
 def noop() -> None:
     """Nothing but the tally."""
-    completions.done(flush=True)
+    completions.done()
 
 
 @task(broker, queue=QUEUE, mechanism="process", **tracking_options())
 def sleep_1ms() -> None:
     """A 1 ms wait."""
     time.sleep(0.001)
-    completions.done(flush=True)
+    completions.done()
 
 
 def submit(task_name: str, count: int) -> None:

@@ -9,8 +9,9 @@ the polling interval does not blur the figures).
 
 Keys, under ``settings.completions_key()``: ``:count`` (INCRBY) and ``:times``, a sorted set
 whose member ``first`` keeps the earliest finish (``ZADD LT``) and ``last`` the latest
-(``ZADD GT``; Redis 6.2 or newer). A process that runs a single message and exits (alsek's
-process pool) calls ``done(flush=True)`` instead, so that nothing is left unwritten.
+(``ZADD GT``; Redis 6.2 or newer). A ``multiprocessing`` child (alsek's process pool) writes
+what is left when it exits, so a child replaced after one message (``--max-tasks-per-child 1``)
+loses nothing; ``done(flush=True)`` writes at once.
 
 The latency task calls ``started(sent_at)`` first: the seconds from its submit to its start go
 to the list ``:latency``, in the same transaction as the count, so a count that has reached N
@@ -24,6 +25,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from multiprocessing import util
 
 import redis
 
@@ -39,6 +41,7 @@ class _Tally:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # a flush at exit waits for one in flight
         self._pending = 0
         self._first = 0.0
         self._last = 0.0
@@ -46,6 +49,8 @@ class _Tally:
         self._client = redis.Redis.from_url(settings.redis_url())
         self._prefix = settings.completions_key()
         threading.Thread(target=self._flush_forever, name="bench-tally", daemon=True).start()
+        # Run at the exit of a multiprocessing child (which skips atexit handlers).
+        util.Finalize(self, self.flush, exitpriority=100)
 
     def add(self) -> None:
         now = time.time()
@@ -61,6 +66,10 @@ class _Tally:
             self._latencies.append(delay)
 
     def flush(self) -> None:
+        with self._writing:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             pending, first, last = self._pending, self._first, self._last
             latencies, self._latencies = self._latencies, []

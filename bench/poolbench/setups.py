@@ -39,8 +39,8 @@ POOL_COUNTS: Counts = {
     "backlog": {"full": 20_000, "quick": 2_000},
     "trickle": {"full": 5_000, "quick": 500},
 }
-#: alsek's process pool forks a process for every message.
-PROCESS_POOL_COUNTS: Counts = {
+#: alsek's process pool with ``--max-tasks-per-child 1`` forks a process for every message.
+FORK_PER_MESSAGE_COUNTS: Counts = {
     "backlog": {"full": 400, "quick": 100},
     "trickle": {"full": 400, "quick": 100},
 }
@@ -113,7 +113,24 @@ THREAD_POOL = Worker(
     ALSEK_THREADS,
     alsek_command("thread-pool", "apps.alsek_threads", "--n_threads", "8", "--n_processes", "1"),
 )
-PROCESS_POOL = Worker(ALSEK_PROCESSES, alsek_command("process-pool", "apps.alsek_processes"))
+#: One warm process per CPU, as Celery's prefork pool below (``-c`` = CPUs).
+PROCESS_POOL = Worker(
+    ALSEK_PROCESSES,
+    alsek_command(
+        "process-pool", "apps.alsek_processes", "--n_processes", str(os.cpu_count() or 1)
+    ),
+)
+FORK_PER_MESSAGE_POOL = Worker(
+    ALSEK_PROCESSES,
+    alsek_command(
+        "process-pool",
+        "apps.alsek_processes",
+        "--n_processes",
+        str(os.cpu_count() or 1),
+        "--max-tasks-per-child",
+        "1",
+    ),
+)
 ASYNC_POOL = Worker(ALSEK_ASYNC, alsek_command("async-pool", "apps.alsek_async"))
 DRAMATIQ_WORKER = Worker(
     DRAMATIQ, peer_command("dramatiq", "peers.dramatiq_app", "--processes", "1", "--threads", "8")
@@ -237,11 +254,17 @@ SETUPS: tuple[Setup, ...] = (
     ),
     Setup(
         "process",
-        "alsek process pool (defaults: CPUs - 1 processes, one fork per message)",
-        "alsek process pool\n(a fork per message)",
+        f"alsek process pool, {os.cpu_count()} warm processes (CPUs)",
+        "alsek process pool\n(warm processes)",
         (PROCESS_POOL,),
+    ),
+    Setup(
+        "process_fork",
+        f"alsek process pool, {os.cpu_count()} processes, --max-tasks-per-child 1",
+        "alsek process pool\n(a process per message)",
+        (FORK_PER_MESSAGE_POOL,),
         note="fewer messages: it forks a process for every message",
-        counts=PROCESS_POOL_COUNTS,
+        counts=FORK_PER_MESSAGE_COUNTS,
     ),
     Setup(
         "async",

@@ -4,6 +4,7 @@ every option defaults to the constructor's default."""
 from __future__ import annotations
 
 import inspect
+import logging
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -68,16 +69,18 @@ def tasks_module(
 def process_state() -> Iterator[None]:
     """Put back what building pools and the command's logging set-up change in this process."""
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
-    logger = get_logger()
+    logger, root = get_logger(), logging.getLogger()
     saved = (list(logger.handlers), logger.level, logger.propagate)
+    saved_root = (list(root.handlers), root.level)
     yield
     for signum, handler in handlers.items():
         signal.signal(signum, handler)
     logger.handlers[:], logger.level, logger.propagate = saved
+    root.handlers[:], root.level = saved_root
 
 
-def built_by_command(command: str, package: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The pool ``alsek <command> <package>`` builds, with no options (it is not run)."""
+def record_runs(command: str, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Make the pool of ``command`` record itself instead of running; returns the record."""
     pool_class, _ = COMMANDS[command]
     built: list[Any] = []
 
@@ -89,6 +92,12 @@ def built_by_command(command: str, package: str, monkeypatch: pytest.MonkeyPatch
 
     is_async = inspect.iscoroutinefunction(pool_class.run)
     monkeypatch.setattr(pool_class, "run", record_async if is_async else record)
+    return built
+
+
+def built_by_command(command: str, package: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The pool ``alsek <command> <package>`` builds, with no options (it is not run)."""
+    built = record_runs(command, monkeypatch)
     result = CliRunner().invoke(main, [command, package])
     assert result.exit_code == 0, result.output
     assert len(built) == 1

@@ -21,6 +21,7 @@ from alsek.core.future.outcome import (
     Plan,
     error_plan,
     exhausted_by_lost_workers,
+    interrupted_plan,
     lost_plan,
     perform,
     release_plan,
@@ -61,6 +62,10 @@ class StandInBroker:
 
     def release(self, message: Message) -> None:
         self._record("release")
+
+    def renew(self, messages: list[Message], lease_ttl: int) -> list[bool]:
+        self._record("renew")
+        return [True for _ in messages]
 
 
 class StandInTask:
@@ -194,7 +199,7 @@ def test_an_ack_of_a_message_finished_elsewhere_does_nothing_more() -> None:
 def test_a_result_that_cannot_be_stored_fails_the_attempt_instead() -> None:
     message = running()
     actions = steps_of(success_plan(StandInTask(), message, {1, 2}), answers(do_retry=True))
-    assert names(actions)[:3] == ["check:is_revoked", "check:do_retry", "hook:on_retry"]
+    assert names(actions)[:3] == ["check:is_revoked", "check:do_retry", "broker_op:retry"]
     assert "ack" not in [action.name for action in actions]
     assert message.exception_details is not None
     assert "cannot be stored" in (message.exception_details.text or "")
@@ -211,23 +216,23 @@ def test_an_error_of_a_revoked_message_only_calls_on_revocation() -> None:
     assert message.exception_details is None
 
 
-def test_an_error_with_retries_left_retries_then_records_retrying() -> None:
+def test_an_error_with_retries_left_retries_then_records_retrying_and_calls_on_retry() -> None:
     task, message = StandInTask(), running()
     actions = steps_of(error_plan(task, message, ValueError("boom")), answers(do_retry=True))
     assert names(actions) == [
         "check:is_revoked",
         "check:do_retry",
-        "hook:on_retry",
         "broker_op:retry",
         "hook:write_unshared",
+        "hook:on_retry",
     ]
-    assert actions[3].kwargs["effects"] == task.retry_effects(message)
-    assert actions[4].args[1] is TaskStatus.RETRYING
+    assert actions[2].kwargs["effects"] == task.retry_effects(message)
+    assert actions[3].args[1] is TaskStatus.RETRYING
     assert message.exception_details is not None
     assert message.exception_details.text == "boom"
 
 
-def test_a_refused_retry_records_nothing() -> None:
+def test_a_refused_retry_records_nothing_and_calls_no_hook() -> None:
     actions = steps_of(
         error_plan(StandInTask(), running(), ValueError("boom")),
         answers(do_retry=True, retry=REFUSED),
@@ -235,21 +240,21 @@ def test_a_refused_retry_records_nothing() -> None:
     assert names(actions)[-1] == "broker_op:retry"
 
 
-def test_exhausted_retries_fail_the_message_then_record_failed() -> None:
+def test_exhausted_retries_fail_the_message_then_record_failed_and_call_on_failure() -> None:
     task, message = StandInTask(), running()
     actions = steps_of(error_plan(task, message, ValueError("boom")), answers(do_retry=False))
     assert names(actions) == [
         "check:is_revoked",
         "check:do_retry",
-        "hook:on_failure",
         "broker_op:fail",
         "hook:write_unshared",
+        "hook:on_failure",
     ]
-    assert actions[3].kwargs["effects"] == task.failure_effects(message)
-    assert actions[4].args[1] is TaskStatus.FAILED
+    assert actions[2].kwargs["effects"] == task.failure_effects(message)
+    assert actions[3].args[1] is TaskStatus.FAILED
 
 
-def test_a_refused_fail_records_nothing() -> None:
+def test_a_refused_fail_records_nothing_and_calls_no_hook() -> None:
     actions = steps_of(
         error_plan(StandInTask(), running(), ValueError("boom")),
         answers(do_retry=False, fail=REFUSED),
@@ -264,8 +269,8 @@ def test_a_message_lost_too_often_is_failed_with_retries_at_the_maximum() -> Non
     task, message = StandInTask(max_retries=2), running(retries=3)
     assert exhausted_by_lost_workers(task, message)
     actions = steps_of(lost_plan(task, message))
-    assert names(actions) == ["hook:on_failure", "broker_op:fail", "hook:write_unshared"]
-    assert isinstance(actions[0].kwargs["exception"], WorkerLostError)
+    assert names(actions) == ["broker_op:fail", "hook:write_unshared", "hook:on_failure"]
+    assert isinstance(actions[2].kwargs["exception"], WorkerLostError)
     assert message.retries == 2
 
 
@@ -285,6 +290,44 @@ def test_shutdown_releases_the_message() -> None:
 def test_any_other_stop_is_an_error_of_the_attempt() -> None:
     actions = steps_of(stop_plan(StandInTask(), running(), TimeoutError("too slow")))
     assert names(actions)[:2] == ["check:is_revoked", "check:do_retry"]
+
+
+def test_an_interrupted_run_that_never_began_is_released_uncounted() -> None:
+    actions = steps_of(interrupted_plan(StandInTask(), running(), None, lease_ttl=30_000))
+    assert names(actions) == ["broker_op:release"]
+
+
+def test_an_interrupted_run_ends_as_its_stop_or_its_death_says() -> None:
+    """As ``stop_plan`` would: a death or a timeout fails the attempt, a shutdown releases."""
+    reply = answers(do_retry=True)
+    for stop in (WorkerLostError("killed"), TimeoutError("slow"), TerminationError("stop")):
+        interrupted = steps_of(interrupted_plan(StandInTask(), running(), stop, 30_000), reply)
+        stopped = steps_of(stop_plan(StandInTask(), running(), stop), reply)
+        assert names(interrupted) == names(stopped)
+    assert names(steps_of(stop_plan(StandInTask(), running(), TerminationError("stop")))) == [
+        "broker_op:release"
+    ]
+
+
+@pytest.mark.parametrize("renewed", [[False], [None], REFUSED])
+def test_a_run_interrupted_while_finishing_without_its_lease_was_finished(renewed: Any) -> None:
+    """The process's own outcome reached Redis (it drops the lease): nothing is written twice."""
+    task, message = StandInTask(), running()
+    plan = interrupted_plan(
+        task, message, WorkerLostError("killed"), 30_000, may_have_finished=True
+    )
+    actions = steps_of(plan, answers(renew=renewed))
+    assert names(actions) == ["check:renew"]
+    assert actions[0].args == ([message], 30_000)
+
+
+def test_a_run_interrupted_while_finishing_with_its_lease_held_is_finished_here() -> None:
+    error = TimeoutError("slow")
+    plan = interrupted_plan(StandInTask(), running(), error, 30_000, may_have_finished=True)
+    actions = steps_of(plan, answers(renew=[True], do_retry=False))
+    failed = steps_of(error_plan(StandInTask(), running(), error), answers(do_retry=False))
+    assert names(actions) == ["check:renew", *names(failed)]
+    assert "broker_op:fail" in names(failed)
 
 
 def test_an_unknown_task_is_dead_lettered_through_a_task_that_reports() -> None:
@@ -353,12 +396,19 @@ def test_run_plan_logs_hook_errors_and_goes_on() -> None:
     assert task.hooks == ["write_unshared:RETRYING"]
 
 
-def test_run_plan_skips_the_status_write_of_a_refused_operation() -> None:
+def test_run_plan_skips_the_status_write_and_the_hook_of_a_refused_operation() -> None:
     task = StandInTask(max_retries=0)
     task.broker.raises["fail"] = [LeaseLostError("taken over")]
     run_plan(error_plan(task, running(), ValueError("boom")))
     assert task.broker.calls == ["fail"]
-    assert task.hooks == ["on_failure"]
+    assert task.hooks == []
+
+
+def test_run_plan_calls_on_retry_once_the_broker_retried() -> None:
+    task = StandInTask()
+    run_plan(error_plan(task, running(), ValueError("boom")))
+    assert task.broker.calls == ["retry"]
+    assert task.hooks == ["write_unshared:RETRYING", "on_retry"]
 
 
 async def test_run_plan_async_awaits_coroutine_hooks_and_operations() -> None:

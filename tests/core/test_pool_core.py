@@ -116,6 +116,7 @@ class MemoryPool(PoolLoop):
     """A pool of ``capacity`` slots whose I/O happens in memory (see the module docstring)."""
 
     task_kind = "sync"
+    registers = False  # no worker registry in memory
 
     def __init__(self, clock: FakeClock, capacity: int = 4, **options: Any) -> None:
         self.clock = clock

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import redis
 
 from alsek.core.steps.drivers import async_run, async_stream, run, stream
 from alsek.core.steps.ops import (
@@ -15,6 +16,7 @@ from alsek.core.steps.ops import (
     Steps,
     call,
 )
+from alsek.core.steps.outage import sent_through_outage
 from alsek.core.steps.waiting import first_emitted
 
 
@@ -92,3 +94,25 @@ def test_a_round_trip_is_atomic_or_batched_and_atomic_ones_take_commands_only() 
     with pytest.raises(ValueError, match="plain commands"):
         RoundTrip((ScriptCall(script, ("k",)),), atomic=True)
     assert ScriptCall(script, ("k",), ("a",)).command() == ("EVALSHA", script.sha, 1, "k", "a")
+
+
+# -- requests sent again through an outage --------------------------------------------------------
+
+
+def test_a_round_trip_cut_off_is_sent_again_as_is_after_a_pause() -> None:
+    op = call(("GET", "k"))
+    steps = sent_through_outage(op, patience_ms=60_000, pauses=(10, 100))
+    assert steps.send(None) is op
+    pause = steps.throw(redis.ConnectionError("cut"))
+    assert isinstance(pause, Sleep) and pause.seconds == 0.01
+    assert steps.send(None) is op  # the very same requests: their request ids recognise it
+    with pytest.raises(StopIteration) as done:
+        steps.send(["value"])
+    assert done.value.value == ["value"]
+
+
+def test_an_outage_that_outlasts_the_patience_is_raised() -> None:
+    steps = sent_through_outage(call(("GET", "k")), patience_ms=0, pauses=(10, 100))
+    steps.send(None)
+    with pytest.raises(redis.TimeoutError):
+        steps.throw(redis.TimeoutError("still down"))

@@ -11,6 +11,9 @@ a fence says what else to do with a block:
 * ``<!-- background -->`` before a ```bash block: each line is a command started in the
   background (``alsek async-pool myapp``), in the page's directory; every such command is
   stopped with SIGTERM when the page is done, and must exit with status 0.
+* ``<!-- run -->`` before a ```bash block: each line is a command run to completion
+  (``pytest -q``), in the page's directory, with the same environment; it must exit with
+  status 0.
 
 Any other fence must name its language (``bash``, ``text``, ``yaml``, ``dockerfile``...);
 Python under another name (``py``, ``pycon``) or a fence without a language fails the test,
@@ -47,10 +50,14 @@ BIN = Path(sys.executable).parent
 DOC_URL = '"redis://localhost:6379/0"'
 BACKEND_CALL = re.compile(r'((?:Async)?RedisBackend\(\s*)"redis://localhost:6379/0"')
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\s]*)")
-MARKER = re.compile(r"^\s*<!--\s*(?P<kind>not-run|file|background)\s*(?::\s*(?P<arg>.*?))?\s*-->")
+MARKER = re.compile(
+    r"^\s*<!--\s*(?P<kind>not-run|file|background|run)\s*(?::\s*(?P<arg>.*?))?\s*-->"
+)
 PYTHON_ALIASES = {"py", "py3", "python3", "pycon", "ipython", "pyi"}
 #: How long a background command gets to stop after SIGTERM.
 STOP_SECONDS = 20.0
+#: How long a ``<!-- run -->`` command may take.
+COMMAND_SECONDS = 180.0
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,8 @@ def extract_blocks(page: Path) -> list[Block]:
 
 
 def check_block(block: Block) -> str:
-    """What the test does with the block: "run", "file", "not-run", "background" or "shown".
+    """What the test does with the block: "run", "file", "not-run", "background",
+    "commands" or "shown".
 
     Fails on a block that could hide Python from the test.
     """
@@ -123,6 +131,10 @@ def check_block(block: Block) -> str:
         if block.lang != "bash":
             pytest.fail(f"{block.where}: <!-- background --> is for ```bash blocks")
         return "background"
+    if block.marker == "run":
+        if block.lang != "bash":
+            pytest.fail(f"{block.where}: <!-- run --> is for ```bash blocks")
+        return "commands"
     return "run" if block.lang == "python" else "shown"
 
 
@@ -163,6 +175,8 @@ class Page:
                 self._write(block)
             elif action == "background":
                 self._start(block)
+            elif action == "commands":
+                self._run_commands(block)
             elif action == "run":
                 self._exec(block)
 
@@ -185,13 +199,36 @@ class Page:
             )
             raise AssertionError(f"{block.where}: the block raised {error!r}{logs}") from error
 
-    def _start(self, block: Block) -> None:
+    def _environment(self) -> dict[str, str]:
+        """The environment of the page's commands: our tools first, the page's files importable."""
         env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
         env["PYTHONPATH"] = os.pathsep.join([str(self.workdir), str(REPO)])
-        for line in block.code.splitlines():
-            command = line.strip()
-            if not command or command.startswith("#"):
-                continue
+        return env
+
+    @staticmethod
+    def _commands(block: Block) -> list[str]:
+        lines = (line.strip() for line in block.code.splitlines())
+        return [line for line in lines if line and not line.startswith("#")]
+
+    def _run_commands(self, block: Block) -> None:
+        for command in self._commands(block):
+            done = subprocess.run(
+                shlex.split(command),
+                cwd=self.workdir,
+                env=self._environment(),
+                capture_output=True,
+                text=True,
+                timeout=COMMAND_SECONDS,
+            )
+            if done.returncode != 0:
+                output = (done.stdout + done.stderr)[-4000:]
+                raise AssertionError(
+                    f"{block.where}: `{command}` ended with {done.returncode}:\n{output}"
+                )
+
+    def _start(self, block: Block) -> None:
+        env = self._environment()
+        for command in self._commands(block):
             log = self.workdir / f"background-{len(self.background)}.log"
             with log.open("wb") as out:
                 process = subprocess.Popen(
@@ -283,6 +320,7 @@ def test_marker_rules_catch_hidden_python(tmp_path: Path) -> None:
         "```\nprint(1)\n```\n",
         "```py\nprint(1)\n```\n",
         "<!-- not-run: -->\n```python\nprint(1)\n```\n",
+        "<!-- run -->\n```python\nprint(1)\n```\n",
     ):
         page.write_text(text)
         (block,) = extract_blocks(page)
@@ -296,19 +334,31 @@ def test_marker_rules_catch_hidden_python(tmp_path: Path) -> None:
 CLI_PAGE = DOCS / "reference" / "cli.md"
 
 
+OPERATING_PAGE = DOCS / "operating.md"
+
+
+def _commands(group: click.Group, prefix: str) -> Iterator[tuple[str, click.Command]]:
+    """Every command under ``group``, sub-commands of sub-groups included, by full name."""
+    for name, command in group.commands.items():
+        yield f"{prefix} {name}", command
+        if isinstance(command, click.Group):
+            yield from _commands(command, f"{prefix} {name}")
+
+
 def test_cli_reference_names_every_option() -> None:
-    """docs/reference/cli.md names every command and option of ``alsek``."""
+    """docs/reference/cli.md (the pool commands) and docs/operating.md (the operator's
+    commands) name every command and option of ``alsek``."""
     from alsek.cli.cli import main
 
-    text = CLI_PAGE.read_text(encoding="utf-8")
+    text = CLI_PAGE.read_text(encoding="utf-8") + OPERATING_PAGE.read_text(encoding="utf-8")
     missing = []
-    for name, command in main.commands.items():
-        if f"alsek {name}" not in text:
-            missing.append(f"alsek {name}")
+    for name, command in _commands(main, "alsek"):
+        if name not in text:
+            missing.append(name)
         for parameter in command.params:
             if isinstance(parameter, click.Option):
                 missing += [opt for opt in parameter.opts if f"`{opt}" not in text]
-    assert not missing, f"{CLI_PAGE.relative_to(REPO)} does not mention: {missing}"
+    assert not missing, f"the CLI pages do not mention: {missing}"
 
 
 @pytest.mark.slow

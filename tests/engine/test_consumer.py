@@ -247,10 +247,19 @@ def test_dedup_messages_keeps_first_occurrences_in_order() -> None:
     assert dedup_messages([a, b, a, b]) == [a, b]
 
 
-def test_consumer_leaves_the_messages_of_excluded_tasks(sync_broker: Broker) -> None:
-    sync_broker.submit(Message("theirs", queue="q"))
-    mine = Message("mine", queue="q")
-    sync_broker.submit(mine)
-    consumer = Consumer(sync_broker, subset=["q"], exclude_tasks=["theirs"])
-    assert [m.uuid for m in consumer.claim(10).messages] == [mine.uuid]
+def test_consumer_given_task_names_claims_only_theirs_best_priority_first(
+    sync_broker: Broker,
+) -> None:
+    theirs = Message("theirs", queue="q", priority=0)
+    mine_low, mine_high = Message("a", queue="q", priority=5), Message("b", queue="q", priority=1)
+    for message in (theirs, mine_low, mine_high):
+        sync_broker.submit(message)
+    consumer = Consumer(sync_broker, subset=["q"], task_names=["a", "b"])
+    assert [m.uuid for m in consumer.claim(10).messages] == [mine_high.uuid, mine_low.uuid]
     assert consumer.claim(10).messages == []
+    assert sync_broker.exists(theirs)  # left queued for whoever serves it
+
+
+def test_consumer_refuses_an_empty_list_of_task_names(sync_broker: Broker) -> None:
+    with pytest.raises(ValueError, match="task_names is empty"):
+        Consumer(sync_broker, subset=["q"], task_names=[])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -204,27 +205,47 @@ class FaultLab:
 
     # -- pools ---------------------------------------------------------------------------
 
-    def env(self, mechanism: str = "thread") -> dict[str, str]:
-        """Environment of a pool: ``faultwork`` importable, its Redis, namespace and probe."""
+    def env(
+        self, mechanism: str = "thread", version: int = 1, clock_skew_ms: int = 0
+    ) -> dict[str, str]:
+        """Environment of a pool: ``faultwork`` importable, its Redis, namespace and probe, the
+        release of the tasks it runs, and how far its clock is off."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
         env[settings.URL_VAR] = self.url
         env[settings.NAMESPACE_VAR] = self.namespace
         env[settings.MECHANISM_VAR] = mechanism
+        env[settings.VERSION_VAR] = str(version)
+        env[settings.CLOCK_SKEW_VAR] = str(clock_skew_ms)
         env[probe.URL_VAR] = self.probe_url
         return env
 
-    def spawn(self, name: str, args: list[str], mechanism: str = "thread") -> PoolProcess:
+    def spawn(
+        self,
+        name: str,
+        args: list[str],
+        mechanism: str = "thread",
+        version: int = 1,
+        clock_skew_ms: int = 0,
+    ) -> PoolProcess:
         """Start a pool subprocess (named ``name-<n>``); it is killed when the lab closes."""
         name = f"{name}-{len(self.pools) + 1}"
-        pool = PoolProcess(name, args, self.env(mechanism), self.log_dir)
+        env = self.env(mechanism, version, clock_skew_ms)
+        pool = PoolProcess(name, args, env, self.log_dir)
         self.pools.append(pool)
         return pool
 
     def cli_pool(
-        self, kind: str, capacity: int, *options: str, log_level: str = "WARNING"
+        self,
+        kind: str,
+        capacity: int,
+        *options: str,
+        log_level: str = "WARNING",
+        version: int = 1,
+        clock_skew_ms: int = 0,
     ) -> PoolProcess:
-        """``alsek thread-pool|process-pool|async-pool`` over the served tasks.
+        """``alsek thread-pool|process-pool|async-pool`` over the tasks of release ``version``,
+        on a host whose clock is ``clock_skew_ms`` off.
 
         A thread pool gets one process group of ``capacity`` threads; a process pool
         ``capacity`` processes; an async pool ``capacity`` concurrent tasks.
@@ -239,7 +260,7 @@ class FaultLab:
         args = [ALSEK_COMMAND, command, package, *capacity_options, *CLI_IDLE_OPTIONS]
         args += ["--log-level", log_level, *options]
         mechanism = "process" if kind == "process" else "thread"
-        return self.spawn(f"{kind}-pool", args, mechanism)
+        return self.spawn(f"{kind}-pool", args, mechanism, version, clock_skew_ms)
 
     def launched_pool(
         self, kind: str, capacity: int, lease_ttl: int, grace_period: int = 2_000
@@ -249,6 +270,14 @@ class FaultLab:
         args += ["--lease-ttl", str(lease_ttl), "--grace-period", str(grace_period)]
         mechanism = "process" if kind == "process" else "thread"
         return self.spawn(f"{kind}-launched", args, mechanism)
+
+    @staticmethod
+    def stop(pools: Sequence[PoolProcess], exit_seconds: float) -> None:
+        """SIGTERM every pool, then check each exits 0 within ``exit_seconds``."""
+        for pool in pools:
+            pool.signal(signal.SIGTERM)
+        for pool in pools:
+            assert pool.wait(exit_seconds) == 0, pool.output()
 
     def idle_consumers(self) -> int:
         """Clients blocked waiting for work (an idle pool blocks on its queue's wake list)."""

@@ -5,14 +5,21 @@ read per key) and sorts every key into what ``docs/redis-layout.md`` says may ex
 
 * a live message (body hash) with exactly one index entry (ready set, delayed set or lease
   index), its lease lock when it is leased, and index keys living at least as long as it;
-* an index, registry, counter, wake list or claim-reply cache, every entry of which points to a
-  live message (a dead letter, for the DLQ index);
+* an index, registry, counter, wake list, claim-reply cache or the request ids of recent
+  submits, every index entry of which points to a live message (a dead letter, for the DLQ
+  index);
+* a finish mark: the lease key of a finished message, which keeps ``finished-by:<owner>`` for
+  the rest of the lease (so a repeat of the ack or fail is recognised), in no lease index;
 * a status (a non-terminal one only for a live message, and listed in the live index), a
   result or a failure record;
-* a dead letter (body, reason, time of failure) listed in its DLQ index.
+* a dead letter (body, reason, time of failure) listed in its DLQ index;
+* the per-task mirrors of the delayed, leases and DLQ indexes (holding what their queue's index
+  holds), the served index, a pause flag, uuid records, worker records and their registry,
+  status histories.
 
-Every key must have a TTL. Anything else is a violation: an unknown key, a key without TTL, an
-index entry pointing nowhere (an orphan), a message in no index or in two.
+Every key must have a TTL (but a pause flag, which an operator sets and removes). Anything else
+is a violation: an unknown key, a key without TTL, an index entry pointing nowhere (an orphan),
+a message in no index or in two.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ import redis
 TERMINAL = ("SUCCEEDED", "FAILED")
 #: Fields every message body hash has.
 MESSAGE_FIELDS = ("data", "task", "prio", "seq")
+#: What a finished message's lease key holds, followed by the owner that finished it.
+FINISH_MARK = "finished-by:"
 #: Fields every dead letter has.
 DLQ_FIELDS = ("data", "reason", "failed_at")
 #: Slack (ms) between reading a message's TTL and its index's, and for lease deadlines.
@@ -48,7 +57,7 @@ class Audit:
         """Counts, for the figures."""
         return {
             "keys": sum(self.kinds.values()),
-            "by_kind": dict(sorted(self.kinds.items())),
+            "by_kind": {kind: count for kind, count in sorted(self.kinds.items()) if count},
             "live_messages": len(self.live),
             "dead_letters": len(self.dead_letters),
             "violations": len(self.violations),
@@ -61,6 +70,16 @@ def _patterns(ns: str) -> list[tuple[str, re.Pattern[str]]]:
     table = [
         ("registry", rf"{n}:registry:\{{queues\}}"),
         ("registry_wake", rf"{n}:registry:\{{queues\}}:wake"),
+        ("registry_seen", rf"{n}:registry:\{{queues\}}:seen"),
+        ("workers", rf"{n}:registry:\{{workers\}}"),
+        ("worker", rf"{n}:registry:\{{workers\}}:(?P<w>.+)"),
+        ("uuid_record", rf"{n}:uuids:(?P<u>[^:]+)"),
+        ("paused", rf"{n}:{q}:paused"),
+        ("task_delayed", rf"{n}:{q}:tasks:(?P<t>[^:]+):delayed"),
+        ("task_leases", rf"{n}:{q}:tasks:(?P<t>[^:]+):leases"),
+        ("task_dlq", rf"{n}:{q}:tasks:(?P<t>[^:]+):dlq"),
+        ("served", rf"{n}:{q}:tasks:(?P<t>[^:]+):served"),
+        ("status_history", rf"{n}:status:\{{(?P<q>[^}}]+)\}}:(?P<t>[^:]+):(?P<u>[^:]+):history"),
         ("message", rf"{n}:{q}:messages:(?P<u>[^:]+)"),
         ("lock", rf"lock:{n}:{q}:messages:(?P<u>[^:]+)"),
         ("ready", rf"{n}:{q}:tasks:(?P<t>[^:]+):ready"),
@@ -69,6 +88,7 @@ def _patterns(ns: str) -> list[tuple[str, re.Pattern[str]]]:
         ("leases", rf"{n}:{q}:leases"),
         ("wake", rf"{n}:{q}:wake"),
         ("seq", rf"{n}:{q}:seq"),
+        ("requests", rf"{n}:{q}:requests"),
         ("claim_cache", rf"{n}:{q}:claim:(?P<owner>.+)"),
         ("dlq_index", rf"{n}:{q}:dlq"),
         ("dead_letter", rf"{n}:{q}:dlq:(?P<u>[^:]+)"),
@@ -135,7 +155,12 @@ def audit(conn: redis.Redis, namespace: str, now_ms: int | None = None) -> Audit
         set(conn.scan_iter(match=f"{namespace}:*", count=1000))
         | set(conn.scan_iter(match=f"lock:{namespace}:*", count=1000))
     )
-    data = _read_all(conn, keys)
+    # A key that expired between the SCAN and its reads (a finish mark, say) is simply gone.
+    data = {
+        key: read
+        for key, read in _read_all(conn, keys).items()
+        if read[0] != "none" and read[2] not in (None, [], {}, set())
+    }
     now = now_ms if now_ms is not None else int(conn.time()[0]) * 1000
     report = Audit()
     patterns = _patterns(namespace)
@@ -150,7 +175,7 @@ def audit(conn: redis.Redis, namespace: str, now_ms: int | None = None) -> Audit
         by_kind.setdefault(kind, []).append((key, parts))
         if kind == "unknown":
             bad(f"unknown key {key!r} ({data[key][0]})")
-        elif data[key][1] == -1:
+        elif data[key][1] == -1 and kind != "paused":  # an operator's pause stays until resumed
             bad(f"{kind} key {key!r} has no TTL")
 
     index = {(kind, parts.get("q"), parts.get("t")): key for key, (kind, parts) in parsed.items()}
@@ -192,7 +217,12 @@ def audit(conn: redis.Redis, namespace: str, now_ms: int | None = None) -> Audit
 
     for (q, u), key in locks.items():
         _, leases = zset("leases", q)
-        if (q, u) not in messages or u not in leases:
+        if str(data[key][2]).startswith(FINISH_MARK):
+            report.kinds["lock"] -= 1
+            report.kinds["finish_mark"] += 1
+            if u in leases:
+                bad(f"finish mark {key!r} of a message still in the lease index")
+        elif (q, u) not in messages or u not in leases:
             bad(f"lease lock {key!r} without a leased message")
 
     for key, p in by_kind.get("ready", []):
@@ -204,6 +234,18 @@ def audit(conn: redis.Redis, namespace: str, now_ms: int | None = None) -> Audit
             for u in dict(data[key][2]):
                 if (p["q"], u) not in messages:
                     bad(f"{kind} entry {u} of {key!r} points to no message")
+
+    # The per-task mirrors hold what their queue's index holds, for that task.
+    for kind, queue_kind in (("task_delayed", "delayed"), ("task_leases", "leases")):
+        for key, p in by_kind.get(kind, []):
+            _, whole = zset(queue_kind, p["q"])
+            for u in dict(data[key][2]):
+                if (p["q"], u) not in messages or u not in whole:
+                    bad(f"{kind} entry {u} of {key!r} is not in the queue's {queue_kind} index")
+    for key, p in by_kind.get("task_dlq", []):
+        for u, expires in dict(data[key][2]).items():
+            if (p["q"], u) not in dead and expires > now:
+                bad(f"task DLQ entry {u} of {key!r} points to no dead letter")
 
     for (q, u), key in dead.items():
         _, _, body = data[key]

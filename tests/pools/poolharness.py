@@ -238,7 +238,12 @@ KINDS = {
     "process": PoolKind(
         name="process",
         command="process-pool",
-        options=("--n_processes", "--prune_interval", "--slot_wait_interval"),
+        options=(
+            "--n_processes",
+            "--max-tasks-per-child",
+            "--prune_interval",
+            "--slot_wait_interval",
+        ),
         capacity_option="--n_processes",
     ),
     "async": AsyncPoolKind(
@@ -387,14 +392,21 @@ class Lab:
         return self.spawn([*args, *CLI_IDLE_OPTIONS, *options])
 
     def launched_pool(
-        self, capacity: int, lease_ttl: int, grace_period: int | None = None
+        self,
+        capacity: int,
+        lease_ttl: int,
+        grace_period: int | None = None,
+        start_method: str | None = None,
     ) -> PoolProcess:
         """A pool over ``poolwork.cli`` built directly, with ``lease_ttl`` (ms) and, when
-        given, ``grace_period`` (ms; else ``poolwork.launch``'s)."""
+        given, ``grace_period`` (ms; else ``poolwork.launch``'s) and the ``multiprocessing``
+        ``start_method``."""
         launcher = [sys.executable, "-m", "poolwork.launch"]
         options = ["--capacity", str(capacity), "--lease-ttl", str(lease_ttl)]
         if grace_period is not None:
             options += ["--grace-period", str(grace_period)]
+        if start_method is not None:
+            options += ["--start-method", start_method]
         return self.spawn([*launcher, *options])
 
     def follow(self, message: Message) -> StatusLog:

@@ -1,4 +1,5 @@
-"""A pool leaves alone the messages of tasks that other pools serve on its queues."""
+"""A pool claims only the messages of the tasks it runs: those of other tasks on its queues
+(another mechanism, another pool, another deploy) are left queued."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def broker(redis_url: str, namespace: str, signal_handlers: None) -> Iterator[Br
     yield Broker(RedisBackend(redis_url, namespace=namespace))
 
 
-def test_each_sync_pool_leaves_the_tasks_of_the_other_mechanism(broker: Broker) -> None:
+def test_each_sync_pool_claims_only_the_tasks_of_its_mechanism(broker: Broker) -> None:
     @task(broker, queue="shared", mechanism="thread")
     def in_thread() -> None: ...
 
@@ -29,13 +30,21 @@ def test_each_sync_pool_leaves_the_tasks_of_the_other_mechanism(broker: Broker) 
 
     thread_pool = ThreadWorkerPool(tasks=[in_thread, in_process], n_processes=1)
     process_pool = ProcessWorkerPool(tasks=[in_thread, in_process], n_processes=1)
-    assert thread_pool.exclude_tasks == ("in_process",)
-    assert process_pool.exclude_tasks == ("in_thread",)
+    assert [(s.queue, s.tasks) for s in thread_pool._sources()] == [("shared", ("in_thread",))]
+    assert [(s.queue, s.tasks) for s in process_pool._sources()] == [("shared", ("in_process",))]
 
 
-def test_named_foreign_tasks_are_left_too_but_not_the_pools_own(broker: Broker) -> None:
-    @task(broker, queue="shared")
-    def mine() -> None: ...
+def test_a_pool_names_its_tasks_in_every_queue_it_consumes(broker: Broker) -> None:
+    @task(broker, queue="a")
+    def first() -> None: ...
 
-    pool = ThreadWorkerPool(tasks=[mine], n_processes=1, foreign_tasks=["async_one", "mine"])
-    assert pool.exclude_tasks == ("async_one",)
+    @task(broker, queue="b")
+    def second() -> None: ...
+
+    pool = ThreadWorkerPool(tasks=[first, second], n_processes=1)
+    # A message of ``first`` generated into queue "b" is still claimed there.
+    sources = pool._sources()
+    assert [(s.queue, s.tasks, s.ordered) for s in sources] == [
+        ("a", ("first", "second"), False),
+        ("b", ("first", "second"), False),
+    ]

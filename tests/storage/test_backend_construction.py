@@ -8,14 +8,19 @@ import textwrap
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import dill
 import fakeredis
 import pytest
 import redis
 import redis.asyncio
+import redis.asyncio.sentinel
+import redis.sentinel
 
 from alsek.storage.backends import AsyncRedisBackend, LazyClient, RedisBackend
 from alsek.storage.backends.base import BaseBackend
 from alsek.storage.serialization import BinarySerializer
+from alsek.testing import SentinelServers
+from tests.polling import call
 
 BACKENDS = [RedisBackend, AsyncRedisBackend]
 
@@ -123,13 +128,21 @@ def test_fakeredis_client_without_decode_responses_raises_value_error(
 
 
 @pytest.mark.parametrize("backend_class", BACKENDS)
-@pytest.mark.parametrize("namespace", ["", "has space", "tab\there", "{tagged}", "half{", 7, None])
+@pytest.mark.parametrize(
+    "namespace", ["has space", "tab\there", "{tagged}", "half{", "app:v2", "lock", 7, None]
+)
 def test_bad_namespace_raises_value_error_naming_it(
     backend_class: type[BaseBackend], namespace: Any
 ) -> None:
     with pytest.raises(ValueError, match="namespace") as caught:
         backend_class(LazyClient(lambda: None), namespace=namespace)  # type: ignore[call-arg]
     assert repr(namespace) in str(caught.value)
+
+
+@pytest.mark.parametrize("backend_class", BACKENDS)
+def test_an_empty_namespace_is_refused(backend_class: type[BaseBackend]) -> None:
+    with pytest.raises(ValueError, match="namespace must not be empty"):
+        backend_class(LazyClient(lambda: None), namespace="")  # type: ignore[call-arg]
 
 
 # LazyClient
@@ -221,6 +234,12 @@ async def test_encoded_backend_reads_same_data_in_another_process(
     result = backend.set("k", {"from": "parent"})
     if backend.IS_ASYNC:
         await result
+    expected = f'["{backend_class.__name__}", "{namespace}", {{"from": "parent"}}]'
+    assert read_in_another_process(backend) == expected
+
+
+def read_in_another_process(backend: BaseBackend) -> str:
+    """What ``_CHILD`` prints for ``backend``, rebuilt from its encoding in a new interpreter."""
     completed = subprocess.run(
         [sys.executable, "-c", _CHILD],
         input=backend.encode(),
@@ -229,5 +248,38 @@ async def test_encoded_backend_reads_same_data_in_another_process(
         check=False,
     )
     assert completed.returncode == 0, completed.stderr.decode()
-    expected = f'["{backend_class.__name__}", "{namespace}", {{"from": "parent"}}]'
-    assert completed.stdout.decode().strip() == expected
+    return completed.stdout.decode().strip()
+
+
+SENTINELS = {
+    RedisBackend: redis.sentinel.Sentinel,
+    AsyncRedisBackend: redis.asyncio.sentinel.Sentinel,
+}
+
+
+@pytest.mark.parametrize("backend_class", BACKENDS)
+async def test_a_sentinel_managed_backend_is_rebuilt_with_sentinels_of_its_own(
+    backend_class: type[BaseBackend],
+    sentinel_servers: SentinelServers,
+    namespace: str,
+    closing: Callable[[Any], Any],
+) -> None:
+    """A worker process gets a new Sentinel-managed pool (never its parent's sockets), which
+    asks the sentinels for the master again."""
+    sentinel = SENTINELS[backend_class](sentinel_servers.sentinel_addresses, socket_timeout=5)
+    master = sentinel.master_for(sentinel_servers.master_name, decode_responses=True)
+    backend: Any = closing(backend_class(master, namespace=namespace))  # type: ignore[call-arg]
+    await call(backend.set, "k", {"from": "parent"})
+    try:
+        rebuilt: Any = closing(
+            backend_class.from_settings(dill.loads(backend.encode())["settings"])
+        )
+        pool = rebuilt.conn.connection_pool
+        assert type(pool) is type(master.connection_pool)
+        assert pool is not master.connection_pool
+        assert pool.sentinel_manager is not sentinel
+        assert pool.service_name == sentinel_servers.master_name
+        assert await call(rebuilt.get, "k") == {"from": "parent"}
+        assert read_in_another_process(backend).endswith('{"from": "parent"}]')
+    finally:
+        await call(backend.delete, "k")

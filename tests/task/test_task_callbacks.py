@@ -54,8 +54,8 @@ def test_no_chain_builds_no_next_message() -> None:
 
 async def test_a_three_step_chain(kit: Kit) -> None:
     first_task, second_task, third_task = (kit.task(name=n) for n in ("first", "second", "third"))
-    second = await call(second_task.defer().generate, args=(10,))
-    third = await call(third_task.defer().generate, args=(100,))
+    second = await call(second_task.defer().generate, args=(10, 0))
+    third = await call(third_task.defer().generate, args=(100, 0))
     root = await call(first_task.generate, args=(1, 2), callback=(second, third))
     assert not await call(kit.broker.exists, second)  # deferred: built, not submitted
     [stored] = await kit.claim()
@@ -63,7 +63,7 @@ async def test_a_three_step_chain(kit: Kit) -> None:
 
     step_two = build_callback_message(stored, result=3)
     assert step_two is not None
-    assert (step_two.uuid, step_two.task_name, step_two.args) == (second.uuid, "second", (10,))
+    assert (step_two.uuid, step_two.task_name, step_two.args) == (second.uuid, "second", (10, 0))
     assert step_two.previous_result == 3
     assert step_two.previous_message_uuid == root.uuid
     assert step_two.progenitor_uuid == root.uuid
@@ -82,7 +82,7 @@ async def test_a_three_step_chain(kit: Kit) -> None:
 
 
 async def test_a_single_callback_message(kit: Kit) -> None:
-    then = await call(kit.task(name="then").defer().generate, args=(1,))
+    then = await call(kit.task(name="then").defer().generate, args=(1, 0))
     root = await call(kit.task().generate, args=(1, 2), callback=then)
     assert root.callback_message_data == then.data
 

@@ -34,6 +34,7 @@ async def test_builders_do_no_io(kit: Kit) -> None:
         f"{kit.namespace}:{kit.store.get_storage_name(message)}",
         f"{kit.namespace}:{kit.tracker.get_storage_name(message)}",
         f"{kit.namespace}:{kit.tracker.get_index_name('q')}",
+        f"{kit.namespace}:{kit.tracker.get_history_name(message)}",
     }
     assert not await call(kit.tracker.exists, message)
     assert not await call(kit.store.exists, message)

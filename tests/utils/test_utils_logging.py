@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from alsek.defaults import LOGGING_DATEFMT, LOGGING_FORMAT
-from alsek.utils.logging import get_logger, magic_logger, setup_logging
+from alsek.utils.logging import (
+    LogSetup,
+    current_log_setup,
+    get_logger,
+    magic_logger,
+    setup_logging,
+)
 
 
 @pytest.fixture
@@ -45,6 +51,67 @@ def test_setup_logging_twice_keeps_a_single_handler(restore_alsek_logger: loggin
     setup_logging(logging.WARNING)
     assert len(restore_alsek_logger.handlers) == 1
     assert restore_alsek_logger.level == logging.WARNING
+
+
+@pytest.fixture
+def restore_root_logger(restore_alsek_logger: logging.Logger) -> Iterator[logging.Logger]:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    yield root
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+
+
+def test_root_setup_shows_the_applications_loggers_in_alsek_format(
+    restore_root_logger: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup_logging(logging.INFO, root=True)
+    logging.getLogger("myapp.billing").info("charged %s", 42)
+    get_logger().getChild("core").info("from alsek")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    assert lines[0].endswith("[INFO] myapp.billing: charged 42")
+    assert lines[1].endswith("[INFO] alsek.core: from alsek")
+    assert restore_root_logger.level == logging.INFO
+    assert get_logger().handlers == []
+    assert get_logger().propagate is True
+
+
+def test_root_setup_twice_keeps_one_handler_and_leaves_others_alone(
+    restore_root_logger: logging.Logger,
+) -> None:
+    own = logging.NullHandler()
+    restore_root_logger.addHandler(own)
+    before = list(restore_root_logger.handlers)
+    setup_logging(logging.INFO, root=True)
+    setup_logging(logging.DEBUG, root=True)
+    ours = [h for h in restore_root_logger.handlers if h not in before]
+    assert len(ours) == 1
+    assert restore_root_logger.handlers == [*before, *ours]
+    assert restore_root_logger.level == logging.DEBUG
+
+
+def test_alsek_only_setup_takes_the_root_handler_back(
+    restore_root_logger: logging.Logger,
+) -> None:
+    before = list(restore_root_logger.handlers)
+    setup_logging(logging.INFO, root=True)
+    setup_logging(logging.WARNING)
+    assert restore_root_logger.handlers == before
+    assert len(get_logger().handlers) == 1
+    assert get_logger().propagate is False
+
+
+@pytest.mark.parametrize("root", [False, True])
+def test_the_current_setup_is_what_a_child_process_repeats(
+    restore_root_logger: logging.Logger, root: bool
+) -> None:
+    setup_logging(logging.DEBUG, root=root)
+    setup = current_log_setup()
+    assert setup == LogSetup(logging.DEBUG, root)
+    setup_logging(logging.ERROR)  # a fresh child's state, as far as it matters
+    setup.apply()
+    assert current_log_setup() == setup
 
 
 def test_before_receives_only_the_parameters_it_names() -> None:

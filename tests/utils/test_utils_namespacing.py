@@ -15,6 +15,7 @@ from alsek.utils.namespacing import (
     get_priority_namespace_from_message,
     get_subnamespace,
     validate_name,
+    validate_namespace,
 )
 
 
@@ -102,6 +103,22 @@ def test_validate_name_rejects_control_characters(char: str) -> None:
     with pytest.raises(ValueError) as info:
         validate_name("task", f"a{char}b")
     assert str(info.value) == f"task name {f'a{char}b'!r} contains {char!r} (a control character)"
+
+
+@pytest.mark.parametrize("marker", ["<queue>", "<task>", "<uuid>"])
+def test_validate_name_rejects_the_markers_of_key_templates(marker: str) -> None:
+    with pytest.raises(ValueError, match=f"contains '{marker}'"):
+        validate_name("queue", f"a{marker}b")
+
+
+def test_validate_name_accepts_other_angle_brackets() -> None:
+    assert validate_name("task", "<lambda>") == "<lambda>"
+
+
+@pytest.mark.parametrize("namespace", ["app:v2", "lock", "lock-signal", "a<task>b", "a b", "{a}"])
+def test_validate_namespace_rejects_what_would_reach_other_keys(namespace: str) -> None:
+    with pytest.raises(ValueError, match="namespace"):
+        validate_namespace(namespace)
 
 
 def test_validate_name_rejects_empty_string() -> None:

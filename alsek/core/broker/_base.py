@@ -20,10 +20,10 @@ from alsek.core.broker import keys
 from alsek.core.broker.calls import failure_reason, lease_owner
 from alsek.core.broker.dlq import DeadLetter, DeadLetterSteps
 from alsek.core.broker.effects import ClaimStatus, Effect, encode_claim_status, encode_effects
-from alsek.core.broker.replies import EXISTS, OK, check_reply
+from alsek.core.broker.replies import ALREADY, OK, check_reply
 from alsek.core.broker.submit import SubmitSteps
 from alsek.core.message import Message
-from alsek.core.steps.ops import ScriptCall, Steps, batched, call
+from alsek.core.steps.ops import Request, ScriptCall, Steps, batched, call
 from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.defaults import DEFAULT_LEASE_TTL, DEFAULT_TTL
 from alsek.exceptions import WorkerLostError
@@ -39,23 +39,32 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ClaimSource:
-    """Where a claim looks: a queue, and optionally which of its tasks, drained in this order.
+    """Where a claim looks: a queue, and optionally which of its tasks.
 
-    Without ``tasks``, every task of the queue but those in ``exclude`` (served by other
-    pools), best priority first.
+    With ``tasks``, only their messages are claimed (those of other tasks stay queued for the
+    pools that serve them): drained in the given order when ``ordered``, else best priority
+    first across them. Without ``tasks``, every task of the queue, best priority first.
     """
 
     queue: str
     tasks: tuple[str, ...] | None = None
-    exclude: tuple[str, ...] = ()
+    ordered: bool = True
+
+    def __post_init__(self) -> None:
+        if self.tasks is not None and not self.tasks:
+            raise ValueError(
+                f"ClaimSource({self.queue!r}) names no task: give task names, or None for all"
+            )
 
 
 class Claim(NamedTuple):
     """What one claim returned.
 
-    ``messages`` are leased to the caller. ``next_due`` is the earliest time (ms) at which a
-    delayed message becomes ready or a lease expires in the queues looked at (``None``: nothing
-    pending). ``rejected`` counts bodies that could not be decoded and went to the DLQ.
+    ``messages`` are leased to the caller. ``next_due`` is the earliest time (ms, on this
+    host's clock) at which a delayed message becomes ready or a lease expires in the queues
+    looked at (``None``: nothing pending); Redis decides it by its own clock, and it is
+    translated to this host's. ``rejected`` counts bodies that could not be decoded and went to
+    the DLQ.
     """
 
     messages: list[Message]
@@ -213,7 +222,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             messages += claimed
             rejected += len(rejects)
             if int(reply[0]) >= 0:
-                dues.append(int(reply[0]))
+                dues.append(utcnow_timestamp_ms() + int(reply[0]))
             if len(messages) >= n:
                 break
         if len(unavailable) == len(groups):
@@ -233,10 +242,11 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         args += encode_claim_status(status)
         args.append(len(sources))
         for source in sources:
-            if source.tasks:
-                args += [source.queue, len(source.tasks), *source.tasks]
+            if source.tasks is None:
+                args += [source.queue, 0]
             else:
-                args += [source.queue, -len(source.exclude), *source.exclude]
+                count = len(source.tasks) if source.ordered else -len(source.tasks)
+                args += [source.queue, count, *source.tasks]
         return self._script("claim", sources[0].queue, *args)
 
     def _parse_claim(
@@ -314,25 +324,34 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
     ) -> Steps[bool]:
         """Ack (or remove); ``then_submit`` (a callback) is submitted in the same round trip.
 
-        Returns ``False`` when the message was already gone (a repeat of our own ack after a
-        lost reply, a revocation, or someone else finishing it); effects then did not apply.
-        The next message goes first: if the ack is then refused, the message runs again and
-        its repeated submit of the same next message is recognised by uuid.
+        Returns ``True`` when this call, or an earlier attempt of it whose reply was lost,
+        acked the message (its effects were applied once); ``False`` when the message was
+        already gone (a revocation, or someone else finishing it): effects did not apply.
+        The next message goes first, under a request id derived from its uuid: a repeat of
+        this ack, or a later run of this message, submits it again as a no-op.
         """
-        calls: list[ScriptCall] = []
+        calls: list[Request] = []
         if then_submit is not None:
             calls += self._next_message_calls(then_submit, then_submit_effects)
+        effects, after = self._retaining(message, effects)
         calls.append(
             self._queue_script(
                 "ack", message.queue, message.uuid, lease_owner(message), *encode_effects(effects)
             )
         )
         replies = yield self._write(*calls)
-        if then_submit is not None and replies[0][0] == EXISTS:
-            log.info("Next message %s was already submitted with another body", then_submit.uuid)
+        if after and replies[-1] == OK:
+            yield batched(*after)
+        if then_submit is not None and replies[0][0] != OK:
+            log.info(
+                "Next message %s was not submitted (%s): a message with its uuid was already "
+                "submitted with another body, or revoked",
+                then_submit.uuid,
+                replies[0][0],
+            )
         code = check_reply(replies[-1], message, operation, gone_ok=True)
         message.linked_lock = None
-        return code == OK
+        return code in (OK, ALREADY)
 
     def _retry_steps(self, message: Message, effects: Sequence[Effect]) -> Steps[None]:
         updated = message.clone()
@@ -360,6 +379,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         log.info("Retrying %s in %s ms", message.summary, updated.get_backoff_duration())
 
     def _fail_steps(self, message: Message, effects: Sequence[Effect]) -> Steps[None]:
+        effects, after = self._retaining(message, effects, self.dlq_ttl or 0)
         request = self._fail_call(
             message.queue,
             message.uuid,
@@ -369,10 +389,15 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             effects,
         )
         [reply] = yield self._write(request)
+        if after and reply == OK:
+            yield batched(*after)
         check_reply(reply, message, "fail", gone_ok=True)
         message.linked_lock = None
 
-    def _revoke_steps(self, message: Message, effects: Sequence[Effect]) -> Steps[None]:
+    def _revoke_steps(self, message: Message, effects: Sequence[Effect]) -> Steps[bool]:
+        """Revoke a message that is in the broker; ``False`` (nothing written, no effect
+        applied) when it is gone: finished, failed, expired or never submitted."""
+        effects, after = self._retaining(message, effects, self.dlq_ttl or 0)
         request = self._queue_script(
             "revoke",
             message.queue,
@@ -384,8 +409,12 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             self.revocation_channel(message.queue),
             *encode_effects(effects),
         )
-        yield self._write(request)
+        [reply] = yield self._write(request)
         message.linked_lock = None
+        revoked = check_reply(reply, message, "revoke", gone_ok=True) == OK
+        if revoked and after:
+            yield batched(*after)
+        return revoked
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -413,7 +442,13 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
 
     def _sync_to_steps(self, message: Message) -> Steps[None]:
         request = self._queue_script(
-            "sync_to", message.queue, message.uuid, self._encode_body(message)
+            "sync_to",
+            message.queue,
+            message.uuid,
+            lease_owner(message),
+            message.task_name,
+            message.priority,
+            self._encode_body(message),
         )
         [reply] = yield batched(request)
         check_reply(reply, message, "sync")
@@ -435,6 +470,20 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         timeout = max(timeout_ms, 2) / 1000
         [popped] = yield call(("BLPOP", *names, timeout))  # blocking: never batched
         return popped is not None
+
+    def _wake_steps(self, queues: Sequence[str]) -> Steps[None]:
+        """Wake a consumer blocked in ``wait_for_work`` on each of ``queues``, as a submit does.
+
+        At most one token waits in a list (a token already there means nobody is blocked), and
+        it expires like a submit's.
+        """
+        commands: list[tuple[Any, ...]] = []
+        for queue in queues:
+            key = self._full(keys.wake_key(queue))
+            ttl = keys.WAKE_TTL_MS
+            commands += [("LPUSH", key, "1"), ("LTRIM", key, 0, 0), ("PEXPIRE", key, ttl)]
+        if commands:
+            yield call(*commands)
 
     @staticmethod
     def _lease_ttl(lease_ttl: int | None) -> int:

@@ -124,6 +124,10 @@ class AsyncBroker(BaseBroker):
         """Block until a submit signals one of ``queues`` (or a new queue), or the timeout."""
         return await self._drive(self._wait_steps(queues, timeout_ms, all_queues))
 
+    async def wake(self, queues: Sequence[str]) -> None:
+        """Wake a consumer waiting for work on each of ``queues`` (e.g. to see a stop at once)."""
+        await self._drive(self._wake_steps(queues))
+
     async def queues(self) -> list[str]:
         """Names of the queues that have had messages (the registry), sorted."""
         return await self._drive(self._queues_steps())
@@ -169,9 +173,13 @@ class AsyncBroker(BaseBroker):
         """
         await self._drive(self._fail_steps(message, effects))
 
-    async def revoke(self, message: Message, effects: Sequence[Effect] = ()) -> None:
-        """Flag, dead-letter and announce a revoked message (its worker is told via pub/sub)."""
-        await self._drive(self._revoke_steps(message, effects))
+    async def revoke(self, message: Message, effects: Sequence[Effect] = ()) -> bool:
+        """Flag, dead-letter and announce a revoked message (its worker is told via pub/sub).
+
+        Returns ``False`` when the message is not in the broker (finished, failed, expired or
+        never submitted): nothing is written then, and ``effects`` are not applied.
+        """
+        return await self._drive(self._revoke_steps(message, effects))
 
     async def is_revoked(self, message: Message) -> bool:
         """Whether the message was revoked."""
@@ -211,9 +219,15 @@ class AsyncBroker(BaseBroker):
         """Dead-lettered messages, oldest expiry first."""
         return await self._drive(self._dlq_list_steps(queue, limit))
 
-    async def requeue_from_dlq(self, message: Message, ttl: int = DEFAULT_TTL) -> Message:
-        """Put a dead-lettered message back in its queue with retries reset; returns it."""
-        return await self._drive(self._requeue_steps(message, ttl))
+    async def requeue_from_dlq(
+        self,
+        message: Message,
+        ttl: int = DEFAULT_TTL,
+        effects: Sequence[Effect] = (),
+        backoff_settings: dict[str, Any] | None = None,
+    ) -> Message:
+        """See ``Broker.requeue_from_dlq``."""
+        return await self._drive(self._requeue_steps(message, ttl, effects, backoff_settings))
 
     async def purge_dlq(self, queue: str | None = None) -> int:
         """Delete dead-lettered messages of ``queue`` (default: every queue); how many."""

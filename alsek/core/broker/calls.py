@@ -12,10 +12,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from alsek.core.broker import keys
-from alsek.core.broker.effects import Effect, encode_effects
+from alsek.core.broker.effects import (
+    Effect,
+    RetainEffect,
+    SetEffect,
+    effect_commands,
+    encode_effects,
+)
 from alsek.core.broker.scripts import get_script
 from alsek.core.message import Message
-from alsek.core.steps.ops import Request, RoundTrip, ScriptCall, Steps, batched
+from alsek.core.steps.ops import Command, Request, RoundTrip, ScriptCall, batched
 from alsek.storage.backends.base import BaseBackend
 from alsek.utils.temporal import utcnow_timestamp_ms
 
@@ -124,6 +130,48 @@ class BrokerCalls:
 
     # -- shared calls and reads ------------------------------------------------------------
 
+    def _uuid_retention(
+        self, message: Message, effects: Sequence[Effect], floor: int = 0
+    ) -> RetainEffect:
+        """What becomes of ``message``'s uuid record once it is finished: it lives as long as
+        something of it can still be found (its dead letter for ``floor`` ms, the status and
+        result its ``effects`` write), for good with a result kept for good, and is deleted
+        when nothing is left, so finished messages cost no memory of their own."""
+        key = self._full(keys.uuid_key(message.uuid))
+        writes = [e for e in effects if isinstance(e, SetEffect) and not e.keep_ttl]
+        if any(write.ttl is None for write in writes):
+            return RetainEffect(key, None)
+        return RetainEffect(key, max([floor, *(write.ttl or 0 for write in writes)]))
+
+    def _retaining(
+        self, message: Message, effects: Sequence[Effect], floor: int = 0
+    ) -> tuple[list[Effect], list[Command]]:
+        """``effects`` with the uuid record's retention among them, applied only if the
+        operation succeeds (on a Cluster the record is in another slot: then the commands to
+        send once it has succeeded)."""
+        retention = self._uuid_retention(message, effects, floor)
+        if not self.one_queue_per_call:
+            return [*effects, retention], []
+        return list(effects), list(effect_commands([retention]))
+
+    def _uuid_record(self, message: Message, ttl: int) -> SetEffect:
+        """Record where ``message`` is, for lookups by uuid alone, as long as it and its dead
+        letter may live (idempotent)."""
+        record = keys.uuid_record(message.queue, message.task_name, message.progenitor_uuid)
+        key = self._full(keys.uuid_key(message.uuid))
+        return SetEffect(key, record, ttl=ttl + (self.dlq_ttl or 0))
+
+    def _recording(
+        self, message: Message, effects: Sequence[Effect], ttl: int
+    ) -> tuple[list[Effect], list[Command]]:
+        """``effects`` with ``message``'s uuid record among them, written by the submit or
+        requeue script only when it writes the message; on a Cluster (the record is in another
+        slot) the command to send beside the script instead."""
+        record = self._uuid_record(message, ttl)
+        if not self.one_queue_per_call:
+            return [*effects, record], []
+        return list(effects), list(effect_commands([record]))
+
     def _fail_call(
         self, queue: str, uuid: str, owner: str, body: str, reason: str, effects: Sequence[Effect]
     ) -> ScriptCall:
@@ -132,13 +180,3 @@ class BrokerCalls:
         return self._queue_script(
             "fail", queue, uuid, owner, body, reason, ttl, *encode_effects(effects)
         )
-
-    def _queues_steps(self) -> Steps[list[str]]:
-        [members] = yield batched(("SMEMBERS", self._full(keys.QUEUE_REGISTRY)))
-        return sorted(members)
-
-    def _queue_list_steps(self, queue: str | None) -> Steps[list[str]]:
-        """``[queue]``, or every registered queue when ``queue`` is ``None``."""
-        if queue is not None:
-            return [queue]
-        return (yield from self._queues_steps())

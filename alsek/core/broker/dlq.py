@@ -2,19 +2,21 @@
 
 A failed message is kept (``fail.lua``) in a hash ``dlq:<uuid>`` of its queue (body, reason,
 time of failure) for ``dlq_ttl``, indexed by expiry in the queue's ``dlq`` sorted set; every
-read first prunes the index of entries whose hash has expired.
+read first prunes the index of entries whose hash has expired (by the server's clock).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from alsek.core.broker import keys
-from alsek.core.broker.calls import BrokerCalls
+from alsek.core.broker.effects import Effect, encode_effects
+from alsek.core.broker.registry import RegistrySteps
 from alsek.core.broker.replies import check_reply
 from alsek.core.broker.submit import check_ttl
 from alsek.core.message import Message
-from alsek.core.steps.ops import Command, Steps, batched
+from alsek.core.steps.ops import ScriptCall, Steps, batched
 from alsek.utils.temporal import utcnow_timestamp_ms
 
 
@@ -29,37 +31,28 @@ class DeadLetter(NamedTuple):
     raw: str
 
 
-class DeadLetterSteps(BrokerCalls):
+class DeadLetterSteps(RegistrySteps):
     """The dead-letter operations of a broker."""
 
-    def _prune_dlq_command(self, queue: str) -> Command:
-        index = self._full(keys.dlq_index_key(queue))
-        return ("ZREMRANGEBYSCORE", index, "-inf", utcnow_timestamp_ms())
+    def _dlq_index_call(self, queue: str, limit: int) -> ScriptCall:
+        """Read ``queue``'s DLQ index, pruned by the server's clock (``limit``: -1 every uuid,
+        0 none); see ``dlq_index.lua``."""
+        return self._queue_script("dlq_index", queue, limit)
 
     def _dlq_count_steps(self, queue: str | None) -> Steps[int]:
         queues = yield from self._queue_list_steps(queue)
         if not queues:
             return 0
-        commands: list[Command] = []
-        for name in queues:
-            commands += [
-                self._prune_dlq_command(name),
-                ("ZCARD", self._full(keys.dlq_index_key(name))),
-            ]
-        replies = yield batched(*commands)
-        return sum(int(count) for count in replies[1::2])
+        replies = yield batched(*(self._dlq_index_call(name, 0) for name in queues))
+        return sum(int(count) for count, _ in replies)
 
     def _dlq_list_steps(self, queue: str | None, limit: int | None) -> Steps[list[DeadLetter]]:
         queues = yield from self._queue_list_steps(queue)
         if not queues:
             return []
-        stop = -1 if limit is None else max(limit, 1) - 1
-        commands: list[Command] = []
-        for name in queues:
-            index = self._full(keys.dlq_index_key(name))
-            commands += [self._prune_dlq_command(name), ("ZRANGE", index, 0, stop)]
-        replies = yield batched(*commands)
-        entries = [(name, uuid) for name, uuids in zip(queues, replies[1::2]) for uuid in uuids]
+        most = -1 if limit is None else max(limit, 1)
+        replies = yield batched(*(self._dlq_index_call(name, most) for name in queues))
+        entries = [(name, uuid) for name, (_, uuids) in zip(queues, replies) for uuid in uuids]
         if limit is not None:
             entries = entries[:limit]
         if not entries:
@@ -88,10 +81,25 @@ class DeadLetterSteps(BrokerCalls):
             raw=raw,
         )
 
-    def _requeue_steps(self, message: Message, ttl: int) -> Steps[Message]:
+    def _requeue_steps(
+        self,
+        message: Message,
+        ttl: int,
+        effects: Sequence[Effect],
+        backoff_settings: dict[str, Any] | None,
+    ) -> Steps[Message]:
+        """Requeue a dead letter with retries reset (and ``backoff_settings``, the task's
+        current backoff, when given); ``effects`` ride along (e.g. SUBMITTED, and the failure
+        record cleared)."""
         check_ttl(ttl)
         fresh = message.clone()
-        fresh.update(retries=0, ready_at=utcnow_timestamp_ms(), linked_lock=None)
+        fresh.update(
+            retries=0,
+            ready_at=utcnow_timestamp_ms(),
+            linked_lock=None,
+            **({"backoff_settings": backoff_settings} if backoff_settings is not None else {}),
+        )
+        effects, beside = self._recording(fresh, effects, ttl)
         request = self._queue_script(
             "requeue",
             fresh.queue,
@@ -101,8 +109,9 @@ class DeadLetterSteps(BrokerCalls):
             fresh.ready_at,
             self._encode_body(fresh),
             ttl,
+            *encode_effects(effects),
         )
-        [reply] = yield self._write(request)
+        [reply, *_] = yield self._write(request, *beside)
         check_reply(reply, message, "requeue")
         return fresh
 

@@ -7,9 +7,12 @@ Redis keys (already namespaced by whoever built them); values are already serial
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from alsek.utils.temporal import utcnow_timestamp_ms
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,43 @@ class IndexRemoveEffect:
     member: str
 
 
-Effect = SetEffect | PublishEffect | IndexAddEffect | IndexRemoveEffect
+@dataclass(frozen=True)
+class DeleteEffect:
+    """``DEL key``: e.g. a failure record that no longer holds once a message is requeued."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class HistoryEffect:
+    """Append ``value`` to the list ``key`` as ``"<ms> <value>"`` (the time of the write: the
+    server's inside a broker script, the caller's when sent alone), keeping the last
+    ``max_length`` items; with ``ttl`` (ms) the list expires that long after this write."""
+
+    key: str
+    value: str
+    max_length: int
+    ttl: int | None = None
+
+
+@dataclass(frozen=True)
+class RetainEffect:
+    """Keep ``key`` ``ttl`` more ms (``PEXPIRE``), for good (``None``: ``PERSIST``), or not at
+    all (0: ``DEL``)."""
+
+    key: str
+    ttl: int | None
+
+
+Effect = (
+    SetEffect
+    | PublishEffect
+    | IndexAddEffect
+    | IndexRemoveEffect
+    | DeleteEffect
+    | HistoryEffect
+    | RetainEffect
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +106,11 @@ class ClaimStatus:
     A claimed message whose body cannot be decoded goes to the dead-letter queue instead of
     running: ``rejected_payload`` (FAILED, typically) then replaces the status the claim wrote,
     and its entry ``<task>:<uuid>`` leaves the live-status index ``index_template``.
+
+    ``history_template`` (a full name with the same placeholders) is the status history list
+    the claim appends to, keeping its last ``history_length`` items (``""``: no history).
+    ``unserved_payload`` (FAILED, typically) is what pools write for a message they
+    dead-letter because no live worker serves its task (``unknown_task_ttl``).
     """
 
     key_template: str
@@ -76,16 +120,19 @@ class ClaimStatus:
     tasks: frozenset[str] | None = None
     rejected_payload: str = ""
     index_template: str = ""
+    history_template: str = ""
+    history_length: int = 0
+    unserved_payload: str = ""
 
     def rejected_effects(self, queue: str, task: str, uuid: str) -> list[Effect]:
         """What dead-lettering an undecodable claimed message records (nothing if untracked)."""
         if not self.rejected_payload or (self.tasks is not None and task not in self.tasks):
             return []
 
+        names = {"queue": queue, "task": task, "uuid": uuid}
+
         def fill(template: str) -> str:
-            return (
-                template.replace("<queue>", queue).replace("<task>", task).replace("<uuid>", uuid)
-            )
+            return fill_template(template, names)
 
         effects: list[Effect] = [
             SetEffect(fill(self.key_template), self.rejected_payload, ttl=self.ttl or None),
@@ -93,7 +140,20 @@ class ClaimStatus:
         ]
         if self.index_template:
             effects.append(IndexRemoveEffect(fill(self.index_template), f"{task}:{uuid}"))
+        if self.history_template:
+            history = fill(self.history_template)
+            length, ttl = self.history_length, self.ttl or None
+            effects.append(HistoryEffect(history, self.rejected_payload, length, ttl))
         return effects
+
+
+_MARKER = re.compile(r"<([A-Za-z]+)>")
+
+
+def fill_template(template: str, names: dict[str, str]) -> str:
+    """Replace the ``<name>`` markers of ``template`` in one pass (as ``fill`` in lib.lua): a
+    value is never searched for markers itself."""
+    return _MARKER.sub(lambda match: names.get(match.group(1), match.group(0)), template)
 
 
 def encode_effects(effects: Iterable[Effect]) -> list[str | int | float]:
@@ -109,15 +169,21 @@ def encode_effects(effects: Iterable[Effect]) -> list[str | int | float]:
             encoded += ["P", effect.channel, effect.payload]
         elif isinstance(effect, IndexAddEffect):
             encoded += ["Z", effect.key, effect.score, effect.member, effect.ttl or 0]
-        else:
+        elif isinstance(effect, IndexRemoveEffect):
             encoded += ["R", effect.key, effect.member]
+        elif isinstance(effect, HistoryEffect):
+            encoded += ["H", effect.key, effect.value, effect.max_length, effect.ttl or 0]
+        elif isinstance(effect, RetainEffect):
+            encoded += ["K", effect.key, -1 if effect.ttl is None else effect.ttl]
+        else:
+            encoded += ["D", effect.key]
     return [count, *encoded]
 
 
 def encode_claim_status(status: ClaimStatus | None) -> list[str | int]:
     """ARGV slice describing the per-claim status write (empty template: none)."""
     if status is None:
-        return ["", "", "", 0, -1]
+        return ["", "", "", 0, "", 0, -1]
     tasks: Sequence[str] = sorted(status.tasks) if status.tasks is not None else ()
     n_tracked = len(tasks) if status.tasks is not None else -1
     return [
@@ -125,6 +191,8 @@ def encode_claim_status(status: ClaimStatus | None) -> list[str | int]:
         status.channel_template,
         status.payload,
         status.ttl,
+        status.history_template,
+        status.history_length,
         n_tracked,
         *tasks,
     ]
@@ -153,6 +221,20 @@ def effect_commands(effects: Iterable[Effect]) -> tuple[tuple[Any, ...], ...]:
                 commands.append(("PEXPIRE", effect.key, effect.ttl))
         elif isinstance(effect, IndexRemoveEffect):
             commands.append(("ZREM", effect.key, effect.member))
+        elif isinstance(effect, DeleteEffect):
+            commands.append(("DEL", effect.key))
+        elif isinstance(effect, HistoryEffect):
+            commands.append(("RPUSH", effect.key, f"{utcnow_timestamp_ms()} {effect.value}"))
+            commands.append(("LTRIM", effect.key, -effect.max_length, -1))
+            if effect.ttl:
+                commands.append(("PEXPIRE", effect.key, effect.ttl))
+        elif isinstance(effect, RetainEffect):
+            if effect.ttl is None:
+                commands.append(("PERSIST", effect.key))
+            elif effect.ttl > 0:
+                commands.append(("PEXPIRE", effect.key, effect.ttl))
+            else:
+                commands.append(("DEL", effect.key))
         else:
             raise TypeError(f"Unknown effect {effect!r}")
     return tuple(commands)

@@ -12,6 +12,10 @@ from redis.crc import key_slot
 #: The namespace's queue registry and its wake list share one hash tag (one Cluster slot).
 QUEUE_REGISTRY = "registry:{queues}"
 QUEUE_REGISTRY_WAKE = "registry:{queues}:wake"
+#: Separates the fields of a uuid record (``uuid_record``); never part of a name.
+UUID_RECORD_SEPARATOR = "\x1f"
+#: How long a wake token waits for a consumer (``WAKE_TTL_MS`` in ``scripts/lib.lua``).
+WAKE_TTL_MS = 60_000
 
 
 def queue_slot(queue: str) -> int:
@@ -67,6 +71,32 @@ def dlq_index_key(queue: str) -> str:
 def dlq_key(queue: str, uuid: str) -> str:
     """Hash of a dead-lettered message: body, reason, time of failure."""
     return f"{queue_base(queue)}:dlq:{uuid}"
+
+
+def paused_key(queue: str) -> str:
+    """Flag set while ``queue`` is paused (no pool claims from it); no TTL: an operator's
+    decision stays until it is undone."""
+    return f"{queue_base(queue)}:paused"
+
+
+def task_index_key(queue: str, task_name: str, index: str) -> str:
+    """A per-task mirror of a queue index (``delayed``, ``leases``, ``dlq``), for counting."""
+    return f"{queue_base(queue)}:tasks:{task_name}:{index}"
+
+
+def served_key(queue: str, task_name: str) -> str:
+    """Worker id → time (ms) until which it serves ``task_name`` on ``queue`` (heartbeats)."""
+    return f"{queue_base(queue)}:tasks:{task_name}:served"
+
+
+def uuid_key(uuid: str) -> str:
+    """Where a message's queue and task are found by uuid alone (its own Cluster slot)."""
+    return f"uuids:{uuid}"
+
+
+def uuid_record(queue: str, task_name: str, progenitor_uuid: str | None) -> str:
+    """What ``uuid_key`` holds: queue, task and progenitor (for its result's name)."""
+    return UUID_RECORD_SEPARATOR.join((queue, task_name, progenitor_uuid or ""))
 
 
 def revocations_channel(queue: str) -> str:

@@ -1,8 +1,8 @@
 """The replies of the broker scripts, and what each means to the caller: one table.
 
 Every script that changes a message answers with one of these codes (``submit`` answers
-``{EXISTS, uuid}`` or ``{OK, n}``); ``lib.lua`` defines the same names, and decides most of them
-in its one lease check (``lease_refusal``).
+``{OK, n}``, ``{EXISTS, uuid}`` or ``{REVOKED, uuid}``); ``lib.lua`` defines the same names, and
+decides most of them in its one lease check (``lease_refusal``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from alsek.exceptions import (
 
 #: Done.
 OK = "OK"
-#: This delivery already gave the message back (a repeat of its retry or release): nothing to do.
+#: This very request was already carried out (a repeat after a lost reply: of a delivery's
+#: retry, release, ack or fail): nothing to do, and no effect applied twice.
 ALREADY = "ALREADY"
 #: The message does not exist (finished, revoked, expired, or never submitted).
 GONE = "GONE"
@@ -29,8 +30,16 @@ GONE = "GONE"
 LEASE_LOST = "LEASE_LOST"
 #: Another message with this uuid is queued: nothing was written.
 EXISTS = "EXISTS"
+#: This uuid was revoked: a submit of it writes nothing.
+REVOKED = "REVOKED"
 
 Refusal = Callable[[Message, str], AlsekError]
+
+#: What to do instead of submitting a uuid that was revoked.
+REVOKED_ADVICE = (
+    "submit message.duplicate() (a new uuid) to run it again, or requeue_from_dlq() to put "
+    "the revoked message itself back"
+)
 
 
 def _gone(message: Message, operation: str) -> AlsekError:
@@ -50,6 +59,12 @@ def _exists(message: Message, operation: str) -> AlsekError:
     )
 
 
+def _revoked(message: Message, operation: str) -> AlsekError:
+    return MessageAlreadyExistsError(
+        f"Cannot {operation} {message.summary}: its uuid was revoked; {REVOKED_ADVICE}"
+    )
+
+
 #: What each reply means: ``None`` the operation is done (by this call, or by an earlier repeat
 #: of it), else the error that refuses it.
 MEANINGS: dict[str, Refusal | None] = {
@@ -58,6 +73,7 @@ MEANINGS: dict[str, Refusal | None] = {
     GONE: _gone,
     LEASE_LOST: _lease_lost,
     EXISTS: _exists,
+    REVOKED: _revoked,
 }
 
 

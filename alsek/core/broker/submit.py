@@ -1,24 +1,29 @@
 """Submitting messages, as steps: checks, chunked script calls, and the queue registry.
 
-Messages of one queue go in chunks, each chunk one atomic ``submit`` call; a chunk refused for a
-conflicting uuid is sent again without it, so every other message is written. The first submit
-to a queue (and one every ``REGISTRY_REFRESH_SECONDS``) also records the queue in the
-namespace's registry, which consumers of "all queues" read.
+Messages of one queue go in chunks, each chunk one atomic ``submit`` call with a request id of
+its own (so the call re-sent after a lost reply changes nothing, even once its messages ran); a
+chunk refused for a conflicting or revoked uuid is sent again without it, so every other
+message is written. The first submit to a queue (and one every ``REGISTRY_REFRESH_SECONDS``)
+also records the queue in the namespace's registry, which consumers of "all queues" read.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from alsek.core.broker import keys
-from alsek.core.broker.calls import BrokerCalls
-from alsek.core.broker.effects import Effect, encode_effects
-from alsek.core.broker.replies import EXISTS
-from alsek.core.broker.scripts import get_script
+from alsek.core.broker.effects import Effect, effect_commands, encode_effects
+from alsek.core.broker.registry import RegistrySteps
+from alsek.core.broker.replies import EXISTS, REVOKED, REVOKED_ADVICE
 from alsek.core.message import Message
-from alsek.core.steps.ops import ScriptCall, Steps
+from alsek.core.steps.ops import Command, Request, ScriptCall, Steps
+from alsek.core.steps.outage import (
+    SUBMIT_OUTAGE_PATIENCE_MS,
+    SUBMIT_OUTAGE_PAUSES_MS,
+    sent_through_outage,
+)
 from alsek.defaults import DEFAULT_TTL
 from alsek.exceptions import MessageAlreadyExistsError
 from alsek.utils.temporal import utcnow_timestamp_ms
@@ -28,8 +33,13 @@ from alsek.utils.temporal import utcnow_timestamp_ms
 SUBMIT_CHUNK_SIZE = 500
 #: Redis scores are doubles: integers above this lose precision, and with it ordering.
 MAX_PRIORITY = 2**53 - 1
-#: How often a broker re-registers a queue it submits to (which refreshes the registry's TTL).
-REGISTRY_REFRESH_SECONDS = 600.0
+
+
+class _Refused(NamedTuple):
+    """The uuids a submit did not write: queued with another body, or revoked."""
+
+    existing: list[str]
+    revoked: list[str]
 
 
 class _Prepared(NamedTuple):
@@ -72,10 +82,8 @@ def _chunks(messages: Sequence[Message]) -> list[list[int]]:
     ]
 
 
-class SubmitSteps(BrokerCalls):
-    """The submit operations of a broker, and the registry of the queues it submits to."""
-
-    _registered: dict[str, float]
+class SubmitSteps(RegistrySteps):
+    """The submit operations of a broker (which register the queues they submit to)."""
 
     def _prepare(self, message: Message, ttl: int) -> _Prepared:
         """Check a message can be submitted and encode it; its ready time is computed once (it
@@ -89,8 +97,9 @@ class SubmitSteps(BrokerCalls):
         messages: Sequence[Message],
         ttl: int,
         effects: Sequence[Sequence[Effect]] | None,
-    ) -> Steps[list[str]]:
-        """Submit every message; returns the uuids refused because they already exist."""
+    ) -> Steps[_Refused]:
+        """Submit every message; returns the uuids refused (existing with another body, or
+        revoked)."""
         check_ttl(ttl)
         if effects is not None and len(effects) != len(messages):
             raise ValueError("effects must hold one sequence of effects per message")
@@ -98,21 +107,54 @@ class SubmitSteps(BrokerCalls):
         pending = _chunks(messages)
         unregistered = self._unregistered(messages)
         registrations = [self._register_call(queue, ttl) for queue in unregistered]
-        conflicts: list[str] = []
+        effects, indexing = self._records(messages, ttl, effects)
+        refused = _Refused([], [])
         while pending:
             calls = [self._submit_call(prepared, chunk, ttl, effects) for chunk in pending]
-            replies = yield self._write(*calls, *registrations)
+            # A submit cut off by a connection error is sent again as is: if it had reached
+            # Redis, its request id makes the second one change nothing (uuid records sent
+            # beside it, on a Cluster, are plain SETs: a repeat writes the same).
+            replies = yield from sent_through_outage(
+                self._write(*calls, *registrations, *indexing),
+                SUBMIT_OUTAGE_PATIENCE_MS,
+                SUBMIT_OUTAGE_PAUSES_MS,
+            )
             self._mark_registered(unregistered)
-            registrations, unregistered = [], []
+            registrations, unregistered, indexing = [], [], []
             retry: list[list[int]] = []
             for chunk, reply in zip(pending, replies):
-                if reply[0] == EXISTS:
-                    conflicts.append(str(reply[1]))
+                if reply[0] in (EXISTS, REVOKED):
+                    (refused.existing if reply[0] == EXISTS else refused.revoked).append(
+                        str(reply[1])
+                    )
                     rest = [i for i in chunk if messages[i].uuid != reply[1]]
                     if rest:
                         retry.append(rest)
             pending = retry
-        return conflicts
+        return refused
+
+    def _records(
+        self,
+        messages: Sequence[Message],
+        ttl: int,
+        effects: Sequence[Sequence[Effect]] | None,
+    ) -> tuple[list[list[Effect]], list[Command]]:
+        """Each message's effects, and the uuid record commands to send beside the scripts.
+
+        On one Redis the submit script writes each message's record itself (queue and task);
+        a message of a callback chain adds its own with its progenitor as an effect. On a
+        Cluster (the records are in other slots) every record is a command beside the script.
+        """
+        given = effects if effects is not None else [()] * len(messages)
+        if not self.one_queue_per_call:
+            return [
+                [*own, self._uuid_record(message, ttl)] if message.progenitor_uuid else list(own)
+                for message, own in zip(messages, given)
+            ], []
+        commands: list[Command] = []
+        for message in messages:
+            commands += effect_commands([self._uuid_record(message, ttl)])
+        return [list(own) for own in given], commands
 
     def _submit_call(
         self,
@@ -120,50 +162,42 @@ class SubmitSteps(BrokerCalls):
         chunk: Sequence[int],
         ttl: int,
         effects: Sequence[Sequence[Effect]] | None,
+        request_id: str | None = None,
     ) -> ScriptCall:
+        """One ``submit`` call; ``request_id`` defaults to a fresh one (a call sent again as
+        is, by redis-py or the batcher, carries the same)."""
         queue = prepared[chunk[0]].message.queue
-        args: list[str | int | float] = [ttl, len(chunk)]
-        chunk_effects: list[Effect] = []
+        record_ttl = 0 if self.one_queue_per_call else ttl + (self.dlq_ttl or 0)
+        args: list[str | int | float] = [ttl, request_id or uuid.uuid4().hex, record_ttl]
+        args.append(len(chunk))
         for index in chunk:
             message, body, ready_at = prepared[index]
             args += [message.task_name, message.uuid, message.priority, ready_at, body]
-            if effects is not None:
-                chunk_effects.extend(effects[index])
-        return self._queue_script("submit", queue, *args, *encode_effects(chunk_effects))
+            args += encode_effects(effects[index] if effects is not None else ())
+        return self._queue_script("submit", queue, *args)
 
-    def _next_message_calls(self, message: Message, effects: Sequence[Effect]) -> list[ScriptCall]:
-        """Calls submitting ``message`` (the next of a callback chain) within another operation's
-        round trip: the submit first, then any registration its queue needs."""
+    def _next_message_calls(self, message: Message, effects: Sequence[Effect]) -> list[Request]:
+        """Requests submitting ``message`` (the next of a callback chain) within another
+        operation's round trip: the submit first, then its uuid record and any registration
+        its queue needs."""
         ttl = DEFAULT_TTL
-        calls = [self._submit_call([self._prepare(message, ttl)], [0], ttl, [effects])]
+        request_id = f"next:{message.uuid}"
+        prepared = [self._prepare(message, ttl)]
+        recorded, beside = self._records([message], ttl, [effects])
+        calls: list[Request] = [self._submit_call(prepared, [0], ttl, recorded, request_id)]
+        calls += beside
         return calls + [self._register_call(queue, ttl) for queue in self._unregistered([message])]
-
-    def _unregistered(self, messages: Iterable[Message]) -> list[str]:
-        """The queues of ``messages`` this broker has not registered lately."""
-        now = time.monotonic()
-        stale = REGISTRY_REFRESH_SECONDS
-        return [
-            queue
-            for queue in dict.fromkeys(message.queue for message in messages)
-            if now - self._registered.get(queue, -stale) >= stale
-        ]
-
-    def _register_call(self, queue: str, ttl: int) -> ScriptCall:
-        """Record ``queue`` in the registry for at least ``ttl`` ms; see ``register.lua``."""
-        registry = self._full(keys.QUEUE_REGISTRY)
-        args = (self._prefix, utcnow_timestamp_ms(), queue, ttl)
-        return ScriptCall(get_script("register"), (registry,), args)
-
-    def _mark_registered(self, queues: Iterable[str]) -> None:
-        now = time.monotonic()
-        for queue in queues:
-            self._registered[queue] = now
 
     def _submit_one_steps(
         self, message: Message, ttl: int, effects: Sequence[Effect]
     ) -> Steps[None]:
-        conflicts = yield from self._submit_steps([message], ttl, [effects])
-        if conflicts:
+        refused = yield from self._submit_steps([message], ttl, [effects])
+        if refused.revoked:
+            raise MessageAlreadyExistsError(
+                f"Message {message.uuid} was revoked, so it is not submitted again: "
+                f"{REVOKED_ADVICE}"
+            )
+        if refused.existing:
             raise MessageAlreadyExistsError(
                 f"'{keys.message_key(message.queue, message.uuid)}' found in backend: "
                 f"a different message with uuid {message.uuid} was already submitted"
@@ -177,10 +211,20 @@ class SubmitSteps(BrokerCalls):
     ) -> Steps[None]:
         if len({message.uuid for message in messages}) != len(messages):
             raise ValueError("submit_many was given the same uuid more than once")
-        conflicts = yield from self._submit_steps(messages, ttl, effects)
-        if conflicts:
-            raise MessageAlreadyExistsError(
-                f"{len(conflicts)} of {len(messages)} messages were not submitted because a "
-                f"different message with the same uuid exists: {', '.join(conflicts[:10])}"
-                + (" ..." if len(conflicts) > 10 else "")
+        refused = yield from self._submit_steps(messages, ttl, effects)
+        problems = []
+        if refused.existing:
+            problems.append(
+                f"a different message with the same uuid exists: {_listed(refused.existing)}"
             )
+        if refused.revoked:
+            problems.append(f"revoked ({REVOKED_ADVICE}): {_listed(refused.revoked)}")
+        if problems:
+            count = len(refused.existing) + len(refused.revoked)
+            raise MessageAlreadyExistsError(
+                f"{count} of {len(messages)} messages were not submitted; " + "; ".join(problems)
+            )
+
+
+def _listed(uuids: Sequence[str]) -> str:
+    return ", ".join(uuids[:10]) + (" ..." if len(uuids) > 10 else "")

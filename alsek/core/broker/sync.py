@@ -126,6 +126,10 @@ class Broker(BaseBroker):
         """Block until a submit signals one of ``queues`` (or a new queue), or the timeout."""
         return self._drive(self._wait_steps(queues, timeout_ms, all_queues))
 
+    def wake(self, queues: Sequence[str]) -> None:
+        """Wake a consumer waiting for work on each of ``queues`` (e.g. to see a stop at once)."""
+        self._drive(self._wake_steps(queues))
+
     def queues(self) -> list[str]:
         """Names of the queues that have had messages (the registry), sorted."""
         return self._drive(self._queues_steps())
@@ -171,9 +175,13 @@ class Broker(BaseBroker):
         """
         self._drive(self._fail_steps(message, effects))
 
-    def revoke(self, message: Message, effects: Sequence[Effect] = ()) -> None:
-        """Flag, dead-letter and announce a revoked message (its worker is told via pub/sub)."""
-        self._drive(self._revoke_steps(message, effects))
+    def revoke(self, message: Message, effects: Sequence[Effect] = ()) -> bool:
+        """Flag, dead-letter and announce a revoked message (its worker is told via pub/sub).
+
+        Returns ``False`` when the message is not in the broker (finished, failed, expired or
+        never submitted): nothing is written then, and ``effects`` are not applied.
+        """
+        return self._drive(self._revoke_steps(message, effects))
 
     def is_revoked(self, message: Message) -> bool:
         """Whether the message was revoked."""
@@ -211,9 +219,19 @@ class Broker(BaseBroker):
         """Dead-lettered messages, oldest expiry first."""
         return self._drive(self._dlq_list_steps(queue, limit))
 
-    def requeue_from_dlq(self, message: Message, ttl: int = DEFAULT_TTL) -> Message:
-        """Put a dead-lettered message back in its queue with retries reset; returns it."""
-        return self._drive(self._requeue_steps(message, ttl))
+    def requeue_from_dlq(
+        self,
+        message: Message,
+        ttl: int = DEFAULT_TTL,
+        effects: Sequence[Effect] = (),
+        backoff_settings: dict[str, Any] | None = None,
+    ) -> Message:
+        """Put a dead-lettered message back in its queue with retries reset; returns it.
+
+        ``effects`` ride along (a task's ``requeue_effects``: SUBMITTED, failure record
+        cleared); ``backoff_settings`` replace the stored ones (the task's current backoff).
+        """
+        return self._drive(self._requeue_steps(message, ttl, effects, backoff_settings))
 
     def purge_dlq(self, queue: str | None = None) -> int:
         """Delete dead-lettered messages of ``queue`` (default: every queue); how many."""

@@ -80,6 +80,16 @@ def _validate_subset(subset: Any) -> SubsetType:
     )
 
 
+def _validate_task_names(task_names: Iterable[str] | None) -> tuple[str, ...] | None:
+    """The task names a consumer claims, sorted and checked; ``None``: every task."""
+    if task_names is None:
+        return None
+    names = sorted({validate_name("task", name) for name in task_names})
+    if not names:
+        raise ValueError("task_names is empty: give the tasks to claim, or None for every task")
+    return tuple(names)
+
+
 class _OutageLog:
     """Logs a Redis outage once when it starts and once when it ends; paces the retries."""
 
@@ -109,8 +119,9 @@ class BaseConsumer(ABC):
         backoff: bounds how long an idle consumer blocks, growing with empty passes.
         lease_ttl: lease length (ms) on each claimed message; renew it while running.
         owner_id: base of the lease owner ids (default: this process plus a random token).
-        exclude_tasks: task names whose messages this consumer leaves alone (other pools
-            serve them); ignored in task-specific mode, which names its tasks.
+        task_names: claim only the messages of these tasks (best priority first across
+            them), leaving those of other tasks queued for whoever serves them; ``None``:
+            every task. Task-specific mode names its tasks in ``subset`` instead.
     """
 
     broker: Broker | AsyncBroker
@@ -124,10 +135,10 @@ class BaseConsumer(ABC):
         *,
         lease_ttl: int = DEFAULT_LEASE_TTL,
         owner_id: str | None = None,
-        exclude_tasks: Iterable[str] = (),
+        task_names: Iterable[str] | None = None,
     ) -> None:
         self.subset = _validate_subset(subset)
-        self.exclude_tasks = tuple(sorted(set(exclude_tasks)))
+        self.task_names = _validate_task_names(task_names)
         self.backoff = backoff or ConstantBackoff(0, floor=0, ceiling=0)
         self.lease_ttl = lease_ttl
         self.owner_id = owner_id or f"{get_process_lock_owner_id()}:lease:{uuid.uuid4().hex[:8]}"
@@ -172,11 +183,10 @@ class BaseConsumer(ABC):
             self._registry_read_at = None
 
     def _sources(self) -> list[ClaimSource]:
-        if self.subset is None:
-            return [ClaimSource(queue, exclude=self.exclude_tasks) for queue in self._registry]
-        if isinstance(self.subset, list):
-            return [ClaimSource(queue, exclude=self.exclude_tasks) for queue in self.subset]
-        return [ClaimSource(queue, tuple(tasks)) for queue, tasks in self.subset.items()]
+        if isinstance(self.subset, dict):
+            return [ClaimSource(queue, tuple(tasks)) for queue, tasks in self.subset.items()]
+        queues = self._registry if self.subset is None else self.subset
+        return [ClaimSource(queue, self.task_names, ordered=False) for queue in queues]
 
     def _queue_names(self) -> list[str]:
         return [source.queue for source in self._sources()]

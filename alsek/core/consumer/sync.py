@@ -27,10 +27,10 @@ class Consumer(BaseConsumer):
         *,
         lease_ttl: int = DEFAULT_LEASE_TTL,
         owner_id: str | None = None,
-        exclude_tasks: Iterable[str] = (),
+        task_names: Iterable[str] | None = None,
     ) -> None:
         super().__init__(
-            subset, backoff, lease_ttl=lease_ttl, owner_id=owner_id, exclude_tasks=exclude_tasks
+            subset, backoff, lease_ttl=lease_ttl, owner_id=owner_id, task_names=task_names
         )
         self.broker = broker
 

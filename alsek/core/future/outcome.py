@@ -10,20 +10,26 @@ run: ``run_plan`` for the thread and process pools, ``run_plan_async`` for the a
 What each outcome does:
 
 * success: the result, the SUCCEEDED status and the next message of a callback chain are written
-  with the ack, in one round trip; then ``on_success``. A message that is gone by then was
-  revoked (``on_revocation``) or finished by another worker (nothing to do).
+  with the ack, in one round trip; then ``on_success``. A repeat of the ack (its reply was lost)
+  counts as acked. A message that is gone by then was revoked (``on_revocation``) or finished
+  by another worker (nothing to do).
 * error: a revoked message only gets ``on_revocation`` (the revocation already failed it).
   Otherwise the exception is recorded and the message is retried after its backoff
-  (``on_retry``, RETRYING) or, with retries exhausted, failed to the dead-letter queue
-  (``on_failure``, FAILED). A timeout is an error like any other.
+  (RETRYING, ``on_retry``) or, with retries exhausted, failed to the dead-letter queue
+  (FAILED, ``on_failure``). A timeout is an error like any other.
 * lost: a message whose worker died too many times is failed without running again.
+* unknown task: a claimed body naming a task the pool does not serve is never run.
 * shutdown: the lease is released, so the message runs again at once, no attempt counted.
+* interrupted: a run whose process ended before reporting its end is finished as its stop (or
+  its death) says, unless the process had already written the outcome (its lease is gone).
 
-Hook errors are logged and never stop the plan. A broker operation refused because the lease was
-lost, or the message is gone, is logged and answers ``REFUSED``: another worker owns the message
-now. A Redis outage during a broker operation or a check is waited out (every operation is
-idempotent, so repeating it is safe) until the lease would have expired anyway; then it too
-answers ``REFUSED``.
+A hook runs exactly when its outcome happened: ``on_retry``, ``on_failure`` and ``on_success``
+only after the broker accepted the retry, failure or ack (by this call or an earlier attempt of
+it whose reply was lost). Hook errors are logged and never stop the plan. A broker operation
+refused because the lease was lost, or the message is gone, is logged and answers ``REFUSED``:
+another worker owns the message now, and no hook runs. A Redis outage during a broker operation
+or a check is waited out (every operation is idempotent, so repeating it is safe) until the
+lease would have expired anyway; then it too answers ``REFUSED``.
 """
 
 from __future__ import annotations
@@ -75,6 +81,9 @@ class PlanBroker(Protocol):
 
     @property
     def release(self) -> Callable[..., Any]: ...
+
+    @property
+    def renew(self) -> Callable[..., Any]: ...
 
 
 class PlanTask(Protocol):
@@ -223,20 +232,27 @@ def error_plan(task: PlanTask, message: Message, exception: BaseException) -> Pl
     message.update(exception_details=parse_exception(exception).as_dict())
     if (yield check(task.do_retry, message, exception)):
         log.warning("%s failed (%s); retrying", message.summary, _describe(exception))
-        yield hook(task.on_retry, message, exception=exception)
         retried = yield broker_op(task.broker.retry, message, effects=task.retry_effects(message))
         if retried is None:
             yield hook(task.write_unshared, message, TaskStatus.RETRYING)
+            yield hook(task.on_retry, message, exception=exception)
         return
-    log.error("%s failed (%s); retries exhausted", message.summary, _describe(exception))
+    # The traceback is logged here only, once per message: a retry's WARNING names the
+    # exception and nothing more (every attempt's traceback is on the message meanwhile).
+    log.error(
+        "%s failed (%s); retries exhausted",
+        message.summary,
+        _describe(exception),
+        exc_info=exception if exception.__traceback__ is not None else None,
+    )
     yield from _fail(task, message, exception)
 
 
 def _fail(task: PlanTask, message: Message, exception: BaseException) -> Plan:
-    yield hook(task.on_failure, message, exception=exception)
     failed = yield broker_op(task.broker.fail, message, effects=task.failure_effects(message))
     if failed is None:
         yield hook(task.write_unshared, message, TaskStatus.FAILED)
+        yield hook(task.on_failure, message, exception=exception)
 
 
 def lost_plan(task: PlanTask, message: Message) -> Plan:
@@ -258,11 +274,13 @@ def release_plan(broker: PlanBroker, message: Message) -> Plan:
 
 
 def unknown_task_plan(broker: PlanBroker, message: Message, known: Iterable[PlanTask]) -> Plan:
-    """Dead-letter a message that names none of the ``known`` tasks, with the reason.
+    """Dead-letter a claimed message whose body names none of the ``known`` tasks.
 
-    Its FAILED status and failure record are written through the first known task that has a
-    status tracker or a result store (they are keyed by the message, whatever its task), so
-    nobody waits on it as if it were still queued.
+    Pools claim only the tasks they serve, so this happens only when a body was rewritten to
+    name another task than the one it was queued under: it is never run. Its FAILED status and
+    failure record are written through the first known task that has a status tracker or a
+    result store (they are keyed by the message, whatever its task), so nobody waits on it as
+    if it were still queued.
     """
     known = list(known)
     names = sorted(task.name for task in known)
@@ -289,6 +307,31 @@ def stop_plan(task: PlanTask, message: Message, exception: BaseException) -> Pla
         yield from release_plan(task.broker, message)
     else:
         yield from error_plan(task, message, exception)
+
+
+def interrupted_plan(
+    task: PlanTask,
+    message: Message,
+    exception: BaseException | None,
+    lease_ttl: int,
+    may_have_finished: bool = False,
+) -> Plan:
+    """Finish a run whose process ended (was killed, or died) before it reported its end.
+
+    ``exception``: why the run ended (a stop's reason, or ``WorkerLostError``); ``None``: it
+    never began, so the message is released without counting an attempt. ``may_have_finished``:
+    the process had begun writing the outcome itself; that outcome reached Redis exactly when
+    the lease is gone (every finishing operation drops it atomically), and then nothing is left.
+    """
+    if may_have_finished:
+        renewed = yield check(task.broker.renew, [message], lease_ttl)
+        if renewed is REFUSED or not renewed[0]:
+            log.info("%s was finished by its process before it ended", message.summary)
+            return
+    if exception is None:
+        yield from release_plan(task.broker, message)
+    else:
+        yield from stop_plan(task, message, exception)
 
 
 def exhausted_by_lost_workers(task: PlanTask, message: Message) -> bool:

@@ -35,7 +35,7 @@ from alsek.core.status.types import TaskStatus
 from alsek.core.task.base import BaseTask
 from alsek.exceptions import WorkerLostError
 from alsek.utils.environment import set_alsek_worker_pool_env_var
-from alsek.utils.logging import get_logger, setup_logging
+from alsek.utils.logging import LogSetup, current_log_setup
 from alsek.utils.system import thread_raise
 from alsek.utils.temporal import utcnow_timestamp_ms
 
@@ -370,7 +370,7 @@ def _obey_sigterm_only_from_stop(state: Any) -> None:
 
 
 def _process_wrapper(
-    work: tuple[Any, Message] | bytes, log_level: int, state: Any, write_running: bool
+    work: tuple[Any, Message] | bytes, log_setup: LogSetup, state: Any, write_running: bool
 ) -> None:
     """Body of a process future's child: run, then finish unless the parent stopped us.
 
@@ -379,7 +379,7 @@ def _process_wrapper(
     """
     _obey_sigterm_only_from_stop(state)
     set_alsek_worker_pool_env_var()
-    setup_logging(log_level)
+    log_setup.apply()
     if isinstance(work, tuple):
         # The task as inherited: rebuilt with connections of our own, as the parent's may have
         # been in use by another of its threads at the fork.
@@ -420,7 +420,7 @@ class ProcessTaskFuture(TaskFuture):
             target=_process_wrapper,
             args=(
                 work,
-                get_logger().level,
+                current_log_setup(),
                 self._state,
                 write_running,
             ),

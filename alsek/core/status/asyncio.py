@@ -71,6 +71,10 @@ class AsyncStatusTracker(BaseStatusTracker):
             self._wait_for_steps(message, status, timeout, poll_interval, raise_on_timeout)
         )
 
+    async def history(self, message: StatusSubject) -> list[StatusUpdate]:
+        """Every status the message had, oldest first; see ``StatusTracker.history``."""
+        return await self._run(self._history_steps(message))
+
     async def delete(self, message: StatusSubject, check: bool = True) -> None:
         """Delete the status; ``ValidationError`` if ``check`` and it is not terminal."""
         await self._run(self._delete_steps(message, check))

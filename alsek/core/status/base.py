@@ -8,6 +8,9 @@ Redis layout (short names; the backend namespace goes in front):
   ``alsek.core.broker.keys``), so a status write can ride inside the queue's broker scripts.
   Every write sets ``PX ttl``: a status expires ``ttl`` after its *last* write, whatever the
   first one was (``ttl=None``: never).
+* ``status:{<queue>}:<task>:<uuid>:history`` (LIST): every status written, oldest first, as
+  ``"<ms> <payload>"`` (the time of the write, by the Redis server's clock when written by a
+  broker script), the last ``HISTORY_LENGTH`` kept; it expires with the status.
 * ``status:{<queue>}:live`` (ZSET): the statuses still in flight (SUBMITTED, RUNNING, RETRYING),
   member ``<task>:<uuid>``, score = time of the write. The integrity scanner walks it instead of
   scanning the keyspace; a write of any other status removes the member.
@@ -31,6 +34,7 @@ from typing import Any, TypeVar
 from alsek.core.broker.effects import (
     ClaimStatus,
     Effect,
+    HistoryEffect,
     IndexAddEffect,
     IndexRemoveEffect,
     PublishEffect,
@@ -66,6 +70,10 @@ class _Placeholders:
 
 
 _PLACEHOLDERS = _Placeholders()
+#: Statuses kept per message in its history (the latest).
+HISTORY_LENGTH = 50
+#: Details of the FAILED status of a message dead-lettered because no live worker serves its task.
+UNSERVED_DETAILS = "no worker serves this task: moved to the dead-letter queue"
 #: Details of the FAILED status of a claimed message whose body could not be decoded.
 REJECTED_DETAILS = "undecodable message body: moved to the dead-letter queue"
 
@@ -172,6 +180,11 @@ class BaseStatusTracker(ABC):
         return f"channel:{{{queue}}}:{task_name}:{uuid}"
 
     @staticmethod
+    def get_history_name(message: StatusSubject) -> str:
+        """``status:{<queue>}:<task>:<uuid>:history``: every status the message had."""
+        return f"{BaseStatusTracker.get_storage_name(message)}:history"
+
+    @staticmethod
     def get_index_name(queue: str) -> str:
         """``status:{<queue>}:live``: the queue's statuses still in flight."""
         return f"status:{{{queue}}}:live"
@@ -182,20 +195,24 @@ class BaseStatusTracker(ABC):
     def _key(self, message: StatusSubject) -> str:
         return self._full(self.get_storage_name(message))
 
+    def _history_key(self, message: StatusSubject) -> str:
+        return self._full(self.get_history_name(message))
+
     def _channel(self, message: StatusSubject) -> str:
         return self._full(self.get_pubsub_name(message))
 
     # -- payloads ----------------------------------------------------------------------------
 
-    def _encode(self, update: StatusUpdate, at: int | None = None) -> str:
-        """The stored and published form (``at``: time of the write, default now);
-        ``TypeError`` (nothing written) if it cannot be."""
-        data = {**update.as_dict(), "at": utcnow_timestamp_ms() if at is None else at}
+    def _encode(self, update: StatusUpdate, at: int | None = None, stamped: bool = True) -> str:
+        """The stored and published form (``at``: time of the write, default now; none when
+        not ``stamped``); ``TypeError`` (nothing written) if it cannot be."""
+        when = (utcnow_timestamp_ms() if at is None else at) if stamped else None
+        data = {**update.as_dict(), "at": when}
         return encode_value(self.backend, data, f"The details of status {update.value.name}")
 
     def _decode(self, raw: str) -> StatusUpdate:
         data = self.backend.serializer.reverse(raw)
-        return StatusUpdate(TaskStatus[data["value"]], data.get("details"))
+        return StatusUpdate(TaskStatus[data["value"]], data.get("details"), data.get("at"))
 
     # -- writes that ride with broker operations ---------------------------------------------
 
@@ -211,7 +228,10 @@ class BaseStatusTracker(ABC):
         queue, task_name, uuid = _identity(message)
         now = utcnow_timestamp_ms()
         payload = self._encode(update, now)
-        effects: list[Effect] = [SetEffect(self._key(message), payload, ttl=self.ttl)]
+        effects: list[Effect] = [
+            SetEffect(self._key(message), payload, ttl=self.ttl),
+            HistoryEffect(self._history_key(message), payload, HISTORY_LENGTH, self.ttl),
+        ]
         if self.enable_pubsub:
             effects.append(PublishEffect(self._channel(message), payload))
         index, member = self._full(self.get_index_name(queue)), f"{task_name}:{uuid}"
@@ -226,18 +246,26 @@ class BaseStatusTracker(ABC):
     ) -> ClaimStatus:
         """The status ``broker.claim(..., status=...)`` writes for every message it claims.
 
-        ``tasks`` limits it to those task names (``None``: every task). The payload's ``at`` is
-        when this was built (informational: listeners order updates by Redis, not by clocks).
+        ``tasks`` limits it to those task names (``None``: every task). Built once for many
+        claims, its payload carries no ``at`` (so the claim statuses of a pool's tasks are
+        one and merge); the history records each write's time, by the server's clock.
         """
-        payload = self._encode(StatusUpdate(_check_status(status)))
+        payload = self._encode(StatusUpdate(_check_status(status)), stamped=False)
         return ClaimStatus(
             key_template=self._key(_PLACEHOLDERS),
             channel_template=self._channel(_PLACEHOLDERS),
             payload=payload,
             ttl=self.ttl or 0,
             tasks=None if tasks is None else frozenset(tasks),
-            rejected_payload=self._encode(StatusUpdate(TaskStatus.FAILED, REJECTED_DETAILS)),
+            rejected_payload=self._encode(
+                StatusUpdate(TaskStatus.FAILED, REJECTED_DETAILS), stamped=False
+            ),
             index_template=self._full(self.get_index_name(_PLACEHOLDERS.queue)),
+            history_template=self._history_key(_PLACEHOLDERS),
+            history_length=HISTORY_LENGTH,
+            unserved_payload=self._encode(
+                StatusUpdate(TaskStatus.FAILED, UNSERVED_DETAILS), stamped=False
+            ),
         )
 
     # -- operations, as steps (run by the sync and async shells) -----------------------------
@@ -262,6 +290,15 @@ class BaseStatusTracker(ABC):
             raise KeyError(f"No status found for message {message.uuid}")
         return self._decode(raw)
 
+    def _decode_history_item(self, item: str) -> StatusUpdate:
+        """A history item, ``"<ms> <payload>"``: the status, at the time of its write."""
+        at, _, raw = item.partition(" ")
+        return self._decode(raw)._replace(at=int(at))
+
+    def _history_steps(self, message: StatusSubject) -> Steps[list[StatusUpdate]]:
+        [items] = yield batched(("LRANGE", self._history_key(message), 0, -1))
+        return [self._decode_history_item(item) for item in items]
+
     def _delete_steps(self, message: StatusSubject, check: bool) -> Steps[None]:
         if check:
             current = yield from self._get_steps(message)
@@ -272,8 +309,12 @@ class BaseStatusTracker(ABC):
                 )
         queue, task_name, uuid = _identity(message)
         index = self._full(self.get_index_name(queue))
-        deleted, _ = yield call(
-            ("DEL", self._key(message)), ("ZREM", index, f"{task_name}:{uuid}"), atomic=True
+        history = self._history_key(message)
+        deleted, _, _ = yield call(
+            ("DEL", self._key(message)),
+            ("ZREM", index, f"{task_name}:{uuid}"),
+            ("DEL", history),
+            atomic=True,
         )
         if not deleted:
             raise KeyError(f"No status found for message {uuid}")
@@ -384,3 +425,7 @@ class BaseStatusTracker(ABC):
     @abstractmethod
     def delete(self, message: StatusSubject, check: bool = True) -> Any | None:
         """Delete the status; with ``check``, only a terminal one."""
+
+    @abstractmethod
+    def history(self, message: StatusSubject) -> list[StatusUpdate] | Any:
+        """Every status the message had, oldest first, each with the time it was written."""

@@ -78,6 +78,11 @@ class StatusTracker(BaseStatusTracker):
             self._wait_for_steps(message, status, timeout, poll_interval, raise_on_timeout)
         )
 
+    def history(self, message: StatusSubject) -> list[StatusUpdate]:
+        """Every status the message had, oldest first, each with the time (``at``, ms) it was
+        written: the last ``HISTORY_LENGTH`` of them, kept as long as the status."""
+        return self._run(self._history_steps(message))
+
     def delete(self, message: StatusSubject, check: bool = True) -> None:
         """Delete the status (and its live-index entry).
 

@@ -39,10 +39,29 @@ class StatusSubject(Protocol):
 
 
 class StatusUpdate(NamedTuple):
-    """A status and whatever details its writer attached."""
+    """A status, whatever details its writer attached, and when it was written (``at``, ms
+    since the epoch; ``None`` for an update built by hand).
+
+    Two updates are equal when their value and details are, and their times too when both
+    have one: ``tracker.get(m) == StatusUpdate(TaskStatus.RUNNING)`` holds whenever it ran.
+    """
 
     value: TaskStatus
     details: Any | None = None
+    at: int | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StatusUpdate):
+            return NotImplemented
+        same_time = self.at is None or other.at is None or self.at == other.at
+        return self.value == other.value and self.details == other.details and same_time
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self) -> int:
+        return hash((self.value, self.details))
 
     def as_dict(self) -> dict[str, Any]:
         """``{"value": <status name>, "details": ...}``."""

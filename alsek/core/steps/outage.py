@@ -18,6 +18,7 @@ queue's slot can leave an operation half-applied; see ``docs/scaling.md``.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis
@@ -29,6 +30,8 @@ from redis.exceptions import (
     SlotNotCoveredError,
     TryAgainError,
 )
+
+from alsek.core.steps.ops import RoundTrip, Sleep, Steps
 
 
 class RedisUnavailableError(redis.ConnectionError):
@@ -51,6 +54,9 @@ CLUSTER_UNAVAILABLE_ERRORS = (SlotNotCoveredError, RedisClusterUnreachableError)
 FINISH_OUTAGE_PAUSES_MS = (50, 2000)
 #: Pauses (ms, first and cap) of a consumer's claims: nothing is held, so no hurry.
 CLAIM_OUTAGE_PAUSES_MS = (100, 5000)
+#: Pauses (ms, first and cap) of a producer's submit sent again, and how long it keeps trying.
+SUBMIT_OUTAGE_PAUSES_MS = (50, 1000)
+SUBMIT_OUTAGE_PATIENCE_MS = 10_000
 
 
 def outage_pause_ms(attempt: int, pauses: tuple[int, int]) -> int:
@@ -75,3 +81,25 @@ def raise_if_unavailable(replies: list[Any]) -> list[Any]:
         if is_unavailable_reply(reply):
             raise RedisUnavailableError(f"Redis cannot serve the request now: {reply}") from reply
     return replies
+
+
+def sent_through_outage(
+    op: RoundTrip, patience_ms: int, pauses: tuple[int, int]
+) -> Steps[list[Any]]:
+    """The replies of ``op``, sent again as is (same requests, same request ids) after each
+    connection error until ``patience_ms`` have passed; then the error is raised.
+
+    Only for requests that recognise a repeat of themselves: one that reached Redis before its
+    reply was lost then changes nothing the second time.
+    """
+    deadline = time.monotonic() + patience_ms / 1000
+    attempt = 0
+    while True:
+        try:
+            replies: list[Any] = yield op
+            return replies
+        except REDIS_OUTAGE_ERRORS:
+            if time.monotonic() >= deadline:
+                raise
+            yield Sleep(outage_pause_ms(attempt, pauses) / 1000)
+            attempt += 1

@@ -1,9 +1,10 @@
-"""What a task's function is called with: whether it asks for its message."""
+"""What a task's function is called with: whether it asks for its message, and whether a
+message's arguments fit its signature (checked at ``generate()``, not in the worker)."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from alsek.core.message import Message
@@ -27,3 +28,33 @@ def expects_message(function: Callable[..., Any]) -> bool:
     if not isinstance(annotation, str):
         return False
     return annotation.strip("'\"").rsplit(".", 1)[-1] == "Message"
+
+
+def readable_signature(function: Callable[..., Any]) -> inspect.Signature | None:
+    """``function``'s signature, or ``None`` for those Python cannot read (some builtins)."""
+    try:
+        return inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+
+
+def binding_problem(
+    signature: inspect.Signature,
+    args: Sequence[Any] | None,
+    kwargs: Mapping[Any, Any] | None,
+    passes_message: bool,
+) -> str | None:
+    """Why calling a function of ``signature`` with ``args`` and ``kwargs`` would raise
+    ``TypeError``, or ``None`` when it would not.
+
+    ``passes_message``: the worker adds ``message=`` unless ``kwargs`` has one (see
+    ``expects_message``), so it counts as given.
+    """
+    given = dict(kwargs or {})
+    if passes_message:
+        given.setdefault("message", None)
+    try:
+        signature.bind(*(args or ()), **given)
+    except TypeError as error:
+        return str(error)
+    return None

@@ -28,6 +28,7 @@ from alsek.core.task.triggers import (
     TriggerType,
     _AsyncMultiSubmit,
 )
+from alsek.defaults import DEFAULT_TTL
 from alsek.storage.result.asyncio import AsyncResultStore
 from alsek.types import SupportedMechanismType
 from alsek.utils.logging import magic_logger
@@ -112,11 +113,18 @@ class AsyncTask(BaseTask[P, R]):
             await self.status_tracker.set(message, status=status)
 
     async def write_unshared(
-        self, message: Message, status: TaskStatus, result: Any = None
+        self, message: Message, status: TaskStatus, result: Any = None, *, requeued: bool = False
     ) -> None:
         """See ``Task.write_unshared``."""
-        for conn, steps in self._direct_writes(message, status, result):
+        for conn, steps in self._direct_writes(message, status, result, requeued):
             await async_run(steps, conn)
+
+    async def requeue_from_dlq(self, message: Message, ttl: int = DEFAULT_TTL) -> Message:
+        """See ``Task.requeue_from_dlq``."""
+        options = self._requeue_options(message)
+        fresh = await self.broker.requeue_from_dlq(message, ttl, **options)
+        await self.write_unshared(fresh, TaskStatus.SUBMITTED, requeued=True)
+        return fresh
 
     # -- producing ---------------------------------------------------------------------------
 
@@ -206,8 +214,8 @@ class AsyncTask(BaseTask[P, R]):
         if not self._should_revoke(message, status, skip_if_running):
             return
         self._mark_revoked(message)
-        await self.broker.revoke(message, effects=self.revocation_effects(message))
-        await self.write_unshared(message, TaskStatus.FAILED)
+        if await self.broker.revoke(message, effects=self.revocation_effects(message)):
+            await self.write_unshared(message, TaskStatus.FAILED)
 
     async def _current_status(self, message: Message) -> StatusUpdate | None:
         if self.status_tracker is None:

@@ -25,7 +25,7 @@ from alsek.core.broker import keys
 from alsek.core.broker.effects import Effect
 from alsek.core.message import Message
 from alsek.core.status.types import TERMINAL_TASK_STATUSES, StatusUpdate, TaskStatus
-from alsek.core.task.arguments import expects_message
+from alsek.core.task.arguments import binding_problem, expects_message, readable_signature
 from alsek.core.task.callbacks import parse_callback
 from alsek.core.task.effects import TaskEffects
 from alsek.core.task.options import TASK_DEFAULTS
@@ -239,7 +239,7 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
 
     # -- building messages -------------------------------------------------------------------
 
-    def _validate_generate(self, args: Any, priority: Any, result_ttl: Any) -> None:
+    def _validate_generate(self, args: Any, kwargs: Any, priority: Any, result_ttl: Any) -> None:
         if result_ttl and self.result_store is None:
             raise ValidationError(
                 f"Task {self.name!r}: result_ttl={result_ttl!r} needs a result store"
@@ -249,8 +249,34 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
                 f"Task {self.name!r} takes keyword arguments only (no_positional_args), "
                 f"got args={args!r}"
             )
+        self._check_binding(args, kwargs)
         if isinstance(priority, bool) or not isinstance(priority, int) or priority < 0:
             raise ValueError(f"priority must be an int >= 0, got {priority!r}")
+
+    def _check_binding(self, args: Any, kwargs: Any) -> None:
+        """Refuse arguments the function cannot be called with, rather than let every attempt
+        fail in the worker."""
+        signature = self._checked_signature
+        if signature is None:
+            return
+        problem = binding_problem(signature, args, kwargs, self._expects_message)
+        if problem is not None:
+            passed = " (the worker passes message= itself)" if self._expects_message else ""
+            raise ValidationError(
+                f"Task {self.name!r} cannot be called with these arguments: {problem}; "
+                f"it takes {self.name}{signature}{passed}"
+            )
+
+    @cached_property
+    def _checked_signature(self) -> inspect.Signature | None:
+        """What ``generate`` checks arguments against (read once: reading costs more than the
+        check). ``None`` when it cannot be read, or when a subclass calls the function its own
+        way (it overrides ``op`` or ``execute``)."""
+        for method in ("op", "execute"):
+            owner = next(c for c in type(self).__mro__ if method in c.__dict__)
+            if not owner.__module__.startswith("alsek."):
+                return None
+        return readable_signature(self.function)
 
     def _generate_message(
         self,
@@ -272,29 +298,33 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
         """Validate ``generate``'s arguments, then build its message (nothing is written).
 
         ``result_ttl=None`` means the task's ``default_result_ttl``; ``Message`` checks every
-        other value.
+        other value. A refusal ends deferred mode, as the ``generate`` would have.
         """
-        self._validate_generate(args, priority, result_ttl)
-        return Message(
-            task_name=self.name,
-            queue=queue or self.queue,
-            args=tuple(args) if args is not None else None,
-            kwargs=kwargs,
-            priority=priority,
-            metadata=metadata,
-            result_ttl=self.default_result_ttl if result_ttl is None else result_ttl,
-            uuid=uuid,
-            timeout=timeout_override or self.timeout,
-            delay=delay,
-            previous_result=previous_result,
-            callback_message_data=parse_callback(callback).data if callback else None,
-            backoff_settings=dict(self.backoff.settings),
-            mechanism=self.mechanism if mechanism is None else mechanism,
-            run_in_main_thread=(
-                self.run_in_main_thread if run_in_main_thread is None else run_in_main_thread
-            ),
-            ready_at=ready_at,
-        )
+        try:
+            self._validate_generate(args, kwargs, priority, result_ttl)
+            return Message(
+                task_name=self.name,
+                queue=queue or self.queue,
+                args=tuple(args) if args is not None else None,
+                kwargs=kwargs,
+                priority=priority,
+                metadata=metadata,
+                result_ttl=self.default_result_ttl if result_ttl is None else result_ttl,
+                uuid=uuid,
+                timeout=timeout_override or self.timeout,
+                delay=delay,
+                previous_result=previous_result,
+                callback_message_data=parse_callback(callback).data if callback else None,
+                backoff_settings=dict(self.backoff.settings),
+                mechanism=self.mechanism if mechanism is None else mechanism,
+                run_in_main_thread=(
+                    self.run_in_main_thread if run_in_main_thread is None else run_in_main_thread
+                ),
+                ready_at=ready_at,
+            )
+        except Exception:
+            self.cancel_defer()  # the generate() that defer() was for is over, refused or not
+            raise
 
     def _prepare_many(
         self,

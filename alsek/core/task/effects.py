@@ -22,6 +22,7 @@ from alsek.core.steps.ops import Steps, call
 from alsek.storage.backends.clients import is_cluster, node_names, server_identity
 
 if TYPE_CHECKING:
+    from alsek.core.backoff import Backoff
     from alsek.core.broker import BaseBroker
     from alsek.core.status.base import BaseStatusTracker
     from alsek.storage.result._base import BaseResultStore
@@ -46,6 +47,7 @@ class TaskEffects(ABC):
     """The effects of a task's outcomes; ``BaseTask`` provides the components and the name."""
 
     broker: BaseBroker
+    backoff: Backoff
     result_store: BaseResultStore | None
     status_tracker: BaseStatusTracker | None
 
@@ -74,37 +76,42 @@ class TaskEffects(ABC):
         return {}
 
     def _outcome_records(
-        self, message: Message, status: TaskStatus, result: Any = None
+        self, message: Message, status: TaskStatus, result: Any = None, requeued: bool = False
     ) -> list[tuple[Any, Callable[[], list[Effect]]]]:
         """What reaching ``status`` records, as (component, effects builder): the result
-        (SUCCEEDED) or failure record (FAILED) of the result store, then the status."""
+        (SUCCEEDED), failure record (FAILED) or its removal (``requeued`` from the DLQ) of the
+        result store, then the status."""
         records: list[tuple[Any, Callable[[], list[Effect]]]] = []
         store = self.result_store
         if store is not None and status is TaskStatus.SUCCEEDED:
             records.append((store, partial(store.effects, message, result)))
         elif store is not None and status is TaskStatus.FAILED:
             records.append((store, partial(store.failure_effects, message)))
+        elif store is not None and requeued:
+            records.append((store, partial(store.requeue_effects, message)))
         tracker = self.status_tracker
         if tracker is not None:
             records.append((tracker, partial(tracker.effects, message, status)))
         return records
 
-    def _effects(self, message: Message, status: TaskStatus, result: Any = None) -> list[Effect]:
+    def _effects(
+        self, message: Message, status: TaskStatus, result: Any = None, requeued: bool = False
+    ) -> list[Effect]:
         return [
             effect
-            for component, build in self._outcome_records(message, status, result)
+            for component, build in self._outcome_records(message, status, result, requeued)
             if self._on_broker_server(component)
             for effect in build()
         ]
 
     def _direct_writes(
-        self, message: Message, status: TaskStatus, result: Any = None
+        self, message: Message, status: TaskStatus, result: Any = None, requeued: bool = False
     ) -> list[tuple[Any, Steps[None]]]:
         """(client, steps) of the records that cannot ride along: each written on its own
         component's Redis, atomically (what ``write_unshared`` runs)."""
         return [
             (component.backend.conn, _apply_steps(build()))
-            for component, build in self._outcome_records(message, status, result)
+            for component, build in self._outcome_records(message, status, result, requeued)
             if not self._on_broker_server(component)
         ]
 
@@ -134,6 +141,28 @@ class TaskEffects(ABC):
     def success_effects(self, message: Message, result: Any) -> list[Effect]:
         """Effects for ``broker.ack``: the result (result store) and SUCCEEDED."""
         return self._effects(message, TaskStatus.SUCCEEDED, result)
+
+    def requeue_effects(self, message: Message) -> list[Effect]:
+        """Effects for ``broker.requeue_from_dlq``: the failure record cleared (so a result
+        waiter waits for the new attempt) and SUBMITTED."""
+        return self._effects(message, TaskStatus.SUBMITTED, requeued=True)
+
+    def _requeue_options(self, message: Message) -> dict[str, Any]:
+        """What ``broker.requeue_from_dlq`` takes from this task besides the message: its
+        effects and the task's current backoff.
+
+        Raises:
+            ValueError: the message belongs to another task.
+        """
+        if message.task_name != self.name:
+            raise ValueError(
+                f"{message.summary} belongs to task {message.task_name!r}, not {self.name!r}: "
+                "requeue it through that task"
+            )
+        return {
+            "effects": self.requeue_effects(message),
+            "backoff_settings": dict(self.backoff.settings),
+        }
 
     def revocation_effects(self, message: Message) -> list[Effect]:
         """Effects for ``broker.revoke``: the failure record and FAILED."""

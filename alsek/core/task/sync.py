@@ -32,6 +32,7 @@ from alsek.core.task.triggers import (
     TriggerType,
     _MultiSubmit,
 )
+from alsek.defaults import DEFAULT_TTL
 from alsek.storage.result.sync import ResultStore
 from alsek.types import SupportedMechanismType
 from alsek.utils.logging import magic_logger
@@ -94,15 +95,30 @@ class Task(BaseTask[P, R]):
         if self.status_tracker is not None:
             self.status_tracker.set(message, status=status)
 
-    def write_unshared(self, message: Message, status: TaskStatus, result: Any = None) -> None:
+    def write_unshared(
+        self, message: Message, status: TaskStatus, result: Any = None, *, requeued: bool = False
+    ) -> None:
         """Write what could not ride along with the broker call that reached ``status``.
 
-        That is the status (and for SUCCEEDED the result, for FAILED the failure record) of a
-        tracker or store on another Redis server than the broker; nothing otherwise. Call it
-        right after the broker call that used this task's effects.
+        That is the status (and for SUCCEEDED the result, for FAILED the failure record, for a
+        requeue its removal) of a tracker or store on another Redis server than the broker;
+        nothing otherwise. Call it right after the broker call that used this task's effects.
         """
-        for conn, steps in self._direct_writes(message, status, result):
+        for conn, steps in self._direct_writes(message, status, result, requeued):
             run(steps, conn)
+
+    def requeue_from_dlq(self, message: Message, ttl: int = DEFAULT_TTL) -> Message:
+        """Put this task's dead-lettered ``message`` back in its queue and return it: retries
+        reset, the task's current backoff, status SUBMITTED and the failure record cleared in
+        the same round trip (so ``ResultStore.get`` waits for the new attempt).
+
+        Raises:
+            ValueError: the message belongs to another task.
+            MessageDoesNotExistsError: there is no such dead letter.
+        """
+        fresh = self.broker.requeue_from_dlq(message, ttl, **self._requeue_options(message))
+        self.write_unshared(fresh, TaskStatus.SUBMITTED, requeued=True)
+        return fresh
 
     # -- producing ---------------------------------------------------------------------------
 
@@ -151,7 +167,8 @@ class Task(BaseTask[P, R]):
 
         Raises:
             ValidationError: ``result_ttl`` without a result store; ``args`` with
-                ``no_positional_args``.
+                ``no_positional_args``; arguments the function cannot be called with
+                (``message=`` counts as given when the worker passes it).
             ValueError: ``priority`` is not an int >= 0; another field is invalid.
             TypeError: a value cannot be serialized (naming the field); nothing was written.
         """
@@ -221,8 +238,8 @@ class Task(BaseTask[P, R]):
         if not self._should_revoke(message, status, skip_if_running):
             return
         self._mark_revoked(message)
-        self.broker.revoke(message, effects=self.revocation_effects(message))
-        self.write_unshared(message, TaskStatus.FAILED)
+        if self.broker.revoke(message, effects=self.revocation_effects(message)):
+            self.write_unshared(message, TaskStatus.FAILED)
 
     def _current_status(self, message: Message) -> StatusUpdate | None:
         if self.status_tracker is None:

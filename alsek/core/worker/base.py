@@ -15,6 +15,8 @@ from alsek.core.consumer import Consumer
 from alsek.core.future.outcome import run_plan
 from alsek.core.message import Message
 from alsek.core.steps.drivers import run
+from alsek.core.steps.ops import Steps, T
+from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.worker.core import PoolCore
 from alsek.core.worker.loop import PoolLoop
 from alsek.core.worker.revocations import RevocationListener
@@ -44,15 +46,86 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
     def on_shutdown(self) -> None:
         """Let running messages finish within the grace period, then stop what is left."""
 
-    def run(self) -> None:
-        """Boot, run until a stop signal, shut down gracefully."""
-        self.on_boot()
+    def _rest(self, timeout_ms: int) -> None:
+        self.stop_signal.wait(timeout_ms)
+
+    def _ready(self) -> bool:
+        """Log what the pool serves and wait for Redis to answer; ``False`` if told to stop
+        first.
+
+        Raises:
+            RedisAccessError: Redis refused the credentials.
+        """
+        for line in self._boot_lines():
+            log.info(line)
+        return run(self._reach_redis_steps())
+
+    def _drive(self, steps: Steps[T]) -> T:
+        """Run steps that talk to Redis on the broker's client (blocking)."""
+        return run(steps, self.broker.backend.conn)
+
+    def _beat_if_due(self) -> None:
+        beat = self._due_beat()
+        if beat is not None:
+            self._drive(beat)
+
+    def _leave_registry(self) -> None:
+        """Take the pool out of the worker registry (it is stopping for good)."""
+        if not self.registers:
+            return
         try:
-            self.engine()
-        except KeyboardInterrupt:
-            log.info("Keyboard interrupt")
+            self._drive(self._heartbeat.leave_steps())
+        except REDIS_OUTAGE_ERRORS as error:
+            log.warning("Could not leave the worker registry (%s); it ages out by itself", error)
+
+    def run(self) -> None:
+        """Boot, serve until stopped (``stop()``, or SIGTERM/SIGINT when the pool was built in
+        the main thread), then shut down gracefully.
+
+        Blocks: call it in a thread of its own to keep going meanwhile. A pool runs once.
+        """
+        self._run_state.begin(self)
+        try:
+            if not self._ready():
+                log.info("Stopped before Redis answered")
+                return
+            self.on_boot()
+            try:
+                self.engine()
+            except KeyboardInterrupt:
+                log.info("Keyboard interrupt")
+            finally:
+                self.on_shutdown()
         finally:
-            self.on_shutdown()
+            self.stop_signal.close()
+            self._run_state.end()
+
+    def stop(self, timeout: int | None = None) -> None:
+        """Stop gracefully, as SIGTERM does, and return once ``run()`` has returned.
+
+        The pool stops claiming, lets running messages finish within its ``grace_period``,
+        then stops and releases the rest, so they run again at once elsewhere. An idle pool
+        sees the stop at once. From the thread running ``run()``, or before ``run()`` began,
+        it only asks (``run()`` then returns as soon as it can) and returns at once.
+
+        Args:
+            timeout: how long (ms) to wait for ``run()`` to return; ``None``: no limit.
+
+        Raises:
+            TimeoutError: ``run()`` is still shutting down after ``timeout`` ms.
+        """
+        self.stop_signal.exit_event.set()
+        if not self._run_state.running or self._run_state.in_run_thread():
+            return
+        self._wake_idle_wait()
+        self._run_state.wait(self, timeout)
+
+    def _wake_idle_wait(self) -> None:
+        """End the pool's wait for work now rather than after its current block on Redis."""
+        try:
+            self.broker.wake(self._queue_names())
+        except REDIS_OUTAGE_ERRORS as error:
+            log.debug("Could not wake the pool (%s); it sees the stop within a second", error)
 
 
 class SlotWorkerPool(PoolLoop, BaseWorkerPool):
@@ -66,9 +139,7 @@ class SlotWorkerPool(PoolLoop, BaseWorkerPool):
     # -- the loop, with blocking calls ----------------------------------------------------------
 
     def on_boot(self) -> None:
-        """Log what the pool serves and start listening for revocations."""
-        for line in self._boot_lines():
-            log.info(line)
+        """Start listening for revocations, and say the pool is online."""
         self._listen_for_revocations()
         log.info("Worker pool online")
 
@@ -101,3 +172,4 @@ class SlotWorkerPool(PoolLoop, BaseWorkerPool):
         finally:
             if self._revocations is not None:
                 self._revocations.close()
+            self._leave_registry()

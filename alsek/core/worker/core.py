@@ -3,8 +3,9 @@
 It holds the pool's settings, its tasks and the messages it runs, and decides: how many
 messages to claim and when, what to do with a claimed message, when running futures pass their
 timeout, when leases are renewed and revocations checked, and how long a shutdown lets running
-messages finish. ``PoolLoop`` (``loop``) strings these decisions into the pool's loop;
-``BaseWorkerPool`` and ``AsyncBaseWorkerPool`` add the I/O.
+messages finish; and, at start, what it announces and how it waits for Redis to answer.
+``PoolLoop`` (``loop``) strings these decisions into the pool's loop; ``BaseWorkerPool`` and
+``AsyncBaseWorkerPool`` add the I/O.
 """
 
 from __future__ import annotations
@@ -14,12 +15,23 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from enum import Enum
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar
+
+import redis
 
 from alsek._version import __version__
+from alsek.core.broker import ClaimSource
 from alsek.core.consumer.base import SubsetType
 from alsek.core.future.outcome import exhausted_by_lost_workers
 from alsek.core.message import Message
+from alsek.core.steps.ops import ScriptCall, Steps, invoke
+from alsek.core.steps.outage import (
+    CLAIM_OUTAGE_PAUSES_MS,
+    REDIS_OUTAGE_ERRORS,
+    outage_pause_ms,
+)
+from alsek.core.worker.heartbeat import DEFAULT_HEARTBEAT_INTERVAL, Heartbeat
 from alsek.core.worker.helpers import (
     _gather_task_names,
     derive_consumer_subset,
@@ -27,6 +39,9 @@ from alsek.core.worker.helpers import (
     filter_tasks_of_kind,
     merged_claim_status,
 )
+from alsek.core.worker.lifecycle import RunState
+from alsek.exceptions import RedisAccessError
+from alsek.storage.backends.location import redis_location
 from alsek.types import SupportedMechanismType
 from alsek.utils.system import StopSignalListener
 from alsek.utils.temporal import utcnow_timestamp_ms
@@ -40,9 +55,15 @@ REVOCATION_CHECK_MS = 5_000
 DEFAULT_GRACE_PERIOD = 10_000
 #: Default longest wait (ms) for a free slot before looking again.
 DEFAULT_SLOT_WAIT_INTERVAL = 50
+#: What Redis answers to credentials or rights it refuses: no amount of waiting fixes them.
+REDIS_REFUSALS = (redis.AuthenticationError, redis.exceptions.NoPermissionError)
 #: Leases are renewed this many times per lease length: two renewals in a row can fail (a
 #: Redis hiccup) before a lease expires under a message that still runs.
 RENEWALS_PER_LEASE = 3
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def monotonic_ms() -> int:
@@ -72,6 +93,8 @@ class Admission(Enum):
     """What to do with a claimed message."""
 
     START = "start"
+    #: The body names a task the pool does not serve (it claims only its own: a body rewritten
+    #: to name another task).
     UNKNOWN_TASK = "unknown task"
     EXHAUSTED = "retries used up by lost workers"
 
@@ -86,19 +109,31 @@ class PoolCore:
         task_specific_mode: consume queue/task pairs rather than whole queues.
         slot_wait_interval: longest wait (ms) for a free slot before looking again.
         grace_period: ms running messages get to finish after a stop signal.
-        foreign_tasks: names of tasks other pools serve on the same queues (e.g. of the other
-            kind): their messages are left alone.
+        heartbeat_interval: ms between two beats of the pool in the worker registry
+            (``alsek.core.worker.heartbeat``); it counts as dead after a few missed beats.
+        unknown_task_ttl: ms after which a ready message of a task that no live pool serves
+            is dead-lettered ("no worker serves task X") by the pools of its queue; ``None``
+            (the default): such messages wait, visible as unserved, until a pool serves them.
         **consumer_options: the consumer's (``backoff``, ``lease_ttl``, ``owner_id``).
     """
 
     #: The kind of tasks the pool runs: ``"sync"`` or ``"async"``.
     task_kind: ClassVar[Literal["sync", "async"]]
+    #: What the worker registry calls the pool: ``"thread"``, ``"process"`` or ``"async"``.
+    worker_kind: ClassVar[str] = "thread"
+    #: Whether the pool beats in the worker registry (a thread pool's process groups do not:
+    #: their pool beats for them).
+    registers: ClassVar[bool] = True
 
     # Set by the consumer the pool also is (``Consumer`` or ``AsyncConsumer``).
     broker: Any
     subset: SubsetType
     lease_ttl: int
     stop_signal: StopSignalListener
+
+    if TYPE_CHECKING:
+
+        def _sources(self) -> list[ClaimSource]: ...
 
     def __init__(
         self,
@@ -109,18 +144,17 @@ class PoolCore:
         task_specific_mode: bool = False,
         slot_wait_interval: int = DEFAULT_SLOT_WAIT_INTERVAL,
         grace_period: int = DEFAULT_GRACE_PERIOD,
-        foreign_tasks: Iterable[str] = (),
+        heartbeat_interval: int = DEFAULT_HEARTBEAT_INTERVAL,
+        unknown_task_ttl: int | None = None,
         **consumer_options: Any,
     ) -> None:
         served = filter_tasks_of_kind(tasks, mechanism, self.task_kind)
-        # Messages of the given tasks it does not run (another mechanism) and of foreign tasks
-        # are left in their queues; only names nobody declared are unknown.
-        names = {task.name for task in served}
-        foreign = ({task.name for task in tasks} | set(foreign_tasks)) - names
+        # The pool claims the messages of the tasks it runs, and no others: those of tasks it
+        # does not know (served by other pools, or by nobody yet) stay queued.
         self._init_consumer(
             broker=extract_broker(served),
             subset=derive_consumer_subset(served, queues, task_specific_mode),
-            exclude_tasks=foreign,
+            task_names=[task.name for task in served],
             **consumer_options,
         )
         self.tasks = served
@@ -138,6 +172,23 @@ class PoolCore:
         self._backlogged = False
         self._gathering_since: int | None = None
         self._timeouts_due: int | None = None
+        if isinstance(heartbeat_interval, bool) or not isinstance(heartbeat_interval, int):
+            raise ValueError(f"heartbeat_interval must be an int of ms, got {heartbeat_interval!r}")
+        if heartbeat_interval <= 0:
+            raise ValueError(f"heartbeat_interval must be > 0 ms, got {heartbeat_interval}")
+        if unknown_task_ttl is not None and (
+            isinstance(unknown_task_ttl, bool)
+            or not isinstance(unknown_task_ttl, int)
+            or unknown_task_ttl <= 0
+        ):
+            raise ValueError(
+                f"unknown_task_ttl must be a positive int of ms or None, got {unknown_task_ttl!r}"
+            )
+        self.heartbeat_interval = heartbeat_interval
+        self.unknown_task_ttl = unknown_task_ttl
+        self._next_beat_ms = 0
+        self._stopping = False
+        self._run_state = RunState()
 
     def _init_consumer(self, **options: Any) -> None:
         """Set the pool up as the consumer it also is (sync or async)."""
@@ -147,12 +198,157 @@ class PoolCore:
         """Whether a future must record RUNNING itself (the claim did not)."""
         return task.status_tracker is not None and task.name not in self._running_at_claim
 
+    # -- start-up ------------------------------------------------------------------------
+
+    @property
+    def redis_location(self) -> str:
+        """The URL of the broker's Redis, password masked (for logs)."""
+        return redis_location(self.broker.backend.conn)
+
     def _boot_lines(self) -> list[str]:
-        """What the pool logs when it starts: what it serves, and the version."""
-        tasks = list(self._task_map.values())
-        lines = [f"Monitoring {len(tasks)} tasks over {len(self.queues)} queues"]
-        lines += [f"Queue {q!r}: {', '.join(n)}" for q, n in _gather_task_names(tasks).items()]
-        return [*lines, f"Running Alsek v{__version__}"]
+        """What the pool logs when it starts: version, Redis, and what it consumes, in order."""
+        lines = [
+            f"Running Alsek v{__version__}",
+            f"Redis at {self.redis_location}, namespace {self.broker.backend.namespace!r}",
+            f"Monitoring {len(self._task_map)} tasks over {len(self.queues)} queues",
+        ]
+        declared = _gather_task_names(self._task_map.values())
+        for queue in self.queues:
+            if isinstance(self.subset, dict):
+                names = self.subset.get(queue, [])
+            else:
+                names = declared.get(queue, [])
+            served = ", ".join(names) or "no task declares it (messages routed to it run here)"
+            lines.append(f"Queue {queue!r}: {served}")
+        for queue, names in declared.items():
+            if queue not in self.queues:
+                lines.append(f"Not consuming queue {queue!r} (of {', '.join(names)})")
+        return lines
+
+    def _rest(self, timeout_ms: int) -> Any:
+        """Wait ``timeout_ms``, or less if a stop signal arrives (sync or asyncio)."""
+        raise NotImplementedError
+
+    def _reach_redis_steps(self) -> Steps[bool]:
+        """Wait until Redis answers; ``False`` if a stop signal came first.
+
+        An unreachable Redis (not started yet, restarting, loading its data, a network hiccup)
+        is waited out, as a running pool waits out an outage, with one line naming it: workers
+        and Redis may start in any order. A Redis that answers with a refusal (credentials,
+        rights, a database that does not exist) ends the start at once (``RedisAccessError``):
+        waiting would not fix it.
+        """
+        attempt = 0
+        while not self.stop_signal.received:
+            try:
+                yield invoke(self.broker.backend.conn.ping)
+            except REDIS_OUTAGE_ERRORS as error:
+                if isinstance(error, REDIS_REFUSALS):
+                    raise self._refused(error, "check the credentials in its URL") from error
+                if attempt == 0:
+                    log.error(
+                        "Cannot reach Redis at %s (%s); retrying until it answers",
+                        self.redis_location,
+                        _describe(error),
+                    )
+                yield invoke(self._rest, outage_pause_ms(attempt, CLAIM_OUTAGE_PAUSES_MS))
+                attempt += 1
+            except redis.RedisError as error:
+                hint = "check its rights" if isinstance(error, REDIS_REFUSALS) else "check its URL"
+                raise self._refused(error, hint) from error
+            else:
+                if attempt:
+                    log.info("Redis at %s answered (attempt %d)", self.redis_location, attempt + 1)
+                return True
+        return False
+
+    def _refused(self, error: Exception, hint: str) -> RedisAccessError:
+        return RedisAccessError(
+            f"Redis at {self.redis_location} refused the pool ({_describe(error)}); {hint}"
+        )
+
+    # -- heartbeats -----------------------------------------------------------------------
+
+    def _served_map(self) -> dict[str, list[str]]:
+        """Queue → the task names the pool claims there (what the served index records)."""
+        own = sorted(self._task_map)
+        return {
+            source.queue: sorted(source.tasks) if source.tasks else own
+            for source in self._sources()
+        }
+
+    @cached_property
+    def _heartbeat(self) -> Heartbeat:
+        return Heartbeat(
+            prefix=f"{self.broker.backend.namespace}:",
+            kind=self.worker_kind,
+            serves=self._served_map(),
+            interval_ms=self.heartbeat_interval,
+        )
+
+    @property
+    def worker_id(self) -> str:
+        """The pool's id in the worker registry."""
+        return self._heartbeat.worker_id
+
+    def busy_slots(self) -> int:
+        """Messages the pool runs right now (what its beats report)."""
+        with self._inflight_lock:
+            return len(self._inflight)
+
+    def _due_beat(self) -> Steps[None] | None:
+        """The steps of a beat when one is due, else ``None`` (a pool that does not register
+        never beats)."""
+        now = monotonic_ms()
+        if not self.registers or now < self._next_beat_ms:
+            return None
+        self._next_beat_ms = now + self.heartbeat_interval
+        return self._beat_steps()
+
+    def _beat_steps(self) -> Steps[None]:
+        """One beat, with the dead-lettering of unserved messages (``unknown_task_ttl``) of
+        each queue the pool consumes in the same round trip."""
+        state = "stopping" if self._stopping else "running"
+        expiries = self._expire_unserved_calls()
+        counts = yield from self._heartbeat.beat_steps(
+            self.busy_slots(), self.capacity, state, expiries
+        )
+        for queue, count in zip(self._heartbeat.serves, counts):
+            if int(count):
+                log.warning(
+                    "Dead-lettered %s message(s) of queue %r: no live worker served their "
+                    "task for %d ms",
+                    count,
+                    queue,
+                    self.unknown_task_ttl,
+                )
+
+    def _expire_unserved_calls(self) -> list[ScriptCall]:
+        """``expire_unserved`` calls for each queue, when ``unknown_task_ttl`` is set."""
+        if self.unknown_task_ttl is None:
+            return []
+        status = self.claim_status
+        names = ("key_template", "channel_template", "index_template", "history_template")
+        templates = [getattr(status, name) if status else "" for name in names]
+        length, payload = (status.history_length, status.unserved_payload) if status else (0, "")
+        return [
+            self.broker._queue_script(
+                "expire_unserved",
+                queue,
+                self.unknown_task_ttl,
+                self.broker.dlq_ttl or 0,
+                *templates,
+                length,
+                payload,
+                status.ttl if status else 0,
+            )
+            for queue in self._heartbeat.serves
+        ]
+
+    def _until_beat_ms(self) -> int:
+        if not self.registers:
+            return self.heartbeat_interval
+        return max(self._next_beat_ms - monotonic_ms(), 1)
 
     # -- claiming ------------------------------------------------------------------------
 
@@ -245,10 +441,11 @@ class PoolCore:
         return max(self.lease_ttl // RENEWALS_PER_LEASE, 1)
 
     def _until_maintenance_ms(self) -> int:
+        """Time until leases, revocations or a beat are due."""
         if not self._inflight:
-            return self._renew_interval_ms
+            return min(self._renew_interval_ms, self._until_beat_ms())
         due = min(self._next_renewal_ms, self._next_revocation_check_ms)
-        return max(due - monotonic_ms(), 1)
+        return max(min(due - monotonic_ms(), self._until_beat_ms()), 1)
 
     def _wake_by(self, next_due: int | None) -> int:
         """Wall-clock time (ms) an idle wait must end: work due, maintenance, or a timeout."""
@@ -281,6 +478,8 @@ class PoolCore:
     # -- shutdown ------------------------------------------------------------------------------
 
     def _grace_deadline(self) -> int:
+        self._stopping = True
+        self._next_beat_ms = 0  # say at once that the pool is stopping
         if self._inflight:
             log.info("Stopping: %d running get %d ms", len(self._inflight), self.grace_period)
         return monotonic_ms() + self.grace_period

@@ -49,6 +49,8 @@ class PoolLoop(PoolCore):
 
         def pause_for_outage(self, error: Exception) -> Any: ...
 
+        def _drive(self, steps: Steps[Any]) -> Any: ...  # steps on the broker's client
+
     # -- what subclasses provide ----------------------------------------------------------
 
     @abstractmethod
@@ -119,7 +121,10 @@ class PoolLoop(PoolCore):
             yield invoke(self._run_plan, release_plan(self.broker, message))
 
     def _maintain_steps(self) -> Steps[None]:
-        """Renew the leases of running messages and check their revocations, when due."""
+        """Beat, renew the leases of running messages and check their revocations, when due."""
+        beat = self._due_beat()
+        if beat is not None:
+            yield invoke(self._drive, beat)
         messages, renew, check = self._maintenance_due()
         if renew:
             renewed = yield invoke(self.broker.renew, messages, self.lease_ttl)
@@ -137,22 +142,34 @@ class PoolLoop(PoolCore):
 
     def _drain_steps(self) -> Steps[None]:
         """Let running messages finish within the grace period, renewing their leases; then
-        stop the rest and release them."""
+        stop the rest and release them.
+
+        Cut short by the driver (a second stop signal unwinds it), it can run no more steps:
+        the pool's shutdown then stops what still runs by itself.
+        """
         self._can_run = False
         try:
-            deadline = self._grace_deadline()
-            while self._draining(deadline):
-                yield invoke(self.prune)
-                try:
-                    yield from self._maintain_steps()
-                except REDIS_OUTAGE_ERRORS as error:
-                    log.warning("Could not renew leases while stopping: %s", error)
-                yield invoke(self.wait_for_slot, self._drain_wait_ms(deadline))
-        finally:
-            yield invoke(self.stop_all, TerminationError)
+            yield from self._grace_steps()
+        except GeneratorExit:
+            raise
+        except BaseException:
+            yield from self._release_running_steps()
+            raise
+        yield from self._release_running_steps()
+
+    def _grace_steps(self) -> Steps[None]:
+        deadline = self._grace_deadline()
+        while self._draining(deadline):
             yield invoke(self.prune)
-            for message in self._inflight_messages():
-                yield invoke(
-                    self._run_plan, release_plan(self.broker, message), RELEASE_PATIENCE_MS
-                )
-                self._finished(message.uuid)
+            try:
+                yield from self._maintain_steps()
+            except REDIS_OUTAGE_ERRORS as error:
+                log.warning("Could not renew leases while stopping: %s", error)
+            yield invoke(self.wait_for_slot, self._drain_wait_ms(deadline))
+
+    def _release_running_steps(self) -> Steps[None]:
+        yield invoke(self.stop_all, TerminationError)
+        yield invoke(self.prune)
+        for message in self._inflight_messages():
+            yield invoke(self._run_plan, release_plan(self.broker, message), RELEASE_PATIENCE_MS)
+            self._finished(message.uuid)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any, ClassVar, TypeVar
@@ -30,7 +31,11 @@ from alsek.storage.backends.lazy import LazyClient
 from alsek.storage.serialization import JsonSerializer, Serializer
 from alsek.types import Empty
 from alsek.utils.aggregation import gather_init_params
+from alsek.utils.namespacing import validate_namespace
 from alsek.utils.printing import auto_repr
+
+#: Held while a ``LazyClient`` is resolved (rare: once per backend).
+_RESOLVING = threading.RLock()
 
 __all__ = [
     "SCAN_BATCH_SIZE",
@@ -52,26 +57,6 @@ _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 BackendT = TypeVar("BackendT", bound="BaseBackend")
 T = TypeVar("T")
-
-
-def validate_namespace(namespace: object) -> str:
-    """Return ``namespace`` if it can prefix keys safely, else raise ``ValueError`` naming it.
-
-    Braces are refused because Redis Cluster reads ``{...}`` in a key as a hash tag, and
-    whitespace because it makes keys ambiguous in logs and tools.
-    """
-    if (
-        not isinstance(namespace, str)
-        or not namespace
-        or "{" in namespace
-        or "}" in namespace
-        or any(char.isspace() for char in namespace)
-    ):
-        raise ValueError(
-            f"Invalid namespace {namespace!r}: use a non-empty string without whitespace, "
-            "'{' or '}' (braces are reserved for Redis Cluster hash tags)"
-        )
-    return namespace
 
 
 def glob_escape(text: str) -> str:
@@ -184,9 +169,13 @@ class BaseBackend(ABC):
         return client
 
     def _resolve_conn(self) -> Any:
-        """The client, built from the ``LazyClient`` (once) if the backend was given one."""
+        """The client, built from the ``LazyClient`` if the backend was given one: once, also
+        when several threads first ask at the same time (two clients could reach two
+        different fakeredis servers)."""
         if isinstance(self._conn, LazyClient):
-            self._conn = self._check_client(self._conn.get())
+            with _RESOLVING:
+                if isinstance(self._conn, LazyClient):
+                    self._conn = self._check_client(self._conn.get())
         return self._conn
 
     @property

@@ -272,6 +272,8 @@ def recipe_of(client: Any) -> dict[str, Any]:
             sentinels=[_address(sentinel) for sentinel in manager.sentinels],
             sentinel_kwargs=_without(plain_settings(manager.sentinel_kwargs), "retry"),
             min_other_sentinels=manager.min_other_sentinels,
+            force_master_ip=getattr(manager, "_force_master_ip", None),
+            check_connection=getattr(pool, "check_connection", False),
         )
     return recipe
 
@@ -320,8 +322,12 @@ def _sentinel_from_recipe(recipe: dict[str, Any], kwargs: dict[str, Any], asynci
         [tuple(address) for address in recipe["sentinels"]],
         min_other_sentinels=recipe["min_other_sentinels"],
         sentinel_kwargs=recipe["sentinel_kwargs"],
+        force_master_ip=recipe.get("force_master_ip"),
     )
-    options = {"connection_class": recipe["connection_class"]}
+    options = {
+        "connection_class": recipe["connection_class"],
+        "check_connection": recipe.get("check_connection", False),
+    }
     if recipe["max_connections"] is not None:
         options["max_connections"] = recipe["max_connections"]
     if recipe["is_master"]:

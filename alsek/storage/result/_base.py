@@ -13,9 +13,12 @@ Redis layout (short names; the backend namespace goes in front):
 * Pub/sub channel ``{namespace}:channel:<result name>``: every write publishes on it, so a
   ``get(timeout=...)`` wakes when the result arrives instead of polling.
 
-Both keys expire after ``message.result_ttl`` ms. A ``result_ttl`` of ``None`` keeps them
-**forever**: Redis memory then grows with every message run, until you ``delete`` them (or
-``get(keep=False)``); set a TTL unless you really collect every result.
+Both keys expire after the first of these that is set, in ms: the message's ``result_ttl``
+(``generate(result_ttl=...)``, else the task's ``default_result_ttl``, which ``generate`` puts
+on the message), then the store's ``default_ttl`` (read where the result is written: the
+worker's store). When none is set they are kept **forever**: Redis memory then grows with every
+message run, until you ``delete`` them (or ``get(keep=False)``). Give the store a
+``default_ttl`` to bound every result in one place.
 
 Writing with a broker operation (``broker.ack(message, effects=store.effects(message, result))``)
 needs the store on the broker's Redis server; ``set()`` works on its own. The result is written
@@ -32,7 +35,13 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any, Protocol, TypeVar
 
-from alsek.core.broker.effects import Effect, PublishEffect, SetEffect, effect_commands
+from alsek.core.broker.effects import (
+    DeleteEffect,
+    Effect,
+    PublishEffect,
+    SetEffect,
+    effect_commands,
+)
 from alsek.core.steps.ops import ScanKeys, Steps, Subscribe, batched, call
 from alsek.core.steps.waiting import wait_steps
 from alsek.defaults import _GET_RESULT_WAIT_SLEEP_INTERVAL, DEFAULT_QUEUE
@@ -86,30 +95,54 @@ def _failure_name(name: str) -> str:
     return "failures:" + name.removeprefix("results:")
 
 
+def _check_default_ttl(default_ttl: object) -> int | None:
+    if default_ttl is None:
+        return None
+    if isinstance(default_ttl, bool) or not isinstance(default_ttl, int) or default_ttl < 1:
+        raise ValueError(
+            f"default_ttl must be a number of ms >= 1, or None to keep results without a "
+            f"result_ttl forever; got {default_ttl!r}"
+        )
+    return default_ttl
+
+
 class BaseResultStore(ABC):
     """Store task results in Redis, one key per message, woken waiters on every write.
 
+    Args:
+        backend: where results are kept.
+        default_ttl: ms a result (or failure record) is kept when its message has no
+            ``result_ttl`` (neither its own nor its task's ``default_result_ttl``); ``None``
+            keeps those forever.
+
     Raises:
         AssertionError: a backend of the wrong kind (sync vs async).
+        ValueError: ``default_ttl`` is not an int >= 1 or ``None``.
     """
 
     _IS_ASYNC = False
 
-    def __init__(self, backend: BaseBackend) -> None:
+    def __init__(self, backend: BaseBackend, default_ttl: int | None = None) -> None:
         check_backend_kind(type(self).__name__.removeprefix("Async"), backend, self._IS_ASYNC)
         self.backend = backend
+        self.default_ttl = _check_default_ttl(default_ttl)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(backend={self.backend!r})"
+        return f"{type(self).__name__}(backend={self.backend!r}, default_ttl={self.default_ttl!r})"
 
     def serialize(self) -> dict[str, Any]:
         """Settings that rebuild this store in another process."""
-        return {"backend": self.backend.encode()}
+        return {"backend": self.backend.encode(), "default_ttl": self.default_ttl}
 
     @classmethod
     def deserialize(cls: type[StoreT], data: dict[str, Any]) -> StoreT:
         """Rebuild a store (with a new connection pool) from ``serialize()``'s output."""
-        return cls(backend=rebuild_backend(data["backend"]))
+        return cls(backend=rebuild_backend(data["backend"]), default_ttl=data.get("default_ttl"))
+
+    def ttl_for(self, message: ResultSubject) -> int | None:
+        """How long (ms) the message's result is kept: its ``result_ttl``, else the store's
+        ``default_ttl``; ``None``: forever."""
+        return message.result_ttl if message.result_ttl is not None else self.default_ttl
 
     # -- names -------------------------------------------------------------------------------
 
@@ -162,15 +195,16 @@ class BaseResultStore(ABC):
         name = self.get_storage_name(message)
         record = self._encode(message, {"result": result, "timestamp": utcnow_timestamp_ms()})
         return [
-            SetEffect(self._full(name), record, ttl=message.result_ttl, nx=nx),
+            SetEffect(self._full(name), record, ttl=self.ttl_for(message), nx=nx),
             PublishEffect(self._channel(name), WAKE_PAYLOAD),
         ]
 
     def effects(self, message: ResultSubject, result: Any) -> list[Effect]:
         """The writes storing ``result``: pass them to ``broker.ack(message, effects=...)``.
 
-        ``SET NX`` with ``PX result_ttl`` (an existing result is kept: a redelivery's second
-        result does not replace the first, and the ack still succeeds) plus a wake-up publish.
+        ``SET NX`` with ``PX ttl_for(message)`` (an existing result is kept: a redelivery's
+        second result does not replace the first, and the ack still succeeds) plus a wake-up
+        publish.
         ``TypeError`` here, before anything is sent, if ``result`` cannot be serialized.
         """
         return self._result_effects(message, result, nx=True)
@@ -190,10 +224,18 @@ class BaseResultStore(ABC):
         }
         return [
             SetEffect(
-                self._full(_failure_name(name)), self._encode(message, record), message.result_ttl
+                self._full(_failure_name(name)),
+                self._encode(message, record),
+                self.ttl_for(message),
             ),
             PublishEffect(self._channel(name), WAKE_PAYLOAD),
         ]
+
+    def requeue_effects(self, message: ResultSubject) -> list[Effect]:
+        """The writes of a requeue from the DLQ: the failure record is deleted, so that ``get``
+        waits for the new attempt instead of raising ``TaskFailedError``."""
+        name = self.get_storage_name(message)
+        return [DeleteEffect(self._full(_failure_name(name)))]
 
     def _failed(self, name: str, raw: str) -> TaskFailedError:
         record = self.backend.serializer.reverse(raw)

@@ -11,7 +11,8 @@ from alsek.storage.result._base import BaseResultStore, ResultSubject
 
 
 class AsyncResultStore(BaseResultStore):
-    """The asyncio twin of ``ResultStore``: same methods, awaitable.
+    """The asyncio twin of ``ResultStore``: same arguments (``default_ttl`` too), same methods,
+    awaitable.
 
     Raises:
         AssertionError: ``Backend is not async``.
@@ -19,8 +20,8 @@ class AsyncResultStore(BaseResultStore):
 
     _IS_ASYNC = True
 
-    def __init__(self, backend: AsyncBackend) -> None:
-        super().__init__(backend)
+    def __init__(self, backend: AsyncBackend, default_ttl: int | None = None) -> None:
+        super().__init__(backend, default_ttl)
 
     async def _run(self, steps: Steps[T]) -> T:
         return await async_run(steps, self.backend.conn)

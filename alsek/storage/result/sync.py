@@ -15,13 +15,16 @@ class ResultStore(BaseResultStore):
 
     Args:
         backend: a sync backend (on the broker's Redis to write results with acks).
+        default_ttl: ms a result is kept when its message has no ``result_ttl`` (neither one
+            given to ``generate`` nor the task's ``default_result_ttl``, which both win over
+            it); ``None``: such results are kept forever.
 
     Raises:
         AssertionError: the backend is async (use ``AsyncResultStore``).
     """
 
-    def __init__(self, backend: Backend) -> None:
-        super().__init__(backend)
+    def __init__(self, backend: Backend, default_ttl: int | None = None) -> None:
+        super().__init__(backend, default_ttl)
 
     def _run(self, steps: Steps[T]) -> T:
         return run(steps, self.backend.conn)
@@ -31,7 +34,7 @@ class ResultStore(BaseResultStore):
         return self._run(self._exists_steps(message, descendants))
 
     def set(self, message: ResultSubject, result: Any, nx: bool = True) -> None:
-        """Store ``result`` for ``message.result_ttl`` ms (``None``: forever) and wake waiters.
+        """Store ``result`` for ``ttl_for(message)`` ms (``None``: forever) and wake waiters.
 
         Raises:
             KeyError: ``nx`` and a result already exists.

@@ -17,6 +17,7 @@ from alsek.core.task import Task
 from alsek.storage.backends.redis.sync import RedisBackend
 from alsek.storage.result import ResultStore
 from faultwork import probe, settings
+from faultwork.clock import apply_skew
 
 KIND = "sync"
 
@@ -53,6 +54,19 @@ def noop() -> None:
     probe.counted()
 
 
+def added(seconds: float, message: Message) -> float:
+    """``work`` under the name of a task that release 2 introduces (the rolling deploy)."""
+    return work(seconds, message)
+
+
+def flaky(message: Message) -> int:
+    """Fail the first attempt, succeed the next (the skewed-clock scenario's retries)."""
+    probe.ended(probe.started(message, KIND))
+    if message.retries == 0:
+        raise RuntimeError("first attempts fail")
+    return message.retries
+
+
 def components(url: str, namespace: str) -> tuple[Broker, StatusTracker, ResultStore]:
     """Broker, status tracker and result store on one backend."""
     backend = RedisBackend(url, namespace=namespace)
@@ -64,9 +78,14 @@ def components(url: str, namespace: str) -> tuple[Broker, StatusTracker, ResultS
 
 
 def build(
-    broker: Broker, tracker: StatusTracker, store: ResultStore, mechanism: Any = "thread"
+    broker: Broker,
+    tracker: StatusTracker,
+    store: ResultStore,
+    mechanism: Any = "thread",
+    version: int = 2,
 ) -> dict[str, Task]:
-    """Every served task, by name, with ``mechanism``."""
+    """Every task of release ``version``, by name, with ``mechanism`` (producers know them
+    all; a pool serves those of its release)."""
 
     def tracked(function: Any, max_retries: int) -> Task:
         options = settings.tracked_options(max_retries)
@@ -79,7 +98,7 @@ def build(
             **options,
         )
 
-    return {
+    served = {
         "count": tracked(count, settings.COUNT_MAX_RETRIES),
         "work": tracked(work, settings.COUNT_MAX_RETRIES),
         "crash": tracked(crash, settings.CRASH_MAX_RETRIES),
@@ -87,9 +106,25 @@ def build(
         "noop": Task(
             noop, broker, queue=settings.QUEUE, max_retries=0, backoff=None, mechanism=mechanism
         ),
+        "flaky": Task(
+            flaky,
+            broker,
+            status_tracker=tracker,
+            result_store=store,
+            mechanism=mechanism,
+            **settings.backed_off_options(),
+        ),
     }
+    if version >= 2:
+        served["added"] = tracked(added, settings.COUNT_MAX_RETRIES)
+    return served
 
 
 if settings.URL_VAR in os.environ:  # a pool process: serve the tasks (module attributes)
-    TASKS = build(*components(*settings.location()), mechanism=settings.mechanism())
+    apply_skew()
+    TASKS = build(
+        *components(*settings.location()),
+        mechanism=settings.mechanism(),
+        version=settings.version(),
+    )
     globals().update(TASKS)

@@ -134,6 +134,16 @@ def slow_first(seconds: float, message: Message) -> str:
     return f"done after {message.retries} retries"
 
 
+def held(gate: str, message: Message) -> str:
+    """Run, beating, until the test opens ``gate`` (``probe.key("gate", gate)`` exists)."""
+    started(message)
+    while not probe.client().exists(probe.key("gate", gate)):
+        beat(message)
+        time.sleep(BEAT_SECONDS)
+    finished(message)
+    return gate
+
+
 def raise_this(name: str, message: Message) -> None:
     """Raise the exception named ``name`` in ``RAISABLE``."""
     started(message)

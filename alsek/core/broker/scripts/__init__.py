@@ -14,17 +14,26 @@ from alsek.core.steps.ops import Script
 SCRIPT_NAMES = (
     "ack",
     "claim",
+    "dlq_index",
+    "expire_unserved",
     "fail",
+    "forget_queue",
+    "purge",
+    "purge_dead",
     "purge_dlq",
+    "queues",
     "reclaim",
     "register",
     "release",
     "renew",
     "requeue",
+    "resume",
     "retry",
     "revoke",
+    "stats",
     "submit",
     "sync_to",
+    "unregister",
 )
 
 

@@ -2,20 +2,41 @@
 -- Conventions: ARGV[1] is the namespace prefix ("alsek:"), ARGV[2] the caller's clock in ms.
 -- KEYS[1] only routes the call (Redis Cluster); every key is built here from the queue name,
 -- and all keys of one queue share the hash tag "{queue}", so one script touches one slot.
+--
+-- Time is Redis's: NOW is read from TIME, so hosts with skewed clocks agree on when a message
+-- is due or a lease expires. The caller's clock only translates the times it sends (a ready_at
+-- computed on the caller's host) into the server's: see from_caller.
+-- Reading TIME before writing needs effects replication: the default since Redis 5 and the
+-- only mode since 7, where replicate_commands() is a no-op kept for compatibility.
+if redis.replicate_commands then redis.replicate_commands() end
 local PREFIX = ARGV[1]
-local NOW = tonumber(ARGV[2])
+local CALLER_NOW = tonumber(ARGV[2])
+local NOW
+do
+  local t = redis.call('TIME')
+  NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- A time (ms) the caller computed on its own clock, on the server's: the caller meant "this
+-- long from now", so the wait is kept and the clocks' difference dropped.
+local function from_caller(ms) return NOW + (tonumber(ms) - CALLER_NOW) end
 
 -- Replies of the scripts that change a message (alsek/core/broker/replies.py maps each one).
 local OK = 'OK'                  -- done
-local ALREADY = 'ALREADY'        -- this delivery already gave the message back: nothing to do
+local ALREADY = 'ALREADY'        -- this very request was already carried out: nothing to do
 local GONE = 'GONE'              -- the message does not exist
 local LEASE_LOST = 'LEASE_LOST'  -- the lease expired or another worker holds it: nothing changed
 local EXISTS = 'EXISTS'          -- another message with this uuid is queued: nothing written
+local REVOKED = 'REVOKED'        -- this uuid was revoked: a submit of it writes nothing
 
 -- How long a wake token waits for a consumer, and how soon a lease that has no TTL (it never
 -- should) is looked at again by reclaim.
 local WAKE_TTL_MS = 60000
 local LEASE_RECHECK_MS = 60000
+-- How long a submit's request id is remembered, so that the call re-sent after a lost reply
+-- changes nothing even once its messages ran: longer than redis-py's retries of one command
+-- (10 tries, 5 s socket timeout) and a finishing worker's own repeats (one lease).
+local REQUEST_MEMORY_MS = 120000
 -- Items per Redis call or per pass, to keep each call (and each script run) short.
 local ZADD_ARGS_PER_CALL = 1000  -- ZADD arguments (score, member pairs: 500 pairs)
 local PROMOTE_PER_PASS = 1000    -- delayed messages made ready per pass
@@ -31,10 +52,22 @@ local function delayed_key(q) return qbase(q) .. ':delayed' end
 local function leases_key(q) return qbase(q) .. ':leases' end
 local function wake_key(q) return qbase(q) .. ':wake' end
 local function seq_key(q) return qbase(q) .. ':seq' end
+local function requests_key(q) return qbase(q) .. ':requests' end
 local function dlq_index_key(q) return qbase(q) .. ':dlq' end
 local function dlq_key(q, u) return qbase(q) .. ':dlq:' .. u end
 local function revoked_key(q, u) return qbase(q) .. ':revoked:' .. u end
+local function paused_key(q) return qbase(q) .. ':paused' end
+-- Per-task mirrors of the queue's delayed, leases and dead-letter indexes (same members and
+-- scores, but leases keep their first deadline), so that counting a task's messages in each
+-- state is one ZCARD; and the task's served index, written by the pools' heartbeats.
+local function task_key(q, t, what) return qbase(q) .. ':tasks:' .. t .. ':' .. what end
+local function task_delayed_key(q, t) return task_key(q, t, 'delayed') end
+local function task_leases_key(q, t) return task_key(q, t, 'leases') end
+local function task_dlq_key(q, t) return task_key(q, t, 'dlq') end
+local function served_key(q, t) return task_key(q, t, 'served') end
+local function uuid_record_key(u) return PREFIX .. 'uuids:' .. u end
 local function registry_key() return PREFIX .. 'registry:{queues}' end
+local function registry_seen_key() return registry_key() .. ':seen' end
 local function registry_wake_key() return registry_key() .. ':wake' end
 
 -- Ready-set members sort by (priority score, submission sequence): FIFO within a priority.
@@ -52,6 +85,14 @@ local function extend_ttl(key, ttl)
   if current ~= -2 and current < ttl then redis.call('PEXPIRE', key, ttl) end
 end
 
+-- Put message u back in task t's ready set (its old position: same priority and sequence); the
+-- set may have emptied and vanished meanwhile, so it is given the message's lifetime again.
+local function make_ready(q, t, u, prio, seq)
+  local key = ready_key(q, t)
+  redis.call('ZADD', key, prio, member(seq, u))
+  extend_ttl(key, redis.call('PTTL', msg_key(q, u)))
+end
+
 -- Wake one idle consumer blocked on the list `key`. A token already waiting means no consumer
 -- is blocked, so one token is enough.
 local function wake(key)
@@ -61,18 +102,46 @@ local function wake(key)
   end
 end
 
--- Wake one idle consumer of queue q.
-local function signal(q) wake(wake_key(q)) end
+-- Wake one idle consumer of queue q, unless the queue is paused (no consumer claims from it;
+-- resuming it wakes one).
+local function signal(q)
+  if redis.call('EXISTS', paused_key(q)) == 0 then wake(wake_key(q)) end
+end
 
--- Put a message where it belongs: ready set when due, else the ready-time index.
+-- Requests of queue q remembered for REQUEST_MEMORY_MS (a sorted set by expiry, pruned as it
+-- is written, so it holds only the requests of the last two minutes).
+local function seen_request(q, rid)
+  if rid == '' then return false end
+  local expiry = redis.call('ZSCORE', requests_key(q), rid)
+  return expiry ~= false and tonumber(expiry) > NOW
+end
+
+local function remember_request(q, rid)
+  if rid == '' then return end
+  local key = requests_key(q)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', NOW)
+  redis.call('ZADD', key, NOW + REQUEST_MEMORY_MS, rid)
+  redis.call('PEXPIRE', key, REQUEST_MEMORY_MS)  -- every entry is forgotten by then
+end
+
+-- Note message u of task t as not ready before ready_at (both indexes; see task_key).
+local function add_delayed(q, t, u, ready_at, ttl)
+  redis.call('ZADD', delayed_key(q), ready_at, u)
+  redis.call('ZADD', task_delayed_key(q, t), ready_at, u)
+  extend_ttl(delayed_key(q), ttl)
+  extend_ttl(task_delayed_key(q, t), ttl)
+end
+
+-- Put a message where it belongs: ready set when due, else the ready-time index. The hash's
+-- `since` says from when it is ready (the age of the oldest ready message reads it).
 local function enqueue(q, t, u, prio, seq, ready_at, ttl)
+  redis.call('HSET', msg_key(q, u), 'since', math.max(ready_at, NOW))
   if ready_at <= NOW then
     local key = ready_key(q, t)
     redis.call('ZADD', key, prio, member(seq, u))
     extend_ttl(key, ttl)
   else
-    redis.call('ZADD', delayed_key(q), ready_at, u)
-    extend_ttl(delayed_key(q), ttl)
+    add_delayed(q, t, u, ready_at, ttl)
   end
 end
 
@@ -85,7 +154,7 @@ local function zadd_pairs(key, pairs)
 end
 
 -- Write new messages of queue q and index them. Each entry is {task, uuid, priority,
--- ready_at, data}; the per-queue bookkeeping is done once for all of them.
+-- ready_at (server time), data}; the per-queue bookkeeping is done once for all of them.
 local function insert_many(q, entries, ttl)
   local seq_name = seq_key(q)
   local seq = redis.call('INCRBY', seq_name, #entries) - #entries
@@ -94,15 +163,16 @@ local function insert_many(q, entries, ttl)
     local t, u, prio, ready_at = e[1], e[2], e[3], e[4]
     seq = seq + 1
     local key = msg_key(q, u)
-    redis.call('HSET', key, 'data', e[5], 'task', t, 'prio', prio, 'seq', seq)
+    local since = math.max(ready_at, NOW)
+    redis.call('HSET', key, 'data', e[5], 'task', t, 'prio', prio, 'seq', seq, 'since', since)
     redis.call('PEXPIRE', key, ttl)
+    if not ready[t] then ready[t] = {}; delayed[t] = {}; tasks[#tasks + 1] = t end
     if ready_at <= NOW then
       local pairs = ready[t]
-      if not pairs then pairs = {}; ready[t] = pairs; tasks[#tasks + 1] = t end
       pairs[#pairs + 1] = prio; pairs[#pairs + 1] = member(seq, u)
     else
-      if not ready[t] then ready[t] = {}; tasks[#tasks + 1] = t end
-      delayed[#delayed + 1] = ready_at; delayed[#delayed + 1] = u
+      local pairs = delayed[t]
+      pairs[#pairs + 1] = ready_at; pairs[#pairs + 1] = u
     end
   end
   for _, t in ipairs(tasks) do
@@ -110,64 +180,104 @@ local function insert_many(q, entries, ttl)
       zadd_pairs(ready_key(q, t), ready[t])
       extend_ttl(ready_key(q, t), ttl)
     end
-  end
-  if #delayed > 0 then
-    zadd_pairs(delayed_key(q), delayed)
-    extend_ttl(delayed_key(q), ttl)
+    if #delayed[t] > 0 then
+      zadd_pairs(delayed_key(q), delayed[t])
+      zadd_pairs(task_delayed_key(q, t), delayed[t])
+      extend_ttl(delayed_key(q), ttl)
+      extend_ttl(task_delayed_key(q, t), ttl)
+    end
   end
   redis.call('SADD', tasks_key(q), unpack(tasks))
   extend_ttl(tasks_key(q), ttl)
   extend_ttl(seq_name, ttl)
 end
 
--- Drop every index entry of a message (its body is deleted by the caller).
+-- Drop every index entry of a message (its body is deleted by the caller); returns its task.
 local function unindex(q, u)
   local f = redis.call('HMGET', msg_key(q, u), 'task', 'seq')
-  if f[1] then redis.call('ZREM', ready_key(q, f[1]), member(f[2], u)) end
+  if f[1] then
+    redis.call('ZREM', ready_key(q, f[1]), member(f[2], u))
+    redis.call('ZREM', task_delayed_key(q, f[1]), u)
+    redis.call('ZREM', task_leases_key(q, f[1]), u)
+  end
   redis.call('ZREM', delayed_key(q), u)
   redis.call('ZREM', leases_key(q), u)
+  return f[1]
 end
 
--- Keep a dead-letter copy for dlq_ttl ms, indexed by expiry so stale entries are pruned.
-local function dead_letter(q, u, data, reason, dlq_ttl)
+-- Keep a dead-letter copy of message u of task t (false: unknown) for dlq_ttl ms, indexed by
+-- expiry so stale entries are pruned.
+local function dead_letter(q, t, u, data, reason, dlq_ttl)
   if dlq_ttl <= 0 then return end
   local key = dlq_key(q, u)
   redis.call('DEL', key)
-  redis.call('HSET', key, 'data', data, 'reason', reason, 'failed_at', NOW)
+  redis.call('HSET', key, 'data', data, 'reason', reason, 'failed_at', NOW, 'task', t or '')
   redis.call('PEXPIRE', key, dlq_ttl)
-  local index = dlq_index_key(q)
-  redis.call('ZADD', index, NOW + dlq_ttl, u)
-  redis.call('ZREMRANGEBYSCORE', index, '-inf', NOW)
-  extend_ttl(index, dlq_ttl)
+  local indexes = {dlq_index_key(q)}
+  if t then indexes[2] = task_dlq_key(q, t) end
+  for _, index in ipairs(indexes) do
+    redis.call('ZADD', index, NOW + dlq_ttl, u)
+    redis.call('ZREMRANGEBYSCORE', index, '-inf', NOW)
+    extend_ttl(index, dlq_ttl)
+  end
 end
 
--- The lease check, the only one: nil when `owner` holds message u's lease, else the reply
--- saying why not. ALREADY: this delivery gave the message back (retry, release), so this is a
--- repeat; GONE: there is no message (finished, revoked, expired), e.g. a repeat of our own ack
--- after a dropped connection; LEASE_LOST: the lease expired or is another worker's.
+-- Take dead letter u out of its indexes (it is requeued or purged); returns its task.
+local function undead(q, u)
+  local t = redis.call('HGET', dlq_key(q, u), 'task')
+  if t and t ~= '' then redis.call('ZREM', task_dlq_key(q, t), u) end
+  redis.call('ZREM', dlq_index_key(q), u)
+  return t
+end
+
+-- A delivery that finished its message (ack, fail) leaves this mark, followed by its owner id,
+-- in place of its lease for the rest of the lease's time: a repeat of its own finish (the
+-- reply was lost) is then told apart from a message finished by someone else.
+local FINISHED_BY = 'finished-by:'
+
+-- The lease check, the only one: nil when `owner` holds message u's lease, else why not, and
+-- for ALREADY how this very delivery already let go of it ('returned': retry or release, the
+-- message is queued again; 'finished': ack or fail, it is gone). GONE: there is no message
+-- (finished by someone else, revoked, expired); LEASE_LOST: the lease expired or is another
+-- worker's.
 local function lease_refusal(q, u, owner)
-  if owner ~= '' and redis.call('GET', lock_key(q, u)) == owner then return nil end
+  local lock = redis.call('GET', lock_key(q, u))
+  if owner ~= '' and lock == owner then return nil end
+  if owner ~= '' and lock == FINISHED_BY .. owner then return ALREADY, 'finished' end
   local key = msg_key(q, u)
-  if owner ~= '' and redis.call('HGET', key, 'last_owner') == owner then return ALREADY end
+  if owner ~= '' and redis.call('HGET', key, 'last_owner') == owner then
+    return ALREADY, 'returned'
+  end
   if redis.call('EXISTS', key) == 0 then return GONE end
   return LEASE_LOST
 end
 
--- Why `owner` may not change message u (nil: it may). A producer or operator ('') acts
--- without a lease.
+-- Why `owner` may not give message u back (retry, release) or rewrite it: nil when it may. A
+-- producer or operator ('') acts without a lease. A repeat of its own retry or release is
+-- ALREADY; a delivery that finished the message has nothing left to give back (GONE).
 local function refusal(q, u, owner)
   if owner == '' then return nil end
-  return lease_refusal(q, u, owner)
+  local refused, how = lease_refusal(q, u, owner)
+  if refused == ALREADY and how == 'finished' then return GONE end
+  return refused
 end
 
 -- Remove a message for good (ack, fail), if `owner` may: nil when done, else why not. A
--- delivery that gave the message back (ALREADY) holds no lease left to finish it with.
+-- repeat of this delivery's own finish is ALREADY; a delivery that gave the message back
+-- holds no lease left to finish it with (LEASE_LOST).
 local function finish(q, u, owner)
-  local refused = refusal(q, u, owner)
-  if refused == ALREADY then return LEASE_LOST end
-  if refused then return refused end
+  if owner ~= '' then
+    local refused, how = lease_refusal(q, u, owner)
+    if refused == ALREADY and how == 'returned' then return LEASE_LOST end
+    if refused then return refused end
+  end
   unindex(q, u)
-  redis.call('DEL', msg_key(q, u), lock_key(q, u))
+  redis.call('DEL', msg_key(q, u))
+  if owner ~= '' then
+    redis.call('SET', lock_key(q, u), FINISHED_BY .. owner, 'KEEPTTL')
+  else
+    redis.call('DEL', lock_key(q, u))
+  end
   return nil
 end
 
@@ -177,11 +287,28 @@ end
 --   P channel payload    PUBLISH
 --   Z key score member ttl   ZADD, and the key lives at least ttl ms (0: no TTL change)
 --   R key member         ZREM
-local function apply_effects(i)
+--   D key                DEL
+--   H key value max ttl  RPUSH '<now> <value>' (a status history), keep the last max items,
+--                        PEXPIRE ttl (0: none)
+--   K key ttl            keep key ttl more ms (PEXPIRE), for good (-1: PERSIST), or not (0: DEL)
+-- With apply false they are only stepped over. Returns the index after the last one.
+local EFFECT_ARGS = {S = 4, P = 2, Z = 4, R = 2, D = 1, H = 4, K = 2}
+
+-- Append value to the history list key, stamped with the server's time, keeping max items.
+local function push_history(key, value, max, ttl)
+  redis.call('RPUSH', key, NOW .. ' ' .. value)
+  redis.call('LTRIM', key, -max, -1)
+  if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+end
+local function effects_at(i, apply)
   local count = tonumber(ARGV[i]); i = i + 1
   for _ = 1, count do
     local op = ARGV[i]
-    if op == 'S' then
+    local width = EFFECT_ARGS[op]
+    if not width then error('alsek: unknown effect opcode ' .. tostring(op)) end
+    if not apply then
+      -- stepped over
+    elseif op == 'S' then
       local ttl = tonumber(ARGV[i + 3])
       local args = {'SET', ARGV[i + 1], ARGV[i + 2]}
       if ttl > 0 then
@@ -191,21 +318,50 @@ local function apply_effects(i)
       end
       if ARGV[i + 4] == '1' then args[#args + 1] = 'NX' end
       redis.call(unpack(args))
-      i = i + 5
     elseif op == 'P' then
       redis.call(PUBLISH, ARGV[i + 1], ARGV[i + 2])
-      i = i + 3
     elseif op == 'Z' then
       redis.call('ZADD', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
       extend_ttl(ARGV[i + 1], tonumber(ARGV[i + 4]))
-      i = i + 5
     elseif op == 'R' then
       redis.call('ZREM', ARGV[i + 1], ARGV[i + 2])
-      i = i + 3
+    elseif op == 'H' then
+      push_history(ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
+    elseif op == 'K' then
+      local ttl = tonumber(ARGV[i + 2])
+      if ttl > 0 then
+        redis.call('PEXPIRE', ARGV[i + 1], ttl)
+      elseif ttl < 0 then
+        redis.call('PERSIST', ARGV[i + 1])
+      else
+        redis.call('DEL', ARGV[i + 1])
+      end
     else
-      error('alsek: unknown effect opcode ' .. tostring(op))
+      redis.call('DEL', ARGV[i + 1])
     end
+    i = i + 1 + width
   end
+  return i
+end
+
+local function apply_effects(i) return effects_at(i, true) end
+
+-- Fill a status template's <queue>, <task> and <uuid> in one pass: a value is never searched
+-- for markers itself, whatever it contains.
+local function fill(template, values)
+  return (string.gsub(template, '<(%a+)>', values))
+end
+
+-- Write a status from templates filled with `names` (a claim's RUNNING, an unserved message's
+-- FAILED): SET (PX ttl when > 0), PUBLISH, and the history when its template is given.
+local function write_status(names, key_tpl, channel_tpl, payload, ttl, history_tpl, history_max)
+  if ttl > 0 then
+    redis.call('SET', fill(key_tpl, names), payload, 'PX', ttl)
+  else
+    redis.call('SET', fill(key_tpl, names), payload)
+  end
+  redis.call(PUBLISH, fill(channel_tpl, names), payload)
+  if history_tpl ~= '' then push_history(fill(history_tpl, names), payload, history_max, ttl) end
 end
 
 -- Move messages whose ready time has come into their ready sets.
@@ -214,12 +370,10 @@ local function promote(q)
   local due = redis.call('ZRANGEBYSCORE', index, '-inf', NOW, 'LIMIT', 0, PROMOTE_PER_PASS)
   if #due == 0 then return end
   for _, u in ipairs(due) do
-    local key = msg_key(q, u)
-    local f = redis.call('HMGET', key, 'task', 'prio', 'seq')
+    local f = redis.call('HMGET', msg_key(q, u), 'task', 'prio', 'seq')
     if f[1] then
-      local ready = ready_key(q, f[1])
-      redis.call('ZADD', ready, f[2], member(f[3], u))
-      extend_ttl(ready, redis.call('PTTL', key))
+      make_ready(q, f[1], u, f[2], f[3])
+      redis.call('ZREM', task_delayed_key(q, f[1]), u)
     end
   end
   redis.call('ZREM', index, unpack(due))
@@ -245,7 +399,9 @@ local function reclaim(q)
       local f = redis.call('HMGET', key, 'task', 'prio', 'seq')
       if f[1] then
         redis.call('HINCRBY', key, 'lost', 1)
-        redis.call('ZADD', ready_key(q, f[1]), f[2], member(f[3], u))
+        redis.call('HSET', key, 'since', NOW)
+        redis.call('ZREM', task_leases_key(q, f[1]), u)
+        make_ready(q, f[1], u, f[2], f[3])
         count = count + 1
       end
     end

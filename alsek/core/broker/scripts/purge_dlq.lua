@@ -11,4 +11,7 @@ for start = 1, #members, DEL_KEYS_PER_CALL do
   deleted = deleted + redis.call('DEL', unpack(keys))
 end
 redis.call('DEL', index)
+for _, t in ipairs(redis.call('SMEMBERS', tasks_key(q))) do
+  redis.call('DEL', task_dlq_key(q, t))
+end
 return deleted

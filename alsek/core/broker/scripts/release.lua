@@ -8,7 +8,8 @@ redis.call('DEL', lock_key(q, u))
 redis.call('ZREM', leases_key(q), u)
 local f = redis.call('HMGET', key, 'task', 'prio', 'seq')
 if not f[1] then return GONE end
-redis.call('HSET', key, 'last_owner', owner)
-redis.call('ZADD', ready_key(q, f[1]), f[2], member(f[3], u))
+redis.call('HSET', key, 'last_owner', owner, 'since', NOW)
+redis.call('ZREM', task_leases_key(q, f[1]), u)
+make_ready(q, f[1], u, f[2], f[3])
 signal(q)
 return OK

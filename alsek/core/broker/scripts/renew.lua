@@ -5,12 +5,12 @@ local ttl, n = tonumber(ARGV[3]), tonumber(ARGV[4])
 local flags = {}
 for k = 0, n - 1 do
   local q, u, owner = ARGV[5 + k * 3], ARGV[6 + k * 3], ARGV[7 + k * 3]
-  local refused = lease_refusal(q, u, owner)
+  local refused, how = lease_refusal(q, u, owner)
   if not refused then
     redis.call('PEXPIRE', lock_key(q, u), ttl)
     redis.call('ZADD', leases_key(q), 'XX', NOW + ttl, u)
     flags[#flags + 1] = 1
-  elseif refused == GONE then
+  elseif refused == GONE or how == 'finished' then
     flags[#flags + 1] = -1
   else
     flags[#flags + 1] = 0

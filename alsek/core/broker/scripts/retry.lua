@@ -1,7 +1,7 @@
 -- Give a message back for another attempt, with its new body (retries + 1, ready_at).
--- ARGV: prefix, now, queue, uuid, owner, data, ready_at, effects.
--- Replies: OK, ALREADY, GONE, LEASE_LOST.
-local q, u, owner, data, ready_at = ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
+-- ARGV: prefix, now, queue, uuid, owner, data, ready_at (caller's clock), effects.
+-- Replies: OK, ALREADY (a repeat of this retry), GONE, LEASE_LOST.
+local q, u, owner, data = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local refused = refusal(q, u, owner)
 if refused then return refused end
 local key = msg_key(q, u)
@@ -11,7 +11,7 @@ unindex(q, u)
 redis.call('DEL', lock_key(q, u))
 local seq = redis.call('INCR', seq_key(q))
 redis.call('HSET', key, 'data', data, 'seq', seq, 'lost', 0, 'last_owner', owner)
-enqueue(q, f[1], u, tonumber(f[2]), seq, ready_at, redis.call('PTTL', key))
+enqueue(q, f[1], u, tonumber(f[2]), seq, from_caller(ARGV[7]), redis.call('PTTL', key))
 signal(q)
 apply_effects(8)
 return OK

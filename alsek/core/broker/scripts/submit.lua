@@ -1,26 +1,46 @@
--- Submit messages of one queue, all or nothing.
--- ARGV: prefix, now, queue, ttl, n, then n x (task, uuid, priority, ready_at, data), then effects.
--- A uuid already present with the same body is a repeat of this very call (a client retry after a
--- dropped connection) and succeeds; with another body it is a conflict and nothing is written.
-local q, ttl, n = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local first = 6
-local repeated = {}
-for k = 0, n - 1 do
-  local i = first + k * 5
-  local existing = redis.call('HGET', msg_key(q, ARGV[i + 1]), 'data')
+-- Submit messages of one queue, all or nothing, each with its own effects (e.g. its SUBMITTED
+-- status), applied only when that message is written.
+-- ARGV: prefix, now, queue, ttl, request id ('' for none), record ttl (0: none), n, then
+-- n x (task, uuid, priority, ready_at (caller's clock), data, effects). With a record ttl,
+-- each message written gets its uuid record (queue and task) for that long; a message of a
+-- callback chain has its own among its effects (with its progenitor), which comes after.
+-- Replies: {OK, n}; {EXISTS, uuid} when a uuid is queued with another body, {REVOKED, uuid}
+-- when a uuid was revoked: then nothing is written.
+-- A repeat writes nothing and applies no effect: a request id seen in the last
+-- REQUEST_MEMORY_MS (the call re-sent after a lost reply, even once its messages ran), or a
+-- message queued with this very body.
+local q, ttl, rid, record_ttl, n = ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]),
+  tonumber(ARGV[7])
+if seen_request(q, rid) then return {OK, n} end
+local starts = {}
+local i = 8
+for k = 1, n do
+  starts[k] = i
+  i = effects_at(i + 5, false)
+end
+local entries, fresh = {}, {}
+for k = 1, n do
+  local at = starts[k]
+  local u, data = ARGV[at + 1], ARGV[at + 4]
+  local existing = redis.call('HGET', msg_key(q, u), 'data')
   if existing then
-    if existing ~= ARGV[i + 4] then return {EXISTS, ARGV[i + 1]} end
-    repeated[k] = true
+    if existing ~= data then return {EXISTS, u} end
+  elseif redis.call('EXISTS', revoked_key(q, u)) == 1 then
+    return {REVOKED, u}
+  else
+    entries[#entries + 1] = {ARGV[at], u, tonumber(ARGV[at + 2]), from_caller(ARGV[at + 3]), data}
+    fresh[#fresh + 1] = at
   end
 end
-local entries = {}
-for k = 0, n - 1 do
-  if not repeated[k] then
-    local i = first + k * 5
-    entries[#entries + 1] = {ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), ARGV[i + 4]}
+if #entries > 0 then
+  insert_many(q, entries, ttl)
+  if record_ttl > 0 then
+    for _, e in ipairs(entries) do
+      redis.call('SET', uuid_record_key(e[2]), q .. '\31' .. e[1] .. '\31', 'PX', record_ttl)
+    end
   end
+  for _, at in ipairs(fresh) do apply_effects(at + 5) end
+  signal(q)
 end
-if #entries > 0 then insert_many(q, entries, ttl) end
-signal(q)
-apply_effects(first + n * 5)
+remember_request(q, rid)
 return {OK, n}

@@ -1,8 +1,9 @@
 """Process groups of the thread pool: each a child process running a pool of its own.
 
-A group (``ThreadsInProcessGroup``) claims as many messages as it has free threads, runs them,
-renews their leases, hears their revocations and writes their outcomes, as a single-process
-pool would; ``ThreadWorkerPool`` (``thread``) only supervises the groups.
+A group (``ThreadsInProcessGroup``) is an ``InProcessThreadPool`` in a child process: it claims
+as many messages as it has free threads, runs them, renews their leases, hears their
+revocations and writes their outcomes; ``ThreadWorkerPool`` (``thread``) only supervises the
+groups.
 
 Each group shares a little memory with the pool's process (``_GroupState``): a stop request one
 way; the group's readiness, load and *ledger* (what it runs) the other. When a group dies, the
@@ -21,25 +22,22 @@ import ctypes
 import importlib
 import logging
 import os
-import queue
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from multiprocessing.sharedctypes import RawArray
 from typing import Any
 
 import dill
 
 from alsek.core import Process, Value
-from alsek.core.future.sync import MainThreadTaskFuture, TaskFuture, ThreadTaskFuture
+from alsek.core.future.sync import TaskFuture
 from alsek.core.message import Message
-from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.task.base import BaseTask
-from alsek.core.worker.base import SlotWorkerPool
+from alsek.core.worker.sync.inprocess import InProcessThreadPool
 from alsek.utils.environment import set_alsek_worker_pool_env_var
-from alsek.utils.logging import get_logger, setup_logging
+from alsek.utils.logging import LogSetup, current_log_setup
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +177,7 @@ class ProcessGroup:
                 n_threads,
                 complete_only_on_thread_exit,
                 package_name,
-                get_logger().level,
+                current_log_setup(),
                 os.getpid(),
                 list(seed),
             ),
@@ -215,14 +213,14 @@ def _start_thread_worker(
     n_threads: int,
     complete_only_on_thread_exit: bool,
     package_name: str | None,
-    log_level: int,
+    log_setup: LogSetup,
     parent_pid: int,
     seed: list[Message],
 ) -> None:
     """Entry point of a process group's child."""
     _ignore_stop_signals()
     set_alsek_worker_pool_env_var()
-    setup_logging(log_level)
+    log_setup.apply()
     if package_name:
         importlib.import_module(package_name)
     ThreadsInProcessGroup(
@@ -242,8 +240,8 @@ def _ignore_stop_signals() -> None:
         signal.signal(signum, signal.SIG_IGN)
 
 
-class ThreadsInProcessGroup(SlotWorkerPool):
-    """The pool a process group runs: a single-process thread pool that its parent supervises.
+class ThreadsInProcessGroup(InProcessThreadPool):
+    """The pool a process group runs: an in-process thread pool that its parent supervises.
 
     Args:
         n_threads: messages it runs at once.
@@ -253,6 +251,8 @@ class ThreadsInProcessGroup(SlotWorkerPool):
         seed: leased messages to start first.
         **kwargs: ``PoolCore`` options.
     """
+
+    registers = False  # its pool beats for it
 
     def __init__(
         self,
@@ -264,22 +264,17 @@ class ThreadsInProcessGroup(SlotWorkerPool):
         seed: Sequence[Message] = (),
         **kwargs: Any,
     ) -> None:
-        super().__init__(mechanism="thread", **kwargs)
+        super().__init__(n_threads, complete_only_on_thread_exit, **kwargs)
         _ignore_stop_signals()  # again: building the consumer installed the stop handlers
-        self.n_threads = n_threads
-        self.complete_only_on_thread_exit = complete_only_on_thread_exit
         self._state = state
         self._parent_pid = parent_pid
         self._seed = list(seed)
-        self._futures: dict[str, TaskFuture] = {}
-        self._done: queue.SimpleQueue[TaskFuture] = queue.SimpleQueue()
-
-    @property
-    def capacity(self) -> int:
-        """Threads of the group."""
-        return self.n_threads
 
     # -- boot and shutdown -------------------------------------------------------------------
+
+    def _ready(self) -> bool:
+        """Nothing to announce or wait for: the pool's process did both before starting it."""
+        return True
 
     def on_boot(self) -> None:
         """Listen for revocations and to the parent, start the seed, and report ready."""
@@ -310,103 +305,22 @@ class ThreadsInProcessGroup(SlotWorkerPool):
         self._drain_and_release()
         log.debug("Process group stopped (pid %s)", os.getpid())
 
-    # -- claiming ------------------------------------------------------------------------------
+    # -- what the supervisor sees ------------------------------------------------------------------
 
     def _note_claim(self, requested: int, claimed: int) -> None:
         super()._note_claim(requested, claimed)
         self._state.set_backlogged(self._backlogged)
 
-    def free_slots(self) -> int:
-        """Threads without a message."""
-        return self.n_threads - len(self._futures)
-
     def submit_message(self, message: Message) -> bool:
-        """Start the message in a worker thread (or, ``run_in_main_thread``, run it here)."""
-        task = self._task_map[message.task_name]
-        write_running = self._writes_running(task)
+        """Record the message in the ledger, then start it."""
         self._state.ledger.record(message)
-        future: TaskFuture
-        if message.run_in_main_thread:
-            with self._maintained_meanwhile():
-                future = MainThreadTaskFuture(task, message, write_running=write_running)
-            self._done.put(future)
-        else:
-            future = ThreadTaskFuture(
-                task,
-                message,
-                complete_only_on_thread_exit=self.complete_only_on_thread_exit,
-                write_running=write_running,
-                on_complete=self._on_complete,
-            )
-        self._futures[message.uuid] = future
-        self._watch_timeout(future)
+        started = super().submit_message(message)
         self._state.set_running(len(self._futures))
-        return True
+        return started
 
-    @contextmanager
-    def _maintained_meanwhile(self) -> Iterator[None]:
-        """Renew leases and check revocations from another thread while this one is busy
-        running a message itself."""
-        done = threading.Event()
-
-        def maintain() -> None:
-            while not done.wait(self._until_maintenance_ms() / 1000):
-                try:
-                    self._maintain()
-                except REDIS_OUTAGE_ERRORS as error:
-                    log.warning("Could not renew leases: %s", error)
-
-        thread = threading.Thread(target=maintain, name="alsek-maintenance", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join()
-
-    # -- finished and stopped futures ------------------------------------------------------------
-
-    def _on_complete(self, future: TaskFuture) -> None:
-        """Called from a future's thread: its slot is free (the engine reaps it)."""
-        self._done.put(future)
-
-    def _reap_done(self, block_seconds: float | None = None) -> None:
-        try:
-            future = self._done.get(block_seconds is not None, block_seconds)
-            while True:
-                self._reap(future)
-                future = self._done.get_nowait()
-        except queue.Empty:
-            pass
-
-    def _reap(self, future: TaskFuture) -> None:
-        uuid = future.message.uuid
-        if self._futures.get(uuid) is not future:
-            return  # an earlier attempt: the message runs again already
-        del self._futures[uuid]
-        self._state.ledger.erase(uuid)
-        self._finished(uuid)
-        self._state.set_running(len(self._futures))
-
-    def prune(self) -> None:
-        """Reap finished futures, and stop those past their timeout."""
-        self._reap_done()
-        for future in self._overdue(list(self._futures.values())):
-            log.warning("%s timed out", future.message.summary)
-            future.stop(TimeoutError)
-
-    def wait_for_slot(self, timeout_ms: int) -> None:
-        """Block until a future finishes, or ``timeout_ms``."""
-        self._reap_done(block_seconds=max(timeout_ms, 1) / 1000)
-
-    def stop_running(self, uuid: str, exception: type[BaseException]) -> None:
-        """Stop the future running ``uuid`` (from any thread)."""
-        future = self._futures.get(uuid)
-        if future is not None:
-            future.stop(exception)
-
-    def stop_all(self, exception: type[BaseException]) -> None:
-        """Stop every running future with ``exception``."""
-        for future in list(self._futures.values()):
-            if not future.complete:
-                future.stop(exception)
+    def _reap(self, future: TaskFuture) -> bool:
+        reaped = super()._reap(future)
+        if reaped:
+            self._state.ledger.erase(future.message.uuid)
+            self._state.set_running(len(self._futures))
+        return reaped

@@ -85,7 +85,6 @@ class ThreadWorkerPool(BaseWorkerPool):
             "grace_period": self.grace_period,
             "backoff": self.backoff,
             "lease_ttl": self.lease_ttl,
-            "foreign_tasks": self.exclude_tasks,
         }
         self._group_tasks: bytes | None = None
         self._spare_since: float | None = None
@@ -121,21 +120,23 @@ class ThreadWorkerPool(BaseWorkerPool):
         log.debug("Started process group %d (pid %s)", group.group_id, group.process.pid)
         return group
 
+    def busy_slots(self) -> int:
+        """Messages the process groups run right now."""
+        return sum(group.state.running for group in self._all_groups())
+
     def _all_groups(self) -> list[ProcessGroup]:
         return [*self._progress_groups, *self._retiring]
 
     # -- boot, supervision, shutdown ----------------------------------------------------------
 
     def on_boot(self) -> None:
-        """Log the capacity and what the pool serves, and start the floor of process groups."""
+        """Log the capacity and start the floor of process groups."""
         log.info(
             "Capacity: %d processes x %d threads (floor %d)",
             self.n_processes,
             self.n_threads,
             self.n_process_floor,
         )
-        for line in self._boot_lines():
-            log.info(line)
         for _ in range(self.n_process_floor):
             self._make_new_process_group()
         log.info("Worker pool online")
@@ -145,6 +146,7 @@ class ThreadWorkerPool(BaseWorkerPool):
         while self._can_run and not self.stop_signal.received:
             try:
                 self.prune()
+                self._beat_if_due()
                 if self._progress_groups or time.monotonic() < self._no_start_before:
                     self._wait_for_a_group_to_exit(self.slot_wait_interval)
                 else:
@@ -253,12 +255,22 @@ class ThreadWorkerPool(BaseWorkerPool):
             groups = self._all_groups()
             for group in groups:
                 group.stop()
+            self._say_stopping()
             deadline = time.monotonic() + self.grace_period / 1000 + STOP_MARGIN_SECONDS
             for group in groups:
                 group.process.join(max(deadline - time.monotonic(), 0))
         finally:
             self._stop_groups_now()
+            self._leave_registry()
             log.info("Worker pool stopped")
+
+    def _say_stopping(self) -> None:
+        """Beat once more, as ``stopping``, before waiting for the groups to drain."""
+        self._stopping, self._next_beat_ms = True, 0
+        try:
+            self._beat_if_due()
+        except REDIS_OUTAGE_ERRORS as error:
+            log.warning("Could not beat while stopping: %s", error)
 
     def _wait_for_a_group_to_exit(self, timeout_ms: int) -> None:
         """Block until a group exits, or ``timeout_ms``."""

@@ -1,0 +1,198 @@
+"""The warm children of the process pool: processes forked once that run messages one at a time.
+
+A child rebuilds the pool's tasks with Redis clients of its own (a connection pool is never
+shared across a fork), says ``READY`` on its pipe, then loops: it takes a message from the pipe,
+runs it and writes its outcome (``alsek.core.future.warm``), and says ``DONE``. It ends when
+its pipe closes: the pool closed it (retiring the child, or stopping), or the pool's process is
+gone. The pool stops a run by killing the child (SIGKILL: a task in C code or ``time.sleep`` is
+stopped too) and starts another.
+
+A child ignores SIGTERM and SIGINT: a service manager signalling the whole process group reaches
+the pool's process too, whose graceful shutdown decides what happens to running messages.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+
+from alsek.core import Process, Value
+from alsek.core.future.sync import forks_processes
+from alsek.core.future.warm import (
+    IDLE,
+    SENT,
+    SharedInt,
+    WarmTaskFuture,
+    pack_message,
+    run_in_child,
+)
+from alsek.core.worker.sync.group import _decode_tasks, _ignore_stop_signals
+from alsek.utils.environment import set_alsek_worker_pool_env_var
+from alsek.utils.logging import LogSetup, current_log_setup
+
+log = logging.getLogger(__name__)
+
+#: What a child says on its pipe: it has booted / it is done with its message.
+READY, DONE = b"r", b"d"
+#: How long a killed child is waited for before the pool looks again later.
+KILL_WAIT_SECONDS = 5.0
+
+_child_ids = itertools.count(1)
+
+
+class WarmChild:
+    """One warm child, seen from the pool's process: its process, its pipe, its phase, and
+    the future it runs.
+
+    Args:
+        tasks: the pool's tasks, encoded (``encode_tasks``); the child rebuilds them.
+        write_running: names of the tasks whose runs record RUNNING themselves.
+        siblings: the pool's ends of the other children's pipes: a forked child closes them,
+            so that each pipe ends when the pool's process does.
+    """
+
+    def __init__(
+        self, tasks: bytes, write_running: frozenset[str], siblings: Sequence[Connection] = ()
+    ) -> None:
+        self.child_id = next(_child_ids)
+        self._phase: SharedInt = Value("i", IDLE, lock=False)
+        self.conn, child_end = multiprocessing.Pipe(duplex=True)
+        inherited = [self.conn, *siblings] if forks_processes() else []
+        self.process = Process(
+            target=_serve,
+            args=(child_end, inherited, tasks, write_running, self._phase, current_log_setup()),
+            daemon=True,
+            name=f"alsek-child-{self.child_id}",
+        )
+        self.process.start()
+        child_end.close()
+        self.ready = False
+        self.future: WarmTaskFuture | None = None
+        self.runs = 0
+        self.retiring = False
+        self.killed = False
+        self.pipe_open = True
+
+    def __repr__(self) -> str:
+        return f"<WarmChild {self.child_id} pid={self.pid}>"
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id."""
+        pid: int | None = self.process.pid
+        return pid
+
+    @property
+    def phase(self) -> int:
+        """Where the child is with its message (``alsek.core.future.warm``)."""
+        return int(self._phase.value)
+
+    @property
+    def exitcode(self) -> int | None:
+        """How the child ended (``-9``: killed); ``None`` while it runs."""
+        code: int | None = self.process.exitcode
+        return code
+
+    @property
+    def idle(self) -> bool:
+        """Whether it can take a message now."""
+        return self.ready and self.future is None and not self.retiring and self.pipe_open
+
+    @property
+    def awaits_report(self) -> bool:
+        """Whether the pool waits for something on its pipe (``READY`` or ``DONE``)."""
+        return self.pipe_open and (not self.ready or self.future is not None)
+
+    def assign(self, future: WarmTaskFuture) -> None:
+        """Make ``future`` its run (``SENT``: a stop from now on kills it), before ``send``."""
+        self.future = future
+        self._phase.value = SENT
+
+    def send(self, future: WarmTaskFuture) -> None:
+        """Send it ``future``'s message; a child that died meanwhile is reaped (and the
+        message settled) by the pool."""
+        try:
+            self.conn.send_bytes(pack_message(future.message))
+        except OSError as error:
+            log.warning("Could not hand %s to %r: %s", future.message.summary, self, error)
+
+    def read_report(self) -> None:
+        """Take what the child said on its pipe (it said something: the pipe is readable)."""
+        try:
+            report = self.conn.recv_bytes()
+        except (EOFError, OSError):
+            self.pipe_open = False  # it is gone: the pool reaps it through its sentinel
+            return
+        if report == READY:
+            self.ready = True
+        elif report == DONE and self.future is not None:
+            self.future.finished()
+            self.future = None
+            self.runs += 1
+
+    def retire(self) -> None:
+        """Close its pipe: it ends once it is done with its message (if any)."""
+        self.retiring = True
+        self.close_pipe()
+
+    def close_pipe(self) -> None:
+        """Close the pool's end of the pipe (the child sees it closed and ends)."""
+        if self.pipe_open:
+            self.pipe_open = False
+            self.conn.close()
+
+    def kill(self) -> bool:
+        """SIGKILL the child and wait for it (at most ``KILL_WAIT_SECONDS``); whether it is
+        gone."""
+        self.killed = True
+        self.process.kill()
+        self.process.join(KILL_WAIT_SECONDS)
+        return self.process.exitcode is not None
+
+    def settle_after_exit(self) -> None:
+        """The child has exited: reap it, and finish its message if it still had one."""
+        self.process.join()
+        self.close_pipe()
+        future, self.future = self.future, None
+        if future is not None:
+            future.settle()
+
+
+def _serve(
+    conn: Connection,
+    inherited: list[Connection],
+    tasks: bytes,
+    write_running: frozenset[str],
+    phase: SharedInt,
+    log_setup: LogSetup,
+) -> None:
+    """Body of a warm child: boot, then run the messages of its pipe until it closes (retired,
+    stopped, or the pool's process is gone)."""
+    _ignore_stop_signals()
+    for other in inherited:
+        other.close()  # the pool's ends: a pipe must end when the pool's process does
+    set_alsek_worker_pool_env_var()
+    log_setup.apply()
+    served = {task.name: task for task in _decode_tasks(tasks)}
+    if not _say(conn, READY):
+        return
+    while True:
+        try:
+            payload = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        run_in_child(served, payload, phase, write_running)
+        if not _say(conn, DONE):
+            return
+
+
+def _say(conn: Connection, report: bytes) -> bool:
+    """Send ``report`` to the pool; whether it is still there."""
+    try:
+        conn.send_bytes(report)
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""A small shop whose orders are priced and charged, and receipts sent, by alsek tasks."""
