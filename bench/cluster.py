@@ -10,8 +10,11 @@ the messages of its queues, and the ratio to a single server's (1.0: a master ca
 of the load at the cost a single server pays for all of it).
 
     .venv/bin/python bench/cluster.py [--messages 6000] [--consumers 4] [--json PATH]
+    .venv/bin/python bench/cluster.py --durability [--messages 6000]
 
-Servers are Valkey 8.1 (``alsek.testing``), persistence off, no replicas.
+Servers are Valkey 8.1 (``alsek.testing``), persistence off, no replicas. ``--durability``
+measures instead what ``Broker(wait_replicas=1)`` costs: one master with one replica, the same
+load with ``wait_replicas`` 0 and 1 (each submit and ack then waits for the replica).
 """
 
 from __future__ import annotations
@@ -76,13 +79,14 @@ def _cpu_seconds(server: RedisServer) -> float:
 
 
 @contextmanager
-def _topology(masters: int) -> Iterator[tuple[str, list[RedisServer]]]:
-    """``(url, masters)``: a single server for 0, else a cluster of ``masters`` masters."""
+def _topology(masters: int, replicas: int = 0) -> Iterator[tuple[str, list[RedisServer]]]:
+    """``(url, masters)``: a single server for 0, else a cluster of ``masters`` masters with
+    ``replicas`` replicas each."""
     if masters == 0:
         with RedisServer(flavour="valkey") as server:
             yield server.url, [server]
         return
-    with ClusterServers(masters=masters, replicas_per_master=0) as cluster:
+    with ClusterServers(masters=masters, replicas_per_master=replicas) as cluster:
         hosts = ",".join(f"{host}:{port}" for host, port in cluster.addresses)
         yield f"redis+cluster://{hosts}", cluster.masters
 
@@ -110,10 +114,10 @@ def _consume(broker: Broker, remaining: list[int], lock: threading.Lock) -> None
             remaining[0] -= len(claim.messages)
 
 
-def run(masters: int, count: int, consumers: int) -> Run:
-    """Submit, claim and ack ``count`` messages on one topology."""
-    with _topology(masters) as (url, servers):
-        broker = Broker(RedisBackend(url, namespace="bench"))
+def run(masters: int, count: int, consumers: int, replicas: int = 0, wait: int = 0) -> Run:
+    """Submit, claim and ack ``count`` messages on one topology (``wait``: ``wait_replicas``)."""
+    with _topology(masters, replicas) as (url, servers):
+        broker = Broker(RedisBackend(url, namespace="bench"), wait_replicas=wait)
         batches = _messages(count)
         broker.submit_many(batches[0][:1])  # connect and load the scripts before timing
         broker.ack(broker.claim([ClaimSource(QUEUES[0])], 1, OWNER).messages[0])
@@ -143,6 +147,8 @@ def run(masters: int, count: int, consumers: int) -> Run:
             nodes[port].messages += len(batch)
         broker.backend.conn.close()
     topology = "single server" if masters == 0 else f"cluster, {masters} master(s)"
+    if replicas:
+        topology = f"1 master + 1 replica, wait_replicas={wait}"
     return Run(topology, max(masters, 1), count, seconds, sorted(nodes.values(), key=_by_port))
 
 
@@ -161,7 +167,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=6000)
     parser.add_argument("--consumers", type=int, default=4)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--durability", action="store_true")
     args = parser.parse_args()
+    if args.durability:
+        durability(args.messages, args.consumers, args.json)
+        return
     runs = [run(masters, args.messages, args.consumers) for masters in (0, 1, 2, 3)]
     single = runs[0].cpu_us_per_message
     print(f"{'topology':<24}{'msg/s':>8}{'Redis CPU us/msg':>18}  per master (us/msg, x single)")
@@ -179,6 +189,16 @@ def main() -> None:
     print(f"One Redis core carries about {1e6 / single:.0f} messages/s at {single:.1f} us each.")
     if args.json:
         args.json.write_text(json.dumps([asdict(result) for result in runs], indent=2))
+
+
+def durability(count: int, consumers: int, json_path: Path | None) -> None:
+    """The cost of ``wait_replicas=1``: the same load without and with it."""
+    runs = [run(1, count, consumers, replicas=1, wait=wait) for wait in (0, 1)]
+    print(f"{'topology':<40}{'msg/s':>8}{'master CPU us/msg':>19}")
+    for result in runs:
+        print(f"{result.topology:<40}{result.per_second:>8.0f}{result.cpu_us_per_message:>19.1f}")
+    if json_path:
+        json_path.write_text(json.dumps([asdict(result) for result in runs], indent=2))
 
 
 if __name__ == "__main__":
