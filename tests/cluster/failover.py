@@ -247,6 +247,30 @@ def report(figures: Figures) -> None:
     print(f"\nfailover: {figures.line()}")
 
 
+def kill_and_restart(servers: Any, **which: Any) -> Callable[[], float]:
+    """A fault: SIGKILL a master of ``servers`` (a cluster or Sentinel harness; ``which``
+    picks it), then restart it as a replica, as an operator would. Returns the failover time."""
+
+    def fault() -> float:
+        failover = servers.kill_master(**which)
+        servers.restart_as_replica(failover.killed)
+        return float(failover.seconds)
+
+    return fault
+
+
+def check_master_killed(run: FailoverRun, figures: Figures, wait_replicas: int) -> None:
+    """What a killed master may cost: the queue resumes; with ``wait_replicas`` nothing
+    acknowledged is lost and only attempts in flight at the kill run twice."""
+    report(figures)
+    assert figures.messages == MESSAGES
+    assert figures.resume_seconds is not None, run.details()
+    if wait_replicas:
+        assert figures.lost == 0, run.details()
+        assert figures.duplicated_after_fault == 0
+        assert figures.duplicated <= len(FailoverRun.KINDS) * FailoverRun.CAPACITY
+
+
 def run_with(runner: Any, *args: Any, **kwargs: Any) -> Figures:
     """``runner.run(...)``, closing the runner whatever happens."""
     try:
