@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import redis
 import redis_lock
+from redis.crc import key_slot
 
 from alsek.core.lock import (
     CURRENT_HOST_OWNER_ID,
@@ -32,6 +33,9 @@ from alsek.core.lock import (
 from alsek.core.lock.base import lock_scripts
 from alsek.storage.backends import AsyncRedisBackend, RedisBackend
 from alsek.storage.backends.base import BaseBackend
+from tests.conftest import url_client
+
+pytestmark = pytest.mark.servers("redis", "cluster")
 
 
 @dataclass
@@ -61,7 +65,7 @@ async def call_blocking(lock: BaseLock, method: str, *args: Any, **kwargs: Any) 
 
 @pytest.fixture(params=["sync", "async"])
 async def kit(request: pytest.FixtureRequest, redis_url: str, namespace: str) -> AsyncIterator[Kit]:
-    raw = redis.Redis.from_url(redis_url, decode_responses=True)
+    raw = url_client(redis_url)
     if request.param == "sync":
         backend: BaseBackend = RedisBackend(redis_url, namespace=namespace)
         yield Kit(Lock, ProcessLock, backend, raw)
@@ -360,7 +364,27 @@ async def test_full_name_is_namespaced_and_key_has_lock_prefix(kit: Kit) -> None
     lock = kit.lock("a:b")
     assert lock.full_name == f"{kit.backend.namespace}:a:b"
     assert lock.key == f"lock:{kit.backend.namespace}:a:b"
-    assert lock.signal_key == f"lock-signal:{kit.backend.namespace}:a:b"
+    if kit.backend.is_cluster:  # the signal list must share the lock key's slot
+        assert lock.signal_key == f"lock-signal:{{lock:{kit.backend.namespace}:a:b}}"
+        assert key_slot(lock.signal_key.encode()) == key_slot(lock.key.encode())
+    else:
+        assert lock.signal_key == f"lock-signal:{kit.backend.namespace}:a:b"
+
+
+async def test_a_name_with_a_hash_tag_keeps_the_plain_signal_list(kit: Kit) -> None:
+    lock = kit.lock("{reports}:nightly")
+    assert lock.signal_key == f"lock-signal:{kit.backend.namespace}:{{reports}}:nightly"
+    assert await call(lock, "acquire")
+    assert await call(lock, "release")
+
+
+async def test_a_name_whose_brace_breaks_the_signal_tag_is_refused_on_a_cluster(kit: Kit) -> None:
+    if not kit.backend.is_cluster:
+        lock = kit.lock("odd}name")
+        assert await call(lock, "acquire") and await call(lock, "release")
+        return
+    with pytest.raises(ValueError, match="hash tag of its own"):
+        kit.lock("odd}name")
 
 
 async def test_repr_shows_settings(kit: Kit) -> None:
@@ -482,7 +506,22 @@ async def test_async_waiter_wakes_when_sync_holder_releases(
     assert await asyncio.wait_for(waiter, 2) is True
 
 
+def single_server_only(backend: BaseBackend) -> None:
+    if backend.is_cluster:
+        pytest.skip("python-redis-lock takes single-server clients only")
+
+
+def test_the_lock_property_explains_a_cluster_has_no_python_redis_lock(
+    sync_backend: RedisBackend,
+) -> None:
+    if not sync_backend.is_cluster:
+        pytest.skip("a cluster case")
+    with pytest.raises(NotImplementedError, match="Redis Cluster"):
+        _ = Lock("job", sync_backend).lock
+
+
 def test_lock_property_is_python_redis_lock_on_the_same_key(sync_backend: RedisBackend) -> None:
+    single_server_only(sync_backend)
     lock = Lock("job", sync_backend, ttl=1_500, owner_id="me")
     assert isinstance(lock.lock, redis_lock.Lock)
     assert lock.lock._name == lock.key
@@ -491,6 +530,7 @@ def test_lock_property_is_python_redis_lock_on_the_same_key(sync_backend: RedisB
 
 
 def test_python_redis_lock_releases_a_lock_taken_by_lock(sync_backend: RedisBackend) -> None:
+    single_server_only(sync_backend)
     lock = Lock("job", sync_backend, owner_id="me")
     lock.acquire()
     redis_lock.Lock(sync_backend.conn, name=lock.full_name, id="me").release()
@@ -498,6 +538,7 @@ def test_python_redis_lock_releases_a_lock_taken_by_lock(sync_backend: RedisBack
 
 
 def test_lock_releases_a_lock_taken_by_python_redis_lock(sync_backend: RedisBackend) -> None:
+    single_server_only(sync_backend)
     lock = Lock("job", sync_backend, owner_id="me")
     assert redis_lock.Lock(sync_backend.conn, name=lock.full_name, id="me").acquire(blocking=False)
     assert lock.is_held()
@@ -507,6 +548,7 @@ def test_lock_releases_a_lock_taken_by_python_redis_lock(sync_backend: RedisBack
 def test_sub_second_ttl_never_becomes_zero_for_python_redis_lock(
     sync_backend: RedisBackend,
 ) -> None:
+    single_server_only(sync_backend)
     lock = Lock("job", sync_backend, ttl=100)
     assert lock.lock._expire == 1
 

@@ -24,6 +24,9 @@ from alsek.core.message import Message
 from alsek.storage.backends import AsyncRedisBackend, RedisBackend
 from alsek.storage.backends.base import BaseBackend
 from alsek.utils.namespacing import get_message_signature
+from tests.conftest import url_client
+
+pytestmark = pytest.mark.servers("redis", "cluster")
 
 
 @dataclass
@@ -48,7 +51,7 @@ async def release(kit: Kit, message: Message, not_linked_ok: bool = False) -> An
 
 @pytest.fixture(params=["sync", "async"])
 async def kit(request: pytest.FixtureRequest, redis_url: str, namespace: str) -> AsyncIterator[Kit]:
-    raw = redis.Redis.from_url(redis_url, decode_responses=True)
+    raw = url_client(redis_url)
     if request.param == "sync":
         backend: Any = RedisBackend(redis_url, namespace=namespace)
         yield Kit(MessageMutex, release_message_lock, backend, raw)

@@ -10,6 +10,7 @@ import redis
 from alsek.core.backoff import ConstantBackoff
 from alsek.core.broker import BaseBroker, ClaimSource
 from alsek.core.message import Message
+from alsek.core.steps.hub import Published, subscribe
 from alsek.defaults import DEFAULT_LEASE_TTL
 from alsek.exceptions import (
     LeaseLostError,
@@ -256,6 +257,29 @@ async def test_renewed_lease_is_not_reclaimed(broker: BaseBroker) -> None:
     await call(broker.ack, message)
 
 
+QUEUES = [f"spread-{index}" for index in range(6)]
+
+
+async def test_leases_of_queues_on_every_master_are_renewed_in_one_round_trip(
+    broker: BaseBroker,
+) -> None:
+    """On a cluster one renew call per slot (the queues here live on every master)."""
+    await call(broker.submit_many, [make(queue=queue, args=(queue,)) for queue in QUEUES])
+    if broker.backend.is_cluster:
+        nodes = {broker.backend.conn.get_node_from_key(f"{{{q}}}").name for q in QUEUES}
+        assert len(nodes) == 3
+    claimed = (await claim(broker, 10, *(ClaimSource(q) for q in QUEUES), lease_ttl=300)).messages
+    assert sorted(m.args[0] for m in claimed) == QUEUES
+    for _ in range(3):
+        time.sleep(0.15)
+        assert await call(broker.renew, claimed, 300) == [True] * len(QUEUES)
+    assert await call(broker.reclaim_expired, QUEUES) == 0
+    await call(broker.ack, claimed[0])
+    assert await call(broker.renew, claimed, 300) == [None] + [True] * (len(QUEUES) - 1)
+    for message in claimed[1:]:
+        await call(broker.ack, message)
+
+
 async def test_renew_reports_a_lost_lease(broker: BaseBroker) -> None:
     await call(broker.submit, make())
     [message] = (await claim(broker, 1, lease_ttl=100)).messages
@@ -321,16 +345,14 @@ async def test_revoke_removes_flags_dead_letters_and_announces(
 ) -> None:
     message = make()
     await call(broker.submit, message)
-    pubsub = redis_client.pubsub()
-    pubsub.subscribe(broker.revocations_channel)
-    pubsub.get_message(timeout=1)
+    subscription = subscribe(redis_client, [broker.revocation_channel(message.queue)])
     await call(broker.revoke, message)
     assert await call(broker.is_revoked, message)
     assert not await call(broker.exists, message)
     assert await call(broker.in_dlq, message)
-    announcement = pubsub.get_message(timeout=2)
-    pubsub.close()
-    assert announcement is not None and announcement["data"] == message.uuid
+    announcement = subscription.receive(timeout=2)
+    subscription.close()
+    assert announcement == Published(broker.revocation_channel("q"), message.uuid)
 
 
 async def test_sync_from_and_to_backend(broker: BaseBroker) -> None:
@@ -493,6 +515,8 @@ async def test_claims_across_queues_keep_their_order_with_one_call_per_queue(
     broker: BaseBroker, one_queue_per_call: bool
 ) -> None:
     """The Redis Cluster path (one script call per queue) claims what the single call does."""
+    if broker.backend.is_cluster and not one_queue_per_call:
+        pytest.skip("a cluster takes one queue per script call")
     broker._one_queue_per_call = one_queue_per_call
     for queue in ("b", "a", "c"):
         await call(broker.submit_many, [make(queue=queue, args=(f"{queue}{i}",)) for i in range(3)])

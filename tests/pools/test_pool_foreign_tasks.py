@@ -12,6 +12,9 @@ from alsek.core.task import task
 from alsek.core.worker import ProcessWorkerPool, ThreadWorkerPool
 from alsek.storage.backends.redis.sync import RedisBackend
 
+#: Pool behaviour that depends on the server: on Redis 6.2, Valkey 8.1 and a cluster.
+pytestmark = pytest.mark.servers("redis", "valkey", "cluster")
+
 
 @pytest.fixture
 def broker(redis_url: str, namespace: str, signal_handlers: None) -> Iterator[Broker]:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from alsek.core.broker import Broker
 from alsek.storage.backends.redis.sync import RedisBackend
+
+#: Pool behaviour that depends on the server: on Redis 6.2, Valkey 8.1 and a cluster.
+pytestmark = pytest.mark.servers("redis", "valkey", "cluster")
 
 
 def test_a_one_millisecond_wait_for_work_returns_promptly(redis_url: str, namespace: str) -> None:

@@ -20,6 +20,9 @@ from alsek.core.message import Message
 from alsek.core.status import TaskStatus
 from alsek.exceptions import TaskFailedError
 
+#: Pool behaviour that depends on the server: on Redis 6.2, Valkey 8.1 and a cluster.
+pytestmark = pytest.mark.servers("redis", "valkey", "cluster")
+
 SUBMITTED, RUNNING, RETRYING = TaskStatus.SUBMITTED, TaskStatus.RUNNING, TaskStatus.RETRYING
 SUCCEEDED, FAILED = TaskStatus.SUCCEEDED, TaskStatus.FAILED
 

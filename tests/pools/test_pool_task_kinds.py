@@ -9,6 +9,9 @@ from poolwork import pools
 
 from alsek.exceptions import NoTasksFoundError
 
+#: Pool behaviour that depends on the server: on Redis 6.2, Valkey 8.1 and a cluster.
+pytestmark = pytest.mark.servers("redis", "valkey", "cluster")
+
 REFUSAL = r"(an async pool cannot run sync|a thread or process pool cannot run async) tasks"
 
 

@@ -18,6 +18,7 @@ from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
 from alsek.storage.backends.redis.sync import RedisBackend
 from alsek.storage.result import AsyncResultStore, ResultStore
 from tests.polling import call, eventually, until
+from tests.pubsub import async_subscriber_count, subscriber_count
 from tests.status.conftest import Kit, make
 
 OWNER = "lock:test-host:process:1:lease:abc"
@@ -149,7 +150,7 @@ def test_get_with_timeout_wakes_on_arrival_from_a_non_main_thread(sync_kit: Kit)
     thread = threading.Thread(target=lambda: got.append(store.get(message, timeout=30_000)))
     thread.start()
     channel = store._channel(store.get_storage_name(message))
-    eventually(lambda: sync_kit.backend.conn.pubsub_numsub(channel)[0][1] == 1)
+    eventually(lambda: subscriber_count(sync_kit.backend.conn, channel) == 1)
     store.set(message, "arrived")
     thread.join(30)
     assert got == ["arrived"]
@@ -167,7 +168,7 @@ async def test_async_get_with_timeout_wakes_on_arrival(redis_url: str, namespace
 
 
 async def _subscribed(backend: AsyncRedisBackend, channel: str) -> bool:
-    return bool((await backend.conn.pubsub_numsub(channel))[0][1])
+    return bool(await async_subscriber_count(backend.conn, channel))
 
 
 async def test_a_thousand_async_waiters_all_wake(redis_url: str, namespace: str) -> None:

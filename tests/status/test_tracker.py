@@ -16,10 +16,18 @@ from alsek.core.status import (
     StatusUpdate,
     TaskStatus,
 )
+from alsek.core.steps.sending import send
 from alsek.exceptions import ValidationError
 from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
 from alsek.storage.backends.redis.sync import RedisBackend
 from tests.polling import call, eventually, until
+from tests.pubsub import (
+    Spy,
+    async_subscriber_count,
+    kill_subscriber_connections,
+    subscriber_connections,
+    subscriber_count,
+)
 from tests.status.conftest import Kit, close, collect, first, make
 
 # -- types and names ----------------------------------------------------------------------------
@@ -240,12 +248,11 @@ async def test_async_listener_gets_the_snapshot_then_later_updates(
 def test_listener_with_no_status_yet_waits_for_the_first_write(sync_kit: Kit) -> None:
     tracker, message = sync_kit.tracker, make()
     got: list[StatusUpdate] = []
-    spy = sync_kit.backend.conn.pubsub()
-    spy.subscribe(tracker._channel(message))
+    spy = Spy(sync_kit.backend.conn, tracker._channel(message))
     thread = threading.Thread(target=lambda: got.extend(tracker.listen_to_updates(message)))
     thread.start()
     # The listener has read its (empty) snapshot once its sync token is published.
-    eventually(lambda: str((spy.get_message(timeout=0.1) or {}).get("data")).startswith("~sync"))
+    eventually(lambda: str(spy.next_data(0.1)).startswith("~sync"))
     spy.close()
     tracker.set(message, TaskStatus.RUNNING)
     tracker.set(message, TaskStatus.SUCCEEDED)
@@ -309,9 +316,9 @@ async def test_closing_a_listener_unsubscribes(kit: Kit, redis_client: redis.Red
     updates = kit.tracker.listen_to_updates(message)
     await first(updates)
     channel = kit.tracker._channel(message)
-    assert redis_client.pubsub_numsub(channel)[0][1] == 1
+    assert subscriber_count(redis_client, channel) == 1
     await close(updates)
-    await until(lambda: redis_client.pubsub_numsub(channel)[0][1] == 0)
+    await until(lambda: subscriber_count(redis_client, channel) == 0)
 
 
 def test_a_listener_survives_its_subscriber_connection_being_killed(
@@ -322,9 +329,9 @@ def test_a_listener_survives_its_subscriber_connection_being_killed(
     updates = tracker.listen_to_updates(message)
     assert next(updates).value is TaskStatus.SUBMITTED
     channel = tracker._channel(message)
-    assert redis_client.client_kill_filter(_type="pubsub") >= 1
+    assert kill_subscriber_connections(redis_client) >= 1
     tracker.set(message, TaskStatus.RUNNING)  # may be published while nobody listens
-    eventually(lambda: redis_client.pubsub_numsub(channel)[0][1] == 1)
+    eventually(lambda: subscriber_count(redis_client, channel) == 1)
     tracker.set(message, TaskStatus.SUCCEEDED)
     rest = [update.value for update in updates]
     assert rest[-1] is TaskStatus.SUCCEEDED
@@ -336,22 +343,17 @@ def test_a_thousand_sync_listeners_share_one_subscriber_connection(
 ) -> None:
     tracker = sync_kit.tracker
     messages = [make() for _ in range(1000)]
-    pipe = redis_client.pipeline()
-    for message in messages:
-        for command in _set_commands(tracker, message, TaskStatus.SUBMITTED):
-            pipe.execute_command(*command)
-    pipe.execute()
+    send(redis_client, [c for m in messages for c in _set_commands(tracker, m, SUBMITTED)])
     listeners = [tracker.listen_to_updates(message) for message in messages]
     assert {next(listener).value for listener in listeners} == {TaskStatus.SUBMITTED}
-    subscribers = [c for c in redis_client.client_list(_type="pubsub") if int(c["sub"]) >= 1000]
-    assert len(subscribers) == 1
-    pipe = redis_client.pipeline()
-    for message in messages:
-        for command in _set_commands(tracker, message, TaskStatus.SUCCEEDED):
-            pipe.execute_command(*command)
-    pipe.execute()
+    # One queue: on a cluster too its channels share a slot, so one node, one connection.
+    assert [n for n in subscriber_connections(redis_client) if n >= 1000] == [1000]
+    send(redis_client, [c for m in messages for c in _set_commands(tracker, m, SUCCEEDED)])
     finals = [[update.value for update in listener] for listener in listeners]
     assert finals == [[TaskStatus.SUCCEEDED]] * 1000
+
+
+SUBMITTED, SUCCEEDED = TaskStatus.SUBMITTED, TaskStatus.SUCCEEDED
 
 
 def _set_commands(tracker: Any, message: Any, status: TaskStatus) -> tuple[Any, ...]:
@@ -382,15 +384,10 @@ async def test_a_thousand_async_listeners_on_one_event_loop(
                     all_started.set()
         return seen
 
-    pipe = redis_client.pipeline()
-    for message in messages:
-        for command in _set_commands(tracker, message, TaskStatus.SUBMITTED):
-            pipe.execute_command(*command)
-    pipe.execute()
+    send(redis_client, [c for m in messages for c in _set_commands(tracker, m, SUBMITTED)])
     tasks = [asyncio.create_task(listen(message)) for message in messages]
     await asyncio.wait_for(all_started.wait(), 60)
-    subscribers = [c for c in redis_client.client_list(_type="pubsub") if int(c["sub"]) >= 1000]
-    assert len(subscribers) == 1
+    assert [n for n in subscriber_connections(redis_client) if n >= 1000] == [1000]
     for message in messages:
         await tracker.set(message, TaskStatus.SUCCEEDED)
     results = await asyncio.wait_for(asyncio.gather(*tasks), 60)
@@ -449,7 +446,7 @@ def test_wait_for_wakes_on_the_write_from_a_non_main_thread(sync_kit: Kit) -> No
 
     thread = threading.Thread(target=waiter)
     thread.start()
-    eventually(lambda: sync_kit.backend.conn.pubsub_numsub(tracker._channel(message))[0][1])
+    eventually(lambda: subscriber_count(sync_kit.backend.conn, tracker._channel(message)))
     tracker.set(message, TaskStatus.RUNNING)
     tracker.set(message, TaskStatus.SUCCEEDED)
     thread.join(30)
@@ -465,7 +462,7 @@ async def test_async_wait_for_wakes_on_the_write(redis_url: str, namespace: str)
         tracker.wait_for(message, TaskStatus.FAILED, timeout=30, poll_interval=3600)
     )
     await asyncio.sleep(0)
-    while not (await backend.conn.pubsub_numsub(tracker._channel(message)))[0][1]:
+    while not await async_subscriber_count(backend.conn, tracker._channel(message)):
         await asyncio.sleep(0.01)
     await tracker.set(message, TaskStatus.FAILED)
     assert await asyncio.wait_for(waiting, 30) is TaskStatus.FAILED
@@ -502,7 +499,7 @@ def test_a_forked_child_gets_its_own_hub(sync_kit: Kit) -> None:
     )
     child.start()
     channel = tracker._channel(message)
-    eventually(lambda: sync_kit.backend.conn.pubsub_numsub(channel)[0][1] == 2)
+    eventually(lambda: subscriber_count(sync_kit.backend.conn, channel) == 2)
     tracker.set(message, TaskStatus.SUCCEEDED)
     child.join(30)
     assert child.exitcode == 0

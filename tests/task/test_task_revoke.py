@@ -6,18 +6,17 @@ import pytest
 import redis
 
 from alsek.core.status import TaskStatus
+from alsek.core.steps.hub import Published, subscribe
 from alsek.exceptions import RevokedError, TaskFailedError
 from alsek.utils.parsing import get_exception_name
-from tests.polling import call, eventually
+from tests.polling import call
 from tests.task.conftest import Kit
 
 
 async def test_revoking_a_queued_message(kit: Kit, redis_client: redis.Redis) -> None:
     task = kit.task(status_tracker=kit.tracker, result_store=kit.store)
     message = await call(task.generate, args=(1, 2))
-    pubsub = redis_client.pubsub()
-    pubsub.subscribe(kit.broker.revocations_channel)
-    eventually(lambda: pubsub.get_message(timeout=0.1))  # the subscribe confirmation
+    subscription = subscribe(redis_client, [kit.broker.revocation_channel(message.queue)])
 
     await call(task.revoke, message)
 
@@ -27,9 +26,9 @@ async def test_revoking_a_queued_message(kit: Kit, redis_client: redis.Redis) ->
     assert await call(kit.broker.in_dlq, message)
     assert not await call(kit.broker.exists, message)
     assert await kit.claim() == []
-    announced = eventually(lambda: pubsub.get_message(timeout=0.1))
-    assert announced["data"] == message.uuid
-    pubsub.close()
+    announced = subscription.receive(timeout=5)
+    subscription.close()
+    assert isinstance(announced, Published) and announced.data == message.uuid
     with pytest.raises(TaskFailedError, match="RevokedError"):
         await call(kit.store.get, message)
     [dead] = await call(kit.broker.dlq_list, "q")

@@ -19,6 +19,7 @@ from alsek.storage.result import AsyncResultStore
 from alsek.tools import ResultPool
 from alsek.utils.system import clear_stop_request
 from tests.polling import eventually
+from tests.pubsub import subscriber_count
 from tests.status.conftest import Kit, make
 
 #: Far longer than the test timeout: a pool that slept ``wait`` instead of waking would hang.
@@ -27,7 +28,7 @@ NEVER = 10 * 60 * 1000
 
 def subscribed(kit: Kit, messages: list[Message]) -> bool:
     channels = [kit.store._channel(kit.store.get_storage_name(m)) for m in messages]
-    return all(count for _, count in kit.backend.conn.pubsub_numsub(*channels))
+    return all(subscriber_count(kit.backend.conn, channel) for channel in channels)
 
 
 def write_when_subscribed(

@@ -25,6 +25,7 @@ from alsek.core.broker.submit import SubmitSteps
 from alsek.core.message import Message
 from alsek.core.middleware import Middleware, MiddlewareStack
 from alsek.core.steps.ops import Request, ScriptCall, Steps, batched, call
+from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.defaults import DEFAULT_LEASE_TTL, DEFAULT_TTL
 from alsek.exceptions import WorkerLostError
 from alsek.storage.backends.helpers import rebuild_backend
@@ -74,6 +75,16 @@ class Claim(NamedTuple):
     rejected: int
 
 
+#: Default longest wait of a durable write for its replicas (ms).
+DEFAULT_WAIT_TIMEOUT_MS = 1000
+
+
+def _check_count(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
 def _worker_lost_details() -> dict[str, Any]:
     return ExceptionDetails(
         name=get_exception_name(WorkerLostError),
@@ -90,8 +101,15 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             keeps no copy.
     """
 
-    def __init__(self, dlq_ttl: int | None = None) -> None:
+    def __init__(
+        self,
+        dlq_ttl: int | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = DEFAULT_WAIT_TIMEOUT_MS,
+    ) -> None:
         self.dlq_ttl = dlq_ttl
+        self.wait_replicas = _check_count("wait_replicas", wait_replicas, minimum=0)
+        self.wait_timeout_ms = _check_count("wait_timeout_ms", wait_timeout_ms, minimum=1)
         self._registered: dict[str, float] = {}
         self._one_queue_per_call: bool | None = None
         self._middleware = MiddlewareStack()
@@ -113,6 +131,14 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
     def middleware(self) -> tuple[Middleware, ...]:
         """The middleware added, in order."""
         return tuple(self._middleware)
+
+    def __repr__(self) -> str:
+        durable = (
+            f", wait_replicas={self.wait_replicas}, wait_timeout_ms={self.wait_timeout_ms}"
+            if self.wait_replicas
+            else ""
+        )
+        return f"{type(self).__name__}(backend={self.backend!r}, dlq_ttl={self.dlq_ttl!r}{durable})"
 
     # -- interface (spec) ------------------------------------------------------------------
 
@@ -201,15 +227,26 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         if not sources:
             raise ValueError("claim needs at least one source queue")
         # One call for every queue on a single Redis; one per queue, in order, on a Cluster
-        # (a script may touch one slot only).
+        # (a script may touch one slot only). There, a queue whose node cannot serve now (a
+        # failover, a slot on the move) is passed over, so the queues of the other nodes keep
+        # flowing and what was claimed from them is never dropped; only when no queue could be
+        # asked does the outage reach the caller.
         groups = [[source] for source in sources] if self.one_queue_per_call else [sources]
         messages: list[Message] = []
         dues: list[int] = []
         rejected = 0
+        unavailable: list[Exception] = []
         for index, group in enumerate(groups):
             rid = f"{request_id}:{index}" if request_id and len(groups) > 1 else request_id
             request = self._claim_call(group, n - len(messages), owner_id, lease_ttl, status, rid)
-            [reply] = yield batched(request)
+            try:
+                [reply] = yield batched(request)
+            except REDIS_OUTAGE_ERRORS as error:
+                if len(groups) == 1:
+                    raise
+                log.debug("Passing over queue %r this time: %s", group[0].queue, error)
+                unavailable.append(error)
+                continue
             claimed, rejects = self._parse_claim(reply, status)
             if rejects:
                 yield batched(*rejects)
@@ -219,6 +256,8 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
                 dues.append(utcnow_timestamp_ms() + int(reply[0]))
             if len(messages) >= n:
                 break
+        if len(unavailable) == len(groups):
+            raise unavailable[0]
         return Claim(messages, min(dues) if dues else None, rejected)
 
     def _claim_call(
@@ -269,19 +308,30 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         return messages, rejects
 
     def _renew_steps(self, messages: Sequence[Message], lease_ttl: int) -> Steps[list[bool | None]]:
+        """One script call per Cluster slot (one in all on a single server), one round trip."""
         if not messages:
             return []
-        args: list[str | int | float] = [lease_ttl, len(messages)]
-        for message in messages:
-            args += [message.queue, message.uuid, lease_owner(message)]
-        [flags] = yield batched(self._script("renew", messages[0].queue, *args))
-        return [None if flag < 0 else bool(flag) for flag in flags]
+        groups = self._slot_groups([message.queue for message in messages])
+        calls = []
+        for group in groups:
+            args: list[str | int | float] = [lease_ttl, len(group)]
+            for index in group:
+                message = messages[index]
+                args += [message.queue, message.uuid, lease_owner(message)]
+            calls.append(self._script("renew", messages[group[0]].queue, *args))
+        replies = yield batched(*calls)
+        flags: list[bool | None] = [None] * len(messages)
+        for group, reply in zip(groups, replies):
+            for index, flag in zip(group, reply):
+                flags[index] = None if flag < 0 else bool(flag)
+        return flags
 
     def _release_steps(self, message: Message) -> Steps[None]:
         owner = lease_owner(message)
         if not owner:
             raise AttributeError(f"{message.summary} carries no lease to release")
-        [reply] = yield batched(self._queue_script("release", message.queue, message.uuid, owner))
+        request = self._queue_script("release", message.queue, message.uuid, owner)
+        [reply] = yield self._write(request)
         check_reply(reply, message, "release")
         message.linked_lock = None
 
@@ -289,7 +339,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         names = list(queues) if queues is not None else (yield from self._queues_steps())
         if not names:
             return 0
-        groups = [[name] for name in names] if self.one_queue_per_call else [names]
+        groups = [[names[i] for i in group] for group in self._slot_groups(names)]
         replies = yield batched(*(self._script("reclaim", group[0], *group) for group in groups))
         return sum(int(reply) for reply in replies)
 
@@ -320,7 +370,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
                 "ack", message.queue, message.uuid, lease_owner(message), *encode_effects(effects)
             )
         )
-        replies = yield batched(*calls)
+        replies = yield self._write(*calls)
         if after and replies[-1] == OK:
             yield batched(*after)
         if then_submit is not None and replies[0][0] != OK:
@@ -358,7 +408,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             updated.ready_at,
             *encode_effects(effects),
         )
-        [reply] = yield batched(request)
+        [reply] = yield self._write(request)
         check_reply(reply, message, "retry")
         message.update(
             retries=updated.retries,
@@ -378,7 +428,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             failure_reason(message),
             effects,
         )
-        [reply] = yield batched(request)
+        [reply] = yield self._write(request)
         if after and reply == OK:
             yield batched(*after)
         check_reply(reply, message, "fail", gone_ok=True)
@@ -396,10 +446,10 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             self._encode_body(message),
             failure_reason(message),
             self.dlq_ttl or 0,
-            self.revocations_channel,
+            self.revocation_channel(message.queue),
             *encode_effects(effects),
         )
-        [reply] = yield batched(request)
+        [reply] = yield self._write(request)
         message.linked_lock = None
         revoked = check_reply(reply, message, "revoke", gone_ok=True) == OK
         if revoked and after:

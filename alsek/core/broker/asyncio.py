@@ -6,7 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from alsek.core.broker import keys
-from alsek.core.broker._base import BaseBroker, Claim, ClaimSource, DeadLetter
+from alsek.core.broker._base import (
+    DEFAULT_WAIT_TIMEOUT_MS,
+    BaseBroker,
+    Claim,
+    ClaimSource,
+    DeadLetter,
+)
 from alsek.core.broker.effects import ClaimStatus, Effect
 from alsek.core.message import Message
 from alsek.core.steps.drivers import async_run
@@ -21,18 +27,23 @@ class AsyncBroker(BaseBroker):
     Args:
         backend: an async Redis backend.
         dlq_ttl: how long (ms) failed messages stay in the dead-letter queue (``None``: none).
+        wait_replicas: replicas every fate-deciding write waits for (see ``Broker``).
+        wait_timeout_ms: the longest such a wait (see ``Broker``).
     """
 
     backend: AsyncBackend
 
-    def __init__(self, backend: AsyncBackend, dlq_ttl: int | None = DEFAULT_TTL) -> None:
+    def __init__(
+        self,
+        backend: AsyncBackend,
+        dlq_ttl: int | None = DEFAULT_TTL,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = DEFAULT_WAIT_TIMEOUT_MS,
+    ) -> None:
         if not backend.IS_ASYNC:
             raise AssertionError("Async broker requires an asynchronous backend")
-        super().__init__(dlq_ttl=dlq_ttl)
+        super().__init__(dlq_ttl, wait_replicas, wait_timeout_ms)
         self.backend = backend
-
-    def __repr__(self) -> str:
-        return f"AsyncBroker(backend={self.backend!r}, dlq_ttl={self.dlq_ttl!r})"
 
     async def _drive(self, steps: Steps[T]) -> T:
         """Run an operation with the asyncio driver."""

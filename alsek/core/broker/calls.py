@@ -21,7 +21,7 @@ from alsek.core.broker.effects import (
 )
 from alsek.core.broker.scripts import get_script
 from alsek.core.message import Message
-from alsek.core.steps.ops import Command, ScriptCall
+from alsek.core.steps.ops import Command, Request, RoundTrip, ScriptCall, batched
 from alsek.storage.backends.base import BaseBackend
 from alsek.utils.temporal import utcnow_timestamp_ms
 
@@ -45,6 +45,8 @@ class BrokerCalls:
 
     backend: BaseBackend
     dlq_ttl: int | None
+    wait_replicas: int
+    wait_timeout_ms: int
     _one_queue_per_call: bool | None
 
     # -- names -----------------------------------------------------------------------------
@@ -61,14 +63,20 @@ class BrokerCalls:
         route = self._full(keys.tasks_key(route_queue))
         return ScriptCall(get_script(name), (route,), (self._prefix, utcnow_timestamp_ms(), *args))
 
+    def _write(self, *requests: Request) -> RoundTrip:
+        """A round trip of writes that decide a message's fate: batched, and waiting for
+        ``wait_replicas`` replicas when the broker asks for that."""
+        replicas = (self.wait_replicas, self.wait_timeout_ms) if self.wait_replicas else None
+        return batched(*requests, replicas=replicas)
+
     def _queue_script(self, name: str, queue: str, *args: str | int | float) -> ScriptCall:
         """A script call about one queue; ARGV = prefix, now, queue, *args."""
         return self._script(name, queue, queue, *args)
 
-    @property
-    def revocations_channel(self) -> str:
-        """Pub/sub channel announcing the uuid of every revoked message."""
-        return self._full(keys.REVOCATIONS_CHANNEL)
+    def revocation_channel(self, queue: str) -> str:
+        """Pub/sub channel announcing the uuid of every revoked message of ``queue`` (in the
+        queue's Cluster slot, so the revoke script may publish on it, sharded or not)."""
+        return self._full(keys.revocations_channel(queue))
 
     def lease_key(self, message: Message) -> str:
         """Redis key of the message's lease (python-redis-lock format: ``lock:{full name}``)."""
@@ -78,8 +86,18 @@ class BrokerCalls:
     def one_queue_per_call(self) -> bool:
         """Whether scripts may touch one queue only per call (Redis Cluster)."""
         if self._one_queue_per_call is None:
-            self._one_queue_per_call = "cluster" in type(self.backend.conn).__module__
+            self._one_queue_per_call = self.backend.is_cluster
         return self._one_queue_per_call
+
+    def _slot_groups(self, queues: Sequence[str]) -> list[list[int]]:
+        """Indexes of ``queues`` grouped so that one script call may take each group: all in
+        one on a single server, by hash slot on a cluster (first appearance order)."""
+        if not self.one_queue_per_call:
+            return [list(range(len(queues)))] if queues else []
+        groups: dict[int, list[int]] = {}
+        for index, queue in enumerate(queues):
+            groups.setdefault(keys.queue_slot(queue), []).append(index)
+        return list(groups.values())
 
     # -- bodies ----------------------------------------------------------------------------
 

@@ -111,7 +111,7 @@ class DeadLetterSteps(RegistrySteps):
             ttl,
             *encode_effects(effects),
         )
-        [reply, *_] = yield batched(request, *beside)
+        [reply, *_] = yield self._write(request, *beside)
         check_reply(reply, message, "requeue")
         return fresh
 

@@ -7,14 +7,20 @@ one Redis Cluster slot. The Lua library (``scripts/lib.lua``) builds the same na
 
 from __future__ import annotations
 
+from redis.crc import key_slot
+
 #: The namespace's queue registry and its wake list share one hash tag (one Cluster slot).
 QUEUE_REGISTRY = "registry:{queues}"
 QUEUE_REGISTRY_WAKE = "registry:{queues}:wake"
-REVOCATIONS_CHANNEL = "revocations"
 #: Separates the fields of a uuid record (``uuid_record``); never part of a name.
 UUID_RECORD_SEPARATOR = "\x1f"
 #: How long a wake token waits for a consumer (``WAKE_TTL_MS`` in ``scripts/lib.lua``).
 WAKE_TTL_MS = 60_000
+
+
+def queue_slot(queue: str) -> int:
+    """The Redis Cluster hash slot of every key of ``queue`` (its hash tag is the name)."""
+    return int(key_slot(queue.encode()))
 
 
 def queue_base(queue: str) -> str:
@@ -91,6 +97,11 @@ def uuid_key(uuid: str) -> str:
 def uuid_record(queue: str, task_name: str, progenitor_uuid: str | None) -> str:
     """What ``uuid_key`` holds: queue, task and progenitor (for its result's name)."""
     return UUID_RECORD_SEPARATOR.join((queue, task_name, progenitor_uuid or ""))
+
+
+def revocations_channel(queue: str) -> str:
+    """Pub/sub channel announcing the uuids of ``queue``'s revoked messages."""
+    return f"revocations:{{{queue}}}"
 
 
 def revoked_key(queue: str, uuid: str) -> str:

@@ -19,7 +19,7 @@ from alsek.core.broker.registry import RegistrySteps
 from alsek.core.broker.replies import EXISTS, REVOKED, REVOKED_ADVICE
 from alsek.core.message import Message
 from alsek.core.middleware import MiddlewareStack, hook_steps
-from alsek.core.steps.ops import Command, Request, ScriptCall, Steps, batched
+from alsek.core.steps.ops import Command, Request, ScriptCall, Steps
 from alsek.core.steps.outage import (
     SUBMIT_OUTAGE_PATIENCE_MS,
     SUBMIT_OUTAGE_PAUSES_MS,
@@ -126,7 +126,7 @@ class SubmitSteps(RegistrySteps):
             # Redis, its request id makes the second one change nothing (uuid records sent
             # beside it, on a Cluster, are plain SETs: a repeat writes the same).
             replies = yield from sent_through_outage(
-                batched(*calls, *registrations, *indexing),
+                self._write(*calls, *registrations, *indexing),
                 SUBMIT_OUTAGE_PATIENCE_MS,
                 SUBMIT_OUTAGE_PAUSES_MS,
             )

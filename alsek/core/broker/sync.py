@@ -6,7 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from alsek.core.broker import keys
-from alsek.core.broker._base import BaseBroker, Claim, ClaimSource, DeadLetter
+from alsek.core.broker._base import (
+    DEFAULT_WAIT_TIMEOUT_MS,
+    BaseBroker,
+    Claim,
+    ClaimSource,
+    DeadLetter,
+)
 from alsek.core.broker.effects import ClaimStatus, Effect
 from alsek.core.message import Message
 from alsek.core.steps.drivers import run
@@ -21,18 +27,27 @@ class Broker(BaseBroker):
     Args:
         backend: a sync Redis backend.
         dlq_ttl: how long (ms) failed messages stay in the dead-letter queue (``None``: none).
+        wait_replicas: make every write that decides a message's fate (submit, ack, retry,
+            fail, revoke, release, requeue) wait until this many replicas have it (Redis
+            ``WAIT``, in the same round trip), so a failover right after cannot lose it. 0 (the
+            default) waits for none. See ``docs/scaling.md`` for what it costs.
+        wait_timeout_ms: the longest such a wait; replicas that fall short are logged, and the
+            write stands (Redis cannot undo it).
     """
 
     backend: Backend
 
-    def __init__(self, backend: Backend, dlq_ttl: int | None = DEFAULT_TTL) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        dlq_ttl: int | None = DEFAULT_TTL,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = DEFAULT_WAIT_TIMEOUT_MS,
+    ) -> None:
         if backend.IS_ASYNC:
             raise AttributeError("Broker needs a sync backend; use AsyncBroker for an async one")
-        super().__init__(dlq_ttl=dlq_ttl)
+        super().__init__(dlq_ttl, wait_replicas, wait_timeout_ms)
         self.backend = backend
-
-    def __repr__(self) -> str:
-        return f"Broker(backend={self.backend!r}, dlq_ttl={self.dlq_ttl!r})"
 
     def _drive(self, steps: Steps[T]) -> T:
         """Run an operation with the blocking driver."""

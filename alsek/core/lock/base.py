@@ -13,8 +13,10 @@ client call, which a blocking client answers at once and an asyncio client with 
 
 Locks are global: a lock is scoped to a queue only if the queue's name is part of ``name``.
 Entering a lock's context manager does not acquire it; leaving it releases it if ``auto_release``.
-On Redis Cluster the release script touches the lock key and its signal list, which share a slot
-only if ``name`` carries a hash tag (as with python-redis-lock).
+On a Redis Cluster the release script touches the lock key and its signal list, which must share
+a slot: when ``name`` carries no hash tag, the signal list is ``lock-signal:{<lock key>}``,
+whose hash tag is the whole lock key (python-redis-lock cannot release such a lock on a cluster
+anyway, so nothing shared is lost).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any, ClassVar, Literal, NamedTuple, TypeVar, get_args
 from weakref import WeakKeyDictionary
 
 import redis_lock
+from redis.crc import key_slot
 
 from alsek.storage.backends.base import BaseBackend
 from alsek.utils.printing import auto_repr
@@ -212,13 +215,15 @@ class BaseLock(ABC):
         )
 
     def validate(self) -> None:
-        """Raise ``ValueError`` for an empty name or owner id, or a TTL that is not positive."""
+        """Raise ``ValueError`` for an empty name or owner id, a TTL that is not positive, or a
+        name a cluster cannot release (see ``signal_key``)."""
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"A lock name must be a non-empty str, not {self.name!r}")
         if not isinstance(self.owner_id, str) or not self.owner_id:
             raise ValueError(f"A lock owner_id must be a non-empty str, not {self.owner_id!r}")
         if self.ttl is not None:
             _check_ttl(self.ttl, f"The ttl of lock {self.name!r}")
+        _ = self.signal_key  # on a cluster: a name its signal list cannot share a slot with
 
     @property
     def owner_id(self) -> str:
@@ -237,8 +242,19 @@ class BaseLock(ABC):
 
     @property
     def signal_key(self) -> str:
-        """The list a release pushes to, waking blocked acquirers."""
-        return f"lock-signal:{self.full_name}"
+        """The list a release pushes to, waking blocked acquirers (in the lock key's slot on a
+        Redis Cluster; see the module)."""
+        plain = f"lock-signal:{self.full_name}"
+        if not self.backend.is_cluster or key_slot(plain.encode()) == key_slot(self.key.encode()):
+            return plain
+        tagged = f"lock-signal:{{{self.key}}}"
+        if key_slot(tagged.encode()) != key_slot(self.key.encode()):
+            raise ValueError(
+                f"Lock name {self.name!r} cannot be used on a Redis Cluster: its '}}' breaks "
+                "the hash tag alsek gives the release signal; give the name a hash tag of its "
+                "own, e.g. '{report}:nightly'"
+            )
+        return tagged
 
     @property
     @abstractmethod

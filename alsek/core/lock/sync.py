@@ -65,7 +65,16 @@ class Lock(BaseLock):
     @cached_property
     def lock(self) -> redis_lock.Lock:
         """The python-redis-lock ``Lock`` over the same key, with the TTL in whole seconds
-        (rounded up). It keeps the owner id it saw when first read."""
+        (rounded up). It keeps the owner id it saw when first read.
+
+        Raises:
+            NotImplementedError: on a Redis Cluster, which python-redis-lock does not support.
+        """
+        if self.backend.is_cluster:
+            raise NotImplementedError(
+                f"Lock {self.name!r}: python-redis-lock cannot run on a Redis Cluster client; "
+                "use this Lock's own acquire/release/extend, which can"
+            )
         return redis_lock.Lock(
             self._conn, name=self.full_name, expire=expire_seconds(self.ttl), id=self.owner_id
         )

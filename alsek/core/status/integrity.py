@@ -31,7 +31,7 @@ from alsek.core.message import Message
 from alsek.core.status.sync import StatusTracker
 from alsek.core.status.types import LIVE_TASK_STATUSES, StatusUpdate, TaskStatus
 from alsek.core.steps.drivers import run
-from alsek.core.steps.ops import Steps, call
+from alsek.core.steps.ops import Script, ScriptCall, Steps, call
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,9 @@ SCAN_BATCH_SIZE = 500
 
 #: KEYS: status, live index, message body, lease. ARGV: status as read ('' if missing), UNKNOWN
 #: payload, ttl (0: none), channel ('': no publish), index member, mode ('check' or 'drop').
-SETTLE_SCRIPT = """
+SETTLE_SCRIPT = Script.from_text(
+    "settle",
+    """
 local current = redis.call('GET', KEYS[1])
 if not current then
   redis.call('ZREM', KEYS[2], ARGV[5])
@@ -60,10 +62,11 @@ if ttl > 0 then
 else
   redis.call('SET', KEYS[1], ARGV[2])
 end
-if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[2]) end
+if ARGV[4] ~= '' then redis.call(PUBLISH, ARGV[4], ARGV[2]) end
 redis.call('ZREM', KEYS[2], ARGV[5])
 return 'MARKED'
-"""
+""",
+)
 
 
 def _name2message(queue: str, member: str) -> Message | None:
@@ -142,20 +145,22 @@ class StatusTrackerIntegrityScanner:
         unknown = tracker._encode(StatusUpdate(TaskStatus.UNKNOWN))
         replies = yield call(
             *(
-                (
-                    "EVAL",
+                ScriptCall(
                     SETTLE_SCRIPT,
-                    4,
-                    key,
-                    index,
-                    f"{self.broker.backend.namespace}:{keys.message_key(queue, stub.uuid)}",
-                    self.broker.lease_key(stub),
-                    raw or "",
-                    unknown,
-                    tracker.ttl or 0,
-                    tracker._channel(stub) if tracker.enable_pubsub else "",
-                    member,
-                    self._mode(raw),
+                    (
+                        key,
+                        index,
+                        f"{self.broker.backend.namespace}:{keys.message_key(queue, stub.uuid)}",
+                        self.broker.lease_key(stub),
+                    ),
+                    (
+                        raw or "",
+                        unknown,
+                        tracker.ttl or 0,
+                        tracker._channel(stub) if tracker.enable_pubsub else "",
+                        member,
+                        self._mode(raw),
+                    ),
                 )
                 for key, stub, member, raw in zip(status_keys, stubs, members, raws)
             )

@@ -9,7 +9,9 @@ lead to the oldest waiting caller, so nobody serves others for long. Alone, a ca
 requests at once: no added latency.
 
 Only idempotent requests go through a batcher (a batch interrupted by a cancellation is sent
-again): reads, and alsek's broker scripts, which recognise a repeat of themselves.
+again): reads, and alsek's broker scripts, which recognise a repeat of themselves. Durable
+writes (that wait for replicas) have batchers of their own, one per replication setting, so a
+batch either waits for its replicas or not.
 ``BatchCore`` holds the queue decisions; ``CommandBatcher`` (threads) and
 ``AsyncCommandBatcher`` (one per event loop) only wait and send (through ``sending``).
 """
@@ -23,7 +25,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from alsek.core.steps.ops import Request
+from alsek.core.steps.ops import Replication, Request
 from alsek.core.steps.sending import async_send, send
 
 
@@ -51,11 +53,15 @@ class _Caller:
 
 
 class BatchCore:
-    """The queue of requests waiting to be sent, and who leads. No I/O."""
+    """The queue of requests waiting to be sent, and who leads. No I/O.
 
-    def __init__(self) -> None:
+    ``replicas``: what every batch of this batcher waits for (``None``: nothing).
+    """
+
+    def __init__(self, replicas: Replication | None = None) -> None:
         self._pending: list[_Caller] = []
         self._leading = False
+        self.replicas = replicas
 
     def _enqueue(self, caller: _Caller) -> bool:
         """Queue a request; ``True`` when its caller must lead (nobody else is sending)."""
@@ -122,8 +128,8 @@ class BatchCore:
 class CommandBatcher(BatchCore):
     """Batches the requests of the threads using one ``redis.Redis`` client."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, replicas: Replication | None = None) -> None:
+        super().__init__(replicas)
         self._lock = threading.Lock()
 
     def execute(self, client: Any, requests: Sequence[Request]) -> list[Any]:
@@ -153,7 +159,7 @@ class CommandBatcher(BatchCore):
             if not batch:
                 return
             try:
-                replies = send(client, self._flatten(batch))
+                replies = send(client, self._flatten(batch), self.replicas)
             except Exception as error:
                 self._fail(batch, error)
             except BaseException:
@@ -190,7 +196,7 @@ class AsyncCommandBatcher(BatchCore):
             if not batch:
                 return
             try:
-                replies = await async_send(client, self._flatten(batch))
+                replies = await async_send(client, self._flatten(batch), self.replicas)
             except Exception as error:
                 self._fail(batch, error)
             except BaseException:
@@ -200,31 +206,43 @@ class AsyncCommandBatcher(BatchCore):
                 self._settle(batch, replies)
 
 
-_BATCHERS: weakref.WeakKeyDictionary[Any, CommandBatcher] = weakref.WeakKeyDictionary()
+_BATCHERS: weakref.WeakKeyDictionary[Any, dict[Replication | None, CommandBatcher]] = (
+    weakref.WeakKeyDictionary()
+)
 _BATCHERS_LOCK = threading.Lock()
 _ASYNC_BATCHERS: weakref.WeakKeyDictionary[
-    Any, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncCommandBatcher]
+    Any,
+    weakref.WeakKeyDictionary[
+        asyncio.AbstractEventLoop, dict[Replication | None, AsyncCommandBatcher]
+    ],
 ] = weakref.WeakKeyDictionary()
 
 
-def batcher_for(client: Any) -> CommandBatcher:
-    """The batcher of a blocking client (one per client, dropped with it)."""
+def batcher_for(client: Any, replicas: Replication | None = None) -> CommandBatcher:
+    """The batcher of a blocking client for writes waiting for ``replicas`` (one per client
+    and setting, dropped with the client)."""
     with _BATCHERS_LOCK:
-        batcher = _BATCHERS.get(client)
+        batchers = _BATCHERS.get(client)
+        if batchers is None:
+            batchers = _BATCHERS[client] = {}
+        batcher = batchers.get(replicas)
         if batcher is None:
-            batcher = _BATCHERS[client] = CommandBatcher()
+            batcher = batchers[replicas] = CommandBatcher(replicas)
         return batcher
 
 
-def async_batcher_for(client: Any) -> AsyncCommandBatcher:
-    """The batcher of an asyncio client on the running event loop."""
+def async_batcher_for(client: Any, replicas: Replication | None = None) -> AsyncCommandBatcher:
+    """The batcher of an asyncio client on the running event loop, for ``replicas``."""
     loop = asyncio.get_running_loop()
     per_loop = _ASYNC_BATCHERS.get(client)
     if per_loop is None:
         per_loop = _ASYNC_BATCHERS[client] = weakref.WeakKeyDictionary()
-    batcher = per_loop.get(loop)
+    batchers = per_loop.get(loop)
+    if batchers is None:
+        batchers = per_loop[loop] = {}
+    batcher = batchers.get(replicas)
     if batcher is None:
-        batcher = per_loop[loop] = AsyncCommandBatcher()
+        batcher = batchers[replicas] = AsyncCommandBatcher(replicas)
     return batcher
 
 

@@ -26,18 +26,26 @@ from alsek.core.steps.hub import (
     subscribe,
 )
 from alsek.core.steps.ops import (
+    Command,
     Cursor,
     Emit,
     Invoke,
     Op,
     Receive,
     RoundTrip,
+    ScanKeys,
     Sleep,
     Steps,
     Subscribe,
     T,
 )
-from alsek.core.steps.sending import async_send, first_error, send
+from alsek.core.steps.sending import (
+    async_send,
+    async_send_atomic,
+    first_error,
+    send,
+    send_atomic,
+)
 
 
 class _Result:
@@ -67,13 +75,10 @@ def _round_trip(conn: Any, op: RoundTrip) -> list[Any]:
     if not op.requests:
         return []
     if op.batched:
-        return batcher_for(conn).execute(conn, op.requests)
+        return batcher_for(conn, op.replicas).execute(conn, op.requests)
     if op.atomic:
-        pipe = conn.pipeline(transaction=True)
-        for command in op.requests:
-            pipe.execute_command(*cast(tuple[Any, ...], command))
-        return list(pipe.execute())
-    return first_error(send(conn, op.requests))
+        return send_atomic(conn, cast(tuple[Command, ...], op.requests))
+    return first_error(send(conn, op.requests, op.replicas))
 
 
 def _answer(op: Op, conn: Any, subscriptions: list[BaseSubscription]) -> Any:
@@ -88,6 +93,8 @@ def _answer(op: Op, conn: Any, subscriptions: list[BaseSubscription]) -> Any:
         return subscription
     if isinstance(op, Receive):
         return cast(Subscription, op.subscription).receive(op.timeout)
+    if isinstance(op, ScanKeys):
+        return list(_client(conn, op).scan_iter(match=op.match, count=op.count))
     if isinstance(op, Sleep):
         time.sleep(op.seconds)
         return None
@@ -128,13 +135,10 @@ async def _async_round_trip(conn: Any, op: RoundTrip) -> list[Any]:
     if not op.requests:
         return []
     if op.batched:
-        return await async_batcher_for(conn).execute(conn, op.requests)
+        return await async_batcher_for(conn, op.replicas).execute(conn, op.requests)
     if op.atomic:
-        pipe = conn.pipeline(transaction=True)
-        for command in op.requests:
-            pipe.execute_command(*cast(tuple[Any, ...], command))
-        return list(await pipe.execute())
-    return first_error(await async_send(conn, op.requests))
+        return await async_send_atomic(conn, cast(tuple[Command, ...], op.requests))
+    return first_error(await async_send(conn, op.requests, op.replicas))
 
 
 async def _async_answer(op: Op, conn: Any, subscriptions: list[BaseSubscription]) -> Any:
@@ -150,6 +154,8 @@ async def _async_answer(op: Op, conn: Any, subscriptions: list[BaseSubscription]
         return subscription
     if isinstance(op, Receive):
         return await cast(AsyncSubscription, op.subscription).receive(op.timeout)
+    if isinstance(op, ScanKeys):
+        return [key async for key in _client(conn, op).scan_iter(match=op.match, count=op.count)]
     if isinstance(op, Sleep):
         await asyncio.sleep(op.seconds)
         return None

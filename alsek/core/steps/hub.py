@@ -17,6 +17,10 @@ Reconnection: redis-py subscribes again after a dropped connection, but whatever
 between is lost, so every subscription of the channel receives ``RESYNC`` and reads its state
 again. ``HubCore`` holds all of these decisions; ``SubscriptionHub`` (a reader thread) and
 ``AsyncSubscriptionHub`` (a reader task) only move bytes.
+
+On a cluster with sharded pub/sub (``publishing``) the hub uses SSUBSCRIBE through ``shards``:
+one connection per node that owns a subscribed channel, a channel moved to its new owner after a
+failover or a slot migration, which the hub sees as a re-subscription (so ``RESYNC`` again).
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from alsek.core.steps.publishing import async_uses_sharded_pubsub, uses_sharded_pubsub
+from alsek.core.steps.shards import AsyncShardedSubscriber, ShardedSubscriber
+
 log = logging.getLogger(__name__)
 
 #: Published payloads starting with this are sync tokens, never data (JSON payloads start with
@@ -47,6 +54,8 @@ SUBSCRIBE_TIMEOUT_SECONDS = 10.0
 READ_TIMEOUT_SECONDS = 1.0
 #: Pause of a reader after a connection error, before it reads (and reconnects) again.
 RECONNECT_PAUSE_SECONDS = 0.5
+#: Entry types of sharded pub/sub, as the classic ones they mean.
+_SHARDED_TYPES = {"ssubscribe": "subscribe", "sunsubscribe": "unsubscribe", "smessage": "message"}
 
 
 @dataclass(frozen=True)
@@ -124,12 +133,24 @@ class BaseSubscription(ABC):
 class HubCore:
     """Who listens to what, and where each entry read from the connection goes. No I/O."""
 
-    def __init__(self) -> None:
+    def __init__(self, sharded: bool = False) -> None:
         self._channels: dict[str, _Channel] = {}
         self._tokens: dict[str, BaseSubscription] = {}
         self._members = 0
         self._stray: list[str] = []
         self.retired = False  # the connection is closed (or closing): send nothing more
+        self.sharded = sharded  # SSUBSCRIBE rather than SUBSCRIBE (see ``publishing``)
+
+    def command(self, name: str) -> str:
+        """The redis-py PubSub method for ``name`` (``subscribe``/``unsubscribe``)."""
+        return f"s{name}" if self.sharded else name
+
+    @staticmethod
+    def entry_of(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``entry``, unless it reports a failure of a sharded subscriber: then raise it."""
+        if entry is not None and entry.get("type") == "error":
+            raise entry["error"]
+        return entry
 
     def idle(self) -> bool:
         """No subscription left: the hub may close its connection (which drops the rest)."""
@@ -185,6 +206,7 @@ class HubCore:
     def route(self, entry: dict[str, Any]) -> list[tuple[BaseSubscription, Item]]:
         """Decide what an entry read from the subscriber connection means, and for whom."""
         kind, name = entry.get("type"), entry.get("channel")
+        kind = _SHARDED_TYPES.get(str(kind), kind)
         if not isinstance(name, str):  # not about a channel (a PONG, say)
             return []
         channel = self._channels.get(name)
@@ -282,10 +304,10 @@ class SubscriptionHub(HubCore):
     """
 
     def __init__(self, client: Any) -> None:
-        super().__init__()
+        super().__init__(sharded=uses_sharded_pubsub(client))
         self.client = client
         self.lock = threading.Lock()
-        self._pubsub = client.pubsub()
+        self._pubsub: Any = ShardedSubscriber(client) if self.sharded else client.pubsub()
         self._reader: threading.Thread | None = None
 
     def open(self, channels: Iterable[str]) -> Subscription:
@@ -313,7 +335,7 @@ class SubscriptionHub(HubCore):
         if not channels or self.retired:
             return
         try:
-            getattr(self._pubsub, command)(*channels)
+            getattr(self._pubsub, self.command(command))(*channels)
         except (RedisConnectionError, RedisTimeoutError):
             if command == "subscribe":
                 raise
@@ -322,7 +344,7 @@ class SubscriptionHub(HubCore):
     def _read(self) -> None:
         while not self._retire_if_idle():
             try:
-                entry = self._pubsub.get_message(timeout=READ_TIMEOUT_SECONDS)
+                entry = self._next_entry()
             except (RedisConnectionError, RedisTimeoutError) as error:
                 log.warning("Pub/sub connection lost (%s); reconnecting.", error)
                 time.sleep(RECONNECT_PAUSE_SECONDS)
@@ -337,6 +359,12 @@ class SubscriptionHub(HubCore):
                     self._send("unsubscribe", self.take_stray())
                 for subscription, item in deliveries:
                     subscription.push(item)
+
+    def _next_entry(self) -> dict[str, Any] | None:
+        if self.sharded:
+            return self.entry_of(self._pubsub.get_sharded_message(timeout=READ_TIMEOUT_SECONDS))
+        entry: dict[str, Any] | None = self._pubsub.get_message(timeout=READ_TIMEOUT_SECONDS)
+        return entry
 
     def _retire_if_idle(self) -> bool:
         if not self.idle():
@@ -426,11 +454,11 @@ class AsyncSubscriptionHub(HubCore):
     the loop ends).
     """
 
-    def __init__(self, client: Any, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__()
+    def __init__(self, client: Any, loop: asyncio.AbstractEventLoop, sharded: bool) -> None:
+        super().__init__(sharded=sharded)
         self.client = client
         self.loop = loop
-        self._pubsub = client.pubsub()
+        self._pubsub: Any = AsyncShardedSubscriber(client) if sharded else client.pubsub()
         self._reader: asyncio.Task[None] | None = None
         # redis-py's async PubSub connects on its first command without a lock: concurrent
         # first SUBSCRIBEs would each open a connection. One send at a time.
@@ -454,7 +482,7 @@ class AsyncSubscriptionHub(HubCore):
         try:
             if new:
                 async with self._sending:
-                    await self._pubsub.subscribe(*new)
+                    await getattr(self._pubsub, self.command("subscribe"))(*new)
         except BaseException:
             await self.close(subscription)
             raise
@@ -475,7 +503,7 @@ class AsyncSubscriptionHub(HubCore):
             if self.retired:  # the last subscription left meanwhile: the connection is closed
                 return
             try:
-                await self._pubsub.unsubscribe(*channels)
+                await getattr(self._pubsub, self.command("unsubscribe"))(*channels)
             except (RedisConnectionError, RedisTimeoutError):
                 log.debug("Could not unsubscribe %s: the connection is down.", channels)
 
@@ -492,9 +520,11 @@ class AsyncSubscriptionHub(HubCore):
             await self._pubsub.aclose()
 
     async def _read(self) -> None:
-        while True:
+        # Not ``while True``: Python 3.11's ``asyncio.wait_for`` loses a cancel that arrives as
+        # its awaitable completes, so a retired hub's reader must also see that it is retired.
+        while not self.retired:
             try:
-                entry = await self._pubsub.get_message(timeout=READ_TIMEOUT_SECONDS)
+                entry = await self._next_entry()
             except (RedisConnectionError, RedisTimeoutError) as error:
                 log.warning("Pub/sub connection lost (%s); reconnecting.", error)
                 await asyncio.sleep(RECONNECT_PAUSE_SECONDS)
@@ -512,6 +542,14 @@ class AsyncSubscriptionHub(HubCore):
                 if stray:
                     await self._unsubscribe(stray)
 
+    async def _next_entry(self) -> dict[str, Any] | None:
+        if self.sharded:
+            return self.entry_of(
+                await self._pubsub.get_sharded_message(timeout=READ_TIMEOUT_SECONDS)
+            )
+        entry: dict[str, Any] | None = await self._pubsub.get_message(timeout=READ_TIMEOUT_SECONDS)
+        return entry
+
     def _forget(self) -> None:
         if _ASYNC_HUBS.get(self.key) is self:
             del _ASYNC_HUBS[self.key]
@@ -524,9 +562,10 @@ async def async_subscribe(client: Any, channels: Iterable[str]) -> AsyncSubscrip
         TimeoutError: Redis did not confirm within ``SUBSCRIBE_TIMEOUT_SECONDS``.
     """
     loop = asyncio.get_running_loop()
+    sharded = await async_uses_sharded_pubsub(client)  # before the lookup: no await after it
     hub = _ASYNC_HUBS.get((id(loop), id(client)))
     if hub is None or hub.loop is not loop or not hub.alive:
-        hub = AsyncSubscriptionHub(client, loop)
+        hub = AsyncSubscriptionHub(client, loop, sharded)
         _ASYNC_HUBS[hub.key] = hub
     subscription = await hub.open(channels)
     if not await subscription.wait_ready(SUBSCRIBE_TIMEOUT_SECONDS):

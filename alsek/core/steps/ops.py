@@ -10,6 +10,8 @@ asyncio one), or stepped in memory by a test. An op that fails raises its error 
   replies, in order.
 * ``Subscribe`` / ``Receive``: a subscription through the process' pub/sub hub (``hub``), and
   the next item it receives.
+* ``ScanKeys``: every key matching a glob (SCAN, on every master of a cluster); for the rare
+  reads that cannot know their keys, never on a hot path.
 * ``Sleep``: a pause, where nothing can wake the operation earlier.
 * ``Emit``: a value handed to whoever iterates a streaming operation.
 * ``Invoke``: a call of a plain function (a task hook, a broker operation); the async driver
@@ -21,6 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar
 
 from alsek.core.steps.hub import BaseSubscription
@@ -31,18 +34,33 @@ T = TypeVar("T")
 Command = tuple[Any, ...]
 
 
+#: First line of every script: the publish command its ``redis.call(PUBLISH, ...)`` sends.
+PUBLISH_PRELUDE = "local PUBLISH = '{}'\n"
+
+
 @dataclass(frozen=True)
 class Script:
-    """A Lua script, run by SHA1 (EVALSHA) and loaded again whenever Redis does not know it."""
+    """A Lua script, run by SHA1 (EVALSHA) and loaded again whenever Redis does not know it.
+
+    ``text`` is ``body`` after a prelude naming the publish command (``PUBLISH``); the
+    ``sharded`` variant names ``SPUBLISH`` instead (see ``publishing``).
+    """
 
     name: str
     text: str
     sha: str
+    body: str = ""
 
     @classmethod
-    def from_text(cls, name: str, text: str) -> Script:
-        """The script ``name`` whose source is ``text``."""
-        return cls(name=name, text=text, sha=hashlib.sha1(text.encode()).hexdigest())
+    def from_text(cls, name: str, body: str, publish: str = "PUBLISH") -> Script:
+        """The script ``name`` whose source is ``body``, publishing with ``publish``."""
+        text = PUBLISH_PRELUDE.format(publish) + body
+        return cls(name=name, text=text, sha=hashlib.sha1(text.encode()).hexdigest(), body=body)
+
+    @cached_property
+    def sharded(self) -> Script:
+        """This script publishing with SPUBLISH (sharded pub/sub)."""
+        return Script.from_text(self.name, self.body, publish="SPUBLISH")
 
 
 @dataclass(frozen=True)
@@ -53,13 +71,18 @@ class ScriptCall:
     keys: tuple[str, ...]
     args: tuple[str | int | float, ...] = ()
 
-    def command(self) -> Command:
-        """The EVALSHA command of this call."""
-        return ("EVALSHA", self.script.sha, len(self.keys), *self.keys, *self.args)
+    def command(self, sharded: bool = False) -> Command:
+        """The EVALSHA command of this call (of the script's sharded variant if ``sharded``)."""
+        script = self.script.sharded if sharded else self.script
+        return ("EVALSHA", script.sha, len(self.keys), *self.keys, *self.args)
 
 
 #: What a round trip sends: a command or a script call.
 Request = Command | ScriptCall
+
+
+#: What a durable round trip waits for: (replicas, timeout in ms), as Redis ``WAIT`` takes them.
+Replication = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -69,12 +92,15 @@ class RoundTrip:
     ``atomic``: inside MULTI/EXEC (plain commands only). ``batched``: idempotent requests
     (reads, and scripts that recognise a repeat of themselves), which may share a pipeline with
     other callers' requests and be sent again if that pipeline is interrupted. A blocking
-    command (BLPOP) is never batched: it would hold everyone else's replies.
+    command (BLPOP) is never batched: it would hold everyone else's replies. ``replicas``: wait
+    until that many replicas have the writes (``WAIT``, in the same round trip; see
+    ``sending``).
     """
 
     requests: tuple[Request, ...]
     atomic: bool = False
     batched: bool = False
+    replicas: Replication | None = None
 
     def __post_init__(self) -> None:
         if self.atomic and self.batched:
@@ -96,6 +122,15 @@ class Receive:
 
     subscription: BaseSubscription
     timeout: float | None
+
+
+@dataclass(frozen=True)
+class ScanKeys:
+    """Every key matching the glob ``match`` (SCAN, ``count`` per call; every master of a
+    cluster); the answer is a list of keys."""
+
+    match: str
+    count: int
 
 
 @dataclass(frozen=True)
@@ -122,7 +157,7 @@ class Invoke:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
 
-Op = RoundTrip | Subscribe | Receive | Sleep | Emit | Invoke
+Op = RoundTrip | Subscribe | Receive | ScanKeys | Sleep | Emit | Invoke
 #: An operation: yields ops, receives their answers, returns a ``T``.
 Steps = Generator[Op, Any, T]
 
@@ -137,9 +172,10 @@ def invoke(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Invoke:
     return Invoke(function, args, kwargs)
 
 
-def batched(*requests: Request) -> RoundTrip:
-    """A round trip of idempotent ``requests``, batched with concurrent callers' requests."""
-    return RoundTrip(tuple(requests), batched=True)
+def batched(*requests: Request, replicas: Replication | None = None) -> RoundTrip:
+    """A round trip of idempotent ``requests``, batched with concurrent callers' requests
+    (that wait for the same ``replicas``)."""
+    return RoundTrip(tuple(requests), batched=True, replicas=replicas)
 
 
 class Cursor:

@@ -3,6 +3,17 @@
 Every alsek operation is idempotent (scripts recognise a repeat of themselves), so an attempt
 that failed because Redis was unreachable is simply made again, after a pause that doubles from
 attempt to attempt up to a cap.
+
+Some refusals mean the same as a dropped connection: the server cannot serve the request *now*
+(a replica after a failover, a cluster that lost a master, a slot half-way through a migration,
+a server loading its data, a blocking call unblocked by a role change). The sender raises them
+as ``RedisUnavailableError``, so they are waited out like any outage, never taken for the
+operation's own answer.
+
+A script that meets a key its node no longer serves (a slot half-way through a migration) is
+refused at that command, after its earlier writes: only a script that declares every key it
+touches is refused before it starts (TRYAGAIN). Until alsek's scripts do, resharding a busy
+queue's slot can leave an operation half-applied; see ``docs/scaling.md``.
 """
 
 from __future__ import annotations
@@ -11,11 +22,32 @@ import time
 from typing import Any
 
 import redis
+from redis.exceptions import (
+    ClusterDownError,
+    ReadOnlyError,
+    RedisClusterUnreachableError,
+    ResponseError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 
 from alsek.core.steps.ops import RoundTrip, Sleep, Steps
 
+
+class RedisUnavailableError(redis.ConnectionError):
+    """Redis refused a request because it cannot serve it right now (see the module)."""
+
+
 #: Redis errors that mean "not reachable right now": the attempt is made again later.
 REDIS_OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+
+#: Replies (errors) and client errors that mean "this server cannot serve this now".
+_UNAVAILABLE_REPLIES = (ReadOnlyError, ClusterDownError, TryAgainError)
+_UNAVAILABLE_PREFIXES = ("UNBLOCKED", "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN")
+#: A script touching a key its node no longer serves (a slot half-way through a migration):
+#: Valkey's words, and Redis 7's.
+_UNAVAILABLE_FRAGMENTS = ("access a non local key", "a key that doesn't belong to the slot")
+CLUSTER_UNAVAILABLE_ERRORS = (SlotNotCoveredError, RedisClusterUnreachableError)
 
 #: Pauses (ms, first and cap) of a broker operation finishing a message: short, because the
 #: message's lease runs out meanwhile.
@@ -31,6 +63,24 @@ def outage_pause_ms(attempt: int, pauses: tuple[int, int]) -> int:
     """The pause (ms) after failed attempt number ``attempt`` (0 for the first)."""
     first, cap = pauses
     return int(min(first * 2**attempt, cap))
+
+
+def is_unavailable_reply(reply: Any) -> bool:
+    """Whether ``reply`` is a refusal that means "not now" rather than an answer."""
+    if isinstance(reply, _UNAVAILABLE_REPLIES):
+        return True
+    if not isinstance(reply, ResponseError):
+        return False
+    text = str(reply)
+    return text.startswith(_UNAVAILABLE_PREFIXES) or any(f in text for f in _UNAVAILABLE_FRAGMENTS)
+
+
+def raise_if_unavailable(replies: list[Any]) -> list[Any]:
+    """``replies``, unless one says the server cannot serve now: then raise that as an outage."""
+    for reply in replies:
+        if is_unavailable_reply(reply):
+            raise RedisUnavailableError(f"Redis cannot serve the request now: {reply}") from reply
+    return replies
 
 
 def sent_through_outage(

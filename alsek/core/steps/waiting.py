@@ -19,7 +19,7 @@ from alsek.core.steps.hub import (
     Item,
     SyncToken,
 )
-from alsek.core.steps.ops import Cursor, Emit, Receive, Sleep, Steps, batched
+from alsek.core.steps.ops import Cursor, Emit, Receive, Script, ScriptCall, Sleep, Steps, batched
 from alsek.utils.system import stop_requested
 
 #: Longest uninterrupted wait of an operation that gives up when the process is told to stop.
@@ -27,11 +27,14 @@ STOP_CHECK_SECONDS = 0.25
 
 #: Read a key and mark the read's place in a channel's stream (see ``hub``): KEYS[1] the key,
 #: ARGV[1] the channel, ARGV[2] the sync token payload.
-SNAPSHOT_SCRIPT = """
+SNAPSHOT_SCRIPT = Script.from_text(
+    "snapshot",
+    """
 local value = redis.call('GET', KEYS[1])
-redis.call('PUBLISH', ARGV[1], ARGV[2])
+redis.call(PUBLISH, ARGV[1], ARGV[2])
 return value
-"""
+""",
+)
 
 
 def snapshot_steps(subscription: BaseSubscription, key: str, channel: str) -> Steps[str | None]:
@@ -42,7 +45,8 @@ def snapshot_steps(subscription: BaseSubscription, key: str, channel: str) -> St
     """
     while True:
         token = subscription.new_token()
-        [raw] = yield batched(("EVAL", SNAPSHOT_SCRIPT, 1, key, channel, SYNC_TOKEN_PREFIX + token))
+        request = ScriptCall(SNAPSHOT_SCRIPT, (key,), (channel, SYNC_TOKEN_PREFIX + token))
+        [raw] = yield batched(request)
         while True:
             item = yield Receive(subscription, SUBSCRIBE_TIMEOUT_SECONDS)
             if item is None:

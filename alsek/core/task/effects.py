@@ -19,6 +19,7 @@ from alsek.core.broker.effects import ClaimStatus, Effect, effect_commands
 from alsek.core.message import Message
 from alsek.core.status.types import TaskStatus
 from alsek.core.steps.ops import Steps, call
+from alsek.storage.backends.clients import is_cluster, node_names, server_identity
 
 if TYPE_CHECKING:
     from alsek.core.backoff import Backoff
@@ -27,27 +28,14 @@ if TYPE_CHECKING:
     from alsek.storage.result._base import BaseResultStore
 
 
-def _database_address(client: Any) -> tuple[Any, ...]:
-    """Where ``client``'s commands land: its server (host and port, or socket path) and db."""
-    kwargs = client.connection_pool.connection_kwargs
-    db = kwargs.get("db", 0)
-    if type(client).__module__.split(".")[0] == "fakeredis":
-        # fakeredis keeps its data in memory: in the server object passed as ``server=``, else
-        # in the one it shares between its clients of the same host and port (or path).
-        if kwargs.get("server") is not None:
-            return ("fakeredis", kwargs["server"], db)
-        return ("fakeredis", kwargs.get("host"), kwargs.get("port"), kwargs.get("path"), db)
-    if kwargs.get("path"):
-        return ("unix", kwargs["path"], db)
-    return ("tcp", kwargs.get("host"), kwargs.get("port"), db)
-
-
 def same_database(a: Any, b: Any) -> bool:
     """Whether Redis clients ``a`` and ``b`` reach the same database, so a script run through
-    one writes the keys the other reads."""
-    if a is b or a.connection_pool is b.connection_pool:
+    one writes the keys the other reads (two clients of one cluster share a node)."""
+    if a is b or getattr(a, "connection_pool", None) is getattr(b, "connection_pool", False):
         return True
-    return _database_address(a) == _database_address(b)
+    if is_cluster(a) or is_cluster(b):
+        return is_cluster(a) and is_cluster(b) and bool(node_names(a) & node_names(b))
+    return server_identity(a) == server_identity(b)
 
 
 def _apply_steps(effects: list[Effect]) -> Steps[None]:

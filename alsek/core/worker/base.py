@@ -1,19 +1,15 @@
 """The sync pools' bases: ``BaseWorkerPool`` for every sync pool, ``SlotWorkerPool`` for those
 that claim for, and run, futures of their own (the loop of ``PoolLoop`` with blocking calls).
 
-Revocations reach running messages through pub/sub at once (``RevocationListener``); the loop's
+Revocations reach running messages through pub/sub at once (``revocations``); the loop's
 periodic check backs that up.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from typing import Any
-
-import redis
 
 from alsek.core.consumer import Consumer
 from alsek.core.future.outcome import run_plan
@@ -22,49 +18,9 @@ from alsek.core.steps.ops import Steps, T
 from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.worker.core import PoolCore
 from alsek.core.worker.loop import PoolLoop
+from alsek.core.worker.revocations import RevocationListener
 
 log = logging.getLogger(__name__)
-
-
-class RevocationListener:
-    """Hears revocations of running messages through pub/sub and calls ``on_revoked(uuid)``.
-
-    One thread and one connection per pool; it resubscribes after a dropped connection.
-    """
-
-    def __init__(self, conn: redis.Redis, channel: str, on_revoked: Callable[[str], Any]) -> None:
-        self.conn = conn
-        self.channel = channel
-        self.on_revoked = on_revoked
-        self._closed = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="alsek-revocations", daemon=True)
-
-    def start(self) -> RevocationListener:
-        """Start listening; returns once subscribed (or after 5 s)."""
-        self._thread.start()
-        self._ready.wait(5)
-        return self
-
-    def _run(self) -> None:
-        while not self._closed.is_set():
-            pubsub = self.conn.pubsub(ignore_subscribe_messages=True)
-            try:
-                pubsub.subscribe(self.channel)
-                self._ready.set()
-                while not self._closed.is_set():
-                    notice = pubsub.get_message(timeout=0.5)
-                    if notice is not None:
-                        self.on_revoked(str(notice["data"]))
-            except REDIS_OUTAGE_ERRORS:
-                self._closed.wait(0.5)
-            finally:
-                pubsub.close()
-
-    def close(self) -> None:
-        """Stop listening."""
-        self._closed.set()
-        self._thread.join(timeout=2)
 
 
 class BaseWorkerPool(PoolCore, Consumer, ABC):
@@ -188,7 +144,7 @@ class SlotWorkerPool(PoolLoop, BaseWorkerPool):
 
     def _listen_for_revocations(self) -> None:
         self._revocations = RevocationListener(
-            self.broker.backend.conn, self.broker.revocations_channel, self._on_revoked
+            self.broker, self._queue_names, self._on_revoked
         ).start()
 
     def _on_revoked(self, uuid: str) -> None:

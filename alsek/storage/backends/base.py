@@ -20,6 +20,13 @@ import dill
 from redis import RedisError
 
 from alsek.defaults import DEFAULT_NAMESPACE
+from alsek.storage.backends.clients import (
+    client_from_recipe,
+    client_from_url,
+    connection_kwargs,
+    is_cluster,
+    recipe_of,
+)
 from alsek.storage.backends.lazy import LazyClient
 from alsek.storage.serialization import JsonSerializer, Serializer
 from alsek.types import Empty
@@ -45,20 +52,6 @@ log = logging.getLogger(__name__)
 
 #: Keys asked for per SCAN call, and deleted per UNLINK call when a namespace is cleared.
 SCAN_BATCH_SIZE = 1000
-
-#: Entries redis-py's connection pool adds to its own connection kwargs at run time. They belong
-#: to that pool (one of them references the pool itself, open sockets included), so encoded
-#: settings leave them out and the rebuilt pool creates its own.
-_POOL_RUNTIME_KWARGS = frozenset(
-    {
-        "maint_notifications_pool_handler",
-        "oss_cluster_maint_notifications_handler",
-        "himport_registry",
-        "orig_host_address",
-        "orig_socket_timeout",
-        "orig_socket_connect_timeout",
-    }
-)
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
@@ -109,49 +102,6 @@ def _qualname(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _pool_settings(client: Any) -> dict[str, Any]:
-    """What rebuilds ``client``'s connection pool elsewhere: its class, size and kwargs.
-
-    Pool runtime state and bare ``object()`` sentinels (redis-py's "use the default" markers,
-    which would not survive pickling as themselves) are left out so the new pool makes its own.
-    """
-    pool = client.connection_pool
-    kwargs = {
-        key: value
-        for key, value in pool.connection_kwargs.items()
-        if key not in _POOL_RUNTIME_KWARGS and type(value) is not object
-    }
-    settings = {
-        "connection_class": pool.connection_class,
-        "max_connections": pool.max_connections,
-        "connection_kwargs": kwargs,
-    }
-    if hasattr(pool, "sentinel_manager"):
-        kwargs.pop("connection_pool", None)  # a Sentinel pool's reference to itself
-        settings["sentinel"] = _sentinel_settings(pool)
-    return settings
-
-
-def _sentinel_settings(pool: Any) -> dict[str, Any]:
-    """What rebuilds a Sentinel-managed pool elsewhere: the service, and the sentinels that
-    name its master (a new ``Sentinel`` with clients of its own asks them again)."""
-    manager = pool.sentinel_manager
-    return {
-        "service_name": pool.service_name,
-        "is_master": pool.is_master,
-        "check_connection": pool.check_connection,
-        "sentinels": [
-            (sentinel.connection_pool.connection_kwargs["host"],
-             sentinel.connection_pool.connection_kwargs["port"])
-            for sentinel in manager.sentinels
-        ],
-        "min_other_sentinels": manager.min_other_sentinels,
-        "sentinel_kwargs": manager.sentinel_kwargs,
-        "force_master_ip": manager._force_master_ip,
-        "connection_kwargs": manager.connection_kwargs,
-    }  # fmt: skip
-
-
 class BaseBackend(ABC):
     """Storage under one namespace, with one serializer; the decisions sync and async share.
 
@@ -162,12 +112,11 @@ class BaseBackend(ABC):
 
     IS_ASYNC: bool = False
     SUPPORTS_PUBSUB: bool = False
-    #: Client class a connection must be an instance of; ``None`` for backends without one.
+    #: Single-server client class a connection may be an instance of; ``None`` for backends
+    #: without one.
     CLIENT_CLASS: ClassVar[type[Any] | None] = None
-    #: Connection pool class ``from_settings`` rebuilds the client's pool with.
-    CONNECTION_POOL_CLASS: ClassVar[type[Any] | None] = None
-    #: ``Sentinel`` and Sentinel-managed pool classes that rebuild a Sentinel client's pool.
-    SENTINEL_CLASSES: ClassVar[tuple[type[Any], type[Any]] | None] = None
+    #: Cluster client class a connection may be an instance of (``None``: no cluster).
+    CLUSTER_CLIENT_CLASS: ClassVar[type[Any] | None] = None
 
     _conn: Any
 
@@ -185,10 +134,11 @@ class BaseBackend(ABC):
     # Connection rules, for backends that declare a CLIENT_CLASS.
 
     @classmethod
-    def _client_class(cls) -> type[Any]:
+    def _client_classes(cls) -> tuple[type[Any], ...]:
         if cls.CLIENT_CLASS is None:
             raise NotImplementedError(f"{cls.__name__} declares no CLIENT_CLASS")
-        return cls.CLIENT_CLASS
+        cluster = cls.CLUSTER_CLIENT_CLASS
+        return (cls.CLIENT_CLASS,) if cluster is None else (cls.CLIENT_CLASS, cluster)
 
     @classmethod
     def _conn_parse(cls, conn: Any) -> Any:
@@ -196,21 +146,22 @@ class BaseBackend(ABC):
         if isinstance(conn, LazyClient):
             return conn
         if conn is None:
-            return cls._client_class()(decode_responses=True)
+            return cls._client_classes()[0](decode_responses=True)
         if isinstance(conn, str):
-            return cls._client_class().from_url(conn, decode_responses=True)
+            return client_from_url(conn, asyncio=cls.IS_ASYNC, single=cls._client_classes()[0])
         return cls._check_client(conn)
 
     @classmethod
     def _check_client(cls, client: Any) -> Any:
         """Return ``client`` if this backend can use it, else raise ``ValueError`` saying why."""
-        client_class = cls._client_class()
-        if not isinstance(client, client_class):
+        accepted = cls._client_classes()
+        if not isinstance(client, accepted):
+            names = " or ".join(f"a {_qualname(c)}" for c in accepted)
             raise ValueError(
-                f"{cls.__name__} needs a Redis URL, a LazyClient or a "
-                f"{_qualname(client_class)} instance, not {_qualname(type(client))}"
+                f"{cls.__name__} needs a Redis URL, a LazyClient, or {names} instance, "
+                f"not {_qualname(type(client))}"
             )
-        if not client.connection_pool.connection_kwargs.get("decode_responses"):
+        if not connection_kwargs(client).get("decode_responses"):
             raise ValueError(
                 f"The {type(client).__name__} client given to {cls.__name__} must be created "
                 "with decode_responses=True: alsek handles keys, values and lock owner ids as str"
@@ -232,43 +183,10 @@ class BaseBackend(ABC):
         """The client this backend talks to (a ``LazyClient`` is resolved on first use, once)."""
         return self._resolve_conn()
 
-    @classmethod
-    def _client_from_pool_settings(cls, settings: dict[str, Any]) -> Any:
-        pool_class = cls.CONNECTION_POOL_CLASS
-        if pool_class is None:
-            raise NotImplementedError(f"{cls.__name__} declares no CONNECTION_POOL_CLASS")
-        pool_options = {
-            "connection_class": settings["connection_class"],
-            "max_connections": settings["max_connections"],
-            **settings["connection_kwargs"],
-        }
-        sentinel = settings.get("sentinel")
-        if sentinel is None:
-            pool = pool_class(**pool_options)
-        else:
-            pool = cls._sentinel_pool(sentinel, pool_options)
-        return cls._client_class().from_pool(pool)
-
-    @classmethod
-    def _sentinel_pool(cls, sentinel: dict[str, Any], pool_options: dict[str, Any]) -> Any:
-        """A new Sentinel-managed pool, with a ``Sentinel`` of its own (``_sentinel_settings``)."""
-        if cls.SENTINEL_CLASSES is None:
-            raise NotImplementedError(f"{cls.__name__} declares no SENTINEL_CLASSES")
-        manager_class, pool_class = cls.SENTINEL_CLASSES
-        manager = manager_class(
-            sentinel["sentinels"],
-            min_other_sentinels=sentinel["min_other_sentinels"],
-            sentinel_kwargs=sentinel["sentinel_kwargs"],
-            force_master_ip=sentinel["force_master_ip"],
-            **sentinel["connection_kwargs"],
-        )
-        return pool_class(
-            sentinel["service_name"],
-            manager,
-            is_master=sentinel["is_master"],
-            check_connection=sentinel["check_connection"],
-            **pool_options,
-        )
+    @property
+    def is_cluster(self) -> bool:
+        """Whether this backend talks to a Redis Cluster (one slot per script call)."""
+        return self.CLUSTER_CLIENT_CLASS is not None and is_cluster(self._resolve_conn())
 
     # Moving a backend between processes.
 
@@ -280,16 +198,17 @@ class BaseBackend(ABC):
         """
         settings = gather_init_params(self)
         if self.CLIENT_CLASS is not None:
-            settings["conn"] = _pool_settings(self._resolve_conn())
+            settings["conn"] = recipe_of(self._resolve_conn())
         encoded: bytes = dill.dumps({"backend": self.__class__, "settings": settings})
         return encoded
 
     @classmethod
     def from_settings(cls: type[BackendT], settings: dict[str, Any]) -> BackendT:
-        """Rebuild a backend from the settings ``encode`` produced (a new connection pool)."""
+        """Rebuild a backend from the settings ``encode`` produced (new connections: a client is
+        never shared between processes, whatever its kind)."""
         settings = dict(settings)
         if isinstance(settings.get("conn"), dict):
-            settings["conn"] = cls._client_from_pool_settings(settings["conn"])
+            settings["conn"] = client_from_recipe(settings["conn"], asyncio=cls.IS_ASYNC)
         return cls(**settings)
 
     @classmethod

@@ -42,7 +42,7 @@ from alsek.core.broker.effects import (
     SetEffect,
     effect_commands,
 )
-from alsek.core.steps.ops import Steps, Subscribe, batched, call
+from alsek.core.steps.ops import ScanKeys, Steps, Subscribe, batched, call
 from alsek.core.steps.waiting import wait_steps
 from alsek.defaults import _GET_RESULT_WAIT_SLEEP_INTERVAL, DEFAULT_QUEUE
 from alsek.exceptions import TaskFailedError
@@ -259,13 +259,9 @@ class BaseResultStore(ABC):
             return chain, True
         progenitor = glob_escape(message.progenitor_uuid or message.uuid)
         pattern = self._full(f"results:{{*}}:{progenitor}:descendants:*")
-        found: list[str] = []
-        cursor = 0
-        while True:
-            [(cursor, keys)] = yield call(("SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT))
-            found += [key[len(self._full("")) :] for key in keys]
-            if int(cursor) == 0:
-                return [own, *sorted(set(found) - {own})], False
+        keys = yield ScanKeys(pattern, SCAN_COUNT)
+        found = {key[len(self._full("")) :] for key in keys}
+        return [own, *sorted(found - {own})], False
 
     def _exists_steps(self, message: ResultSubject, descendants: bool) -> Steps[bool]:
         names, _ = yield from self._names_steps(message, descendants)

@@ -28,6 +28,8 @@ from typing import Any
 import redis
 import redis.asyncio
 
+from alsek.storage.backends.clients import client_from_url
+
 URL_VAR = "ALSEK_POOLS_PROBE_URL"
 NAMESPACE_VAR = "ALSEK_POOLS_PROBE_NS"
 
@@ -56,7 +58,7 @@ def client() -> redis.Redis:
     url, _ = location()
     key = (os.getpid(), url)
     if key not in _clients:
-        _clients[key] = redis.Redis.from_url(url, decode_responses=True)
+        _clients[key] = client_from_url(url, asyncio=False)
     return _clients[key]
 
 
@@ -64,7 +66,7 @@ def async_client() -> redis.asyncio.Redis:
     """A client for the running event loop."""
     loop = asyncio.get_running_loop()
     if loop not in _async_clients:
-        _async_clients[loop] = redis.asyncio.Redis.from_url(location()[0], decode_responses=True)
+        _async_clients[loop] = client_from_url(location()[0], asyncio=True)
     return _async_clients[loop]
 
 

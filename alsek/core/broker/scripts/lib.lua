@@ -319,7 +319,7 @@ local function effects_at(i, apply)
       if ARGV[i + 4] == '1' then args[#args + 1] = 'NX' end
       redis.call(unpack(args))
     elseif op == 'P' then
-      redis.call('PUBLISH', ARGV[i + 1], ARGV[i + 2])
+      redis.call(PUBLISH, ARGV[i + 1], ARGV[i + 2])
     elseif op == 'Z' then
       redis.call('ZADD', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
       extend_ttl(ARGV[i + 1], tonumber(ARGV[i + 4]))
@@ -360,7 +360,7 @@ local function write_status(names, key_tpl, channel_tpl, payload, ttl, history_t
   else
     redis.call('SET', fill(key_tpl, names), payload)
   end
-  redis.call('PUBLISH', fill(channel_tpl, names), payload)
+  redis.call(PUBLISH, fill(channel_tpl, names), payload)
   if history_tpl ~= '' then push_history(fill(history_tpl, names), payload, history_max, ttl) end
 end
 

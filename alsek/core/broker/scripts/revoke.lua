@@ -11,6 +11,6 @@ redis.call('SET', revoked_key(q, u), 'true', 'PX', tonumber(ARGV[5]))
 local t = unindex(q, u)
 redis.call('DEL', key, lock_key(q, u))
 dead_letter(q, t, u, ARGV[6], ARGV[7], tonumber(ARGV[8]))
-redis.call('PUBLISH', ARGV[9], u)
+redis.call(PUBLISH, ARGV[9], u)
 apply_effects(10)
 return OK

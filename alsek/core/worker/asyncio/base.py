@@ -1,7 +1,7 @@
 """``AsyncBaseWorkerPool``: the loop of ``PoolLoop``, awaited, for asyncio pools.
 
 The same loop as the sync pools, step for step (``async_run`` awaits the calls that are
-coroutines). Revocations arrive through pub/sub on an asyncio task of their own.
+coroutines). Revocations arrive through pub/sub on an asyncio task of their own (``revocations``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from alsek.core.steps.drivers import async_run
 from alsek.core.steps.ops import Steps, T
 from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.worker.loop import PoolLoop
+from alsek.core.worker.revocations import AsyncRevocationListener
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,7 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
     task_kind = "async"
     worker_kind = "async"
     _run_plan = staticmethod(run_plan_async)
-    _revocation_task: asyncio.Task[None] | None = None  # listening once booted
-    _listening = False
+    _revocations: AsyncRevocationListener | None = None  # listening once booted
 
     def _init_consumer(self, **options: Any) -> None:
         AsyncConsumer.__init__(self, **options)
@@ -37,8 +37,9 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
 
     def on_boot(self) -> None:
         """Start listening for revocations, and say the pool is online."""
-        self._listening = True
-        self._revocation_task = asyncio.create_task(self._listen_for_revocations())
+        self._revocations = AsyncRevocationListener(
+            self.broker, self._queue_names, self._on_revoked
+        ).start()
         log.info("Async worker pool online")
 
     async def _rest(self, timeout_ms: int) -> None:
@@ -120,29 +121,12 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
     async def _on_revoked(self, uuid: str) -> None:
         await async_run(self._stop_revoked_steps(uuid))
 
-    async def _listen_for_revocations(self) -> None:
-        # Ends on ``_revocation_task.cancel()``, or, should redis-py swallow that cancellation
-        # (it can, racing its own read timeout), within a read timeout once the flag is down.
-        while self._listening:
-            pubsub = self.broker.backend.conn.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self.broker.revocations_channel)
-                while self._listening:
-                    notice = await pubsub.get_message(timeout=0.5)
-                    if notice is not None:
-                        await self._on_revoked(str(notice["data"]))
-            except REDIS_OUTAGE_ERRORS:
-                await asyncio.sleep(0.5)
-            finally:
-                await pubsub.aclose()
-
     async def on_shutdown(self) -> None:
         """Drain within the grace period, then stop and release what is left."""
         try:
             await async_run(self._drain_steps())
         finally:
-            self._listening = False
-            if self._revocation_task is not None:
-                self._revocation_task.cancel()
+            if self._revocations is not None:
+                self._revocations.close()
             await self._leave_registry()
             log.info("Async worker pool stopped")

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
-from redis.asyncio import ConnectionPool
 from redis.asyncio import Redis as RedisAsync
-from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.asyncio.cluster import RedisCluster as RedisClusterAsync
 
 from alsek.defaults import DEFAULT_NAMESPACE
 from alsek.storage.backends.base import (
@@ -24,12 +23,15 @@ __all__ = ["AsyncRedisBackend"]
 
 
 class AsyncRedisBackend(AsyncBackend):
-    """Store alsek's keys in Redis through a ``redis.asyncio.Redis`` client.
+    """Store alsek's keys in Redis through an asyncio client: one server, a Sentinel-managed
+    master, or a Redis Cluster.
 
     Args:
-        conn: a Redis URL, a ``redis.asyncio.Redis`` (any subclass, such as
-            ``fakeredis.FakeAsyncRedis``) created with ``decode_responses=True``, a
-            ``LazyClient`` returning one, or ``None`` for ``localhost:6379`` db 0.
+        conn: a Redis URL (as ``RedisBackend`` takes); a ``redis.asyncio.Redis`` (any
+            subclass, such as ``fakeredis.FakeAsyncRedis``, or an asyncio
+            ``Sentinel(...).master_for(name)``) or a ``redis.asyncio.cluster.RedisCluster``,
+            created with ``decode_responses=True``; a ``LazyClient`` returning one; or ``None``
+            for ``localhost:6379`` db 0.
         namespace: prefix of every key this backend touches.
         serializer: encodes values on the way in and decodes them on the way out.
 
@@ -39,12 +41,11 @@ class AsyncRedisBackend(AsyncBackend):
 
     SUPPORTS_PUBSUB = True
     CLIENT_CLASS = RedisAsync
-    CONNECTION_POOL_CLASS = ConnectionPool
-    SENTINEL_CLASSES = (Sentinel, SentinelConnectionPool)
+    CLUSTER_CLIENT_CLASS = RedisClusterAsync
 
     def __init__(
         self,
-        conn: str | RedisAsync | LazyClient | None = None,
+        conn: str | RedisAsync | RedisClusterAsync | LazyClient | None = None,
         namespace: str = DEFAULT_NAMESPACE,
         serializer: Serializer = JsonSerializer(),
     ) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, cast
 
-from redis import ConnectionPool, Redis
-from redis.sentinel import Sentinel, SentinelConnectionPool
+from redis import Redis
+from redis.cluster import RedisCluster
 
 from alsek.defaults import DEFAULT_NAMESPACE
 from alsek.storage.backends.base import (
@@ -23,12 +23,16 @@ __all__ = ["RedisBackend", "parse_sub_data"]
 
 
 class RedisBackend(Backend):
-    """Store alsek's keys in Redis through a blocking ``redis.Redis`` client.
+    """Store alsek's keys in Redis through a blocking client: one server, a Sentinel-managed
+    master, or a Redis Cluster.
 
     Args:
-        conn: a Redis URL, a ``redis.Redis`` (any subclass, such as ``fakeredis.FakeRedis``)
-            created with ``decode_responses=True``, a ``LazyClient`` returning one, or ``None``
-            for ``localhost:6379`` db 0.
+        conn: a Redis URL (``redis://``, ``rediss://``, ``unix://``, ``redis+cluster://``,
+            ``redis+sentinel://``...: see ``alsek.storage.backends.clients``); a
+            ``redis.Redis`` (any subclass, such as ``fakeredis.FakeRedis``, or
+            ``Sentinel(...).master_for(name)``) or a ``redis.cluster.RedisCluster``, created
+            with ``decode_responses=True``; a ``LazyClient`` returning one; or ``None`` for
+            ``localhost:6379`` db 0.
         namespace: prefix of every key this backend touches.
         serializer: encodes values on the way in and decodes them on the way out.
 
@@ -37,12 +41,11 @@ class RedisBackend(Backend):
 
     SUPPORTS_PUBSUB = True
     CLIENT_CLASS = Redis
-    CONNECTION_POOL_CLASS = ConnectionPool
-    SENTINEL_CLASSES = (Sentinel, SentinelConnectionPool)
+    CLUSTER_CLIENT_CLASS = RedisCluster
 
     def __init__(
         self,
-        conn: str | Redis | LazyClient | None = None,
+        conn: str | Redis | RedisCluster | LazyClient | None = None,
         namespace: str = DEFAULT_NAMESPACE,
         serializer: Serializer = JsonSerializer(),
     ) -> None:
@@ -51,7 +54,8 @@ class RedisBackend(Backend):
 
     @property
     def conn(self) -> Redis:
-        """The client (a ``LazyClient`` is resolved on first access, once)."""
+        """The client (a ``LazyClient`` is resolved on first access, once). A cluster client
+        is typed as ``Redis``: alsek calls only the commands both have."""
         return cast(Redis, self._resolve_conn())
 
     def exists(self, name: str) -> bool:
