@@ -14,6 +14,7 @@ from typing import Any
 from alsek.core.future.outcome import error_plan, run_plan_async, stop_plan
 from alsek.core.future.sync import FINISHING, RUNNING, STOPPED, TaskFuture, _success
 from alsek.core.message import Message
+from alsek.core.run_timing import mark_run_ended, mark_run_started
 from alsek.core.status.types import TaskStatus
 from alsek.exceptions import TerminationError
 from alsek.utils.checks import await_required
@@ -40,6 +41,7 @@ async def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | N
     asyncio re-raises some of them out of the event loop, which would stop the whole pool. Only a
     cancellation (the future being stopped) goes through.
     """
+    mark_run_started(message)
     try:
         await _maybe_await(task.pre_op(message))
         result = await _maybe_await(task.execute(message))
@@ -49,6 +51,8 @@ async def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | N
         raise
     except BaseException as error:
         return None, error
+    finally:
+        mark_run_ended(message)
 
 
 # -- the handlers of a finished run: the async futures' way into the outcome plans ----------------

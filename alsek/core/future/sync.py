@@ -31,6 +31,7 @@ from alsek.core.future.outcome import (
     success_plan,
 )
 from alsek.core.message import Message
+from alsek.core.run_timing import mark_run_ended, mark_run_started
 from alsek.core.status.types import TaskStatus
 from alsek.core.task.base import BaseTask
 from alsek.exceptions import WorkerLostError
@@ -57,7 +58,9 @@ class _TimeLimitExceeded(Exception):
 
 
 def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | None]:
-    """Run the task's steps; any exception, from ``post_op`` too, is the run's exception."""
+    """Run the task's steps; any exception, from ``post_op`` too, is the run's exception. The
+    run's start and end are stamped on the message (``run_timing``)."""
+    mark_run_started(message)
     try:
         task.pre_op(message)
         result = task.execute(message)
@@ -65,6 +68,8 @@ def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | None]:
         return result, None
     except BaseException as error:
         return None, error
+    finally:
+        mark_run_ended(message)
 
 
 def _write_running(task: Any, message: Message, write_running: bool) -> None:
@@ -131,6 +136,8 @@ class TaskFuture(ABC):
         self.task = task
         self.message = message
         self.created_at = utcnow_timestamp_ms()
+        # Where it runs, the run stamps its own start; this one times a stop decided here.
+        mark_run_started(message)
 
     @property
     @abstractmethod
