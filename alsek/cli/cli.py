@@ -24,7 +24,7 @@ from typing import Any
 import click
 
 from alsek._version import __version__
-from alsek.cli import inspect, manage
+from alsek.cli import inspect, manage, metrics
 from alsek.cli.options import (
     LOG_LEVELS,
     common_options,
@@ -278,6 +278,7 @@ for _command in (
     manage.dlq,
     manage.revoke,
     manage.submit,
+    metrics.metrics,
 ):
     main.add_command(_command)
 
