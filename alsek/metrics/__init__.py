@@ -22,6 +22,9 @@ def require_prometheus() -> Any:
     """The ``prometheus_client`` module, or an ``ImportError`` saying how to install it."""
     try:
         import prometheus_client
+        import prometheus_client.metrics_core
+        import prometheus_client.multiprocess
+        import prometheus_client.values
     except ImportError as error:
         raise ImportError(
             "alsek's Prometheus metrics need prometheus-client: pip install 'alsek[metrics]'"
