@@ -49,7 +49,8 @@ _READ_ATTEMPTS = 5
 
 
 class _Metrics:
-    """The metric objects of one process (``POOL_METRICS``)."""
+    """The metric objects of one process (``POOL_METRICS``), and their labelled series by
+    (queue, task), looked up once each."""
 
     def __init__(self) -> None:
         prometheus = require_prometheus()
@@ -60,44 +61,60 @@ class _Metrics:
         # In multiprocess mode the pool's server reads the files; else the default registry
         # holds them, for an application that serves it itself.
         registry = None if multiprocess else prometheus.REGISTRY
-        built: dict[str, Any] = {}
+        self.families: dict[str, Any] = {}
         for attribute, spec in POOL_METRICS.items():
             name = spec.name.removesuffix("_total")
             options: dict[str, Any] = {"labelnames": spec.labels, "registry": registry}
             if spec.kind == "counter":
-                built[attribute] = prometheus.Counter(name, spec.help, **options)
+                family = prometheus.Counter(name, spec.help, **options)
             elif spec.kind == "gauge":
-                built[attribute] = prometheus.Gauge(
-                    name, spec.help, multiprocess_mode="livesum", **options
-                )
+                family = prometheus.Gauge(name, spec.help, multiprocess_mode="livesum", **options)
             else:
                 buckets = (
                     QUEUE_WAIT_BUCKETS_SECONDS
                     if attribute == "queue_wait"
                     else DURATION_BUCKETS_SECONDS
                 )
-                built[attribute] = prometheus.Histogram(name, spec.help, buckets=buckets, **options)
-        self.started = built["started"]
-        self.succeeded = built["succeeded"]
-        self.failed = built["failed"]
-        self.retried = built["retried"]
-        self.dead_lettered = built["dead_lettered"]
-        self.revoked = built["revoked"]
-        self.in_progress = built["in_progress"]
-        self.duration = built["duration"]
-        self.queue_wait = built["queue_wait"]
+                family = prometheus.Histogram(name, spec.help, buckets=buckets, **options)
+            self.families[attribute] = family
+        self._series: dict[tuple[str, str], _Series] = {}
+
+    def of(self, message: Message) -> _Series:
+        """The series of ``message``'s queue and task."""
+        key = (message.queue, message.task_name)
+        found = self._series.get(key)
+        if found is None:
+            found = self._series[key] = _Series(self.families, key)
+        return found
+
+
+class _Series:
+    """The labelled series of one (queue, task): what each hook touches, without a lookup."""
+
+    def __init__(self, families: dict[str, Any], labels: tuple[str, str]) -> None:
+        self.labels = labels
+        self.failed_family = families["failed"]
+        self.started = families["started"].labels(*labels)
+        self.succeeded = families["succeeded"].labels(*labels)
+        self.retried = families["retried"].labels(*labels)
+        self.dead_lettered = families["dead_lettered"].labels(*labels)
+        self.revoked = families["revoked"].labels(*labels)
+        self.in_progress = families["in_progress"].labels(*labels)
+        self.duration = families["duration"].labels(*labels)
+        self.queue_wait = families["queue_wait"].labels(*labels)
 
 
 _by_process: dict[int, _Metrics] = {}
 
 
-def _metrics() -> _Metrics:
-    """This process's metric objects (made on first use; a forked child makes its own)."""
+def _series(message: Message) -> _Series:
+    """This process's series of ``message``'s queue and task (the metric objects are made on
+    first use; a forked child makes its own)."""
     pid = os.getpid()
     found = _by_process.get(pid)
     if found is None:
         found = _by_process[pid] = _Metrics()
-    return found
+    return found.of(message)
 
 
 class PrometheusMiddleware(Middleware):
@@ -113,43 +130,39 @@ class PrometheusMiddleware(Middleware):
 
     def before_process(self, message: Message) -> None:
         """A run starts: started, in progress, and how long it waited since ready."""
-        metrics = _metrics()
-        labels = (message.queue, message.task_name)
-        metrics.started.labels(*labels).inc()
-        metrics.in_progress.labels(*labels).inc()
+        series = _series(message)
+        series.started.inc()
+        series.in_progress.inc()
         message.ephemeral_state[_COUNTED_BY] = os.getpid()
         started_at = run_started_at_ms(message)
         if started_at is not None:
-            waited = max(started_at - message.ready_at, 0) / 1000
-            metrics.queue_wait.labels(*labels).observe(waited)
+            series.queue_wait.observe(max(started_at - message.ready_at, 0) / 1000)
 
     def after_process(self, message: Message, result: Any, exception: BaseException | None) -> None:
         """A run ended (or was stopped): its duration; no longer in progress."""
-        metrics = _metrics()
-        labels = (message.queue, message.task_name)
+        series = _series(message)
         if message.ephemeral_state.pop(_COUNTED_BY, None) == os.getpid():
-            metrics.in_progress.labels(*labels).dec()
+            series.in_progress.dec()
         length = run_ms(message)
         if length is not None:
-            metrics.duration.labels(*labels).observe(length / 1000)
+            series.duration.observe(length / 1000)
         if isinstance(exception, RevokedError):
-            metrics.revoked.labels(*labels).inc()
+            series.revoked.inc()
 
     def after_ack(self, message: Message) -> None:
         """The message succeeded."""
-        _metrics().succeeded.labels(message.queue, message.task_name).inc()
+        _series(message).succeeded.inc()
 
     def after_retry(self, message: Message, exception: BaseException) -> None:
         """The attempt failed and another was given."""
-        _metrics().retried.labels(message.queue, message.task_name).inc()
+        _series(message).retried.inc()
 
     def after_dead_letter(self, message: Message, exception: BaseException) -> None:
         """The message failed for good."""
-        metrics = _metrics()
-        labels = (message.queue, message.task_name)
-        metrics.failed.labels(*labels, type(exception).__name__).inc()
+        series = _series(message)
+        series.failed_family.labels(*series.labels, type(exception).__name__).inc()
         if self.keeps_dead_letters:
-            metrics.dead_lettered.labels(*labels).inc()
+            series.dead_lettered.inc()
 
 
 class _PoolCollector:
