@@ -23,6 +23,8 @@ pool's own process, an asyncio pool).
 
 Middleware reaches worker processes with the broker, pickled with ``dill``: keep what cannot
 be pickled (clients, sockets) out of ``__init__`` and build it in ``worker_boot``, or lazily.
+The process pool's warm children run the message hooks on a copy that no ``worker_boot``
+reached (that runs in the pool's process, which claims): build resources lazily there.
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ from alsek.core.limits.base import (
     WindowLimit,
 )
 from alsek.core.steps.drivers import async_run
-from alsek.exceptions import RateLimitExceeded
 
 __all__ = [
     "AsyncBarrier",
@@ -34,10 +33,8 @@ class _AsyncLimiter(LimitSteps):
     async def acquire(self, raise_on_failure: bool = True) -> AsyncIterator[bool]:
         """``async with limiter.acquire():``; see the sync limiters' ``acquire``."""
         conn = self.backend.conn
-        token = await async_run(self._acquire_steps(), conn)
+        token = await async_run(self._enter_steps(raise_on_failure), conn)
         if token is None:
-            if raise_on_failure:
-                raise RateLimitExceeded(self._exceeded_text())
             yield False
             return
         try:

@@ -25,6 +25,7 @@ from importlib import resources
 from typing import ClassVar
 
 from alsek.core.steps.ops import Script, ScriptCall, Steps, call
+from alsek.exceptions import RateLimitExceeded
 from alsek.storage.backends.base import BaseBackend
 
 __all__ = [
@@ -109,6 +110,14 @@ class LimitSteps(_Keyed, ABC):
     def _release_steps(self, token: str) -> Steps[None]:
         """Give back what ``token`` holds (nothing, but for a concurrency limit)."""
         yield from ()
+
+    def _enter_steps(self, raise_on_failure: bool) -> Steps[str | None]:
+        """``acquire()``'s entry: the token held; no room raises ``RateLimitExceeded`` or,
+        without ``raise_on_failure``, gives ``None``."""
+        token = yield from self._acquire_steps()
+        if token is None and raise_on_failure:
+            raise RateLimitExceeded(self._exceeded_text())
+        return token
 
     def _exceeded_text(self) -> str:
         return f"{type(self).__name__} {self.key!r} is at its limit of {self.limit}"

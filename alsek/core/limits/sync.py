@@ -15,7 +15,6 @@ from alsek.core.limits.base import (
     WindowLimit,
 )
 from alsek.core.steps.drivers import run
-from alsek.exceptions import RateLimitExceeded
 
 __all__ = ["Barrier", "BucketRateLimiter", "ConcurrentRateLimiter", "WindowRateLimiter"]
 
@@ -34,10 +33,8 @@ class _Limiter(LimitSteps):
         after its backoff, without the attempt counting.
         """
         conn = self.backend.conn
-        token = run(self._acquire_steps(), conn)
+        token = run(self._enter_steps(raise_on_failure), conn)
         if token is None:
-            if raise_on_failure:
-                raise RateLimitExceeded(self._exceeded_text())
             yield False
             return
         try:
