@@ -2,46 +2,25 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import socket
-import urllib.request
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from click.testing import CliRunner
 from opsfixtures import ALSEK_COMMAND, Pools
-from prometheus_client.parser import text_string_to_metric_families
 
 from alsek.admin import Admin
 from alsek.cli.cli import main
+from tests.metrics.scraping import announced_url, scrape
 from tests.polling import eventually
 from tests.subprocesses import SessionProcess
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def scrape(url: str) -> Samples:
-    """Every sample served at ``url``, by name and sorted labels."""
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def served_url(process: SessionProcess) -> str:
     """The URL an ``alsek metrics`` subprocess printed at start."""
-
-    def printed() -> str | None:
-        assert process.alive, process.output()
-        found = re.search(r"on (http://\S+/metrics)", process.stdout_path.read_text())
-        return found.group(1) if found else None
-
-    return str(eventually(printed, 30, "the exporter's URL"))
+    return announced_url(process, process.stdout_path)
 
 
 def exporter(ops_env: dict[str, str], tmp_path: Path, *args: str) -> SessionProcess:
@@ -71,9 +50,11 @@ def test_the_exporter_serves_queue_depths_pauses_and_workers(
         pool = pools.start("thread")
         # Read at each scrape: the pool shows up and the queue drains.
         live = eventually(
-            lambda: (s := scrape(url))[("alsek_workers", (("kind", "thread"),))] == 1
-            and s[ready] == 0
-            and s,
+            lambda: (
+                (s := scrape(url))[("alsek_workers", (("kind", "thread"),))] == 1
+                and s[ready] == 0
+                and s
+            ),
             30,
             "the pool seen and the queue drained",
         )

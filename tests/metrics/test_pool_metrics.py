@@ -5,44 +5,23 @@ pool), with the names, labels and figures the docs list."""
 from __future__ import annotations
 
 import importlib
-import re
 import signal
-import urllib.request
 from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
 from opsfixtures import Pools
-from prometheus_client.parser import text_string_to_metric_families
 
 from alsek.admin import Admin
 from alsek.core.message import Message
+from tests.metrics.scraping import Samples, announced_url, scrape
 from tests.polling import eventually
 from tests.subprocesses import SessionProcess
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def scrape(url: str) -> Samples:
-    """Every sample served at ``url``, by name and sorted labels."""
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def metrics_url(pool: SessionProcess) -> str:
     """The URL the pool logged when it started serving its metrics."""
-
-    def logged() -> str | None:
-        assert pool.alive, pool.output()
-        found = re.search(r"metrics on (http://\S+/metrics)", pool.stderr())
-        return found.group(1) if found else None
-
-    return str(eventually(logged, 30, "the pool's metrics URL"))
+    return announced_url(pool, pool.stderr_path)
 
 
 @pytest.fixture
