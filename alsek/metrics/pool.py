@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import shutil
+import struct
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -183,7 +184,7 @@ class _PoolCollector:
         for attempt in range(_READ_ATTEMPTS):
             try:
                 return iter(list(self._summed.collect()))
-            except (ValueError, RuntimeError):
+            except (ValueError, RuntimeError, struct.error):
                 if attempt == _READ_ATTEMPTS - 1:
                     raise
                 time.sleep(0.01)
