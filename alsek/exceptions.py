@@ -103,3 +103,8 @@ class MaxAgeExceeded(AlsekError):
 class RedisAccessError(AlsekError):
     """Redis answered a worker pool's start with a refusal (credentials, rights, a database that
     does not exist): the pool stops at once rather than wait, as waiting would not fix it."""
+
+
+class MetricsUnavailableError(AlsekError):
+    """A pool's metrics cannot be served: the port cannot be bound, or prometheus-client is
+    not installed (``alsek[metrics]``)."""

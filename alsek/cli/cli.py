@@ -25,7 +25,7 @@ from typing import Any
 import click
 
 from alsek._version import __version__
-from alsek.cli import inspect, manage
+from alsek.cli import inspect, manage, metrics
 from alsek.cli.loading import importing
 from alsek.cli.options import (
     LOG_LEVELS,
@@ -38,7 +38,12 @@ from alsek.cli.options import (
 from alsek.cli.scheduler import scheduler
 from alsek.core.worker.asyncio import AsyncSingleProcessWorkerPool
 from alsek.core.worker.sync import ProcessWorkerPool, ThreadWorkerPool
-from alsek.exceptions import AlsekError, NoTasksFoundError, RedisAccessError
+from alsek.exceptions import (
+    AlsekError,
+    MetricsUnavailableError,
+    NoTasksFoundError,
+    RedisAccessError,
+)
 from alsek.utils.logging import setup_logging
 from alsek.utils.scanning import collect_async_tasks, collect_tasks
 
@@ -168,7 +173,7 @@ def thread_pool(
         package_name=package,
         **pool_kwargs(**common),
     )
-    with _one_line(RedisAccessError):
+    with _one_line(RedisAccessError, MetricsUnavailableError):
         pool.run()
 
 
@@ -219,7 +224,7 @@ def process_pool(
         slot_wait_interval=slot_wait_interval,
         **pool_kwargs(**common),
     )
-    with _one_line(RedisAccessError):
+    with _one_line(RedisAccessError, MetricsUnavailableError):
         pool.run()
 
 
@@ -259,7 +264,7 @@ def async_pool(
             slot_wait_interval=slot_wait_interval,
             **pool_kwargs(**common),
         )
-        with _one_line(RedisAccessError):
+        with _one_line(RedisAccessError, MetricsUnavailableError):
             await pool.run()
 
     asyncio.run(serve())
@@ -275,6 +280,7 @@ for _command in (
     manage.dlq,
     manage.revoke,
     manage.submit,
+    metrics.metrics,
     scheduler,
 ):
     main.add_command(_command)

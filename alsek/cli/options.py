@@ -127,6 +127,13 @@ def common_options(pool: type) -> Callable[[F], F]:
             help="Dead-letter a ready message of a task that no live worker serves once it "
             "has waited this long (ms); by default it waits until one does.",
         ),
+        pool_option(
+            pool,
+            "metrics_port",
+            type=click.IntRange(min=0, max=65535),
+            help="Serve the pool's Prometheus metrics on http://0.0.0.0:PORT/metrics (needs "
+            "alsek[metrics]; 0: any free port, logged).",
+        ),
         click.option(
             "--log-level",
             type=click.Choice(LOG_LEVELS, case_sensitive=False),
@@ -153,9 +160,11 @@ def pool_kwargs(
     grace_period: int,
     heartbeat_interval: int,
     unknown_task_ttl: int | None,
+    metrics_port: int | None,
 ) -> dict[str, Any]:
     """The pool arguments of the common options."""
     return {
+        "metrics_port": metrics_port,
         "queues": _parse_queues(queues),
         "heartbeat_interval": heartbeat_interval,
         "unknown_task_ttl": unknown_task_ttl,

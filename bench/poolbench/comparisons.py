@@ -163,6 +163,8 @@ COMPARISONS: tuple[Comparison, ...] = (
     *_pools(EARLIER, "thread pool, status+result off", "thread_off", Target(2000), modes=BACKLOG),
     *_pools(EARLIER, "thread pool: status+result on / off", "thread_on", Target(0.75),
             "thread_off", modes=BACKLOG),
+    *_pools(EARLIER, "thread pool: metrics on / off", "thread_metrics", Target(0.9),
+            "thread_off", modes=BACKLOG),
     *_pools(EARLIER, "async pool", "async", Target(5000), modes=BACKLOG),
     *_pools(EARLIER, "machine-wide", "machine", Target(8000), modes=BACKLOG),
     *_pools(EARLIER, "machine-wide / taskiq", "machine", Target(1.5), "taskiq", modes=BACKLOG),

@@ -113,6 +113,9 @@ THREAD_POOL = Worker(
     ALSEK_THREADS,
     alsek_command("thread-pool", "apps.alsek_threads", "--n_threads", "8", "--n_processes", "1"),
 )
+#: The thread pool with its Prometheus metrics served (``--metrics-port``, any free port):
+#: every run counted by the metrics middleware in the group's process.
+THREAD_POOL_METRICS = Worker(ALSEK_THREADS, (*THREAD_POOL.argv, "--metrics-port", "0"))
 #: One warm process per CPU, as Celery's prefork pool below (``-c`` = CPUs).
 PROCESS_POOL = Worker(
     ALSEK_PROCESSES,
@@ -251,6 +254,12 @@ SETUPS: tuple[Setup, ...] = (
         "alsek thread pool,\nstatus+result on",
         (THREAD_POOL,),
         tracking=True,
+    ),
+    Setup(
+        "thread_metrics",
+        "alsek thread pool, 1 process x 8 threads, Prometheus metrics on",
+        "alsek thread pool,\nmetrics on",
+        (THREAD_POOL_METRICS,),
     ),
     Setup(
         "process",

@@ -91,6 +91,7 @@ def _patterns(ns: str) -> list[tuple[str, re.Pattern[str]]]:
         ("requests", rf"{n}:{q}:requests"),
         ("claim_cache", rf"{n}:{q}:claim:(?P<owner>.+)"),
         ("dlq_index", rf"{n}:{q}:dlq"),
+        ("throughput", rf"{n}:{q}:throughput:(?:minute|hour):\d+"),
         ("dead_letter", rf"{n}:{q}:dlq:(?P<u>[^:]+)"),
         ("revoked", rf"{n}:{q}:revoked:(?P<u>[^:]+)"),
         ("trigger", rf"{n}:{q}:triggers:(?P<u>[^:]+)"),

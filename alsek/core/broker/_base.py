@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
 from alsek.core.broker import keys
-from alsek.core.broker.calls import failure_reason, lease_owner
+from alsek.core.broker.calls import counted_run_ms, failure_reason, lease_owner
 from alsek.core.broker.dlq import DeadLetter, DeadLetterSteps
 from alsek.core.broker.effects import ClaimStatus, Effect, encode_claim_status, encode_effects
 from alsek.core.broker.replies import ALREADY, OK, check_reply
@@ -365,9 +365,16 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         if then_submit is not None:
             calls += self._next_message_calls(then_submit, then_submit_effects)
         effects, after = self._retaining(message, effects)
+        # An ack ends an attempt (counted in the throughput history); a remove does not.
+        counted = (message.task_name, counted_run_ms(message)) if operation == "ack" else ("", "")
         calls.append(
             self._queue_script(
-                "ack", message.queue, message.uuid, lease_owner(message), *encode_effects(effects)
+                "ack",
+                message.queue,
+                message.uuid,
+                lease_owner(message),
+                *counted,
+                *encode_effects(effects),
             )
         )
         replies = yield self._write(*calls)
@@ -406,6 +413,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             lease_owner(message),
             self._encode_body(updated),
             updated.ready_at,
+            counted_run_ms(message),
             *encode_effects(effects),
         )
         [reply] = yield self._write(request)
@@ -427,6 +435,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             self._encode_body(message),
             failure_reason(message),
             effects,
+            counted_run_ms(message),
         )
         [reply] = yield self._write(request)
         if after and reply == OK:

@@ -16,6 +16,7 @@ from alsek.core.future.outcome import ended_plan, error_plan, run_plan_async, st
 from alsek.core.future.sync import FINISHING, RUNNING, STOPPED, TaskFuture, _success
 from alsek.core.message import Message
 from alsek.core.middleware import before_process_steps, hooks_of
+from alsek.core.run_timing import mark_run_ended, mark_run_started
 from alsek.core.status.types import TaskStatus
 from alsek.core.steps.drivers import async_run
 from alsek.exceptions import TerminationError
@@ -44,6 +45,7 @@ async def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | N
     asyncio re-raises some of them out of the event loop, which would stop the whole pool. Only a
     cancellation (the future being stopped) goes through.
     """
+    mark_run_started(message)
     token = start_running(message)
     try:
         hooks = hooks_of(task.broker, "before_process")
@@ -61,6 +63,7 @@ async def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | N
         return None, error
     finally:
         stop_running(token)
+        mark_run_ended(message)
 
 
 # -- the handlers of a finished run: the async futures' way into the outcome plans ----------------

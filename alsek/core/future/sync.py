@@ -34,6 +34,7 @@ from alsek.core.future.outcome import (
 )
 from alsek.core.message import Message
 from alsek.core.middleware import before_process_steps, hooks_of
+from alsek.core.run_timing import mark_run_ended, mark_run_started
 from alsek.core.status.types import TaskStatus
 from alsek.core.steps.drivers import run
 from alsek.core.task.base import BaseTask
@@ -63,7 +64,9 @@ class _TimeLimitExceeded(Exception):
 def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | None]:
     """Run the task's steps, with ``message`` as the current message: the middleware's
     ``before_process`` (which may skip or retry the message), then ``pre_op``, ``execute``
-    and ``post_op``; any exception, from ``post_op`` too, is the run's exception."""
+    and ``post_op``; any exception, from ``post_op`` too, is the run's exception. The run's
+    start and end are stamped on the message (``run_timing``)."""
+    mark_run_started(message)
     token = start_running(message)
     try:
         hooks = hooks_of(task.broker, "before_process")
@@ -79,6 +82,7 @@ def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | None]:
         return None, error
     finally:
         stop_running(token)
+        mark_run_ended(message)
 
 
 def _write_running(task: Any, message: Message, write_running: bool) -> None:
@@ -142,6 +146,8 @@ class TaskFuture(ABC):
         self.task = task
         self.message = message
         self.created_at = utcnow_timestamp_ms()
+        # Where it runs, the run stamps its own start; this one times a stop decided here.
+        mark_run_started(message)
 
     @property
     @abstractmethod

@@ -84,7 +84,9 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
         Blocks: call it in a thread of its own to keep going meanwhile. A pool runs once.
         """
         self._run_state.begin(self)
+        stop_metrics = None
         try:
+            stop_metrics = self._serve_metrics()
             if not self._ready():
                 log.info("Stopped before Redis answered")
                 return
@@ -96,6 +98,8 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
             finally:
                 self.on_shutdown()
         finally:
+            if stop_metrics is not None:
+                stop_metrics()
             self.stop_signal.close()
             self._run_state.end()
 

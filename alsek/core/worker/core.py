@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar
@@ -40,7 +40,7 @@ from alsek.core.worker.helpers import (
     merged_claim_status,
 )
 from alsek.core.worker.lifecycle import RunState
-from alsek.exceptions import RedisAccessError
+from alsek.exceptions import MetricsUnavailableError, RedisAccessError
 from alsek.storage.backends.location import redis_location
 from alsek.types import SupportedMechanismType
 from alsek.utils.system import StopSignalListener
@@ -116,6 +116,9 @@ class PoolCore:
         unknown_task_ttl: ms after which a ready message of a task that no live pool serves
             is dead-lettered ("no worker serves task X") by the pools of its queue; ``None``
             (the default): such messages wait, visible as unserved, until a pool serves them.
+        metrics_port: serve this pool's Prometheus metrics on ``http://0.0.0.0:PORT/metrics``
+            while it runs (``alsek.metrics.pool``; needs the ``alsek[metrics]`` extra); 0 picks
+            a free port (logged). ``None`` (the default): no metrics.
         **consumer_options: the consumer's (``backoff``, ``lease_ttl``, ``owner_id``).
     """
 
@@ -148,6 +151,7 @@ class PoolCore:
         grace_period: int = DEFAULT_GRACE_PERIOD,
         heartbeat_interval: int = DEFAULT_HEARTBEAT_INTERVAL,
         unknown_task_ttl: int | None = None,
+        metrics_port: int | None = None,
         **consumer_options: Any,
     ) -> None:
         served = filter_tasks_of_kind(tasks, mechanism, self.task_kind)
@@ -188,9 +192,35 @@ class PoolCore:
             )
         self.heartbeat_interval = heartbeat_interval
         self.unknown_task_ttl = unknown_task_ttl
+        if metrics_port is not None and (
+            isinstance(metrics_port, bool)
+            or not isinstance(metrics_port, int)
+            or not 0 <= metrics_port <= 65535
+        ):
+            raise ValueError(
+                f"metrics_port must be a TCP port (0-65535) or None, got {metrics_port!r}"
+            )
+        self.metrics_port = metrics_port
         self._next_beat_ms = 0
         self._stopping = False
         self._run_state = RunState()
+
+    def _serve_metrics(self) -> Callable[[], None]:
+        """Start serving the pool's metrics if ``metrics_port`` asks for them; returns what
+        stops serving.
+
+        Raises:
+            MetricsUnavailableError: the port cannot be bound, or prometheus-client is not
+                installed.
+        """
+        if self.metrics_port is None:
+            return lambda: None
+        try:
+            from alsek.metrics.pool import PoolMetricsServer  # an optional extra: when asked
+
+            return PoolMetricsServer(self.metrics_port, [self.broker]).close
+        except (ImportError, OSError) as error:
+            raise MetricsUnavailableError(str(error)) from error
 
     def _init_consumer(self, **options: Any) -> None:
         """Set the pool up as the consumer it also is (sync or async)."""

@@ -61,7 +61,9 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
         built in the main thread), then shut down gracefully. A pool runs once."""
         self._run_state.begin(self)
         self._run_state.loop = asyncio.get_running_loop()
+        stop_metrics = None
         try:
+            stop_metrics = self._serve_metrics()
             if not await self._ready():
                 log.info("Stopped before Redis answered")
                 return
@@ -73,6 +75,8 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
             finally:
                 await self.on_shutdown()
         finally:
+            if stop_metrics is not None:
+                stop_metrics()
             self.stop_signal.close()
             self._run_state.end()
 

@@ -1,0 +1,262 @@
+"""A pool's own Prometheus metrics: ``PrometheusMiddleware`` counts, ``PoolMetricsServer``
+serves.
+
+The counting is middleware (``alsek.core.middleware``), so it happens wherever a message runs
+and finishes: a thread pool's process groups, a process pool's warm children, an asyncio pool.
+Every one of those processes writes its figures into one temporary directory of the pool
+(prometheus-client's multiprocess mode: a memory-mapped file per process), and the pool's HTTP
+server sums them at each scrape; the directory is removed when the pool stops. A process that
+died takes its share of ``alsek_tasks_in_progress`` with it; its counts stay counted.
+
+The middleware holds nothing but settings (it travels to worker processes with the broker):
+the metric objects are made once per process, on first use.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import re
+import shutil
+import struct
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from alsek.core.message import Message
+from alsek.core.middleware import Middleware
+from alsek.core.run_timing import run_ms, run_started_at_ms
+from alsek.exceptions import RevokedError
+from alsek.metrics import require_prometheus
+from alsek.metrics.names import (
+    DURATION_BUCKETS_SECONDS,
+    POOL_METRICS,
+    QUEUE_WAIT_BUCKETS_SECONDS,
+)
+from alsek.metrics.serving import DEFAULT_METRICS_HOST, MetricsServer
+
+__all__ = ["PoolMetricsServer", "PrometheusMiddleware"]
+
+log = logging.getLogger(__name__)
+
+#: Where prometheus-client's multiprocess mode keeps the files of every process.
+MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+#: ``ephemeral_state`` key: the process that counted a run as in progress (only it uncounts it).
+_COUNTED_BY = "alsek.metrics.in_progress_pid"
+#: Reads of the processes' files per scrape, should one be in the middle of its creation.
+_READ_ATTEMPTS = 5
+
+
+class _Metrics:
+    """The metric objects of one process (``POOL_METRICS``), and their labelled series by
+    (queue, task), looked up once each."""
+
+    def __init__(self) -> None:
+        prometheus = require_prometheus()
+        multiprocess = MULTIPROC_DIR_VARIABLE in os.environ
+        if multiprocess and not prometheus.values.ValueClass._multiprocess:
+            # prometheus-client was imported before the pool set the directory.
+            prometheus.values.ValueClass = prometheus.values.MultiProcessValue()
+        # In multiprocess mode the pool's server reads the files; else the default registry
+        # holds them, for an application that serves it itself.
+        registry = None if multiprocess else prometheus.REGISTRY
+        self.families: dict[str, Any] = {}
+        for attribute, spec in POOL_METRICS.items():
+            name = spec.name.removesuffix("_total")
+            options: dict[str, Any] = {"labelnames": spec.labels, "registry": registry}
+            if spec.kind == "counter":
+                family = prometheus.Counter(name, spec.help, **options)
+            elif spec.kind == "gauge":
+                family = prometheus.Gauge(name, spec.help, multiprocess_mode="livesum", **options)
+            else:
+                buckets = (
+                    QUEUE_WAIT_BUCKETS_SECONDS
+                    if attribute == "queue_wait"
+                    else DURATION_BUCKETS_SECONDS
+                )
+                family = prometheus.Histogram(name, spec.help, buckets=buckets, **options)
+            self.families[attribute] = family
+        self._series: dict[tuple[str, str], _Series] = {}
+
+    def of(self, message: Message) -> _Series:
+        """The series of ``message``'s queue and task."""
+        key = (message.queue, message.task_name)
+        found = self._series.get(key)
+        if found is None:
+            found = self._series[key] = _Series(self.families, key)
+        return found
+
+
+class _Series:
+    """The labelled series of one (queue, task): what each hook touches, without a lookup."""
+
+    def __init__(self, families: dict[str, Any], labels: tuple[str, str]) -> None:
+        self.labels = labels
+        self.failed_family = families["failed"]
+        self.started = families["started"].labels(*labels)
+        self.succeeded = families["succeeded"].labels(*labels)
+        self.retried = families["retried"].labels(*labels)
+        self.dead_lettered = families["dead_lettered"].labels(*labels)
+        self.revoked = families["revoked"].labels(*labels)
+        self.in_progress = families["in_progress"].labels(*labels)
+        self.duration = families["duration"].labels(*labels)
+        self.queue_wait = families["queue_wait"].labels(*labels)
+
+
+_by_process: dict[int, _Metrics] = {}
+
+
+def _series(message: Message) -> _Series:
+    """This process's series of ``message``'s queue and task (the metric objects are made on
+    first use; a forked child makes its own)."""
+    pid = os.getpid()
+    found = _by_process.get(pid)
+    if found is None:
+        found = _by_process[pid] = _Metrics()
+    return found.of(message)
+
+
+class PrometheusMiddleware(Middleware):
+    """Counts every run of its broker's messages into the pool metrics (``POOL_METRICS``).
+
+    Args:
+        keeps_dead_letters: whether the broker keeps dead letters (``dlq_ttl``): a message
+            failed for good then also counts in ``alsek_tasks_dead_lettered_total``.
+    """
+
+    def __init__(self, keeps_dead_letters: bool = True) -> None:
+        self.keeps_dead_letters = keeps_dead_letters
+
+    def before_process(self, message: Message) -> None:
+        """A run starts: started, in progress, and how long it waited since ready."""
+        series = _series(message)
+        series.started.inc()
+        series.in_progress.inc()
+        message.ephemeral_state[_COUNTED_BY] = os.getpid()
+        started_at = run_started_at_ms(message)
+        if started_at is not None:
+            series.queue_wait.observe(max(started_at - message.ready_at, 0) / 1000)
+
+    def after_process(self, message: Message, result: Any, exception: BaseException | None) -> None:
+        """A run ended (or was stopped): its duration; no longer in progress."""
+        series = _series(message)
+        if message.ephemeral_state.pop(_COUNTED_BY, None) == os.getpid():
+            series.in_progress.dec()
+        length = run_ms(message)
+        if length is not None:
+            series.duration.observe(length / 1000)
+        if isinstance(exception, RevokedError):
+            series.revoked.inc()
+
+    def after_ack(self, message: Message) -> None:
+        """The message succeeded."""
+        _series(message).succeeded.inc()
+
+    def after_retry(self, message: Message, exception: BaseException) -> None:
+        """The attempt failed and another was given."""
+        _series(message).retried.inc()
+
+    def after_dead_letter(self, message: Message, exception: BaseException) -> None:
+        """The message failed for good."""
+        series = _series(message)
+        series.failed_family.labels(*series.labels, type(exception).__name__).inc()
+        if self.keeps_dead_letters:
+            series.dead_lettered.inc()
+
+
+class _PoolCollector:
+    """Sums the files of every process of the pool, once those of dead processes' live gauges
+    are dropped."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self._summed = require_prometheus().multiprocess.MultiProcessCollector(None, directory)
+
+    def collect(self) -> Iterator[Any]:
+        """The pool's samples at this scrape.
+
+        A process creating its file at this very moment leaves it empty for an instant, and
+        reading it then fails: the read is tried again, a few times.
+        """
+        self._forget_dead_processes()
+        for attempt in range(_READ_ATTEMPTS):
+            try:
+                return iter(list(self._summed.collect()))
+            except (ValueError, RuntimeError, struct.error):
+                if attempt == _READ_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01)
+        raise AssertionError("unreachable")
+
+    def _forget_dead_processes(self) -> None:
+        multiprocess = require_prometheus().multiprocess
+        for path in glob.glob(os.path.join(self.directory, "gauge_live*_*.db")):
+            found = re.search(r"_(\d+)\.db$", path)
+            if found and not _alive(int(found.group(1))):
+                multiprocess.mark_process_dead(int(found.group(1)), self.directory)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class PoolMetricsServer:
+    """Serves a pool's metrics on ``/metrics`` while it runs (``metrics_port``).
+
+    Starting it sets the multiprocess directory (inherited by the pool's processes) and adds
+    a ``PrometheusMiddleware`` to each broker that has none; ``close`` stops serving and
+    removes the directory.
+
+    Raises:
+        OSError: the port cannot be bound, saying which and what to do.
+    """
+
+    def __init__(self, port: int, brokers: Iterable[Any], host: str = DEFAULT_METRICS_HOST) -> None:
+        prometheus = require_prometheus()
+        self.directory = tempfile.mkdtemp(prefix="alsek-metrics-")
+        self._previous = os.environ.get(MULTIPROC_DIR_VARIABLE)
+        os.environ[MULTIPROC_DIR_VARIABLE] = self.directory
+        # Files in this directory from now on, in this process and those it forks.
+        prometheus.values.ValueClass = prometheus.values.MultiProcessValue()
+        _by_process.clear()
+        for broker in brokers:
+            if not any(isinstance(m, PrometheusMiddleware) for m in broker.middleware):
+                broker.add_middleware(PrometheusMiddleware(bool(broker.dlq_ttl)))
+        registry = prometheus.CollectorRegistry(auto_describe=False)
+        registry.register(_PoolCollector(self.directory))
+        try:
+            self._server = MetricsServer(registry, port, host)
+        except OSError as error:
+            self._remove_directory()
+            raise OSError(
+                error.errno,
+                f"Cannot serve the pool's metrics on {host}:{port}: "
+                f"{error.strerror or error}; choose another metrics port",
+            ) from error
+        log.info("Serving this pool's metrics on %s", self._server.url)
+
+    @property
+    def url(self) -> str:
+        """Where the metrics are."""
+        return self._server.url
+
+    def close(self) -> None:
+        """Stop serving and remove the directory."""
+        self._server.close()
+        self._remove_directory()
+
+    def _remove_directory(self) -> None:
+        if self._previous is None:
+            os.environ.pop(MULTIPROC_DIR_VARIABLE, None)
+        else:
+            os.environ[MULTIPROC_DIR_VARIABLE] = self._previous
+        _by_process.pop(os.getpid(), None)
+        shutil.rmtree(self.directory, ignore_errors=True)
