@@ -155,7 +155,7 @@ def csrf_token(request: Request) -> str:
     current = request.cookies.get(CSRF_COOKIE, "")
     if len(current) == 43 and current.replace("-", "").replace("_", "").isalnum():
         return current
-    token = request.state.__dict__.get("new_csrf")
+    token = getattr(request.state, "new_csrf", None)
     if token is None:
         token = secrets.token_urlsafe(32)
         request.state.new_csrf = token
@@ -164,7 +164,7 @@ def csrf_token(request: Request) -> str:
 
 def remember_csrf(request: Request, response: Response) -> None:
     """Set the CSRF cookie on ``response`` when the request had none."""
-    token = request.state.__dict__.get("new_csrf")
+    token = getattr(request.state, "new_csrf", None)
     if token is not None:
         response.set_cookie(
             CSRF_COOKIE,
