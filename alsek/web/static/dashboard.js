@@ -14,7 +14,9 @@
 
   function refresh() {
     if (document.hidden) { return schedule(); }
-    fetch(window.location.href, {
+    var here = new URL(window.location.href);
+    here.username = ""; here.password = "";  // fetch refuses URLs with credentials
+    fetch(here.toString(), {
       credentials: "same-origin", cache: "no-store", headers: { "X-Alsek-Live": "1" }
     }).then(function (response) {
       if (!response.ok) { throw new Error("HTTP " + response.status); }
