@@ -27,7 +27,7 @@
         var twin = region.id && fresh.getElementById(region.id);
         if (twin && !busy(region)) { region.replaceWith(document.importNode(twin, true)); }
       });
-      if (state) { state.textContent = "live: updated " + new Date().toLocaleTimeString(); }
+      if (state) { state.textContent = "live: updated " + new Date().toISOString().slice(11, 19) + " UTC"; }
       body.removeAttribute("data-stale");
     }).catch(function (error) {
       if (state) { state.textContent = "not updated (" + error.message + "); retrying"; }
