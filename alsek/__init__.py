@@ -14,6 +14,7 @@ from alsek.utils.exports import lazy_exports
 _EXPORTS = {
     "AsyncBroker": "alsek.core.broker",
     "Broker": "alsek.core.broker",
+    "current_message": "alsek.core.current",
     "AsyncLock": "alsek.core.lock",
     "Lock": "alsek.core.lock",
     "Message": "alsek.core.message",
@@ -35,11 +36,13 @@ __all__ = [
     "StatusTracker",
     "Task",
     "__version__",
+    "current_message",
     "task",
 ]
 
 if TYPE_CHECKING:
     from alsek.core.broker import AsyncBroker, Broker
+    from alsek.core.current import current_message
     from alsek.core.lock import AsyncLock, Lock
     from alsek.core.message import Message
     from alsek.core.status import AsyncStatusTracker, StatusTracker

@@ -58,6 +58,48 @@ class TaskFailedError(AlsekError):
     """The message failed for good, so it has no result; the text names the task's exception."""
 
 
+class Retry(AlsekError):
+    """Raised by a task to be run again later: after ``delay`` ms, or its backoff when ``None``.
+
+    The attempt counts against ``max_retries``, as any failed attempt does, and it is logged at
+    INFO rather than as an error. ``throws`` and ``retry_when`` are not consulted: the task
+    asked for the retry itself.
+
+    Args:
+        message: why (recorded on the message as its last error).
+        delay: ms to wait before the next attempt; ``None`` waits the task's backoff.
+
+    Raises:
+        ValueError: ``delay`` is not an int of ms >= 0.
+    """
+
+    def __init__(self, message: str = "", delay: int | None = None) -> None:
+        if delay is not None and (isinstance(delay, bool) or not isinstance(delay, int)):
+            raise ValueError(f"Retry delay must be an int of ms or None, got {delay!r}")
+        if delay is not None and delay < 0:
+            raise ValueError(f"Retry delay must be >= 0 ms, got {delay}")
+        super().__init__(message)
+        self.delay = delay
+
+
+class SkipMessage(AlsekError):
+    """Raised by a task (or a middleware's ``before_process``) to stop running its message:
+    the message is acked, its status becomes SUCCEEDED, and no result is stored."""
+
+
+class RateLimitExceeded(AlsekError):
+    """A rate limiter (``alsek.core.limits``) had no room.
+
+    Raised in a task, the message is retried after its backoff *without* counting an attempt:
+    being throttled is not a failure, so it never exhausts ``max_retries``.
+    """
+
+
+class MaxAgeExceeded(AlsekError):
+    """A message was older than its ``max_age`` when a worker claimed it: it was dead-lettered
+    without running (its dead letter's reason starts with ``max_age``)."""
+
+
 class RedisAccessError(AlsekError):
     """Redis answered a worker pool's start with a refusal (credentials, rights, a database that
     does not exist): the pool stops at once rather than wait, as waiting would not fix it."""

@@ -104,9 +104,15 @@ def prefill(broker: Broker, count: int) -> float:
     return time.perf_counter() - started
 
 
-def drain(consumer: Consumer, count: int, heartbeat: Heartbeat | None = None) -> None:
-    """Claim ``count`` messages, ``CLAIM_BATCH`` at a time, and ack each; with ``heartbeat``,
-    beat every ``FAST_BEAT_MS`` as a pool's loop would."""
+def drain(
+    consumer: Consumer,
+    count: int,
+    heartbeat: Heartbeat | None = None,
+    finish: Callable[[Message], Any] | None = None,
+) -> None:
+    """Claim ``count`` messages, ``CLAIM_BATCH`` at a time, and ack each (or ``finish`` it);
+    with ``heartbeat``, beat every ``FAST_BEAT_MS`` as a pool's loop would."""
+    finish = finish or consumer.broker.ack
     done, next_beat = 0, 0.0
     while done < count:
         if heartbeat is not None and time.monotonic() >= next_beat:
@@ -119,7 +125,7 @@ def drain(consumer: Consumer, count: int, heartbeat: Heartbeat | None = None) ->
         if not claim.messages:
             raise RuntimeError(f"the queue ran dry after {done} of {count} messages")
         for message in claim.messages:
-            consumer.broker.ack(message)
+            finish(message)
         done += len(claim.messages)
 
 
@@ -458,6 +464,69 @@ def step_heartbeat(bench: Bench) -> list[Row]:
     return [plain, beating, ratio, Row(name, overhead, "%", Target(1, at_least=False), note)]
 
 
+# -- operating: the throughput history -------------------------------------------------------
+
+
+def command_calls(conn: redis.Redis, *names: str) -> int:
+    """How many times Redis ran the commands ``names`` (scripts' calls included) so far."""
+    stats = conn.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in names)
+
+
+def commands_per_message(
+    bench: Bench, broker: Broker, count: int, finish: Callable[[Message], Any]
+) -> tuple[float, float]:
+    """HINCRBY and PEXPIREAT run per message by claiming and finishing ``count`` messages."""
+    prefill(broker, count)
+    names = ("hincrby", "pexpireat")
+    before = [command_calls(bench.redis.conn, name) for name in names]
+    drain(consumer_of(broker), count, finish=finish)
+    after = [command_calls(bench.redis.conn, name) for name in names]
+    hincrby, pexpireat = ((b - a) / count for a, b in zip(before, after))
+    return hincrby, pexpireat
+
+
+def step_throughput_history(bench: Bench) -> list[Row]:
+    """What counting each ended attempt in the throughput history costs (``count_outcome``):
+    claim+ack, which counts, against claim+remove, the same script with counting skipped at
+    its first line; alternating rounds. The commands it adds per message come from
+    ``INFO commandstats``."""
+    count = 2000 if bench.quick else 5000
+    with bench.namespace("throughput-history") as namespace:
+        broker = sync_broker(bench, namespace)
+        consumer = consumer_of(broker)
+
+        def rounds_of(finish: Callable[[Message], Any]) -> Prepare:
+            def prepare() -> Callable[[], None]:
+                prefill(broker, count)
+                return lambda: drain(consumer, count, finish=finish)
+
+            return prepare
+
+        variants = {"counted": rounds_of(broker.ack), "uncounted": rounds_of(broker.remove)}
+        rounds = measure_rounds(bench, variants, rounds=RATIO_ROUNDS)
+        prefill(broker, count)
+        used = {
+            name: commands_per_message(bench, broker, count, finish)
+            for name, finish in (("counted", broker.ack), ("uncounted", broker.remove))
+        }
+        hincrby, pexpireat = (a - b for a, b in zip(used["counted"], used["uncounted"]))
+    counted = throughput_row("claim+ack, outcome counted", rounds["counted"], count)
+    uncounted = throughput_row("claim+ack, not counted (remove)", rounds["uncounted"], count)
+    return [
+        counted,
+        uncounted,
+        ratio_row("counted / not counted", counted, uncounted, Target(0.9), paired=True),
+        Row(
+            "Redis commands added per message",
+            round(hincrby + pexpireat, 3),
+            "commands",
+            None,
+            note=f"HINCRBY {hincrby:.3f}, PEXPIREAT {pexpireat:.3f} (once per new hash)",
+        ),
+    ]
+
+
 # -- 9: operating: queue counts -----------------------------------------------------------------
 
 #: Queues and tasks per queue of the queue-counts step.
@@ -543,6 +612,7 @@ STEPS: dict[str, Step] = {
     "status_result": step_status_result,
     "heartbeat": step_heartbeat,
     "queue_counts": step_queue_counts,
+    "throughput_history": step_throughput_history,
 }
 
 if __name__ == "__main__":

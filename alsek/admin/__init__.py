@@ -8,9 +8,18 @@ operations (``BaseAdmin``), so they answer alike.
 from alsek.admin.asyncio import AsyncAdmin
 from alsek.admin.base import BaseAdmin
 from alsek.admin.sync import Admin
-from alsek.admin.types import ErrorInfo, MessageInfo, QueueStats, TaskStats, WorkerInfo
+from alsek.admin.types import (
+    RUN_MS_BUCKETS,
+    ErrorInfo,
+    MessageInfo,
+    QueueStats,
+    TaskStats,
+    ThroughputPoint,
+    WorkerInfo,
+)
 
 __all__ = [
+    "RUN_MS_BUCKETS",
     "Admin",
     "AsyncAdmin",
     "BaseAdmin",
@@ -18,5 +27,6 @@ __all__ = [
     "MessageInfo",
     "QueueStats",
     "TaskStats",
+    "ThroughputPoint",
     "WorkerInfo",
 ]

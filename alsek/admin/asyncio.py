@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from alsek.admin.base import BaseAdmin
-from alsek.admin.types import MessageInfo, QueueStats, WorkerInfo
+from alsek.admin.types import MessageInfo, QueueStats, ThroughputPoint, WorkerInfo
 from alsek.core.broker import AsyncBroker
 from alsek.core.steps.drivers import async_run
 from alsek.core.steps.ops import Steps, T
@@ -92,3 +92,13 @@ class AsyncAdmin(BaseAdmin):
     ) -> int:
         """See ``Admin.purge_dead``."""
         return await self._run(self._purge_dead_steps(queue, task, uuids))
+
+    async def throughput(
+        self,
+        queue: str | None = None,
+        task: str | None = None,
+        since_ms: int | None = None,
+        step: str = "minute",
+    ) -> list[ThroughputPoint]:
+        """See ``Admin.throughput``."""
+        return await self._run(self._throughput_steps(queue, task, since_ms, step))

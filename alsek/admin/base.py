@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from alsek.admin.manage import ManageSteps
+from alsek.admin.throughput import ThroughputSteps
 
 
-class BaseAdmin(ManageSteps):
+class BaseAdmin(ManageSteps, ThroughputSteps):
     """Inspect and manage queues, workers, messages and the dead-letter queue of a broker.
 
     Args:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from alsek.admin.base import BaseAdmin
-from alsek.admin.types import MessageInfo, QueueStats, WorkerInfo
+from alsek.admin.types import MessageInfo, QueueStats, ThroughputPoint, WorkerInfo
 from alsek.core.broker import Broker
 from alsek.core.steps.drivers import run
 from alsek.core.steps.ops import Steps, T
@@ -100,3 +100,18 @@ class Admin(BaseAdmin):
     ) -> int:
         """Delete dead letters; how many were deleted."""
         return self._run(self._purge_dead_steps(queue, task, uuids))
+
+    def throughput(
+        self,
+        queue: str | None = None,
+        task: str | None = None,
+        since_ms: int | None = None,
+        step: str = "minute",
+    ) -> list[ThroughputPoint]:
+        """How many attempts ended per ``step`` (``minute``, kept 48 h, or ``hour``, kept 14
+        days), oldest first, one point per step (zeros where nothing ran) from the one holding
+        ``since_ms`` (default: the last hour, or the last day) to the current one: of ``queue``
+        (default: every queue) and ``task`` (default: every task). One round trip of
+        O(points x queues) reads, whatever the traffic.
+        """
+        return self._run(self._throughput_steps(queue, task, since_ms, step))

@@ -9,7 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from alsek.core.broker.keys import RUN_MS_BUCKETS
 from alsek.core.status.types import StatusUpdate
+
+__all__ = [
+    "RUN_MS_BUCKETS",
+    "ErrorInfo",
+    "MessageInfo",
+    "QueueStats",
+    "TaskStats",
+    "ThroughputPoint",
+    "WorkerInfo",
+]
 
 #: Where a message is: waiting to run (``ready``), waiting for its ready time (``delayed``, a
 #: delay or a retry's backoff), leased to a worker (``running``), in the dead-letter queue
@@ -128,3 +139,24 @@ class MessageInfo(_AsDict):
     history: list[StatusUpdate]
     result: Any
     error: ErrorInfo | None
+
+
+@dataclass(frozen=True)
+class ThroughputPoint(_AsDict):
+    """The attempts that ended in one minute or hour (``Admin.throughput``).
+
+    ``at_ms`` is the start of the minute or hour (server time). ``failed`` counts messages
+    that failed for good (dead-lettered, or dropped when no dead letter is kept), of which
+    ``dead_lettered`` went to the dead-letter queue; ``retried`` attempts that failed and were
+    given another. ``run_ms_buckets[i]`` counts the runs that ended there (any outcome) and
+    took at most ``RUN_MS_BUCKETS[i]`` ms (and more than the bound before); the last item
+    counts those beyond the last bound. Messages failed without a run (a lost worker's last
+    attempt, an expired unserved message) count as failed but in no bucket.
+    """
+
+    at_ms: int
+    succeeded: int
+    failed: int
+    retried: int
+    dead_lettered: int
+    run_ms_buckets: tuple[int, ...]

@@ -3,6 +3,7 @@
     alsek thread-pool PACKAGE     threads inside elastic worker processes
     alsek process-pool PACKAGE    warm processes, one message at a time each
     alsek async-pool PACKAGE      asyncio tasks in one process
+    alsek scheduler PACKAGE       the package's trigger tasks (``scheduler``)
 
 A package that cannot be imported, or holds no task the pool can run, ``--queues`` naming a queue
 none of its tasks uses, and a Redis that refuses the pool (credentials, rights, database) are
@@ -24,7 +25,8 @@ from typing import Any
 import click
 
 from alsek._version import __version__
-from alsek.cli import dashboard, inspect, manage
+from alsek.cli import dashboard, inspect, manage, metrics
+from alsek.cli.loading import importing
 from alsek.cli.options import (
     LOG_LEVELS,
     common_options,
@@ -33,6 +35,7 @@ from alsek.cli.options import (
     pool_kwargs,
     pool_option,
 )
+from alsek.cli.scheduler import scheduler
 from alsek.core.worker.asyncio import AsyncSingleProcessWorkerPool
 from alsek.core.worker.sync import ProcessWorkerPool, ThreadWorkerPool
 from alsek.exceptions import AlsekError, NoTasksFoundError, RedisAccessError
@@ -51,17 +54,11 @@ def _apply_logging_level(log_level: str) -> None:
 def _load(collect: Callable[[str], tuple[Any, ...]], package: str) -> tuple[Any, ...]:
     """Collect the package's tasks, turning any failure into a one-line error."""
     try:
-        return collect(package)
-    except ImportError as error:
-        raise click.ClickException(f"Cannot import {package!r}: {error}") from error
+        with importing(package):
+            return collect(package)
     except NoTasksFoundError as error:
         hint = _other_kind_hint(collect, package)
         raise click.ClickException(f"{package!r}: {error}{hint}") from error
-    except AlsekError as error:
-        raise click.ClickException(f"{package!r}: {error}") from error
-    except Exception as error:  # the package's own code failed while being imported
-        message = f"Cannot import {package!r}: {type(error).__name__}: {error}"
-        raise click.ClickException(message) from error
 
 
 def _other_kind_names(collect: Callable[[str], tuple[Any, ...]], package: str) -> list[str]:
@@ -278,6 +275,8 @@ for _command in (
     manage.dlq,
     manage.revoke,
     manage.submit,
+    metrics.metrics,
+    scheduler,
     dashboard.dashboard,
 ):
     main.add_command(_command)

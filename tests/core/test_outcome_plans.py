@@ -34,7 +34,9 @@ from alsek.core.future.outcome import (
 from alsek.core.message import Message
 from alsek.core.status.types import TaskStatus
 from alsek.core.steps.ops import Invoke, Sleep
+from alsek.core.task.message_options import MessageOptions
 from alsek.exceptions import LeaseLostError, TerminationError, WorkerLostError
+from alsek.utils.parsing import ExceptionDetails, get_exception_name
 
 
 class StandInBroker:
@@ -78,6 +80,8 @@ class StandInTask:
         self.status_tracker: object = None
         self.result_store: object = None
         self.hooks: list[str] = []
+        self.max_age: int | None = None
+        self.throws: tuple[type[BaseException], ...] = ()
 
     def success_effects(self, message: Message, result: Any) -> list[Effect]:
         if isinstance(result, set):
@@ -93,10 +97,22 @@ class StandInTask:
     def failure_effects(self, message: Message) -> list[Effect]:
         return [SetEffect(f"failure:{message.uuid}", "FAILED")]
 
+    def skip_effects(self, message: Message) -> list[Effect]:
+        return [SetEffect(f"status:{message.uuid}", "SUCCEEDED")]
+
     def do_callback(self, message: Message, result: Any) -> bool:
         return True
 
+    def throws_exception(self, message: Message, exception: BaseException) -> bool:
+        return isinstance(exception, self.throws)
+
+    def options_for(self, message: Message) -> MessageOptions:
+        return MessageOptions(self.max_age, self.throws, None)
+
     def do_retry(self, message: Message, exception: BaseException) -> bool:
+        return self.retry_verdict(message, exception)
+
+    def retry_verdict(self, message: Message, exception: BaseException) -> bool:
         return self.max_retries is None or message.retries < self.max_retries
 
     def is_revoked(self, message: Message) -> bool:
@@ -265,8 +281,14 @@ def test_a_refused_fail_records_nothing_and_calls_no_hook() -> None:
 # -- lost workers, shutdown, unknown tasks --------------------------------------------------------
 
 
+def lost(**fields: Any) -> Message:
+    """A message as a claim returns it after its worker died (``WorkerLostError`` recorded)."""
+    details = ExceptionDetails(name=get_exception_name(WorkerLostError), text="lost")
+    return running(exception_details=details, **fields)
+
+
 def test_a_message_lost_too_often_is_failed_with_retries_at_the_maximum() -> None:
-    task, message = StandInTask(max_retries=2), running(retries=3)
+    task, message = StandInTask(max_retries=2), lost(retries=3)
     assert exhausted_by_lost_workers(task, message)
     actions = steps_of(lost_plan(task, message))
     assert names(actions) == ["broker_op:fail", "hook:write_unshared", "hook:on_failure"]
@@ -275,8 +297,13 @@ def test_a_message_lost_too_often_is_failed_with_retries_at_the_maximum() -> Non
 
 
 def test_retries_within_the_maximum_are_not_exhausted_by_lost_workers() -> None:
-    assert not exhausted_by_lost_workers(StandInTask(max_retries=2), running(retries=2))
-    assert not exhausted_by_lost_workers(StandInTask(max_retries=None), running(retries=9))
+    assert not exhausted_by_lost_workers(StandInTask(max_retries=2), lost(retries=2))
+    assert not exhausted_by_lost_workers(StandInTask(max_retries=None), lost(retries=9))
+
+
+def test_only_a_lost_attempt_can_be_exhausted_at_claim() -> None:
+    """Retries beyond ``max_retries`` without a lost worker were granted by ``retry_when``."""
+    assert not exhausted_by_lost_workers(StandInTask(max_retries=0), running(retries=3))
 
 
 def test_shutdown_releases_the_message() -> None:

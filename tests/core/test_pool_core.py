@@ -26,7 +26,8 @@ from alsek.core.steps.ops import invoke as call
 from alsek.core.worker import core
 from alsek.core.worker.core import REVOCATION_CHECK_MS
 from alsek.core.worker.loop import PoolLoop
-from alsek.exceptions import RevokedError, TerminationError
+from alsek.exceptions import RevokedError, TerminationError, WorkerLostError
+from alsek.utils.parsing import ExceptionDetails, get_exception_name
 
 LEASE_TTL = 3_000
 RENEW_EVERY = LEASE_TTL // 3
@@ -70,6 +71,12 @@ class StubTask:
 
     def running_claim_status(self) -> None:
         return None
+
+    def age_beyond_max(self, message: Message) -> int | None:
+        return None
+
+    def retry_verdict(self, message: Message, exception: BaseException) -> bool:
+        return message.retries < self.max_retries
 
 
 @dataclass
@@ -296,7 +303,8 @@ def test_a_message_of_an_unknown_task_is_dead_lettered_not_started(pool: MemoryP
 def test_a_message_whose_lost_attempts_used_up_its_retries_is_failed_unstarted(
     pool: MemoryPool,
 ) -> None:
-    pool.queue.append(Message("add", queue="q", retries=4))  # max_retries is 3
+    lost = ExceptionDetails(name=get_exception_name(WorkerLostError), text="lost")
+    pool.queue.append(Message("add", queue="q", retries=4, exception_details=lost))  # max is 3
     pool.one_pass()
     assert ("plan", "lost_plan") in pool.did
     assert "submit" not in pool.kinds()

@@ -49,7 +49,7 @@ def test_an_unknown_effect_opcode_fails_the_script(
     request = ScriptCall(
         get_script("ack"),
         (f"{prefix}queues:{{q}}:tasks",),
-        (prefix, 0, "q", "no-such-uuid", "", 1, "X"),
+        (prefix, 0, "q", "no-such-uuid", "", "", "", 1, "X"),
     )
 
     def ack_with_a_bogus_effect() -> Steps[object]:

@@ -145,6 +145,8 @@ class LoopPool(ThreadedPool):
 
     async def _build_and_run(self) -> None:
         broker, tracker, store = async_work.components(self.lab.url, self.lab.namespace)
+        for middleware in self.lab.pool_middleware:
+            broker.add_middleware(middleware)
         try:
             tasks = [recipe.build(broker, tracker, store) for recipe in self.recipes]
             self.pool = pools.build_pool("async", tasks, self.capacity, **self.options)
@@ -324,6 +326,8 @@ class Lab:
         self.broker, self.tracker, self.store = sync_work.components(url, namespace)
         self.worker_tasks: list[Any] = []
         self.spawned: list[PoolProcess] = []
+        #: What an async pool's own broker gets (the other kinds run on the lab's broker).
+        self.pool_middleware: list[Any] = []
 
     def close(self) -> None:
         """Kill every pool subprocess (with its children) and close the lab's connections."""
@@ -348,6 +352,12 @@ class Lab:
         producer = sync_work.build_task(function_name, self.broker, **options)
         self.worker_tasks.append(self.kind.worker_task(function_name, options, producer))
         return producer
+
+    def use_middleware(self, middleware: Any, async_middleware: Any = None) -> None:
+        """Add ``middleware`` to the lab's broker (the producers', and the sync pools'); an
+        async pool's broker gets ``async_middleware`` (default: ``middleware``, run inline)."""
+        self.broker.add_middleware(middleware)
+        self.pool_middleware.append(async_middleware or middleware)
 
     @contextmanager
     def pool(self, capacity: int = 2, **options: Any) -> Iterator[ThreadedPool]:

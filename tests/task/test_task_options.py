@@ -1,4 +1,5 @@
-"""Every way to build a task has SPEC's parameters, with the defaults of ``TASK_DEFAULTS``."""
+"""Every way to build a task has SPEC's parameters, then Dramatiq's per-message options
+(keyword-only), with the defaults of ``TASK_DEFAULTS``."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ SPEC_PARAMETERS: dict[Callable[..., Any], list[str]] = {
     AsyncTriggerTask.__init__: ["function", "trigger", "broker", *_TASK],
     task: ["broker", *_SETTINGS_HEAD, "trigger", *_COMPONENTS, *_SETTINGS_TAIL, "base_task"],
 }
+#: What follows SPEC's parameters everywhere, keyword-only: Dramatiq's per-message options.
+MESSAGE_OPTIONS = ["max_age", "throws", "retry_when"]
 
 #: Where SPEC gives ``run_in_main_thread=None`` (read as ``False``) instead of ``False``.
 _OPTIONAL_RUN_IN_MAIN_THREAD = {TriggerTask.__init__, AsyncTriggerTask.__init__, task}
@@ -42,7 +45,10 @@ def _parameters(function: Callable[..., Any]) -> dict[str, inspect.Parameter]:
 
 @pytest.mark.parametrize("function", list(SPEC_PARAMETERS), ids=lambda f: f.__qualname__)
 def test_the_parameters_are_specs_in_specs_order(function: Callable[..., Any]) -> None:
-    assert list(_parameters(function)) == SPEC_PARAMETERS[function]
+    parameters = _parameters(function)
+    assert list(parameters) == [*SPEC_PARAMETERS[function], *MESSAGE_OPTIONS]
+    for name in MESSAGE_OPTIONS:
+        assert parameters[name].kind is inspect.Parameter.KEYWORD_ONLY, (function, name)
 
 
 @pytest.mark.parametrize("function", list(SPEC_PARAMETERS), ids=lambda f: f.__qualname__)
@@ -71,7 +77,7 @@ def test_components_and_trigger_default_to_none(function: Callable[..., Any]) ->
 
 
 def test_the_options_are_every_setting_of_task_but_the_components() -> None:
-    settings = set(SPEC_PARAMETERS[Task.__init__]) - {"function", "broker"}
+    settings = {*SPEC_PARAMETERS[Task.__init__], *MESSAGE_OPTIONS} - {"function", "broker"}
     assert {field.name for field in fields(TaskOptions)} == settings - {
         "result_store",
         "status_tracker",

@@ -14,15 +14,16 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from alsek.core.broker import keys
-from alsek.core.broker.calls import failure_reason, lease_owner
+from alsek.core.broker.calls import counted_run_ms, failure_reason, lease_owner
 from alsek.core.broker.dlq import DeadLetter, DeadLetterSteps
 from alsek.core.broker.effects import ClaimStatus, Effect, encode_claim_status, encode_effects
 from alsek.core.broker.replies import ALREADY, OK, check_reply
 from alsek.core.broker.submit import SubmitSteps
 from alsek.core.message import Message
+from alsek.core.middleware import Middleware, MiddlewareStack
 from alsek.core.steps.ops import Request, ScriptCall, Steps, batched, call
 from alsek.defaults import DEFAULT_LEASE_TTL, DEFAULT_TTL
 from alsek.exceptions import WorkerLostError
@@ -34,6 +35,8 @@ from alsek.utils.temporal import utcnow_timestamp_ms
 __all__ = ["BaseBroker", "Claim", "ClaimSource", "DeadLetter"]
 
 log = logging.getLogger(__name__)
+
+BrokerT = TypeVar("BrokerT", bound="BaseBroker")
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,25 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         self.dlq_ttl = dlq_ttl
         self._registered: dict[str, float] = {}
         self._one_queue_per_call: bool | None = None
+        self._middleware = MiddlewareStack()
+
+    # -- middleware ------------------------------------------------------------------------
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Run ``middleware``'s hooks for every message of this broker, after those of the
+        middleware added before it (see ``alsek.core.middleware``). It travels with the broker
+        to worker processes.
+
+        Raises:
+            TypeError: not a ``Middleware`` instance, or one with ``async def`` hooks added to a
+                sync ``Broker``.
+        """
+        self._middleware.add(middleware, allow_async=bool(self.backend.IS_ASYNC))
+
+    @property
+    def middleware(self) -> tuple[Middleware, ...]:
+        """The middleware added, in order."""
+        return tuple(self._middleware)
 
     # -- interface (spec) ------------------------------------------------------------------
 
@@ -99,15 +121,24 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         raise NotImplementedError()
 
     def _settings(self) -> dict[str, Any]:
-        """What ``serialize`` returns: the init parameters, the backend as class and bytes."""
+        """What ``serialize`` returns: the init parameters, the backend as class and bytes,
+        and the middleware (when there is some)."""
         settings = gather_init_params(self, ignore=("backend",))
         settings["backend"] = {"cls": type(self.backend), "encoding": self.backend.encode()}
+        if len(self._middleware):
+            settings["middleware"] = list(self._middleware)
         return settings
 
-    @staticmethod
-    def _init_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
-        """Constructor arguments from ``serialize()``'s output (with a new connection pool)."""
-        return {**settings, "backend": rebuild_backend(settings["backend"]["encoding"])}
+    @classmethod
+    def _rebuild(cls: type[BrokerT], settings: dict[str, Any]) -> BrokerT:
+        """A broker from ``serialize()``'s output, with a new connection pool."""
+        kwargs = dict(settings)
+        middleware = kwargs.pop("middleware", ())
+        kwargs["backend"] = rebuild_backend(kwargs["backend"]["encoding"])
+        broker = cls(**kwargs)
+        for item in middleware:
+            broker.add_middleware(item)
+        return broker
 
     @staticmethod
     @abstractmethod
@@ -284,9 +315,16 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         if then_submit is not None:
             calls += self._next_message_calls(then_submit, then_submit_effects)
         effects, after = self._retaining(message, effects)
+        # An ack ends an attempt (counted in the throughput history); a remove does not.
+        counted = (message.task_name, counted_run_ms(message)) if operation == "ack" else ("", "")
         calls.append(
             self._queue_script(
-                "ack", message.queue, message.uuid, lease_owner(message), *encode_effects(effects)
+                "ack",
+                message.queue,
+                message.uuid,
+                lease_owner(message),
+                *counted,
+                *encode_effects(effects),
             )
         )
         replies = yield batched(*calls)
@@ -303,12 +341,21 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         message.linked_lock = None
         return code in (OK, ALREADY)
 
-    def _retry_steps(self, message: Message, effects: Sequence[Effect]) -> Steps[None]:
+    def _retry_steps(
+        self,
+        message: Message,
+        effects: Sequence[Effect],
+        delay: int | None = None,
+        counted: bool = True,
+    ) -> Steps[None]:
+        """Requeue at now + ``delay`` (default: the backoff of the next attempt); an attempt
+        that is not ``counted`` keeps ``retries`` as it is (a rate-limited run)."""
         updated = message.clone()
         updated.increment_retries()
-        updated.update(
-            ready_at=utcnow_timestamp_ms() + updated.get_backoff_duration(), linked_lock=None
-        )
+        wait = updated.get_backoff_duration() if delay is None else delay
+        if not counted:
+            updated.update(retries=message.retries)
+        updated.update(ready_at=utcnow_timestamp_ms() + wait, linked_lock=None)
         request = self._queue_script(
             "retry",
             message.queue,
@@ -316,6 +363,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             lease_owner(message),
             self._encode_body(updated),
             updated.ready_at,
+            counted_run_ms(message),
             *encode_effects(effects),
         )
         [reply] = yield batched(request)
@@ -326,7 +374,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             ready_at=updated.ready_at,
             linked_lock=None,
         )
-        log.info("Retrying %s in %s ms", message.summary, updated.get_backoff_duration())
+        log.info("Retrying %s in %s ms", message.summary, wait)
 
     def _fail_steps(self, message: Message, effects: Sequence[Effect]) -> Steps[None]:
         effects, after = self._retaining(message, effects, self.dlq_ttl or 0)
@@ -337,6 +385,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             self._encode_body(message),
             failure_reason(message),
             effects,
+            counted_run_ms(message),
         )
         [reply] = yield batched(request)
         if after and reply == OK:
@@ -364,6 +413,8 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         revoked = check_reply(reply, message, "revoke", gone_ok=True) == OK
         if revoked and after:
             yield batched(*after)
+        if revoked:
+            yield from self._middleware_steps("after_revoke", [message])
         return revoked
 
     # -- reading ---------------------------------------------------------------------------

@@ -47,7 +47,7 @@ class AsyncBroker(BaseBroker):
     @classmethod
     def deserialize(cls, settings: dict[str, Any]) -> AsyncBroker:
         """Rebuild a broker (with a fresh connection pool) from ``serialize()``'s output."""
-        return cls(**cls._init_kwargs(settings))
+        return cls._rebuild(settings)
 
     # -- producing -------------------------------------------------------------------------
 
@@ -145,14 +145,23 @@ class AsyncBroker(BaseBroker):
         """Delete the message, its indexes and its lease."""
         await self._drive(self._ack_steps(message, (), "remove"))
 
-    async def retry(self, message: Message, effects: Sequence[Effect] = ()) -> None:
+    async def retry(
+        self,
+        message: Message,
+        effects: Sequence[Effect] = (),
+        delay: int | None = None,
+        counted: bool = True,
+    ) -> None:
         """Requeue for another attempt at now + backoff; ``message`` is updated in place.
+
+        ``delay``: ms to wait instead of the backoff. ``counted=False`` keeps ``retries`` as
+        it is (the attempt does not count against ``max_retries``).
 
         Raises:
             MessageDoesNotExistsError: the message is gone.
             LeaseLostError: the message carries a lease that is no longer held.
         """
-        await self._drive(self._retry_steps(message, effects))
+        await self._drive(self._retry_steps(message, effects, delay, counted))
 
     async def fail(self, message: Message, effects: Sequence[Effect] = ()) -> None:
         """Remove the message and keep a dead-letter copy for ``dlq_ttl``.

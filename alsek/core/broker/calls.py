@@ -21,6 +21,7 @@ from alsek.core.broker.effects import (
 )
 from alsek.core.broker.scripts import get_script
 from alsek.core.message import Message
+from alsek.core.run_timing import run_ms
 from alsek.core.steps.ops import Command, ScriptCall
 from alsek.storage.backends.base import BaseBackend
 from alsek.utils.temporal import utcnow_timestamp_ms
@@ -30,6 +31,13 @@ def lease_owner(message: Message) -> str:
     """Owner id of the lease the message carries, or ``""`` when it carries none."""
     lock = message.linked_lock
     return lock["owner_id"] if lock else ""
+
+
+def counted_run_ms(message: Message) -> str:
+    """The ``run_ms`` argument of the scripts that end an attempt (``count_outcome`` in
+    ``lib.lua``): the run's length, or ``-1`` when the message did not run here."""
+    length = run_ms(message)
+    return "-1" if length is None else str(length)
 
 
 def failure_reason(message: Message) -> str:
@@ -155,10 +163,18 @@ class BrokerCalls:
         return list(effects), list(effect_commands([record]))
 
     def _fail_call(
-        self, queue: str, uuid: str, owner: str, body: str, reason: str, effects: Sequence[Effect]
+        self,
+        queue: str,
+        uuid: str,
+        owner: str,
+        body: str,
+        reason: str,
+        effects: Sequence[Effect],
+        run_ms: str = "-1",
     ) -> ScriptCall:
-        """Dead-letter a message (with ``reason``) if ``owner`` may; see ``fail.lua``."""
+        """Dead-letter a message (with ``reason``) if ``owner`` may, counting it as failed
+        after a run of ``run_ms`` (``-1``: unrun); see ``fail.lua``."""
         ttl = self.dlq_ttl or 0
         return self._queue_script(
-            "fail", queue, uuid, owner, body, reason, ttl, *encode_effects(effects)
+            "fail", queue, uuid, owner, body, reason, ttl, run_ms, *encode_effects(effects)
         )

@@ -96,3 +96,26 @@ def uuid_record(queue: str, task_name: str, progenitor_uuid: str | None) -> str:
 def revoked_key(queue: str, uuid: str) -> str:
     """Flag set when a message is revoked."""
     return f"{queue_base(queue)}:revoked:{uuid}"
+
+
+#: Upper bounds (ms, inclusive) of the run-time buckets of the throughput history; one more
+#: bucket counts the runs beyond the last. ``RUN_MS_BUCKETS`` in ``scripts/lib.lua`` is the same.
+RUN_MS_BUCKETS: tuple[int, ...] = (
+    10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000
+)  # fmt: skip
+#: Steps of the throughput history: its length in ms, and how long one is kept (``lib.lua``'s
+#: ``THROUGHPUT_STEPS``).
+THROUGHPUT_STEP_MS = {"minute": 60_000, "hour": 3_600_000}
+THROUGHPUT_KEPT_MS = {"minute": 48 * 3_600_000, "hour": 14 * 24 * 3_600_000}
+#: Outcomes a throughput hash counts (``count_outcome`` in ``lib.lua``): succeeded, retried,
+#: failed into the dead-letter queue, failed with no dead letter kept.
+THROUGHPUT_OUTCOMES = ("s", "r", "d", "x")
+#: The bucket of a message that failed without running.
+UNRUN_BUCKET = "-"
+
+
+def throughput_key(queue: str, step: str, start_ms: int) -> str:
+    """Hash counting the attempts of ``queue`` that ended in the ``step`` starting at
+    ``start_ms`` (server time): fields ``outcome|bucket`` (the queue) and
+    ``outcome|bucket|task``."""
+    return f"{queue_base(queue)}:throughput:{step}:{start_ms}"

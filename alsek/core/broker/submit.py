@@ -18,6 +18,7 @@ from alsek.core.broker.effects import Effect, effect_commands, encode_effects
 from alsek.core.broker.registry import RegistrySteps
 from alsek.core.broker.replies import EXISTS, REVOKED, REVOKED_ADVICE
 from alsek.core.message import Message
+from alsek.core.middleware import MiddlewareStack, hook_steps
 from alsek.core.steps.ops import Command, Request, ScriptCall, Steps, batched
 from alsek.core.steps.outage import (
     SUBMIT_OUTAGE_PATIENCE_MS,
@@ -83,7 +84,17 @@ def _chunks(messages: Sequence[Message]) -> list[list[int]]:
 
 
 class SubmitSteps(RegistrySteps):
-    """The submit operations of a broker (which register the queues they submit to)."""
+    """The submit operations of a broker (which register the queues they submit to), with
+    the ``before_submit`` and ``after_submit`` hooks of its middleware."""
+
+    _middleware: MiddlewareStack
+
+    def _middleware_steps(self, name: str, messages: Sequence[Message]) -> Steps[None]:
+        """Call the middleware's hook ``name`` for each of ``messages`` (submits, revoke)."""
+        hooks = self._middleware.hooks(name)
+        if hooks:
+            for message in messages:
+                yield from hook_steps(hooks, message)
 
     def _prepare(self, message: Message, ttl: int) -> _Prepared:
         """Check a message can be submitted and encode it; its ready time is computed once (it
@@ -191,6 +202,7 @@ class SubmitSteps(RegistrySteps):
     def _submit_one_steps(
         self, message: Message, ttl: int, effects: Sequence[Effect]
     ) -> Steps[None]:
+        yield from self._middleware_steps("before_submit", [message])
         refused = yield from self._submit_steps([message], ttl, [effects])
         if refused.revoked:
             raise MessageAlreadyExistsError(
@@ -202,6 +214,7 @@ class SubmitSteps(RegistrySteps):
                 f"'{keys.message_key(message.queue, message.uuid)}' found in backend: "
                 f"a different message with uuid {message.uuid} was already submitted"
             )
+        yield from self._middleware_steps("after_submit", [message])
 
     def _submit_many_steps(
         self,
@@ -211,7 +224,11 @@ class SubmitSteps(RegistrySteps):
     ) -> Steps[None]:
         if len({message.uuid for message in messages}) != len(messages):
             raise ValueError("submit_many was given the same uuid more than once")
+        yield from self._middleware_steps("before_submit", messages)
         refused = yield from self._submit_steps(messages, ttl, effects)
+        unwritten = {*refused.existing, *refused.revoked}
+        written = [message for message in messages if message.uuid not in unwritten]
+        yield from self._middleware_steps("after_submit", written)
         problems = []
         if refused.existing:
             problems.append(

@@ -47,7 +47,7 @@ class Broker(BaseBroker):
     @classmethod
     def deserialize(cls, settings: dict[str, Any]) -> Broker:
         """Rebuild a broker (with a fresh connection pool) from ``serialize()``'s output."""
-        return cls(**cls._init_kwargs(settings))
+        return cls._rebuild(settings)
 
     # -- producing -------------------------------------------------------------------------
 
@@ -143,14 +143,23 @@ class Broker(BaseBroker):
         """Delete the message, its indexes and its lease."""
         self._drive(self._ack_steps(message, (), "remove"))
 
-    def retry(self, message: Message, effects: Sequence[Effect] = ()) -> None:
+    def retry(
+        self,
+        message: Message,
+        effects: Sequence[Effect] = (),
+        delay: int | None = None,
+        counted: bool = True,
+    ) -> None:
         """Requeue for another attempt at now + backoff; ``message`` is updated in place.
+
+        ``delay``: ms to wait instead of the backoff. ``counted=False`` keeps ``retries`` as
+        it is (the attempt does not count against ``max_retries``).
 
         Raises:
             MessageDoesNotExistsError: the message is gone.
             LeaseLostError: the message carries a lease that is no longer held.
         """
-        self._drive(self._retry_steps(message, effects))
+        self._drive(self._retry_steps(message, effects, delay, counted))
 
     def fail(self, message: Message, effects: Sequence[Effect] = ()) -> None:
         """Remove the message and keep a dead-letter copy for ``dlq_ttl``.

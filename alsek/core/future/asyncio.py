@@ -11,10 +11,14 @@ import asyncio
 import logging
 from typing import Any
 
-from alsek.core.future.outcome import error_plan, run_plan_async, stop_plan
+from alsek.core.current import start_running, stop_running
+from alsek.core.future.outcome import ended_plan, error_plan, run_plan_async, stop_plan
 from alsek.core.future.sync import FINISHING, RUNNING, STOPPED, TaskFuture, _success
 from alsek.core.message import Message
+from alsek.core.middleware import before_process_steps, hooks_of
+from alsek.core.run_timing import mark_run_ended, mark_run_started
 from alsek.core.status.types import TaskStatus
+from alsek.core.steps.drivers import async_run
 from alsek.exceptions import TerminationError
 from alsek.utils.checks import await_required
 
@@ -34,13 +38,21 @@ async def _maybe_await(value: Any) -> Any:
 
 
 async def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | None]:
-    """Run the task's steps; any exception, from ``post_op`` too, is the run's exception.
+    """Run the task's steps, as the sync futures do (``before_process`` first, ``message`` the
+    current message); any exception, from ``post_op`` too, is the run's exception.
 
     ``BaseException`` included (``SystemExit``, ``KeyboardInterrupt``...), as in the sync futures:
     asyncio re-raises some of them out of the event loop, which would stop the whole pool. Only a
     cancellation (the future being stopped) goes through.
     """
+    mark_run_started(message)
+    token = start_running(message)
     try:
+        hooks = hooks_of(task.broker, "before_process")
+        if hooks:
+            control = await async_run(before_process_steps(hooks, message))
+            if control is not None:
+                return None, control
         await _maybe_await(task.pre_op(message))
         result = await _maybe_await(task.execute(message))
         await _maybe_await(task.post_op(message, result))
@@ -49,6 +61,9 @@ async def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | N
         raise
     except BaseException as error:
         return None, error
+    finally:
+        stop_running(token)
+        mark_run_ended(message)
 
 
 # -- the handlers of a finished run: the async futures' way into the outcome plans ----------------
@@ -57,11 +72,8 @@ async def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | N
 async def _finish_run(
     task: Any, message: Message, result: Any, error: BaseException | None
 ) -> None:
-    """Finish a run that was not stopped, through the handler of its outcome."""
-    if error is None:
-        await _async_complete_future_handler(task, message, result)
-    else:
-        await _async_error_encountered_future_handler(task, message, error)
+    """Finish a run that was not stopped: ``after_process``, then its outcome."""
+    await run_plan_async(ended_plan(task, message, result, error))
 
 
 async def _async_complete_future_handler(task: Any, message: Message, result: Any) -> None:

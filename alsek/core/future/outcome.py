@@ -13,15 +13,26 @@ What each outcome does:
   with the ack, in one round trip; then ``on_success``. A repeat of the ack (its reply was lost)
   counts as acked. A message that is gone by then was revoked (``on_revocation``) or finished
   by another worker (nothing to do).
+* skip (``SkipMessage``): acked as SUCCEEDED, with no result and no callback.
 * error: a revoked message only gets ``on_revocation`` (the revocation already failed it).
-  Otherwise the exception is recorded and the message is retried after its backoff
-  (RETRYING, ``on_retry``) or, with retries exhausted, failed to the dead-letter queue
-  (FAILED, ``on_failure``). A timeout is an error like any other.
+  Otherwise the exception is recorded and the message is retried (RETRYING, ``on_retry``):
+  after its backoff, after the delay a ``Retry`` asks for, or, for ``RateLimitExceeded``,
+  without counting the attempt; or, when ``do_retry`` says no (retries exhausted, an exception
+  the task ``throws``), failed to the dead-letter queue (FAILED, ``on_failure``). A timeout is
+  an error like any other.
 * lost: a message whose worker died too many times is failed without running again.
+* too old: a message claimed past its ``max_age`` is failed without running (reason
+  ``max_age``).
 * unknown task: a claimed body naming a task the pool does not serve is never run.
 * shutdown: the lease is released, so the message runs again at once, no attempt counted.
 * interrupted: a run whose process ended before reporting its end is finished as its stop (or
   its death) says, unless the process had already written the outcome (its lease is gone).
+
+The broker's middleware (``alsek.core.middleware``) is called along: ``after_process`` once per
+run that ended (by itself, ``ended_plan``, or stopped, ``stop_plan``), before its outcome;
+``after_ack``, ``after_retry`` and ``after_dead_letter`` once the broker took that outcome,
+before the task's own hook; ``before_submit``/``after_submit`` around the ack that submits a
+callback.
 
 A hook runs exactly when its outcome happened: ``on_retry``, ``on_failure`` and ``on_success``
 only after the broker accepted the retry, failure or ack (by this call or an earlier attempt of
@@ -42,6 +53,7 @@ from typing import Any, Literal, Protocol
 
 from alsek.core.broker.effects import Effect
 from alsek.core.message import Message
+from alsek.core.middleware import hooks_of
 from alsek.core.status.types import TaskStatus
 from alsek.core.steps.drivers import async_run, run
 from alsek.core.steps.ops import Invoke, Sleep, Steps
@@ -54,14 +66,22 @@ from alsek.core.task.helpers import build_callback_message
 from alsek.defaults import DEFAULT_LEASE_TTL
 from alsek.exceptions import (
     LeaseLostError,
+    MaxAgeExceeded,
     MessageDoesNotExistsError,
+    RateLimitExceeded,
+    Retry,
+    SkipMessage,
     TerminationError,
     ValidationError,
     WorkerLostError,
 )
 from alsek.utils.parsing import ExceptionDetails, get_exception_name, parse_exception
+from alsek.utils.temporal import utcnow_timestamp_ms
 
 log = logging.getLogger(__name__)
+
+#: The recorded name of ``WorkerLostError``, which a claim puts on a lost attempt's message.
+_WORKER_LOST = get_exception_name(WorkerLostError)
 
 
 # -- what plans work with -----------------------------------------------------------------------
@@ -107,6 +127,8 @@ class PlanTask(Protocol):
 
     def success_effects(self, message: Message, result: Any) -> Sequence[Effect]: ...
 
+    def skip_effects(self, message: Message) -> Sequence[Effect]: ...
+
     def submit_effects(self, message: Message) -> Sequence[Effect]: ...
 
     def retry_effects(self, message: Message) -> Sequence[Effect]: ...
@@ -114,6 +136,12 @@ class PlanTask(Protocol):
     def failure_effects(self, message: Message) -> Sequence[Effect]: ...
 
     def do_callback(self, message: Message, result: Any) -> bool: ...
+
+    def throws_exception(self, message: Message, exception: BaseException) -> bool: ...
+
+    def retry_verdict(self, message: Message, exception: BaseException) -> bool: ...
+
+    def options_for(self, message: Message) -> Any: ...
 
     @property
     def do_retry(self) -> Callable[..., Any]: ...
@@ -194,6 +222,27 @@ def check(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Action:
 # -- plans --------------------------------------------------------------------------------------
 
 
+def middleware(broker: Any, name: str, *args: Any) -> tuple[Action, ...]:
+    """The actions calling the broker's middleware hook ``name`` (each like a task hook: errors
+    are logged); none, at no cost, without middleware."""
+    functions = hooks_of(broker, name)
+    return tuple(hook(function, *args) for function in functions) if functions else ()
+
+
+def ended_plan(task: PlanTask, message: Message, result: Any, error: BaseException | None) -> Plan:
+    """Finish a run that ended by itself: ``after_process``, then its outcome (success, a
+    skip, or an error)."""
+    yield from middleware(task.broker, "after_process", message, result, error)
+    if error is None:
+        # The error of an earlier attempt is no longer the message's.
+        message.update(exception_details=None)
+        yield from success_plan(task, message, result)
+    elif isinstance(error, SkipMessage):
+        yield from skip_plan(task, message, error)
+    else:
+        yield from error_plan(task, message, error)
+
+
 def success_plan(task: PlanTask, message: Message, result: Any) -> Plan:
     """Finish a message whose task returned ``result``."""
     try:
@@ -205,6 +254,8 @@ def success_plan(task: PlanTask, message: Message, result: Any) -> Plan:
         failure = TypeError(f"The result of {message.summary} cannot be stored: {error}")
         yield from error_plan(task, message, failure)
         return
+    if next_message is not None:
+        yield from middleware(task.broker, "before_submit", next_message)
     acked = yield broker_op(
         task.broker.ack,
         message,
@@ -212,16 +263,41 @@ def success_plan(task: PlanTask, message: Message, result: Any) -> Plan:
         then_submit=next_message,
         then_submit_effects=task.submit_effects(next_message) if next_message else (),
     )
-    if acked is REFUSED:
+    if not (yield from _acked(task, message, acked, result)):
         return
+    log.info("Successful: %s", message.summary)
+    if next_message is not None:
+        yield from middleware(task.broker, "after_submit", next_message)
+    yield hook(task.write_unshared, message, TaskStatus.SUCCEEDED, result)
+    yield from middleware(task.broker, "after_ack", message)
+    yield hook(task.on_success, message, result=result)
+
+
+def skip_plan(task: PlanTask, message: Message, skip: SkipMessage) -> Plan:
+    """Ack a message whose run raised ``SkipMessage``: SUCCEEDED, with no result stored and
+    no callback submitted."""
+    acked = yield broker_op(task.broker.ack, message, effects=task.skip_effects(message))
+    if not (yield from _acked(task, message, acked, None)):
+        return
+    log.info("Skipped: %s%s", message.summary, f" ({skip})" if str(skip) else "")
+    yield hook(task.write_unshared, message, TaskStatus.SUCCEEDED, skipped=True)
+    yield from middleware(task.broker, "after_ack", message)
+    yield hook(task.on_success, message, result=None)
+
+
+def _acked(
+    task: PlanTask, message: Message, acked: Any, result: Any
+) -> Generator[Action, Any, bool]:
+    """Whether the ack went through; a message gone meanwhile was revoked (``on_revocation``)
+    or finished by another worker (nothing to do)."""
+    if acked is REFUSED:
+        return False
     if acked is False:
         if (yield check(task.is_revoked, message)):
             log.info("%s was revoked while running; its result is discarded", message.summary)
             yield hook(task.on_revocation, message, exception=None, result=result)
-        return
-    log.info("Successful: %s", message.summary)
-    yield hook(task.write_unshared, message, TaskStatus.SUCCEEDED, result)
-    yield hook(task.on_success, message, result=result)
+        return False
+    return True
 
 
 def error_plan(task: PlanTask, message: Message, exception: BaseException) -> Plan:
@@ -231,27 +307,58 @@ def error_plan(task: PlanTask, message: Message, exception: BaseException) -> Pl
         return
     message.update(exception_details=parse_exception(exception).as_dict())
     if (yield check(task.do_retry, message, exception)):
-        log.warning("%s failed (%s); retrying", message.summary, _describe(exception))
-        retried = yield broker_op(task.broker.retry, message, effects=task.retry_effects(message))
+        _log_retry(message, exception)
+        retried = yield broker_op(
+            task.broker.retry,
+            message,
+            effects=task.retry_effects(message),
+            **_retry_timing(exception),
+        )
         if retried is None:
             yield hook(task.write_unshared, message, TaskStatus.RETRYING)
+            yield from middleware(task.broker, "after_retry", message, exception)
             yield hook(task.on_retry, message, exception=exception)
         return
-    # The traceback is logged here only, once per message: a retry's WARNING names the
-    # exception and nothing more (every attempt's traceback is on the message meanwhile).
-    log.error(
-        "%s failed (%s); retries exhausted",
-        message.summary,
-        _describe(exception),
-        exc_info=exception if exception.__traceback__ is not None else None,
-    )
+    if task.throws_exception(message, exception):
+        log.info(
+            "%s failed (%s), which it throws: not retried", message.summary, _describe(exception)
+        )
+    else:
+        # The traceback is logged here only, once per message: a retry's WARNING names the
+        # exception and nothing more (every attempt's traceback is on the message meanwhile).
+        log.error(
+            "%s failed (%s); retries exhausted",
+            message.summary,
+            _describe(exception),
+            exc_info=exception if exception.__traceback__ is not None else None,
+        )
     yield from _fail(task, message, exception)
+
+
+def _retry_timing(exception: BaseException) -> dict[str, Any]:
+    """``broker.retry``'s options for a retry caused by ``exception``: the delay a ``Retry``
+    asks for; no attempt counted for ``RateLimitExceeded``."""
+    if isinstance(exception, Retry) and exception.delay is not None:
+        return {"delay": exception.delay}
+    if isinstance(exception, RateLimitExceeded):
+        return {"counted": False}
+    return {}
+
+
+def _log_retry(message: Message, exception: BaseException) -> None:
+    if isinstance(exception, Retry):
+        log.info("%s asked to be retried (%s)", message.summary, _describe(exception))
+    elif isinstance(exception, RateLimitExceeded):
+        log.info("%s was rate limited (%s); retrying, not counted", message.summary, exception)
+    else:
+        log.warning("%s failed (%s); retrying", message.summary, _describe(exception))
 
 
 def _fail(task: PlanTask, message: Message, exception: BaseException) -> Plan:
     failed = yield broker_op(task.broker.fail, message, effects=task.failure_effects(message))
     if failed is None:
         yield hook(task.write_unshared, message, TaskStatus.FAILED)
+        yield from middleware(task.broker, "after_dead_letter", message, exception)
         yield hook(task.on_failure, message, exception=exception)
 
 
@@ -262,10 +369,20 @@ def lost_plan(task: PlanTask, message: Message) -> Plan:
     )
     log.error("%s lost its worker too many times; failing it", message.summary)
     # The claim counted every lost attempt, the last one included; a failed attempt that ends
-    # the message is not counted as a retry (``error_plan``), so record the same figure.
-    if task.max_retries is not None:
-        message.update(retries=min(message.retries, task.max_retries))
+    # the message is not counted as a retry (``error_plan``), so record the last one's figure.
+    message.update(retries=max(message.retries - 1, 0))
     yield from _fail(task, message, exception)
+
+
+def too_old_plan(task: PlanTask, message: Message) -> Plan:
+    """Dead-letter, without running it, a message claimed later than its ``max_age`` after its
+    submit (the dead letter's reason starts with ``max_age``)."""
+    age = utcnow_timestamp_ms() - message.created_at
+    limit = task.options_for(message).max_age
+    text = f"claimed {age} ms after its submit; its max_age is {limit} ms"
+    log.warning("Moving %s to the DLQ unrun: %s", message.summary, text)
+    message.update(exception_details=ExceptionDetails(name="max_age", text=text).as_dict())
+    yield from _fail(task, message, MaxAgeExceeded(f"max_age: {text}"))
 
 
 def release_plan(broker: PlanBroker, message: Message) -> Plan:
@@ -299,10 +416,14 @@ def unknown_task_plan(broker: PlanBroker, message: Message, known: Iterable[Plan
     failed = yield broker_op(broker.fail, message, effects=effects)
     if failed is None and reporter is not None:
         yield hook(reporter.write_unshared, message, TaskStatus.FAILED)
+    if failed is None:
+        yield from middleware(broker, "after_dead_letter", message, ValidationError(reason))
 
 
 def stop_plan(task: PlanTask, message: Message, exception: BaseException) -> Plan:
-    """What stopping a running future means: shutdown releases, anything else is an error."""
+    """What stopping a running future means (``after_process`` with ``exception`` first):
+    shutdown releases, anything else is an error."""
+    yield from middleware(task.broker, "after_process", message, None, exception)
     if isinstance(exception, TerminationError):
         yield from release_plan(task.broker, message)
     else:
@@ -335,12 +456,17 @@ def interrupted_plan(
 
 
 def exhausted_by_lost_workers(task: PlanTask, message: Message) -> bool:
-    """Whether lost attempts (counted at claim) already used up the message's retries.
-
-    In a normal run ``retries`` never exceeds ``max_retries``: the attempt that reaches it fails
-    the message. Only attempts whose worker died can push it beyond.
-    """
-    return task.max_retries is not None and message.retries > task.max_retries
+    """Whether the last attempt of a message whose worker died (the claim counted it and
+    recorded ``WorkerLostError``) was its last allowed one: the task would not have retried
+    that attempt had it failed (``retry_verdict``: ``max_retries``, or ``retry_when``)."""
+    if message.retries == 0:
+        return False  # a lost attempt counts at claim: never the case of a first attempt
+    details = message.exception_details
+    if details is None or details.name != _WORKER_LOST:
+        return False
+    last_attempt = message.clone().update(retries=message.retries - 1)
+    lost = WorkerLostError(f"{message.summary}: its worker stopped renewing its lease")
+    return not task.retry_verdict(last_attempt, lost)
 
 
 def _describe(exception: BaseException) -> str:

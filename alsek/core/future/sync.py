@@ -23,15 +23,20 @@ from typing import Any
 import dill
 
 from alsek.core import Process, Value
+from alsek.core.current import start_running, stop_running
 from alsek.core.future.outcome import (
     Plan,
+    ended_plan,
     error_plan,
     run_plan,
     stop_plan,
     success_plan,
 )
 from alsek.core.message import Message
+from alsek.core.middleware import before_process_steps, hooks_of
+from alsek.core.run_timing import mark_run_ended, mark_run_started
 from alsek.core.status.types import TaskStatus
+from alsek.core.steps.drivers import run
 from alsek.core.task.base import BaseTask
 from alsek.exceptions import WorkerLostError
 from alsek.utils.environment import set_alsek_worker_pool_env_var
@@ -57,14 +62,27 @@ class _TimeLimitExceeded(Exception):
 
 
 def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | None]:
-    """Run the task's steps; any exception, from ``post_op`` too, is the run's exception."""
+    """Run the task's steps, with ``message`` as the current message: the middleware's
+    ``before_process`` (which may skip or retry the message), then ``pre_op``, ``execute``
+    and ``post_op``; any exception, from ``post_op`` too, is the run's exception. The run's
+    start and end are stamped on the message (``run_timing``)."""
+    mark_run_started(message)
+    token = start_running(message)
     try:
+        hooks = hooks_of(task.broker, "before_process")
+        if hooks:
+            control = run(before_process_steps(hooks, message))
+            if control is not None:
+                return None, control
         task.pre_op(message)
         result = task.execute(message)
         task.post_op(message, result)
         return result, None
     except BaseException as error:
         return None, error
+    finally:
+        stop_running(token)
+        mark_run_ended(message)
 
 
 def _write_running(task: Any, message: Message, write_running: bool) -> None:
@@ -79,11 +97,8 @@ def _write_running(task: Any, message: Message, write_running: bool) -> None:
 
 
 def _finish_run(task: Any, message: Message, result: Any, error: BaseException | None) -> None:
-    """Finish a run that was not stopped, through the handler of its outcome."""
-    if error is None:
-        _complete_future_handler(task, message, result)
-    else:
-        _error_encountered_future_handler(task, message, error)
+    """Finish a run that was not stopped: ``after_process``, then its outcome."""
+    run_plan(ended_plan(task, message, result, error))
 
 
 def _complete_future_handler(task: Any, message: Message, result: Any) -> None:
@@ -131,6 +146,8 @@ class TaskFuture(ABC):
         self.task = task
         self.message = message
         self.created_at = utcnow_timestamp_ms()
+        # Where it runs, the run stamps its own start; this one times a stop decided here.
+        mark_run_started(message)
 
     @property
     @abstractmethod
@@ -467,4 +484,4 @@ class ProcessTaskFuture(TaskFuture):
         if self._state.value in (RUNNING, FINISHING):
             code = self.process.exitcode
             error = WorkerLostError(f"The process running it exited with code {code}")
-            _error_encountered_future_handler(self.task, self.message, error)
+            _finish_run(self.task, self.message, None, error)

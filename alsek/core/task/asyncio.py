@@ -21,6 +21,7 @@ from alsek.core.task.base import (
     _log_generated,
     _log_generated_many,
 )
+from alsek.core.task.message_options import RetryWhen
 from alsek.core.task.options import TASK_DEFAULTS
 from alsek.core.task.triggers import (
     FireTimeAsyncIOExecutor,
@@ -65,6 +66,10 @@ class AsyncTask(BaseTask[P, R]):
         mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
         run_in_main_thread: bool = TASK_DEFAULTS.run_in_main_thread,
         no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
+        *,
+        max_age: int | None = TASK_DEFAULTS.max_age,
+        throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
+        retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
     ) -> None:
         super().__init__(
             function=function,
@@ -77,6 +82,9 @@ class AsyncTask(BaseTask[P, R]):
             mechanism=mechanism,
             run_in_main_thread=run_in_main_thread,
             no_positional_args=no_positional_args,
+            max_age=max_age,
+            throws=throws,
+            retry_when=retry_when,
         )
         self._attach(broker, result_store, default_result_ttl)
 
@@ -113,16 +121,22 @@ class AsyncTask(BaseTask[P, R]):
             await self.status_tracker.set(message, status=status)
 
     async def write_unshared(
-        self, message: Message, status: TaskStatus, result: Any = None, *, requeued: bool = False
+        self,
+        message: Message,
+        status: TaskStatus,
+        result: Any = None,
+        *,
+        requeued: bool = False,
+        skipped: bool = False,
     ) -> None:
         """See ``Task.write_unshared``."""
-        for conn, steps in self._direct_writes(message, status, result, requeued):
+        for conn, steps in self._direct_writes(message, status, result, requeued, skipped):
             await async_run(steps, conn)
 
     async def requeue_from_dlq(self, message: Message, ttl: int = DEFAULT_TTL) -> Message:
         """See ``Task.requeue_from_dlq``."""
         options = self._requeue_options(message)
-        fresh = await self.broker.requeue_from_dlq(message, ttl, **options)
+        fresh = await self.broker.requeue_from_dlq(self.restart_age(message), ttl, **options)
         await self.write_unshared(fresh, TaskStatus.SUBMITTED, requeued=True)
         return fresh
 
@@ -162,11 +176,11 @@ class AsyncTask(BaseTask[P, R]):
         **options: Any,
     ) -> Message:
         """See ``Task.generate``."""
-        message = self._generate_message(
-            args, kwargs, priority, metadata, result_ttl, uuid, timeout_override, delay,
-            previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
+        message, options = self._build_message(
+            options, args, kwargs, priority, metadata, result_ttl, uuid, timeout_override,
+            delay, previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
         )  # fmt: skip
-        if self._submits(submit):
+        if self._submits(submit, [message]):
             await self._submit(message, **options)
         return message
 
@@ -202,8 +216,9 @@ class AsyncTask(BaseTask[P, R]):
         return await self.op(message)
 
     async def do_retry(self, message: Message, exception: BaseException) -> bool:
-        """Retry unless revoked or out of retries (``max_retries=None``: no limit)."""
-        return not await self.is_revoked(message) and self._retries_left(message)
+        """Retry unless revoked, else as ``retry_verdict`` says (``max_retries``, ``throws``,
+        ``retry_when``; see ``message_options``)."""
+        return not await self.is_revoked(message) and self.retry_verdict(message, exception)
 
     # -- revocation --------------------------------------------------------------------------
 
@@ -255,6 +270,10 @@ class AsyncTriggerTask(TriggerTaskMixin, AsyncTask[[], R]):
         mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
         run_in_main_thread: bool | None = None,  # SPEC's default; means False
         no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
+        *,
+        max_age: int | None = TASK_DEFAULTS.max_age,
+        throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
+        retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
     ) -> None:
         super().__init__(
             function=function,
@@ -271,6 +290,9 @@ class AsyncTriggerTask(TriggerTaskMixin, AsyncTask[[], R]):
             mechanism=mechanism,
             run_in_main_thread=run_in_main_thread,
             no_positional_args=no_positional_args,
+            max_age=max_age,
+            throws=throws,
+            retry_when=retry_when,
         )
 
     def _new_scheduler(self) -> AsyncIOScheduler:

@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, NamedTuple, ParamSpec, TypeVar
+from weakref import WeakKeyDictionary
 
 from alsek.core.backoff import Backoff, ConstantBackoff
 from alsek.core.broker import keys
@@ -28,6 +29,15 @@ from alsek.core.status.types import TERMINAL_TASK_STATUSES, StatusUpdate, TaskSt
 from alsek.core.task.arguments import binding_problem, expects_message, readable_signature
 from alsek.core.task.callbacks import parse_callback
 from alsek.core.task.effects import TaskEffects
+from alsek.core.task.message_options import (
+    OptionDecisions,
+    RetryWhen,
+    check_max_age,
+    check_retry_when,
+    check_throws,
+    split_message_options,
+    with_overrides,
+)
 from alsek.core.task.options import TASK_DEFAULTS
 from alsek.core.task.triggers import TriggerTaskMixin
 from alsek.defaults import DEFAULT_QUEUE
@@ -44,7 +54,7 @@ if TYPE_CHECKING:
     from alsek.storage.result._base import BaseResultStore
 
 #: ``TriggerTaskMixin`` lives in ``triggers.py``; SPEC names this module as its home too.
-__all__ = ["BaseTask", "TriggerTaskMixin"]
+__all__ = ["BaseTask", "TriggerTaskMixin", "built_by"]
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +95,7 @@ def _log_generated_many(output: list[Message]) -> None:
     log.debug("Generated %s message(s)", len(output))
 
 
-class BaseTask(TaskEffects, ABC, Generic[P, R]):
+class BaseTask(TaskEffects, OptionDecisions, ABC, Generic[P, R]):
     """A function that can run elsewhere: messages for it go to a broker, workers run them.
 
     Args:
@@ -93,12 +103,15 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
             ``message=`` when it takes a ``message`` parameter, see ``expects_message``).
         status_tracker: records each message's status, if given.
         name, queue, timeout, max_retries, backoff, mechanism, run_in_main_thread,
-            no_positional_args: the task's settings, documented (with their defaults) on
-            ``TaskOptions`` (``options.py``).
+            no_positional_args, max_age, throws, retry_when: the task's settings, documented
+            (with their defaults) on ``TaskOptions`` (``options.py``).
 
     Raises:
-        ValueError: an unsupported mechanism, an invalid name or queue, or a component (broker,
-            status tracker, result store) of the wrong kind (sync vs async) for this task.
+        ValueError: an unsupported mechanism, an invalid name or queue, a ``max_age`` that is
+            not an int of ms > 0, or a component (broker, status tracker, result store) of the
+            wrong kind (sync vs async) for this task.
+        TypeError: ``throws`` items that are not exception classes; a ``retry_when`` that is
+            not callable.
     """
 
     #: ``"sync"`` or ``"async"``: how worker pools (and task scanning) recognise a task.
@@ -121,6 +134,10 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
         mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
         run_in_main_thread: bool = TASK_DEFAULTS.run_in_main_thread,
         no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
+        *,
+        max_age: int | None = TASK_DEFAULTS.max_age,
+        throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
+        retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
     ) -> None:
         mechanism = check_mechanism(mechanism)
         self.function = function
@@ -136,6 +153,9 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
         self.mechanism = mechanism
         self.run_in_main_thread = bool(run_in_main_thread)
         self.no_positional_args = no_positional_args
+        self.max_age = check_max_age(max_age)
+        self.throws = check_throws(throws)
+        self.retry_when = check_retry_when(retry_when)
         self._deferred = False
 
     def _attach(
@@ -230,12 +250,18 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
         self._deferred = False
         return self
 
-    def _submits(self, submit: bool) -> bool:
-        """Whether this generate submits what it built: not with ``submit=False``, nor in
-        deferred mode, which this generate ends (it lasts one generate only)."""
+    def _submits(self, submit: bool, messages: Sequence[Message]) -> bool:
+        """Whether this generate submits the ``messages`` it built: not with ``submit=False``,
+        nor in deferred mode, which this generate ends (it lasts one generate only). Messages
+        it does not submit remember their task (``built_by``), for whoever submits them later.
+        """
         deferred = self._deferred
         self.cancel_defer()
-        return submit and not deferred
+        submitting = submit and not deferred
+        if not submitting:
+            for message in messages:
+                _BUILT_BY[message] = self
+        return submitting
 
     # -- building messages -------------------------------------------------------------------
 
@@ -326,6 +352,24 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
             self.cancel_defer()  # the generate() that defer() was for is over, refused or not
             raise
 
+    def _split_options(self, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``generate``'s ``**options`` as (the message's overrides of ``max_age``, ``throws``
+        and ``retry_when``, for its metadata; the broker's submit options). A refusal ends
+        deferred mode, as the ``generate`` would have."""
+        try:
+            return split_message_options(options)
+        except Exception:
+            self.cancel_defer()
+            raise
+
+    def _build_message(
+        self, options: dict[str, Any], *fields: Any
+    ) -> tuple[Message, dict[str, Any]]:
+        """``generate``'s message from its ``fields`` (``_generate_message``'s, in order) and
+        its per-message overrides, and the options left for the broker."""
+        overrides, submit_options = self._split_options(options)
+        return with_overrides(self._generate_message(*fields), overrides), submit_options
+
     def _prepare_many(
         self,
         args_list: Sequence[Sequence[Any]] | None,
@@ -359,9 +403,13 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
     ) -> tuple[list[Message], ManySubmission | None]:
         """``generate_many``'s messages, and what its ``broker.submit_many`` call takes besides
         them; ``None`` when nothing is submitted (deferred mode, or no messages)."""
-        fields, submit_options = split_many_options(options)
-        messages = self._prepare_many(args_list, kwargs_list, **fields)
-        if not self._submits(True) or not messages:
+        fields, shared = split_many_options(options)
+        overrides, submit_options = self._split_options(shared)
+        messages = [
+            with_overrides(message, overrides)
+            for message in self._prepare_many(args_list, kwargs_list, **fields)
+        ]
+        if not self._submits(True, messages) or not messages:
             return messages, None
         effects = [self.submit_effects(message) for message in messages]
         return messages, ManySubmission(effects, submit_options)
@@ -398,9 +446,6 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
             name=get_exception_name(RevokedError), text="Task Revoked", traceback=None
         )
         message.update(exception_details=details.as_dict())
-
-    def _retries_left(self, message: Message) -> bool:
-        return self.max_retries is None or message.retries < self.max_retries
 
     def _call_arguments(self, message: Message) -> tuple[tuple[Any, ...], dict[Any, Any]]:
         """What ``op`` calls the function with: ``message=`` too when it asks for it."""
@@ -489,6 +534,17 @@ class BaseTask(TaskEffects, ABC, Generic[P, R]):
     @abstractmethod
     def is_revoked(self, message: Message) -> bool | Any:
         """Whether ``message`` was revoked."""
+
+
+#: Messages built but not submitted (``generate(submit=False)``, deferred mode) in this
+#: process, with the task that built them; an entry goes with its message.
+_BUILT_BY: WeakKeyDictionary[Message, BaseTask[Any, Any]] = WeakKeyDictionary()
+
+
+def built_by(message: Message) -> BaseTask[Any, Any] | None:
+    """The task whose ``generate`` built ``message`` without submitting it, in this process;
+    ``None`` for any other message."""
+    return _BUILT_BY.get(message)
 
 
 #: ``generate`` fields that ``generate_many`` shares between its messages, with their defaults

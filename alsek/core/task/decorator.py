@@ -28,6 +28,7 @@ from alsek.core.broker import BaseBroker
 from alsek.core.status.base import BaseStatusTracker
 from alsek.core.task.asyncio import AsyncTask, AsyncTriggerTask
 from alsek.core.task.base import BaseTask, P, R
+from alsek.core.task.message_options import RetryWhen
 from alsek.core.task.options import TASK_DEFAULTS, TaskOptions
 from alsek.core.task.sync import Task, TriggerTask
 from alsek.core.task.triggers import TriggerType
@@ -129,6 +130,9 @@ def task(
     run_in_main_thread: bool | None = None,
     no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
     base_task: None = None,
+    max_age: int | None = TASK_DEFAULTS.max_age,
+    throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
+    retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
 ) -> TaskDecorator: ...
 
 
@@ -149,6 +153,9 @@ def task(
     run_in_main_thread: bool | None = None,
     no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
     base_task: None = None,
+    max_age: int | None = TASK_DEFAULTS.max_age,
+    throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
+    retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
 ) -> TriggerTaskDecorator: ...
 
 
@@ -169,6 +176,9 @@ def task(
     no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
     *,
     base_task: type[AsyncTask[Any, Any]],
+    max_age: int | None = TASK_DEFAULTS.max_age,
+    throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
+    retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
 ) -> Callable[[Callable[P, R]], AsyncTask[P, R]]: ...
 
 
@@ -189,6 +199,9 @@ def task(
     no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
     *,
     base_task: type[Task[Any, Any]],
+    max_age: int | None = TASK_DEFAULTS.max_age,
+    throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
+    retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
@@ -207,6 +220,10 @@ def task(
     run_in_main_thread: bool | None = None,  # SPEC's default; means False
     no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
     base_task: type[Task[Any, Any]] | type[AsyncTask[Any, Any]] | None = None,
+    *,
+    max_age: int | None = TASK_DEFAULTS.max_age,
+    throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
+    retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
 ) -> Callable[[Callable[..., Any]], BaseTask[Any, Any]]:
     """Decorate a function to make it a task: ``@task(broker)`` then ``f.generate(args=...)``.
 
@@ -216,7 +233,10 @@ def task(
 
     Raises:
         ValueError: an unsupported mechanism; a trigger for a class that takes none; a sync
-            function with an async broker or the reverse (without ``base_task``).
+            function with an async broker or the reverse (without ``base_task``); a
+            ``max_age`` that is not an int of ms > 0.
+        TypeError: ``throws`` items that are not exception classes; a ``retry_when`` that is
+            not callable.
     """
     options = TaskOptions(
         name=name,
@@ -228,6 +248,9 @@ def task(
         mechanism=mechanism,  # checked here, before any function is decorated
         run_in_main_thread=bool(run_in_main_thread),
         no_positional_args=no_positional_args,
+        max_age=max_age,
+        throws=throws,
+        retry_when=retry_when,
     )
     settings: dict[str, Any] = {
         "broker": broker,

@@ -88,14 +88,19 @@ class TaskEffects(ABC):
         return {}
 
     def _outcome_records(
-        self, message: Message, status: TaskStatus, result: Any = None, requeued: bool = False
+        self,
+        message: Message,
+        status: TaskStatus,
+        result: Any = None,
+        requeued: bool = False,
+        skipped: bool = False,
     ) -> list[tuple[Any, Callable[[], list[Effect]]]]:
         """What reaching ``status`` records, as (component, effects builder): the result
-        (SUCCEEDED), failure record (FAILED) or its removal (``requeued`` from the DLQ) of the
-        result store, then the status."""
+        (SUCCEEDED, unless ``skipped``: no result), failure record (FAILED) or its removal
+        (``requeued`` from the DLQ) of the result store, then the status."""
         records: list[tuple[Any, Callable[[], list[Effect]]]] = []
         store = self.result_store
-        if store is not None and status is TaskStatus.SUCCEEDED:
+        if store is not None and status is TaskStatus.SUCCEEDED and not skipped:
             records.append((store, partial(store.effects, message, result)))
         elif store is not None and status is TaskStatus.FAILED:
             records.append((store, partial(store.failure_effects, message)))
@@ -107,23 +112,35 @@ class TaskEffects(ABC):
         return records
 
     def _effects(
-        self, message: Message, status: TaskStatus, result: Any = None, requeued: bool = False
+        self,
+        message: Message,
+        status: TaskStatus,
+        result: Any = None,
+        requeued: bool = False,
+        skipped: bool = False,
     ) -> list[Effect]:
+        records = self._outcome_records(message, status, result, requeued, skipped)
         return [
             effect
-            for component, build in self._outcome_records(message, status, result, requeued)
+            for component, build in records
             if self._on_broker_server(component)
             for effect in build()
         ]
 
     def _direct_writes(
-        self, message: Message, status: TaskStatus, result: Any = None, requeued: bool = False
+        self,
+        message: Message,
+        status: TaskStatus,
+        result: Any = None,
+        requeued: bool = False,
+        skipped: bool = False,
     ) -> list[tuple[Any, Steps[None]]]:
         """(client, steps) of the records that cannot ride along: each written on its own
         component's Redis, atomically (what ``write_unshared`` runs)."""
+        records = self._outcome_records(message, status, result, requeued, skipped)
         return [
             (component.backend.conn, _apply_steps(build()))
-            for component, build in self._outcome_records(message, status, result, requeued)
+            for component, build in records
             if not self._on_broker_server(component)
         ]
 
@@ -153,6 +170,10 @@ class TaskEffects(ABC):
     def success_effects(self, message: Message, result: Any) -> list[Effect]:
         """Effects for ``broker.ack``: the result (result store) and SUCCEEDED."""
         return self._effects(message, TaskStatus.SUCCEEDED, result)
+
+    def skip_effects(self, message: Message) -> list[Effect]:
+        """Effects for ``broker.ack`` of a skipped message: SUCCEEDED, no result stored."""
+        return self._effects(message, TaskStatus.SUCCEEDED, skipped=True)
 
     def requeue_effects(self, message: Message) -> list[Effect]:
         """Effects for ``broker.requeue_from_dlq``: the failure record cleared (so a result

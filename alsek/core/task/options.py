@@ -3,8 +3,9 @@
 Every public way to build a task (``BaseTask``, ``Task``, ``AsyncTask``, ``TriggerTask``,
 ``AsyncTriggerTask`` and the ``task()`` decorator) spells its parameters out, in SPEC's order,
 because users, type checkers, the API docs and ``serialize()`` (``gather_init_params``) read
-them. Their defaults all come from ``TASK_DEFAULTS``, and ``tests/task/test_task_options.py``
-holds every signature to it.
+them; Dramatiq's per-message options (``max_age``, ``throws``, ``retry_when``) follow SPEC's
+parameters, keyword-only. Their defaults all come from ``TASK_DEFAULTS``, and
+``tests/task/test_task_options.py`` holds every signature to it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from alsek.core.backoff import Backoff, ExponentialBackoff
+from alsek.core.task.message_options import (
+    RetryWhen,
+    check_max_age,
+    check_retry_when,
+    check_throws,
+)
 from alsek.defaults import DEFAULT_MAX_RETRIES, DEFAULT_MECHANISM, DEFAULT_TASK_TIMEOUT
 from alsek.types import SupportedMechanismType, check_mechanism
 
@@ -38,9 +45,20 @@ class TaskOptions:
             trigger tasks and the decorator default to ``None`` (as SPEC gives them), which
             means the same.
         no_positional_args: refuse ``args`` in ``generate`` (keyword arguments only).
+        max_age: ms after its submit beyond which a message is dead-lettered unrun when a
+            worker claims it (reason ``max_age``); ``None``: no limit.
+        throws: exception classes the task is expected to raise: the message fails for good
+            at once, without retry, logged at INFO.
+        retry_when: ``retry_when(retries, exception) -> bool`` decides whether a failed
+            attempt is retried, instead of ``max_retries``.
+
+        The last three may be overridden per message at ``generate()``; see
+        ``message_options`` for how they combine.
 
     Raises:
-        ValueError: an unsupported mechanism.
+        ValueError: an unsupported mechanism, or a ``max_age`` that is not an int of ms > 0.
+        TypeError: ``throws`` items that are not exception classes; a ``retry_when`` that is
+            not callable.
     """
 
     name: str | None = None
@@ -52,9 +70,15 @@ class TaskOptions:
     mechanism: SupportedMechanismType = _DEFAULT_MECHANISM
     run_in_main_thread: bool = False
     no_positional_args: bool = False
+    max_age: int | None = None
+    throws: tuple[type[BaseException], ...] = ()
+    retry_when: RetryWhen | None = None
 
     def __post_init__(self) -> None:
         check_mechanism(self.mechanism)
+        check_max_age(self.max_age)
+        object.__setattr__(self, "throws", check_throws(self.throws))
+        check_retry_when(self.retry_when)
 
     def as_kwargs(self) -> dict[str, Any]:
         """The options as keyword arguments of a task class (values as given, not copied)."""

@@ -25,6 +25,7 @@ from alsek.core.task.base import (
     _log_generated,
     _log_generated_many,
 )
+from alsek.core.task.message_options import RetryWhen
 from alsek.core.task.options import TASK_DEFAULTS
 from alsek.core.task.triggers import (
     FireTimeThreadPoolExecutor,
@@ -73,6 +74,10 @@ class Task(BaseTask[P, R]):
         mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
         run_in_main_thread: bool = TASK_DEFAULTS.run_in_main_thread,
         no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
+        *,
+        max_age: int | None = TASK_DEFAULTS.max_age,
+        throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
+        retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
     ) -> None:
         super().__init__(
             function=function,
@@ -85,6 +90,9 @@ class Task(BaseTask[P, R]):
             mechanism=mechanism,
             run_in_main_thread=run_in_main_thread,
             no_positional_args=no_positional_args,
+            max_age=max_age,
+            throws=throws,
+            retry_when=retry_when,
         )
         self._attach(broker, result_store, default_result_ttl)
 
@@ -96,27 +104,36 @@ class Task(BaseTask[P, R]):
             self.status_tracker.set(message, status=status)
 
     def write_unshared(
-        self, message: Message, status: TaskStatus, result: Any = None, *, requeued: bool = False
+        self,
+        message: Message,
+        status: TaskStatus,
+        result: Any = None,
+        *,
+        requeued: bool = False,
+        skipped: bool = False,
     ) -> None:
         """Write what could not ride along with the broker call that reached ``status``.
 
-        That is the status (and for SUCCEEDED the result, for FAILED the failure record, for a
-        requeue its removal) of a tracker or store on another Redis server than the broker;
-        nothing otherwise. Call it right after the broker call that used this task's effects.
+        That is the status (and for SUCCEEDED the result unless ``skipped``, for FAILED the
+        failure record, for a requeue its removal) of a tracker or store on another Redis
+        server than the broker; nothing otherwise. Call it right after the broker call that
+        used this task's effects.
         """
-        for conn, steps in self._direct_writes(message, status, result, requeued):
+        for conn, steps in self._direct_writes(message, status, result, requeued, skipped):
             run(steps, conn)
 
     def requeue_from_dlq(self, message: Message, ttl: int = DEFAULT_TTL) -> Message:
         """Put this task's dead-lettered ``message`` back in its queue and return it: retries
         reset, the task's current backoff, status SUBMITTED and the failure record cleared in
-        the same round trip (so ``ResultStore.get`` waits for the new attempt).
+        the same round trip (so ``ResultStore.get`` waits for the new attempt). With a
+        ``max_age`` in force, its age counts from the requeue.
 
         Raises:
             ValueError: the message belongs to another task.
             MessageDoesNotExistsError: there is no such dead letter.
         """
-        fresh = self.broker.requeue_from_dlq(message, ttl, **self._requeue_options(message))
+        options = self._requeue_options(message)
+        fresh = self.broker.requeue_from_dlq(self.restart_age(message), ttl, **options)
         self.write_unshared(fresh, TaskStatus.SUBMITTED, requeued=True)
         return fresh
 
@@ -163,20 +180,24 @@ class Task(BaseTask[P, R]):
             result_ttl: how long (ms) its result is kept (needs a result store).
             callback: a message, or a tuple of messages forming a chain, to run after it.
             submit: ``False`` only builds the message (as does deferred mode, once).
-            **options: for ``broker.submit`` (e.g. ``ttl``).
+            **options: ``max_age``, ``throws`` and ``retry_when`` override the task's for
+                this message (they travel in its metadata: ``throws`` and ``retry_when`` must
+                be importable, see ``message_options``); the rest go to ``broker.submit``
+                (e.g. ``ttl``).
 
         Raises:
             ValidationError: ``result_ttl`` without a result store; ``args`` with
                 ``no_positional_args``; arguments the function cannot be called with
                 (``message=`` counts as given when the worker passes it).
-            ValueError: ``priority`` is not an int >= 0; another field is invalid.
+            ValueError: ``priority`` is not an int >= 0; another field is invalid; a
+                ``throws`` or ``retry_when`` override that cannot be imported by path.
             TypeError: a value cannot be serialized (naming the field); nothing was written.
         """
-        message = self._generate_message(
-            args, kwargs, priority, metadata, result_ttl, uuid, timeout_override, delay,
-            previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
+        message, options = self._build_message(
+            options, args, kwargs, priority, metadata, result_ttl, uuid, timeout_override,
+            delay, previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
         )  # fmt: skip
-        if self._submits(submit):
+        if self._submits(submit, [message]):
             self._submit(message, **options)
         return message
 
@@ -190,9 +211,9 @@ class Task(BaseTask[P, R]):
         """One message per item (args tuples and/or kwargs dicts, zipped), submitted together.
 
         ``options`` are shared by every message: ``generate``'s (``priority``, ``delay``,
-        ``metadata``, ``result_ttl``, ``timeout_override``, ``queue``, ``mechanism``, ...) and
-        ``ttl`` for the broker. The messages go in pipelined, chunked round trips, each with
-        its SUBMITTED status.
+        ``metadata``, ``result_ttl``, ``timeout_override``, ``queue``, ``mechanism``,
+        ``max_age``, ...) and ``ttl`` for the broker. The messages go in pipelined, chunked
+        round trips, each with its SUBMITTED status.
 
         Raises:
             ValueError: neither list, or lists of different lengths; see also ``generate``.
@@ -217,8 +238,9 @@ class Task(BaseTask[P, R]):
         return self.op(message)
 
     def do_retry(self, message: Message, exception: BaseException) -> bool:
-        """Retry unless revoked or out of retries (``max_retries=None``: no limit)."""
-        return not self.is_revoked(message) and self._retries_left(message)
+        """Retry unless revoked, else as ``retry_verdict`` says (``max_retries``, ``throws``,
+        ``retry_when``; see ``message_options``)."""
+        return not self.is_revoked(message) and self.retry_verdict(message, exception)
 
     # -- revocation --------------------------------------------------------------------------
 
@@ -280,6 +302,10 @@ class TriggerTask(TriggerTaskMixin, Task[[], R]):
         mechanism: SupportedMechanismType = TASK_DEFAULTS.mechanism,
         run_in_main_thread: bool | None = None,  # SPEC's default; means False
         no_positional_args: bool = TASK_DEFAULTS.no_positional_args,
+        *,
+        max_age: int | None = TASK_DEFAULTS.max_age,
+        throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
+        retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
     ) -> None:
         super().__init__(
             function=function,
@@ -296,6 +322,9 @@ class TriggerTask(TriggerTaskMixin, Task[[], R]):
             mechanism=mechanism,
             run_in_main_thread=run_in_main_thread,
             no_positional_args=no_positional_args,
+            max_age=max_age,
+            throws=throws,
+            retry_when=retry_when,
         )
 
     def _new_scheduler(self) -> BackgroundScheduler:

@@ -17,7 +17,6 @@ import redis
 
 from alsek.core.consumer import Consumer
 from alsek.core.future.outcome import run_plan
-from alsek.core.message import Message
 from alsek.core.steps.drivers import run
 from alsek.core.steps.ops import Steps, T
 from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
@@ -198,9 +197,6 @@ class SlotWorkerPool(PoolLoop, BaseWorkerPool):
     def engine(self) -> None:
         """Claim and run messages until told to stop; Redis outages are waited out."""
         run(self._engine_steps())
-
-    def _start(self, message: Message) -> None:
-        run(self._start_steps(message))
 
     def _maintain(self) -> None:
         run(self._maintain_steps())

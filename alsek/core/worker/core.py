@@ -97,6 +97,8 @@ class Admission(Enum):
     #: to name another task).
     UNKNOWN_TASK = "unknown task"
     EXHAUSTED = "retries used up by lost workers"
+    #: Claimed later than its ``max_age`` after its submit: dead-lettered unrun.
+    TOO_OLD = "past its max_age"
 
 
 class PoolCore:
@@ -392,6 +394,8 @@ class PoolCore:
             return Admission.UNKNOWN_TASK
         if exhausted_by_lost_workers(task, message):
             return Admission.EXHAUSTED
+        if task.age_beyond_max(message) is not None:
+            return Admission.TOO_OLD
         with self._inflight_lock:
             self._inflight[message.uuid] = message
         return Admission.START

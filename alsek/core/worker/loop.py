@@ -1,10 +1,11 @@
 """``PoolLoop``: the loop of every pool that runs its own futures, written once as steps.
 
-One pass: reap finished futures, renew leases when due, claim at most as many messages as there
-are free slots, start them; when full, wait for a slot; when idle, block on Redis until work
-arrives. Revocations stop running messages at once. On shutdown the pool stops claiming, lets
-running messages finish within the grace period (still renewing their leases), then stops the
-rest and releases them so they run again elsewhere at once.
+It starts with the middleware's ``worker_boot``. One pass: reap finished futures, renew leases
+when due, claim at most as many messages as there are free slots, start them; when full, wait
+for a slot; when idle, block on Redis until work arrives. Revocations stop running messages at
+once. On shutdown the pool stops claiming, lets running messages finish within the grace period
+(still renewing their leases), then stops the rest and releases them so they run again
+elsewhere at once; the middleware's ``worker_shutdown`` ends it.
 
 The loop yields each I/O call it needs as an ``Invoke`` op of the engine's step vocabulary;
 ``alsek.core.steps.drivers.run`` carries them out with blocking calls (``BaseWorkerPool``),
@@ -18,8 +19,15 @@ import logging
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from alsek.core.future.outcome import Plan, lost_plan, release_plan, unknown_task_plan
+from alsek.core.future.outcome import (
+    Plan,
+    lost_plan,
+    release_plan,
+    too_old_plan,
+    unknown_task_plan,
+)
 from alsek.core.message import Message
+from alsek.core.middleware import hook_steps, hooks_of
 from alsek.core.steps.ops import Steps, invoke
 from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.worker.core import Admission, PoolCore
@@ -83,8 +91,14 @@ class PoolLoop(PoolCore):
 
     # -- the loop -------------------------------------------------------------------------
 
+    def _boot_steps(self) -> Steps[None]:
+        """Get ready to claim: the middleware's ``worker_boot``."""
+        yield from hook_steps(hooks_of(self.broker, "worker_boot"), self)
+
     def _engine_steps(self) -> Steps[None]:
-        """Claim and run messages until told to stop; Redis outages are waited out."""
+        """Boot, then claim and run messages until told to stop; Redis outages are waited
+        out."""
+        yield from self._boot_steps()
         while self._can_run and not self.stop_signal.received:
             try:
                 yield from self._pass_steps()
@@ -116,6 +130,9 @@ class PoolLoop(PoolCore):
         elif admission is Admission.EXHAUSTED:
             task = self._task_map[message.task_name]
             yield invoke(self._run_plan, lost_plan(task, message))
+        elif admission is Admission.TOO_OLD:
+            task = self._task_map[message.task_name]
+            yield invoke(self._run_plan, too_old_plan(task, message))
         elif not (yield invoke(self.submit_message, message)):
             self._finished(message.uuid)
             yield invoke(self._run_plan, release_plan(self.broker, message))
@@ -153,9 +170,9 @@ class PoolLoop(PoolCore):
         except GeneratorExit:
             raise
         except BaseException:
-            yield from self._release_running_steps()
+            yield from self._shutdown_steps()
             raise
-        yield from self._release_running_steps()
+        yield from self._shutdown_steps()
 
     def _grace_steps(self) -> Steps[None]:
         deadline = self._grace_deadline()
@@ -167,9 +184,11 @@ class PoolLoop(PoolCore):
                 log.warning("Could not renew leases while stopping: %s", error)
             yield invoke(self.wait_for_slot, self._drain_wait_ms(deadline))
 
-    def _release_running_steps(self) -> Steps[None]:
+    def _shutdown_steps(self) -> Steps[None]:
+        """Stop and release what still runs; then the middleware's ``worker_shutdown``."""
         yield invoke(self.stop_all, TerminationError)
         yield invoke(self.prune)
         for message in self._inflight_messages():
             yield invoke(self._run_plan, release_plan(self.broker, message), RELEASE_PATIENCE_MS)
             self._finished(message.uuid)
+        yield from hook_steps(hooks_of(self.broker, "worker_shutdown"), self)

@@ -13,13 +13,16 @@ import time
 from typing import Any
 
 from alsek.core.broker import AsyncBroker
+from alsek.core.current import current_message
+from alsek.core.limits import AsyncConcurrentRateLimiter
 from alsek.core.message import Message
 from alsek.core.status import AsyncStatusTracker
 from alsek.core.task import AsyncTask
+from alsek.exceptions import RateLimitExceeded, Retry, SkipMessage
 from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
 from alsek.storage.result import AsyncResultStore
 from poolwork import probe
-from poolwork.sync_work import BEAT_SECONDS, RAISABLE
+from poolwork.sync_work import BEAT_SECONDS, LIMITED_KEY, RAISABLE
 
 
 async def started(message: Message) -> int:
@@ -142,6 +145,52 @@ async def chain_report(message: Message) -> str:
     await started(message)
     await finished(message)
     return f"after {message.previous_message_uuid}: {message.previous_result}"
+
+
+async def retry_later(times: int, delay: int, message: Message) -> str:
+    """Raise ``Retry(delay=delay)`` on the first ``times`` starts, then succeed."""
+    if await started(message) <= times:
+        raise Retry(f"start {message.retries + 1} asks for a retry", delay=delay)
+    await finished(message)
+    return f"done after {message.retries} retries"
+
+
+async def throttled(times: int, message: Message) -> str:
+    """Raise ``RateLimitExceeded`` on the first ``times`` starts, then succeed."""
+    if await started(message) <= times:
+        raise RateLimitExceeded("no room yet")
+    await finished(message)
+    return f"done with retries={message.retries}"
+
+
+async def skip_me(message: Message) -> None:
+    """Skip the rest of the run (``finished`` is never recorded)."""
+    await started(message)
+    raise SkipMessage("nothing to do")
+
+
+async def whoami() -> str:
+    """The uuid of ``current_message()``: the function is not given its message."""
+    message = current_message()
+    assert message is not None, "no current message inside a run"
+    await started(message)
+    await finished(message)
+    return message.uuid
+
+
+async def limited(seconds: float, message: Message) -> int:
+    """Hold the one slot of an ``AsyncConcurrentRateLimiter`` shared by every pool for
+    ``seconds`` (or let ``RateLimitExceeded`` out); record how many were inside at once."""
+    await started(message)
+    backend = probe.async_backend()
+    limiter = AsyncConcurrentRateLimiter(key=LIMITED_KEY, limit=1, backend=backend)
+    async with limiter.acquire():
+        conn = probe.async_client()
+        await conn.rpush(probe.key("inside"), await conn.incr(probe.key("holding")))
+        await _run_for(seconds, message)
+        await conn.decr(probe.key("holding"))
+    await finished(message)
+    return message.retries
 
 
 # -- the task class ----------------------------------------------------------------------------

@@ -35,6 +35,10 @@ _clients: dict[tuple[int, str], redis.Redis] = {}
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = (
     weakref.WeakKeyDictionary()
 )
+_backends: dict[tuple[int, str], Any] = {}
+_async_backends: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def now_ms() -> int:
@@ -66,9 +70,35 @@ def async_client() -> redis.asyncio.Redis:
 
 async def close_async_client() -> None:
     """Close the running loop's client, if it has one (before the loop closes)."""
-    conn = _async_clients.pop(asyncio.get_running_loop(), None)
+    loop = asyncio.get_running_loop()
+    conn = _async_clients.pop(loop, None)
     if conn is not None:
         await conn.aclose()
+    backend = _async_backends.pop(loop, None)
+    if backend is not None:
+        await backend.conn.aclose()
+
+
+def backend() -> Any:
+    """An alsek ``RedisBackend`` in the probe's namespace, for this process."""
+    from alsek.storage.backends.redis.sync import RedisBackend
+
+    url, namespace = location()
+    cache_key = (os.getpid(), f"backend:{url}:{namespace}")
+    if cache_key not in _backends:
+        _backends[cache_key] = RedisBackend(url, namespace=namespace)
+    return _backends[cache_key]
+
+
+def async_backend() -> Any:
+    """An alsek ``AsyncRedisBackend`` in the probe's namespace, for the running loop."""
+    from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
+
+    loop = asyncio.get_running_loop()
+    if loop not in _async_backends:
+        url, namespace = location()
+        _async_backends[loop] = AsyncRedisBackend(url, namespace=namespace)
+    return _async_backends[loop]
 
 
 def key(*parts: str) -> str:

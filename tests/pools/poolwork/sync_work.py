@@ -12,9 +12,12 @@ import time
 from typing import Any
 
 from alsek.core.broker import Broker
+from alsek.core.current import current_message
+from alsek.core.limits import ConcurrentRateLimiter
 from alsek.core.message import Message
 from alsek.core.status import StatusTracker
 from alsek.core.task import Task
+from alsek.exceptions import RateLimitExceeded, Retry, SkipMessage
 from alsek.storage.backends.redis.sync import RedisBackend
 from alsek.storage.result import ResultStore
 from poolwork import probe
@@ -176,6 +179,60 @@ def chain_report(message: Message) -> str:
     started(message)
     finished(message)
     return f"after {message.previous_message_uuid}: {message.previous_result}"
+
+
+def retry_later(times: int, delay: int, message: Message) -> str:
+    """Raise ``Retry(delay=delay)`` on the first ``times`` starts, then succeed."""
+    if started(message) <= times:
+        raise Retry(f"start {message.retries + 1} asks for a retry", delay=delay)
+    finished(message)
+    return f"done after {message.retries} retries"
+
+
+def throttled(times: int, message: Message) -> str:
+    """Raise ``RateLimitExceeded`` on the first ``times`` starts, then succeed."""
+    if started(message) <= times:
+        raise RateLimitExceeded("no room yet")
+    finished(message)
+    return f"done with retries={message.retries}"
+
+
+def skip_me(message: Message) -> None:
+    """Skip the rest of the run (``finished`` is never recorded)."""
+    started(message)
+    raise SkipMessage("nothing to do")
+
+
+def whoami() -> str:
+    """The uuid of ``current_message()``: the function is not given its message."""
+    message = current_message()
+    assert message is not None, "no current message inside a run"
+    started(message)
+    finished(message)
+    return message.uuid
+
+
+#: The concurrency limiter key the ``limited`` tasks share (one holder at a time).
+LIMITED_KEY = "limited"
+
+
+def limited(seconds: float, message: Message) -> int:
+    """Hold the one slot of a ``ConcurrentRateLimiter`` shared by every pool for ``seconds``
+    (or let ``RateLimitExceeded`` out); record how many were inside at once."""
+    started(message)
+    limiter = ConcurrentRateLimiter(key=LIMITED_KEY, limit=1, backend=probe.backend())
+    with limiter.acquire():
+        conn = probe.client()
+        conn.rpush(probe.key("inside"), conn.incr(probe.key("holding")))
+        _run_for(seconds, message)
+        conn.decr(probe.key("holding"))
+    finished(message)
+    return message.retries
+
+
+def retry_connection_errors(retries: int, exception: BaseException) -> bool:
+    """A ``retry_when``: retry connection errors (up to 5 retries), nothing else."""
+    return isinstance(exception, ConnectionError) and retries < 5
 
 
 # -- the task class ----------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 -- `ttl` ms and nobody served their task for as long (the served index, written by the pools'
 -- heartbeats); a task served again keeps its messages. Up to EXPIRE_PER_PASS per task, from
 -- the head of its ready set. Each writes the FAILED status `payload` when the templates are
--- given ('' : no status).
+-- given ('' : no status), and counts as failed unrun in the throughput history.
 -- ARGV: prefix, now, queue, ttl, dlq_ttl, status key template, channel template, live index
 -- template, history template, history length, payload, status ttl.
 -- Returns how many messages were dead-lettered.
@@ -34,6 +34,7 @@ for _, t in ipairs(redis.call('SMEMBERS', tasks_key(q))) do
         redis.call('DEL', msg_key(q, u))
         dead_letter(q, t, u, f[1], 'no worker serves task ' .. t, dlq_ttl)
         record_failure(t, u)
+        count_outcome(q, t, dlq_ttl > 0 and 'd' or 'x', '-1')
         count = count + 1
       end
     end

@@ -34,6 +34,7 @@ import dill
 from alsek.core import Process, Value
 from alsek.core.future.sync import TaskFuture
 from alsek.core.message import Message
+from alsek.core.steps.ops import Steps
 from alsek.core.task.base import BaseTask
 from alsek.core.worker.sync.inprocess import InProcessThreadPool
 from alsek.utils.environment import set_alsek_worker_pool_env_var
@@ -277,12 +278,16 @@ class ThreadsInProcessGroup(InProcessThreadPool):
         return True
 
     def on_boot(self) -> None:
-        """Listen for revocations and to the parent, start the seed, and report ready."""
+        """Listen for revocations and to the parent (the engine then boots, ``_boot_steps``)."""
         self._listen_for_revocations()
         threading.Thread(target=self._watch_parent, name="alsek-supervision", daemon=True).start()
-        for message in self._seed:
-            self._start(message)
-        self._seed = []
+
+    def _boot_steps(self) -> Steps[None]:
+        """Boot as every pool does, start the seed, and report ready."""
+        yield from super()._boot_steps()
+        seed, self._seed = self._seed, []
+        for message in seed:
+            yield from self._start_steps(message)
         self._state.set_ready()
         log.debug("Process group online (pid %s)", os.getpid())
 

@@ -18,7 +18,7 @@ from multiprocessing.connection import wait
 from typing import Any
 
 from alsek.core.broker import keys
-from alsek.core.future.outcome import error_plan, release_plan, run_plan
+from alsek.core.future.outcome import ended_plan, release_plan, run_plan
 from alsek.core.message import Message
 from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.worker.base import BaseWorkerPool
@@ -198,7 +198,8 @@ class ThreadWorkerPool(BaseWorkerPool):
             for queue_name, uuid, retries, owner in group.state.ledger.entries():
                 message = self._still_leased(queue_name, uuid, retries, owner)
                 if message is not None:
-                    run_plan(error_plan(self._task_map[message.task_name], message, error))
+                    task = self._task_map[message.task_name]
+                    run_plan(ended_plan(task, message, None, error))
         except REDIS_OUTAGE_ERRORS as outage:
             log.warning(
                 "Could not finish the messages of process group %d (%s); they run again "

@@ -1,0 +1,2 @@
+"""Integrations with other libraries, each in a module importing its library (install the
+matching extra, e.g. ``alsek[sqlalchemy]``)."""
