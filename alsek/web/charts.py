@@ -30,27 +30,31 @@ class PointLike(Protocol):
     def retried(self) -> int: ...
     @property
     def dead_lettered(self) -> int: ...
+    @property
+    def run_ms_buckets(self) -> Sequence[int]: ...
 
 
 @dataclass(frozen=True)
 class Window:
     """A span of history a chart shows: read at ``step`` from ``Admin.throughput``, drawn in
-    buckets of ``bucket_ms``."""
+    buckets of ``bucket_ms``, and read again at most every ``reuse_seconds`` (a long window
+    is hundreds of reads per queue, and changes little between two refreshes of a page)."""
 
     key: str
     label: str
     span_ms: int
     step: str
     bucket_ms: int
+    reuse_seconds: float
 
 
 #: The spans the overview offers (per-minute counters are kept 48 h, hourly ones 14 days).
 WINDOWS: dict[str, Window] = {
     w.key: w
     for w in (
-        Window("1h", "1 hour", HOUR_MS, "minute", MINUTE_MS),
-        Window("24h", "24 hours", 24 * HOUR_MS, "minute", 15 * MINUTE_MS),
-        Window("14d", "14 days", 14 * 24 * HOUR_MS, "hour", 6 * HOUR_MS),
+        Window("1h", "1 hour", HOUR_MS, "minute", MINUTE_MS, 0),
+        Window("24h", "24 hours", 24 * HOUR_MS, "hour", HOUR_MS, 10),
+        Window("14d", "14 days", 14 * 24 * HOUR_MS, "hour", 6 * HOUR_MS, 120),
     )
 }
 DEFAULT_WINDOW = "1h"
@@ -169,3 +173,46 @@ def totals(buckets: Sequence[Bucket]) -> dict[str, int]:
         name: sum(getattr(bucket, name) for bucket in buckets)
         for name in ("succeeded", "retried", "failed", "dead_lettered")
     }
+
+
+def run_times(points: Sequence[PointLike]) -> list[int]:
+    """How many runs of the window took each range of time (``run_ms_buckets`` summed)."""
+    sums = [0] * max((len(point.run_ms_buckets) for point in points), default=0)
+    for point in points:
+        for index, count in enumerate(point.run_ms_buckets):
+            sums[index] += count
+    return sums
+
+
+def _bound(ms: int) -> str:
+    return f"{ms // 1000} s" if ms >= 1000 else f"{ms} ms"
+
+
+def run_time_labels(bounds: Sequence[int], count: int) -> list[str]:
+    """The range of each run-time bucket: ``<= 10 ms`` ... ``> 300 s``."""
+    labels = [f"\u2264 {_bound(ms)}" for ms in bounds]
+    labels.append(f"> {_bound(bounds[-1])}")
+    return labels[:count]
+
+
+def run_time_svg(counts: Sequence[int], labels: Sequence[str]) -> Markup:
+    """Horizontal bars, one per run-time range, as long as its share of the largest."""
+    peak = max(counts, default=0)
+    if peak == 0:
+        return Markup('<p class="empty">No run ended in this window.</p>')
+    row, label_width, width = 18, 70, 420
+    rows = []
+    for i, (count, label) in enumerate(zip(counts, labels)):
+        y = i * row
+        length = (width - label_width - 60) * count / peak
+        rows.append(
+            f'<text class="tick" x="{label_width - 6}" y="{y + 13}" text-anchor="end">'
+            f"{escape(label)}</text>"
+            f'<rect class="ok" x="{label_width}" y="{y + 3}" width="{length:.1f}" height="12"/>'
+            f'<text class="tick" x="{label_width + length + 4:.1f}" y="{y + 13}">{count}</text>'
+        )
+    height = row * len(rows)
+    return Markup(
+        f'<svg class="runtimes" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="Run times">{"".join(rows)}</svg>'
+    )

@@ -4,6 +4,7 @@ what changes while one looks is marked ``data-live`` in the template, for the re
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -11,9 +12,19 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from alsek.admin import RUN_MS_BUCKETS
 from alsek.admin.types import LISTED_STATES, MessageInfo, QueueStats
 from alsek.utils.temporal import utcnow_timestamp_ms
-from alsek.web.charts import DEFAULT_WINDOW, WINDOWS, bucketize, throughput_svg, totals
+from alsek.web.charts import (
+    DEFAULT_WINDOW,
+    WINDOWS,
+    bucketize,
+    run_time_labels,
+    run_time_svg,
+    run_times,
+    throughput_svg,
+    totals,
+)
 from alsek.web.rendering import dashboard_of
 from alsek.web.security import root_path
 from alsek.web.source import AdminSource
@@ -36,21 +47,30 @@ def _page(request: Request, total: int | None) -> Page:
 
 
 async def _chart(source: AdminSource, request: Request, queue: str | None = None) -> dict[str, Any]:
-    """The throughput chart of the window the query asks for (``window``), or what to say
-    instead when this alsek keeps no throughput history."""
+    """The throughput and run-time charts of the window the query asks for (``window``)."""
     key = request.query_params.get("window", DEFAULT_WINDOW)
     if key not in WINDOWS:
         raise HTTPException(400, f"window must be one of {', '.join(WINDOWS)}, got {key!r}")
     window = WINDOWS[key]
-    chart: dict[str, Any] = {"window": window, "windows": WINDOWS, "svg": None, "totals": None}
-    if not source.has_throughput:
-        return chart
+    cache = dashboard_of(request).charts
+    kept = cache.get((queue, key))
+    if kept is not None and kept[0] > time.monotonic():
+        return kept[1]
     now = utcnow_timestamp_ms()
     points = await source(
         "throughput", queue=queue, since_ms=now - window.span_ms, step=window.step
     )
     buckets = bucketize(points, window, now)
-    return {**chart, "svg": throughput_svg(buckets, window), "totals": totals(buckets)}
+    runs = run_times(points)
+    chart = {
+        "window": window,
+        "windows": WINDOWS,
+        "svg": throughput_svg(buckets, window),
+        "totals": totals(buckets),
+        "run_times": run_time_svg(runs, run_time_labels(RUN_MS_BUCKETS, len(runs))),
+    }
+    cache[(queue, key)] = (time.monotonic() + window.reuse_seconds, chart)
+    return chart
 
 
 async def _stats(source: AdminSource, queue: str) -> tuple[QueueStats, list[QueueStats]]:

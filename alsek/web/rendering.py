@@ -55,6 +55,8 @@ class Dashboard:
     refresh_ms: int
     title: str
     env: jinja2.Environment = field(default_factory=_environment)
+    #: Charts of long windows, reused until their time: (queue, window) -> (until, chart).
+    charts: dict[tuple[str | None, str], tuple[float, dict[str, Any]]] = field(default_factory=dict)
 
     def render(
         self, request: Request, template: str, status_code: int = 200, **context: Any

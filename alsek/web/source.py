@@ -35,11 +35,6 @@ class AdminSource:
             )
         self.tasks = list(tasks)
 
-    @property
-    def has_throughput(self) -> bool:
-        """Whether this alsek records throughput history (``Admin.throughput``)."""
-        return hasattr(self.admin, "throughput")
-
     async def __call__(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """``admin.<name>(*args, **kwargs)``, awaited, or run in a worker thread."""
         if name not in READS + ACTIONS:

@@ -53,6 +53,11 @@ def _button(driver: Any, label: str) -> Any:
     return driver.find_element(By.XPATH, f"//button[normalize-space()='{label}']")
 
 
+def _click(driver: Any, label: str) -> None:
+    """Click button ``label``, found again if a refresh replaced it in between."""
+    wait_for(lambda: _button(driver, label).click() or True, what=f"a click on {label!r}")
+
+
 def _notice(driver: Any) -> str:
     return str(driver.find_element(By.CLASS_NAME, "notice").text)
 
@@ -115,14 +120,14 @@ def test_pause_and_resume_a_queue(
 ) -> None:
     states.ready(ops, 1)
     driver.get(dashboard + "/queues/ops")
-    _button(driver, "Pause").click()
+    _click(driver, "Pause")
     wait_for(lambda: "Paused queue 'ops'" in _notice(driver), what="the pause notice")
     assert _text(driver, "queue-state") == "paused"
     pools.start("thread")
     held = ops.add.generate(args=(5, 5))
     wait_for(lambda: len(Admin(ops.broker).workers()) == 1, what="the pool registered")
     assert ops.tracker.get(held).value.name == "SUBMITTED"
-    _button(driver, "Resume").click()
+    _click(driver, "Resume")
     wait_for(lambda: "Resumed queue 'ops'" in _notice(driver), what="the resume notice")
     wait_for(lambda: _text(driver, "count-ready") == "0", what="the queue drained after resume")
     assert ops.store.get(held, timeout=30_000) == 10

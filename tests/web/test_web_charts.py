@@ -5,7 +5,17 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from alsek.web.charts import HOUR_MS, MINUTE_MS, WINDOWS, bucketize, throughput_svg, totals
+from alsek.web.charts import (
+    HOUR_MS,
+    MINUTE_MS,
+    WINDOWS,
+    bucketize,
+    run_time_labels,
+    run_time_svg,
+    run_times,
+    throughput_svg,
+    totals,
+)
 
 NOW = 1_765_000_000_000 // MINUTE_MS * MINUTE_MS + 25_000  # 25 s into a minute
 
@@ -40,9 +50,9 @@ def test_minutes_are_summed_into_wider_buckets() -> None:
     minute = NOW // MINUTE_MS * MINUTE_MS
     points = [Point(minute - i * MINUTE_MS, 1, 0, 0, 0) for i in range(30)]
     day = bucketize(points, WINDOWS["24h"], NOW)
-    assert len(day) == 96
+    assert len(day) == 24
     assert sum(b.succeeded for b in day) == 30
-    assert all(b.start_ms % (15 * MINUTE_MS) == 0 for b in day)
+    assert all(b.start_ms % HOUR_MS == 0 for b in day)
     fortnight = bucketize([Point(NOW // HOUR_MS * HOUR_MS, 7, 0, 0, 0)], WINDOWS["14d"], NOW)
     assert len(fortnight) == 56 and fortnight[-1].succeeded == 7
 
@@ -67,3 +77,16 @@ def test_an_idle_window_says_so() -> None:
     svg = str(throughput_svg(bucketize([], WINDOWS["24h"], NOW), WINDOWS["24h"]))
     assert "no runs in the last 24 hours" in svg
     assert "<rect" not in svg
+
+
+def test_run_times_are_summed_over_the_window_and_drawn_per_range() -> None:
+    points = [Point(0, 3, 0, 0, 0, (1, 2, 0)), Point(MINUTE_MS, 2, 0, 0, 0, (0, 1, 1))]
+    counts = run_times(points)
+    assert counts == [1, 3, 1]
+    labels = run_time_labels((10, 1000), len(counts))
+    assert labels == ["\u2264 10 ms", "\u2264 1 s", "> 1 s"]
+    svg = str(run_time_svg(counts, labels))
+    widths = [float(w) for w in re.findall(r'<rect class="ok"[^>]*width="([\d.]+)"', svg)]
+    assert widths == [96.7, 290.0, 96.7]  # a third of the longest, for a third of its runs
+    assert "&gt; 1 s" in svg
+    assert "No run ended" in str(run_time_svg([0, 0], labels))
