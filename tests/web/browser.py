@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 
 from alsek.testing.processes import free_port
+from tests.polling import eventually
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -78,19 +79,11 @@ def served(app: Any) -> Iterator[str]:
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    """Poll ``check`` (which may raise while the page changes) until it is truthy."""
+    """Poll ``check`` until it is truthy; a page changing under it (stale or missing
+    elements) counts as "not yet"."""
     from selenium.common.exceptions import WebDriverException
 
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = check()
-        except WebDriverException:
-            value = None
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} not met within {timeout} s"
-        time.sleep(0.05)
+    return eventually(check, timeout, what, interval=0.05, not_yet=(WebDriverException,))
 
 
 def screenshot(driver: Any, name: str) -> None:
