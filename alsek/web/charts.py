@@ -155,10 +155,13 @@ def throughput_svg(buckets: Sequence[Bucket], window: Window) -> Markup:
         _bar(bucket, LEFT + i * slot + slot * 0.1, slot * 0.8, scale, window)
         for i, bucket in enumerate(buckets)
     )
+    last = len(buckets) - 1
+    anchors = {0: (LEFT, "start"), last // 2: (LEFT + (last // 2 + 0.5) * slot, "middle")}
+    anchors[last] = (WIDTH, "end")
     ticks = "".join(
-        f'<text class="tick" x="{LEFT + i * slot:.1f}" y="{HEIGHT - 6}">'
+        f'<text class="tick" x="{x:.1f}" y="{HEIGHT - 6}" text-anchor="{anchor}">'
         f"{escape(_label(buckets[i].start_ms, window))}</text>"
-        for i in sorted({0, len(buckets) // 2, len(buckets) - 1})
+        for i, (x, anchor) in sorted(anchors.items())
     )
     peak_label = (
         f'<text class="tick" x="{LEFT - 4}" y="{TOP + 10}" text-anchor="end">{peak}</text>'

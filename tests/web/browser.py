@@ -35,7 +35,7 @@ CHROMIUM_FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--window-size=1280,860",
+    "--window-size=1280,1000",
 )
 
 
