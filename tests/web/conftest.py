@@ -13,9 +13,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "admin"))
 from opsfixtures import admin, ops, ops_env, pools
 from starlette.testclient import TestClient
 
+from alsek.testing.processes import free_port
 from alsek.web import create_app
 
-__all__ = ["admin", "client", "ops", "ops_env", "pools"]
+__all__ = ["admin", "client", "free_tcp_port", "ops", "ops_env", "pools"]
+
+
+@pytest.fixture
+def free_tcp_port() -> int:
+    """A loopback port nothing listens on."""
+    return free_port()
 
 
 @pytest.fixture

@@ -181,3 +181,28 @@ def test_it_mounts_inside_a_starlette_app_with_its_links_under_the_mount(
         assert 'src="/ops/alsek/static/dashboard.js"' in page.text
         assert client.get("/ops/alsek/static/dashboard.js").status_code == 200
         assert client.get("/ops/alsek/queues/ops").status_code == 200
+
+
+def test_an_async_broker_is_read_on_the_event_loop(
+    ops: ModuleType, redis_url: str, namespace: str
+) -> None:
+    from alsek.core.broker import AsyncBroker
+    from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
+
+    [message] = states.ready(ops, 1)
+    broker = AsyncBroker(AsyncRedisBackend(redis_url, namespace=namespace))
+    with TestClient(create_app(broker)) as client:
+        assert 'href="/queues/ops"' in client.get("/").text
+        page = client.get(f"/messages/{message.uuid}")
+        assert 'id="message-state">ready' in page.text
+
+
+def test_an_unreachable_redis_is_a_503_page_naming_it(free_tcp_port: int) -> None:
+    from alsek.core.broker import Broker
+    from alsek.storage.backends.redis.sync import RedisBackend
+
+    broker = Broker(RedisBackend(f"redis://127.0.0.1:{free_tcp_port}/0"))
+    with TestClient(create_app(broker)) as client:
+        page = client.get("/")
+    assert page.status_code == 503
+    assert "Redis did not answer (ConnectionError" in page.text
