@@ -52,7 +52,7 @@ class Window:
 WINDOWS: dict[str, Window] = {
     w.key: w
     for w in (
-        Window("1h", "1 hour", HOUR_MS, "minute", MINUTE_MS, 0),
+        Window("1h", "1 hour", HOUR_MS, "minute", MINUTE_MS, 5),
         Window("24h", "24 hours", 24 * HOUR_MS, "hour", HOUR_MS, 10),
         Window("14d", "14 days", 14 * 24 * HOUR_MS, "hour", 6 * HOUR_MS, 120),
     )
