@@ -31,7 +31,7 @@ from alsek.core.future.warm import (
 )
 from alsek.core.worker.sync.group import _decode_tasks, _ignore_stop_signals
 from alsek.utils.environment import set_alsek_worker_pool_env_var
-from alsek.utils.logging import get_logger, setup_logging
+from alsek.utils.logging import LogSetup, current_log_setup
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class WarmChild:
         inherited = [self.conn, *siblings] if forks_processes() else []
         self.process = Process(
             target=_serve,
-            args=(child_end, inherited, tasks, write_running, self._phase, get_logger().level),
+            args=(child_end, inherited, tasks, write_running, self._phase, current_log_setup()),
             daemon=True,
             name=f"alsek-child-{self.child_id}",
         )
@@ -167,7 +167,7 @@ def _serve(
     tasks: bytes,
     write_running: frozenset[str],
     phase: SharedInt,
-    log_level: int,
+    log_setup: LogSetup,
 ) -> None:
     """Body of a warm child: boot, then run the messages of its pipe until it closes (retired,
     stopped, or the pool's process is gone)."""
@@ -175,7 +175,7 @@ def _serve(
     for other in inherited:
         other.close()  # the pool's ends: a pipe must end when the pool's process does
     set_alsek_worker_pool_env_var()
-    setup_logging(log_level)
+    log_setup.apply()
     served = {task.name: task for task in _decode_tasks(tasks)}
     if not _say(conn, READY):
         return
