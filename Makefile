@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast lint docs demo bench bench-engine bench-pools bench-pools-smoke clean
+.PHONY: venv test test-fast lint docs screenshots demo bench bench-engine bench-pools bench-pools-smoke clean
 
 venv: $(STAMP)
 
@@ -28,6 +28,10 @@ lint: $(STAMP)
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The dashboard's screenshots in docs/dashboard.md, taken by its browser tests.
+screenshots: $(STAMP)
+	ALSEK_SCREENSHOTS=docs/img $(BIN)/python -m pytest -q -p no:cacheprovider tests/web/test_web_browser.py
 
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo

@@ -65,6 +65,10 @@ class AsyncAdmin(BaseAdmin):
         """See ``Admin.revoke``."""
         return await self._run(self._revoke_steps(uuid))
 
+    async def run_now(self, uuid: str) -> bool:
+        """See ``Admin.run_now``."""
+        return await self._run(self._run_now_steps(uuid))
+
     async def dead(
         self, queue: str | None = None, task: str | None = None, limit: int | None = 100
     ) -> list[MessageInfo]:

@@ -228,8 +228,12 @@ class InspectSteps(AdminCalls):
         """Dead letters, oldest first, of ``queue`` (default: every queue), ``task`` and
         ``uuids`` when given."""
         wanted = None if uuids is None else set(uuids)
-        filtered = task is not None or wanted is not None
-        letters = yield from self.broker._dlq_list_steps(queue, None if filtered else limit)
+        letters: list[DeadLetter] | None = None
+        if wanted is not None:
+            letters = yield from self._dead_by_uuid_steps(queue, sorted(wanted))
+        if letters is None:
+            filtered = task is not None or wanted is not None
+            letters = yield from self.broker._dlq_list_steps(queue, None if filtered else limit)
         selected = [
             letter
             for letter in letters
@@ -237,6 +241,31 @@ class InspectSteps(AdminCalls):
             and (task is None or (letter.message is not None and letter.message.task_name == task))
         ]
         return selected if limit is None else selected[:limit]
+
+    def _dead_by_uuid_steps(
+        self, queue: str | None, uuids: Sequence[str]
+    ) -> Steps[list[DeadLetter] | None]:
+        """The dead letters ``uuids`` read by key (their queue: ``queue``, or their uuid
+        records), oldest failure first, without listing the DLQ; ``None`` when a uuid's queue
+        is not known (the caller lists the DLQ instead)."""
+        if not uuids:
+            return []
+        if queue is not None:
+            queues = [queue] * len(uuids)
+        else:
+            records = yield batched(*(("GET", self._full(keys.uuid_key(u))) for u in uuids))
+            if not all(records):
+                return None
+            queues = [str(r).split(keys.UUID_RECORD_SEPARATOR)[0] for r in records]
+        found = yield batched(
+            *(("HGETALL", self._full(keys.dlq_key(q, u))) for q, u in zip(queues, uuids))
+        )
+        letters = [
+            self.broker._dead_letter(q, u, fields)
+            for q, u, fields in zip(queues, uuids, found)
+            if fields
+        ]
+        return sorted(letters, key=lambda letter: letter.failed_at)
 
     def _dead_list_steps(
         self, queue: str | None, task: str | None, limit: int | None

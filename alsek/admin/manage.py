@@ -1,5 +1,5 @@
 """The admin's actions, as steps: pause and resume a queue, purge its waiting messages, revoke
-a message, requeue or purge dead letters."""
+a message or run a delayed one now, requeue or purge dead letters."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from alsek.admin.types import PURGEABLE_STATES
 from alsek.core.broker import keys
 from alsek.core.broker.dlq import DeadLetter
 from alsek.core.broker.effects import DeleteEffect, Effect
+from alsek.core.broker.replies import OK
 from alsek.core.message import Message
 from alsek.core.status.types import TaskStatus
 from alsek.core.steps.ops import Steps, batched
@@ -17,6 +18,7 @@ from alsek.defaults import DEFAULT_TTL
 from alsek.exceptions import RevokedError
 from alsek.storage.result._base import BaseResultStore
 from alsek.utils.parsing import ExceptionDetails, get_exception_name
+from alsek.utils.temporal import utcnow_timestamp_ms
 
 #: Messages a purge deletes per script call (each call is short; Redis stays responsive).
 PURGE_PER_CALL = 5_000
@@ -69,6 +71,21 @@ class ManageSteps(InspectSteps):
         effects = self._status_effects(message, TaskStatus.FAILED, bool(has_status))
         yield from self.broker._revoke_steps(message, effects)
         return True
+
+    def _run_now_steps(self, uuid: str) -> Steps[bool]:
+        """Make delayed message ``uuid`` (a delay, or a retry's backoff) ready at once."""
+        found = yield from self._locate_steps(uuid)
+        if found is None:
+            return False
+        queue = found[0]
+        [raw] = yield batched(("HGET", self._full(keys.message_key(queue, uuid)), "data"))
+        if raw is None:
+            return False
+        message = self.broker._decode_body(raw)
+        message.update(ready_at=utcnow_timestamp_ms())
+        body = self.broker._encode_body(message)
+        [reply] = yield batched(self.broker._queue_script("run_now", queue, uuid, raw, body))
+        return str(reply) == OK
 
     # -- the dead-letter queue ---------------------------------------------------------------
 

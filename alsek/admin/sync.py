@@ -72,6 +72,11 @@ class Admin(BaseAdmin):
         FAILED if it has a status; ``False`` when it is not queued or running."""
         return self._run(self._revoke_steps(uuid))
 
+    def run_now(self, uuid: str) -> bool:
+        """Make delayed message ``uuid`` (waiting for its delay or a retry's backoff) ready at
+        once, in its place by priority; ``False`` when it is not delayed (any more)."""
+        return self._run(self._run_now_steps(uuid))
+
     def dead(
         self, queue: str | None = None, task: str | None = None, limit: int | None = 100
     ) -> list[MessageInfo]:

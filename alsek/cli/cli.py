@@ -10,8 +10,8 @@ none of its tasks uses, and a Redis that refuses the pool (credentials, rights, 
 each reported in one line on stderr, and the command exits with status 1. A Redis that cannot be
 reached is waited for (see ``PoolCore._reach_redis_steps``).
 The operator's commands (``info``, ``queues``, ``workers``, ``message``, ``messages``, ``queue``,
-``dlq``, ``revoke``, ``submit``) live in ``inspect`` and ``manage``; this module keeps the pool
-commands and puts them all together.
+``dlq``, ``revoke``, ``submit``) live in ``inspect`` and ``manage``, the web dashboard
+(``dashboard``) in ``dashboard``; this module keeps the pool commands and puts them all together.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 import click
 
 from alsek._version import __version__
-from alsek.cli import inspect, manage, metrics
+from alsek.cli import dashboard, inspect, manage, metrics
 from alsek.cli.loading import importing
 from alsek.cli.options import (
     LOG_LEVELS,
@@ -282,6 +282,7 @@ for _command in (
     manage.submit,
     metrics.metrics,
     scheduler,
+    dashboard.dashboard,
 ):
     main.add_command(_command)
 

@@ -95,6 +95,8 @@ def _patterns(ns: str) -> list[tuple[str, re.Pattern[str]]]:
         ("dead_letter", rf"{n}:{q}:dlq:(?P<u>[^:]+)"),
         ("revoked", rf"{n}:{q}:revoked:(?P<u>[^:]+)"),
         ("trigger", rf"{n}:{q}:triggers:(?P<u>[^:]+)"),
+        # The throughput history (Admin.throughput): counters per minute and per hour.
+        ("throughput", rf"{n}:{q}:throughput:(?:minute|hour):\d+"),
         ("status_live", rf"{n}:status:\{{(?P<q>[^}}]+)\}}:live"),
         ("status", rf"{n}:status:\{{(?P<q>[^}}]+)\}}:(?P<t>[^:]+):(?P<u>[^:]+)"),
         ("result", rf"{n}:results:\{{(?P<q>[^}}]+)\}}:(?:(?P<p>[^:]+):descendants:)?(?P<u>[^:]+)"),

@@ -113,3 +113,24 @@ def test_the_core_install_works_without_hiredis(
         tmp_path,
     )
     assert output.strip() == "ok"
+
+
+def test_the_dashboard_templates_and_static_files_are_installed(
+    installed: Path, tmp_path: Path
+) -> None:
+    """``alsek.web`` renders templates and serves its script and styles from the package."""
+    listing = _in_venv(
+        installed,
+        """
+        import json
+        from importlib.resources import files
+        web = files("alsek") / "web"
+        names = [f"{d}/{c.name}" for d in ("templates", "static") for c in (web / d).iterdir()]
+        print(json.dumps(sorted(names)))
+        """,
+        tmp_path,
+    )
+    web = PACKAGE / "web"
+    expected = sorted(f"{d}/{p.name}" for d in ("templates", "static") for p in (web / d).iterdir())
+    assert "static/dashboard.js" in expected and "templates/base.html" in expected
+    assert json.loads(listing) == expected

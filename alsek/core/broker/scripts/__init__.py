@@ -30,6 +30,7 @@ SCRIPT_NAMES = (
     "resume",
     "retry",
     "revoke",
+    "run_now",
     "stats",
     "submit",
     "sync_to",
