@@ -23,6 +23,8 @@ _EXPORTS = {
     "AsyncTask": "alsek.core.task",
     "Task": "alsek.core.task",
     "task": "alsek.core.task",
+    "Pipeline": "alsek.core.workflow",
+    "pipeline": "alsek.core.workflow",
 }
 
 __all__ = [
@@ -33,10 +35,12 @@ __all__ = [
     "Broker",
     "Lock",
     "Message",
+    "Pipeline",
     "StatusTracker",
     "Task",
     "__version__",
     "current_message",
+    "pipeline",
     "task",
 ]
 
@@ -47,6 +51,7 @@ if TYPE_CHECKING:
     from alsek.core.message import Message
     from alsek.core.status import AsyncStatusTracker, StatusTracker
     from alsek.core.task import AsyncTask, Task, task
+    from alsek.core.workflow import Pipeline, pipeline
 
 
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -21,10 +21,10 @@ from alsek.core.broker.calls import failure_reason, lease_owner
 from alsek.core.broker.dlq import DeadLetter, DeadLetterSteps
 from alsek.core.broker.effects import ClaimStatus, Effect, encode_claim_status, encode_effects
 from alsek.core.broker.replies import ALREADY, OK, check_reply
-from alsek.core.broker.submit import SubmitSteps
+from alsek.core.broker.submit import FollowUp, SubmitSteps
 from alsek.core.message import Message
 from alsek.core.middleware import Middleware, MiddlewareStack
-from alsek.core.steps.ops import Request, ScriptCall, Steps, batched, call
+from alsek.core.steps.ops import ScriptCall, Steps, batched, call
 from alsek.defaults import DEFAULT_LEASE_TTL, DEFAULT_TTL
 from alsek.exceptions import WorkerLostError
 from alsek.storage.backends.helpers import rebuild_backend
@@ -32,7 +32,7 @@ from alsek.utils.aggregation import gather_init_params
 from alsek.utils.parsing import ExceptionDetails, get_exception_name
 from alsek.utils.temporal import utcnow_timestamp_ms
 
-__all__ = ["BaseBroker", "Claim", "ClaimSource", "DeadLetter"]
+__all__ = ["BaseBroker", "Claim", "ClaimSource", "DeadLetter", "FollowUp"]
 
 log = logging.getLogger(__name__)
 
@@ -300,20 +300,18 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         message: Message,
         effects: Sequence[Effect],
         operation: str,
-        then_submit: Message | None = None,
-        then_submit_effects: Sequence[Effect] = (),
+        follow_ups: Sequence[FollowUp] = (),
     ) -> Steps[bool]:
-        """Ack (or remove); ``then_submit`` (a callback) is submitted in the same round trip.
+        """Ack (or remove); ``follow_ups`` (a callback, handlers) are submitted in the same
+        round trip.
 
         Returns ``True`` when this call, or an earlier attempt of it whose reply was lost,
         acked the message (its effects were applied once); ``False`` when the message was
         already gone (a revocation, or someone else finishing it): effects did not apply.
-        The next message goes first, under a request id derived from its uuid: a repeat of
-        this ack, or a later run of this message, submits it again as a no-op.
+        The next messages go first, under request ids derived from their uuids: a repeat of
+        this ack, or a later run of this message, submits them again as a no-op.
         """
-        calls: list[Request] = []
-        if then_submit is not None:
-            calls += self._next_message_calls(then_submit, then_submit_effects)
+        calls, positions = self._follow_up_calls(follow_ups)
         effects, after = self._retaining(message, effects)
         calls.append(
             self._queue_script(
@@ -323,13 +321,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         replies = yield batched(*calls)
         if after and replies[-1] == OK:
             yield batched(*after)
-        if then_submit is not None and replies[0][0] != OK:
-            log.info(
-                "Next message %s was not submitted (%s): a message with its uuid was already "
-                "submitted with another body, or revoked",
-                then_submit.uuid,
-                replies[0][0],
-            )
+        _log_unsubmitted(follow_ups, [replies[at] for at in positions])
         code = check_reply(replies[-1], message, operation, gone_ok=True)
         message.linked_lock = None
         return code in (OK, ALREADY)
@@ -368,7 +360,12 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         )
         log.info("Retrying %s in %s ms", message.summary, wait)
 
-    def _fail_steps(self, message: Message, effects: Sequence[Effect]) -> Steps[None]:
+    def _fail_steps(
+        self, message: Message, effects: Sequence[Effect], follow_ups: Sequence[FollowUp] = ()
+    ) -> Steps[None]:
+        """Dead-letter the message; ``follow_ups`` (an ``on_failure`` handler) are submitted in
+        the same round trip, first, as no-ops when repeated (see ``_ack_steps``)."""
+        calls, positions = self._follow_up_calls(follow_ups)
         effects, after = self._retaining(message, effects, self.dlq_ttl or 0)
         request = self._fail_call(
             message.queue,
@@ -378,7 +375,9 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             failure_reason(message),
             effects,
         )
-        [reply] = yield batched(request)
+        replies = yield batched(*calls, request)
+        reply = replies[-1]
+        _log_unsubmitted(follow_ups, [replies[at] for at in positions])
         if after and reply == OK:
             yield batched(*after)
         check_reply(reply, message, "fail", gone_ok=True)
@@ -480,3 +479,14 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
     @staticmethod
     def _lease_ttl(lease_ttl: int | None) -> int:
         return DEFAULT_LEASE_TTL if lease_ttl is None else lease_ttl
+
+
+def _log_unsubmitted(follow_ups: Sequence[FollowUp], replies: Sequence[Any]) -> None:
+    for follow_up, reply in zip(follow_ups, replies):
+        if reply[0] != OK:
+            log.info(
+                "Next message %s was not submitted (%s): a message with its uuid was already "
+                "submitted with another body, or revoked",
+                follow_up.message.uuid,
+                reply[0],
+            )

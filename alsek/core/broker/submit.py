@@ -43,6 +43,14 @@ class _Refused(NamedTuple):
     revoked: list[str]
 
 
+class FollowUp(NamedTuple):
+    """A message submitted within another operation's round trip (the next of a callback
+    chain, an ``on_success`` or ``on_failure`` handler), with its own effects."""
+
+    message: Message
+    effects: Sequence[Effect] = ()
+
+
 class _Prepared(NamedTuple):
     """A message checked and encoded for submission."""
 
@@ -198,6 +206,16 @@ class SubmitSteps(RegistrySteps):
         calls: list[Request] = [self._submit_call(prepared, [0], ttl, recorded, request_id)]
         calls += beside
         return calls + [self._register_call(queue, ttl) for queue in self._unregistered([message])]
+
+    def _follow_up_calls(self, follow_ups: Sequence[FollowUp]) -> tuple[list[Request], list[int]]:
+        """Requests submitting ``follow_ups`` within another operation's round trip, and the
+        index of each one's submit among them."""
+        calls: list[Request] = []
+        positions: list[int] = []
+        for follow_up in follow_ups:
+            positions.append(len(calls))
+            calls += self._next_message_calls(follow_up.message, follow_up.effects)
+        return calls, positions
 
     def _submit_one_steps(
         self, message: Message, ttl: int, effects: Sequence[Effect]

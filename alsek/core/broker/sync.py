@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from alsek.core.broker import keys
-from alsek.core.broker._base import BaseBroker, Claim, ClaimSource, DeadLetter
+from alsek.core.broker._base import BaseBroker, Claim, ClaimSource, DeadLetter, FollowUp
 from alsek.core.broker.effects import ClaimStatus, Effect
 from alsek.core.message import Message
 from alsek.core.steps.drivers import run
@@ -127,16 +127,19 @@ class Broker(BaseBroker):
         effects: Sequence[Effect] = (),
         then_submit: Message | None = None,
         then_submit_effects: Sequence[Effect] = (),
+        follow_ups: Sequence[FollowUp] = (),
     ) -> bool:
         """Acknowledge a message, with ``effects`` and an optional next message (a callback)
-        submitted in the same round trip.
+        submitted in the same round trip, as are ``follow_ups`` (e.g. handlers).
 
         Returns ``False`` when the message was already gone (nothing applied).
 
         Raises:
             LeaseLostError: the message carries a lease that is no longer held.
         """
-        steps = self._ack_steps(message, effects, "ack", then_submit, then_submit_effects)
+        if then_submit is not None:
+            follow_ups = [FollowUp(then_submit, then_submit_effects), *follow_ups]
+        steps = self._ack_steps(message, effects, "ack", follow_ups)
         return self._drive(steps)
 
     def remove(self, message: Message) -> None:
@@ -161,13 +164,16 @@ class Broker(BaseBroker):
         """
         self._drive(self._retry_steps(message, effects, delay, counted))
 
-    def fail(self, message: Message, effects: Sequence[Effect] = ()) -> None:
-        """Remove the message and keep a dead-letter copy for ``dlq_ttl``.
+    def fail(
+        self, message: Message, effects: Sequence[Effect] = (), follow_ups: Sequence[FollowUp] = ()
+    ) -> None:
+        """Remove the message and keep a dead-letter copy for ``dlq_ttl``; ``follow_ups`` (an
+        ``on_failure`` handler) are submitted in the same round trip.
 
         Raises:
             LeaseLostError: the message carries a lease that is no longer held.
         """
-        self._drive(self._fail_steps(message, effects))
+        self._drive(self._fail_steps(message, effects, follow_ups))
 
     def revoke(self, message: Message, effects: Sequence[Effect] = ()) -> bool:
         """Flag, dead-letter and announce a revoked message (its worker is told via pub/sub).

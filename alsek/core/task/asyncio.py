@@ -179,6 +179,7 @@ class AsyncTask(BaseTask[P, R]):
         message, options = self._build_message(
             options, args, kwargs, priority, metadata, result_ttl, uuid, timeout_override,
             delay, previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
+            later=not submit or self.deferred,
         )  # fmt: skip
         if self._submits(submit, [message]):
             await self._submit(message, **options)

@@ -182,7 +182,11 @@ class Task(BaseTask[P, R]):
             submit: ``False`` only builds the message (as does deferred mode, once).
             **options: ``max_age``, ``throws`` and ``retry_when`` override the task's for
                 this message (they travel in its metadata: ``throws`` and ``retry_when`` must
-                be importable, see ``message_options``); the rest go to ``broker.submit``
+                be importable, see ``message_options``); ``on_success=message`` and
+                ``on_failure=message`` are submitted when it succeeds (with ``result=``) or
+                fails for good (with ``exception_type=``, ``exception_message=``);
+                ``pipe_ignore=True`` makes it a pipeline step that does not receive the
+                previous step's result (``follow_ups``); the rest go to ``broker.submit``
                 (e.g. ``ttl``).
 
         Raises:
@@ -196,6 +200,7 @@ class Task(BaseTask[P, R]):
         message, options = self._build_message(
             options, args, kwargs, priority, metadata, result_ttl, uuid, timeout_override,
             delay, previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
+            later=not submit or self.deferred,
         )  # fmt: skip
         if self._submits(submit, [message]):
             self._submit(message, **options)
