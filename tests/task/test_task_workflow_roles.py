@@ -37,7 +37,7 @@ async def test_a_pipeline_refuses_a_step_that_does_not_fit_with_the_result(kit: 
     task = kit.task()
     first = await call(task.generate, args=(1, 2), submit=False)
     second = await call(task.generate, args=(1, 2), submit=False)  # would get 3 arguments
-    with pytest.raises(ValidationError, match="as a pipeline step.*too many positional"):
+    with pytest.raises(ValidationError, match=r"as a pipeline step.*too many positional"):
         await call((first | second).run)
     assert not await call(kit.broker.exists, first)
 
