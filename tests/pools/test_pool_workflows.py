@@ -6,7 +6,7 @@ import pytest
 from poolharness import Lab
 
 from alsek.core.task.follow_ups import failure_handler, success_handler
-from alsek.core.workflow import pipeline
+from alsek.core.workflow import group, pipeline
 from alsek.exceptions import TaskFailedError
 
 
@@ -69,3 +69,43 @@ def test_on_failure_is_submitted_once_with_the_failure(lab: Lab) -> None:
     assert lab.starts(submitted) == 1
     never = success_handler(message, None)
     assert never is not None and lab.starts(never) == 0
+
+
+# -- groups ---------------------------------------------------------------------------------------
+
+
+def test_a_group_runs_its_members_then_its_completion_callback_once(lab: Lab) -> None:
+    add, report = lab.task("add"), lab.task("outcome_report")
+    members = [add.generate(args=(i, i), submit=False) for i in range(5)]
+    callback = report.generate(args=("all done",), kwargs={"result": "-"}, submit=False)
+    flow = group(members).add_completion_callback(callback)
+    assert flow.run() is flow
+    assert not flow.completed(lab.store)
+    with lab.pool(capacity=3):
+        assert flow.results(lab.store, timeout=15_000) == [0, 2, 4, 6, 8]
+        assert lab.store.get(callback, timeout=15_000) == "all done: -"
+    assert flow.completed(lab.store)
+    assert lab.starts(callback) == 1
+    assert [lab.starts(m) for m in members] == [1] * 5
+
+
+def test_a_member_that_fails_names_itself_and_stops_the_callback(lab: Lab) -> None:
+    add, failing = lab.task("add"), lab.task("always_fail")
+    callback = add.generate(args=(1, 1), submit=False)
+    flow = group([add.generate(args=(1, 2), submit=False), failing.generate(submit=False)])
+    flow.add_completion_callback(callback).run()
+    with lab.pool(), pytest.raises(TaskFailedError, match=r"Member 1 of group .* always fails"):
+        flow.results(lab.store, timeout=15_000)
+    assert not lab.broker.exists(callback)
+    assert lab.starts(callback) == 0
+
+
+def test_a_pipeline_in_a_group_counts_once_its_last_step_succeeded(lab: Lab) -> None:
+    add = lab.task("add")
+    chain = add.generate(args=(1, 2), submit=False) | add.generate(args=(10,), submit=False)
+    callback = add.generate(args=(5, 5), submit=False)
+    flow = group([chain, add.generate(args=(2, 2), submit=False)])
+    flow.add_completion_callback(callback).run()
+    with lab.pool():
+        assert flow.results(lab.store, timeout=15_000) == [13, 4]
+        assert lab.store.get(callback, timeout=15_000) == 10

@@ -20,8 +20,9 @@ from alsek.core.broker import keys
 from alsek.core.broker.calls import failure_reason, lease_owner
 from alsek.core.broker.dlq import DeadLetter, DeadLetterSteps
 from alsek.core.broker.effects import ClaimStatus, Effect, encode_claim_status, encode_effects
+from alsek.core.broker.groups import GroupSteps
 from alsek.core.broker.replies import ALREADY, OK, check_reply
-from alsek.core.broker.submit import FollowUp, SubmitSteps
+from alsek.core.broker.submit import FollowUp
 from alsek.core.message import Message
 from alsek.core.middleware import Middleware, MiddlewareStack
 from alsek.core.steps.ops import ScriptCall, Steps, batched, call
@@ -82,7 +83,7 @@ def _worker_lost_details() -> dict[str, Any]:
     ).as_dict()
 
 
-class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
+class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
     """Common ground of the sync and async brokers.
 
     Args:

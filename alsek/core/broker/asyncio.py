@@ -61,6 +61,24 @@ class AsyncBroker(BaseBroker):
         """
         await self._drive(self._submit_one_steps(message, ttl, effects))
 
+    async def submit_group(
+        self,
+        messages: Sequence[Message],
+        group_key: str,
+        completion: Message | None = None,
+        ttl: int = DEFAULT_TTL,
+        effects: Sequence[Sequence[Effect]] | None = None,
+    ) -> None:
+        """Submit a group's ``messages`` in one round trip with the record counting them at
+        ``group_key`` (``group_key(queue, group_id)``); ``completion`` is submitted by the ack
+        of the last member to succeed (see ``groups``). Each message must carry the key.
+
+        Raises:
+            ValueError: no messages; on Redis Cluster, messages or callback in several queues.
+            MessageAlreadyExistsError: as ``submit_many``.
+        """
+        await self._drive(self._submit_group_steps(messages, group_key, completion, ttl, effects))
+
     async def submit_many(
         self,
         messages: Sequence[Message],

@@ -84,6 +84,15 @@ class RetainEffect:
     ttl: int | None
 
 
+@dataclass(frozen=True)
+class GroupMemberDoneEffect:
+    """A member of the group counted at ``key`` succeeded: count it down; the ack that brings
+    the count to 0 submits the group's completion callback (``group_member_done`` in lib.lua).
+    Only a broker script applies it: the count and the submit must be one atomic step."""
+
+    key: str
+
+
 Effect = (
     SetEffect
     | PublishEffect
@@ -92,6 +101,7 @@ Effect = (
     | DeleteEffect
     | HistoryEffect
     | RetainEffect
+    | GroupMemberDoneEffect
 )
 
 
@@ -175,6 +185,8 @@ def encode_effects(effects: Iterable[Effect]) -> list[str | int | float]:
             encoded += ["H", effect.key, effect.value, effect.max_length, effect.ttl or 0]
         elif isinstance(effect, RetainEffect):
             encoded += ["K", effect.key, -1 if effect.ttl is None else effect.ttl]
+        elif isinstance(effect, GroupMemberDoneEffect):
+            encoded += ["G", effect.key]
         else:
             encoded += ["D", effect.key]
     return [count, *encoded]

@@ -96,3 +96,9 @@ def uuid_record(queue: str, task_name: str, progenitor_uuid: str | None) -> str:
 def revoked_key(queue: str, uuid: str) -> str:
     """Flag set when a message is revoked."""
     return f"{queue_base(queue)}:revoked:{uuid}"
+
+
+def group_key(queue: str, group_id: str) -> str:
+    """A group's count of members still to succeed (its completion callback at ``:callback``);
+    in the slot of ``queue``, its members' queue."""
+    return f"{queue_base(queue)}:groups:{group_id}"

@@ -116,9 +116,11 @@ class SubmitSteps(RegistrySteps):
         messages: Sequence[Message],
         ttl: int,
         effects: Sequence[Sequence[Effect]] | None,
+        beside: Sequence[Request] = (),
     ) -> Steps[_Refused]:
         """Submit every message; returns the uuids refused (existing with another body, or
-        revoked)."""
+        revoked). ``beside``: idempotent requests sent first, in the first round trip (a
+        group's record)."""
         check_ttl(ttl)
         if effects is not None and len(effects) != len(messages):
             raise ValueError("effects must hold one sequence of effects per message")
@@ -134,12 +136,13 @@ class SubmitSteps(RegistrySteps):
             # Redis, its request id makes the second one change nothing (uuid records sent
             # beside it, on a Cluster, are plain SETs: a repeat writes the same).
             replies = yield from sent_through_outage(
-                batched(*calls, *registrations, *indexing),
+                batched(*beside, *calls, *registrations, *indexing),
                 SUBMIT_OUTAGE_PATIENCE_MS,
                 SUBMIT_OUTAGE_PAUSES_MS,
             )
+            replies = replies[len(beside) :]
             self._mark_registered(unregistered)
-            registrations, unregistered, indexing = [], [], []
+            registrations, unregistered, indexing, beside = [], [], [], ()
             retry: list[list[int]] = []
             for chunk, reply in zip(pending, replies):
                 if reply[0] in (EXISTS, REVOKED):
@@ -239,11 +242,12 @@ class SubmitSteps(RegistrySteps):
         messages: Sequence[Message],
         ttl: int,
         effects: Sequence[Sequence[Effect]] | None,
+        beside: Sequence[Request] = (),
     ) -> Steps[None]:
         if len({message.uuid for message in messages}) != len(messages):
             raise ValueError("submit_many was given the same uuid more than once")
         yield from self._middleware_steps("before_submit", messages)
-        refused = yield from self._submit_steps(messages, ttl, effects)
+        refused = yield from self._submit_steps(messages, ttl, effects, beside)
         unwritten = {*refused.existing, *refused.revoked}
         written = [message for message in messages if message.uuid not in unwritten]
         yield from self._middleware_steps("after_submit", written)

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
-from alsek.core.broker.effects import ClaimStatus, Effect, effect_commands
+from alsek.core.broker.effects import ClaimStatus, Effect, GroupMemberDoneEffect, effect_commands
 from alsek.core.message import Message
 from alsek.core.status.types import TaskStatus
 from alsek.core.steps.ops import Steps, call
+from alsek.core.task.follow_ups import carried_options
 
 if TYPE_CHECKING:
     from alsek.core.backoff import Backoff
@@ -168,12 +169,14 @@ class TaskEffects(ABC):
         return self._effects(message, TaskStatus.FAILED)
 
     def success_effects(self, message: Message, result: Any) -> list[Effect]:
-        """Effects for ``broker.ack``: the result (result store) and SUCCEEDED."""
-        return self._effects(message, TaskStatus.SUCCEEDED, result)
+        """Effects for ``broker.ack``: the result (result store) and SUCCEEDED, and a group
+        member's count."""
+        return [*self._effects(message, TaskStatus.SUCCEEDED, result), *_group_done(message)]
 
     def skip_effects(self, message: Message) -> list[Effect]:
-        """Effects for ``broker.ack`` of a skipped message: SUCCEEDED, no result stored."""
-        return self._effects(message, TaskStatus.SUCCEEDED, skipped=True)
+        """Effects for ``broker.ack`` of a skipped message: SUCCEEDED, no result stored (a
+        group member that skips counts as done)."""
+        return [*self._effects(message, TaskStatus.SUCCEEDED, skipped=True), *_group_done(message)]
 
     def requeue_effects(self, message: Message) -> list[Effect]:
         """Effects for ``broker.requeue_from_dlq``: the failure record cleared (so a result
@@ -200,3 +203,10 @@ class TaskEffects(ABC):
     def revocation_effects(self, message: Message) -> list[Effect]:
         """Effects for ``broker.revoke``: the failure record and FAILED."""
         return self._effects(message, TaskStatus.FAILED)
+
+
+def _group_done(message: Message) -> list[Effect]:
+    """The count-down of the group ``message`` is a member of (none outside a group): it rides
+    with the ack only, whatever server the tracker and the store are on."""
+    key = carried_options(message).get("group")
+    return [GroupMemberDoneEffect(key)] if key else []

@@ -281,6 +281,29 @@ local function finish(q, u, owner)
   return nil
 end
 
+-- A member of the group counted at `key` succeeded: count it down. The ack that brings the
+-- count to 0 submits the group's completion callback (the hash key..':callback': queue, task,
+-- uuid, prio, data, ttl, record_ttl), once: acks are never applied twice, and a group whose
+-- record expired counts nothing.
+local function group_member_done(key)
+  if redis.call('EXISTS', key) == 0 then return end
+  if redis.call('DECR', key) ~= 0 then return end
+  local callback = key .. ':callback'
+  local f = redis.call('HMGET', callback, 'queue', 'task', 'uuid', 'prio', 'data', 'ttl',
+    'record_ttl')
+  redis.call('DEL', callback)
+  if not f[1] then return end
+  local q, t, u = f[1], f[2], f[3]
+  if redis.call('EXISTS', msg_key(q, u)) == 1 or redis.call('EXISTS', revoked_key(q, u)) == 1 then
+    return
+  end
+  insert_many(q, {{t, u, tonumber(f[4]), NOW, f[5]}}, tonumber(f[6]))
+  if tonumber(f[7]) > 0 then
+    redis.call('SET', uuid_record_key(u), q .. '\31' .. t .. '\31', 'PX', tonumber(f[7]))
+  end
+  signal(q)
+end
+
 -- Side effects written in the same round trip, only when the operation succeeds. ARGV[i] holds
 -- their count, then each is an opcode and its arguments:
 --   S key value ttl nx   SET (ttl: >0 PX, 0 none, <0 KEEPTTL; nx '1': keep an existing value)
@@ -291,8 +314,9 @@ end
 --   H key value max ttl  RPUSH '<now> <value>' (a status history), keep the last max items,
 --                        PEXPIRE ttl (0: none)
 --   K key ttl            keep key ttl more ms (PEXPIRE), for good (-1: PERSIST), or not (0: DEL)
+--   G key                a member of the group counted at key succeeded (group_member_done)
 -- With apply false they are only stepped over. Returns the index after the last one.
-local EFFECT_ARGS = {S = 4, P = 2, Z = 4, R = 2, D = 1, H = 4, K = 2}
+local EFFECT_ARGS = {S = 4, P = 2, Z = 4, R = 2, D = 1, H = 4, K = 2, G = 1}
 
 -- Append value to the history list key, stamped with the server's time, keeping max items.
 local function push_history(key, value, max, ttl)
@@ -336,6 +360,8 @@ local function effects_at(i, apply)
       else
         redis.call('DEL', ARGV[i + 1])
       end
+    elseif op == 'G' then
+      group_member_done(ARGV[i + 1])
     else
       redis.call('DEL', ARGV[i + 1])
     end
