@@ -109,3 +109,26 @@ def test_a_pipeline_in_a_group_counts_once_its_last_step_succeeded(lab: Lab) -> 
     with lab.pool():
         assert flow.results(lab.store, timeout=15_000) == [13, 4]
         assert lab.store.get(callback, timeout=15_000) == 10
+
+
+def test_a_group_step_gets_the_previous_result_and_the_next_step_waits_for_it(lab: Lab) -> None:
+    add = lab.task("add")
+    fan_out = group(
+        [add.generate(args=(10,), submit=False), add.generate(args=(20,), submit=False)]
+    )
+    after = add.generate(args=(5, 5), submit=False)  # the group's completion: fed nothing
+    flow = (add.generate(args=(1, 2), submit=False) | fan_out | after).run()
+    with lab.pool(capacity=3):
+        assert flow.results(lab.store, timeout=15_000) == [3, [13, 23], 10]
+    assert lab.starts(after) == 1
+
+
+def test_a_pipeline_may_start_with_a_group(lab: Lab) -> None:
+    add = lab.task("add")
+    first = group(
+        [add.generate(args=(1, 1), submit=False), add.generate(args=(2, 2), submit=False)]
+    )
+    flow = (first | add.generate(args=(3, 3), submit=False)).run()
+    with lab.pool():
+        assert flow.results(lab.store, timeout=15_000) == [[2, 4], 6]
+        assert flow.result(lab.store, timeout=15_000) == 6

@@ -68,7 +68,7 @@ async def test_a_pipeline_is_a_chain_that_appends_each_result(kit: Kit) -> None:
 
 
 def test_pipelines_refuse_what_is_not_a_step() -> None:
-    with pytest.raises(TypeError, match="Messages or Pipelines"):
+    with pytest.raises(TypeError, match="Messages, Groups or Pipelines"):
         pipeline(["add"])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="at least one step"):
         pipeline([])

@@ -20,7 +20,7 @@ from alsek.core.broker import keys
 from alsek.core.broker.calls import failure_reason, lease_owner
 from alsek.core.broker.dlq import DeadLetter, DeadLetterSteps
 from alsek.core.broker.effects import ClaimStatus, Effect, encode_claim_status, encode_effects
-from alsek.core.broker.groups import GroupSteps
+from alsek.core.broker.groups import GroupFollowUp, GroupSteps
 from alsek.core.broker.replies import ALREADY, OK, check_reply
 from alsek.core.broker.submit import FollowUp
 from alsek.core.message import Message
@@ -33,7 +33,7 @@ from alsek.utils.aggregation import gather_init_params
 from alsek.utils.parsing import ExceptionDetails, get_exception_name
 from alsek.utils.temporal import utcnow_timestamp_ms
 
-__all__ = ["BaseBroker", "Claim", "ClaimSource", "DeadLetter", "FollowUp"]
+__all__ = ["BaseBroker", "Claim", "ClaimSource", "DeadLetter", "FollowUp", "GroupFollowUp"]
 
 log = logging.getLogger(__name__)
 
@@ -301,7 +301,7 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         message: Message,
         effects: Sequence[Effect],
         operation: str,
-        follow_ups: Sequence[FollowUp] = (),
+        follow_ups: Sequence[FollowUp | GroupFollowUp] = (),
     ) -> Steps[bool]:
         """Ack (or remove); ``follow_ups`` (a callback, handlers) are submitted in the same
         round trip.
@@ -482,12 +482,19 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         return DEFAULT_LEASE_TTL if lease_ttl is None else lease_ttl
 
 
-def _log_unsubmitted(follow_ups: Sequence[FollowUp], replies: Sequence[Any]) -> None:
-    for follow_up, reply in zip(follow_ups, replies):
+def _log_unsubmitted(
+    follow_ups: Sequence[FollowUp | GroupFollowUp], replies: Sequence[Any]
+) -> None:
+    messages = [
+        member.message
+        for follow_up in follow_ups
+        for member in (follow_up.members if isinstance(follow_up, GroupFollowUp) else [follow_up])
+    ]
+    for message, reply in zip(messages, replies):
         if reply[0] != OK:
             log.info(
                 "Next message %s was not submitted (%s): a message with its uuid was already "
                 "submitted with another body, or revoked",
-                follow_up.message.uuid,
+                message.uuid,
                 reply[0],
             )

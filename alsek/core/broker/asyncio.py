@@ -6,7 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from alsek.core.broker import keys
-from alsek.core.broker._base import BaseBroker, Claim, ClaimSource, DeadLetter, FollowUp
+from alsek.core.broker._base import (
+    BaseBroker,
+    Claim,
+    ClaimSource,
+    DeadLetter,
+    FollowUp,
+    GroupFollowUp,
+)
 from alsek.core.broker.effects import ClaimStatus, Effect
 from alsek.core.message import Message
 from alsek.core.steps.drivers import async_run
@@ -147,7 +154,7 @@ class AsyncBroker(BaseBroker):
         effects: Sequence[Effect] = (),
         then_submit: Message | None = None,
         then_submit_effects: Sequence[Effect] = (),
-        follow_ups: Sequence[FollowUp] = (),
+        follow_ups: Sequence[FollowUp | GroupFollowUp] = (),
     ) -> bool:
         """Acknowledge a message, with ``effects`` and an optional next message (a callback)
         submitted in the same round trip, as are ``follow_ups`` (e.g. handlers).

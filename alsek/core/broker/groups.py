@@ -11,22 +11,54 @@ when a member fails for good (its counter then expires with the record).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from alsek.core.broker import keys
 from alsek.core.broker.effects import Effect
-from alsek.core.broker.submit import SubmitSteps
+from alsek.core.broker.submit import FollowUp, SubmitSteps
 from alsek.core.message import Message
 from alsek.core.steps.ops import Request, Steps
+from alsek.defaults import DEFAULT_TTL
+
+
+class GroupFollowUp(NamedTuple):
+    """A group submitted within another operation's round trip (a pipeline's group step): its
+    members, its record at ``key``, and its completion callback (the rest of the pipeline)."""
+
+    key: str
+    members: Sequence[FollowUp]
+    completion: Message | None = None
 
 
 class GroupSteps(SubmitSteps):
-    """The group operations of a broker."""
+    """The group operations of a broker, and the messages and groups that other operations
+    submit along (``follow_ups``)."""
+
+    def _follow_up_calls(
+        self, follow_ups: Sequence[FollowUp | GroupFollowUp]
+    ) -> tuple[list[Request], list[int]]:
+        """Requests submitting ``follow_ups`` within another operation's round trip, and the
+        index of each message's submit among them (a group's record goes first)."""
+        calls: list[Request] = []
+        positions: list[int] = []
+        for follow_up in follow_ups:
+            if isinstance(follow_up, GroupFollowUp):
+                members = follow_up.members
+                calls += self._group_record(
+                    follow_up.key, len(members), DEFAULT_TTL, follow_up.completion
+                )
+            else:
+                members = [follow_up]
+            for member in members:
+                positions.append(len(calls))
+                calls += self._next_message_calls(member.message, member.effects)
+        return calls, positions
 
     def group_key(self, queue: str, group_id: str) -> str:
         """The full key counting the members of group ``group_id`` (members in ``queue``)."""
         return self._full(keys.group_key(queue, group_id))
 
-    def _check_group_slot(self, messages: Sequence[Message], completion: Message | None) -> None:
+    def check_group_slot(self, messages: Sequence[Message], completion: Message | None) -> None:
         """On Redis Cluster a member's ack counts the group down in its own script, so every
         member and the callback must be in the group's queue (one slot)."""
         queues = {m.queue for m in messages} | ({completion.queue} if completion else set())
@@ -72,6 +104,6 @@ class GroupSteps(SubmitSteps):
     ) -> Steps[None]:
         if not messages:
             raise ValueError("A group needs at least one message")
-        self._check_group_slot(messages, completion)
+        self.check_group_slot(messages, completion)
         record = self._group_record(key, len(messages), ttl, completion)
         yield from self._submit_many_steps(messages, ttl, effects, record)

@@ -210,16 +210,6 @@ class SubmitSteps(RegistrySteps):
         calls += beside
         return calls + [self._register_call(queue, ttl) for queue in self._unregistered([message])]
 
-    def _follow_up_calls(self, follow_ups: Sequence[FollowUp]) -> tuple[list[Request], list[int]]:
-        """Requests submitting ``follow_ups`` within another operation's round trip, and the
-        index of each one's submit among them."""
-        calls: list[Request] = []
-        positions: list[int] = []
-        for follow_up in follow_ups:
-            positions.append(len(calls))
-            calls += self._next_message_calls(follow_up.message, follow_up.effects)
-        return calls, positions
-
     def _submit_one_steps(
         self, message: Message, ttl: int, effects: Sequence[Effect]
     ) -> Steps[None]:

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from alsek.core.broker.effects import Effect
+from alsek.core.broker.groups import GroupFollowUp
 from alsek.core.broker.submit import FollowUp
 from alsek.core.message import Message
 from alsek.core.middleware import hooks_of
@@ -63,7 +64,7 @@ from alsek.core.steps.outage import (
     REDIS_OUTAGE_ERRORS,
     outage_pause_ms,
 )
-from alsek.core.task.follow_ups import failure_handler, success_handler
+from alsek.core.task.follow_ups import failure_handler, next_group, success_handler
 from alsek.core.task.helpers import build_callback_message
 from alsek.defaults import DEFAULT_LEASE_TTL
 from alsek.exceptions import (
@@ -252,12 +253,15 @@ def success_plan(task: PlanTask, message: Message, result: Any) -> Plan:
         next_message = None
         if message.callback_message_data and task.do_callback(message, result):
             next_message = build_callback_message(message, result)
-        handlers = _follow_ups(task, success_handler(message, result))
+        handlers: list[FollowUp | GroupFollowUp] = [
+            *_follow_ups(task, success_handler(message, result)),
+            *_group_follow_up(task, message, result),
+        ]
     except TypeError as error:  # the result cannot be serialized: the attempt failed
         failure = TypeError(f"The result of {message.summary} cannot be stored: {error}")
         yield from error_plan(task, message, failure)
         return
-    submitted = [*([next_message] if next_message else []), *(h.message for h in handlers)]
+    submitted = [*([next_message] if next_message else []), *_messages_of(handlers)]
     for item in submitted:
         yield from middleware(task.broker, "before_submit", item)
     acked = yield broker_op(
@@ -363,6 +367,24 @@ def _follow_ups(task: PlanTask, *messages: Message | None) -> list[FollowUp]:
     """``messages`` (those that are there) to submit with an outcome, with their SUBMITTED
     writes."""
     return [FollowUp(m, task.submit_effects(m)) for m in messages if m is not None]
+
+
+def _group_follow_up(task: PlanTask, message: Message, result: Any) -> list[GroupFollowUp]:
+    """The group that follows ``message`` in a pipeline, fed ``result`` (none if none)."""
+    group = next_group(message, result)
+    if group is None:
+        return []
+    key, members, completion = group
+    return [GroupFollowUp(key, _follow_ups(task, *members), completion)]
+
+
+def _messages_of(follow_ups: Sequence[FollowUp | GroupFollowUp]) -> list[Message]:
+    """The messages ``follow_ups`` submit now (a group's members; its callback comes later)."""
+    return [
+        member.message
+        for item in follow_ups
+        for member in (item.members if isinstance(item, GroupFollowUp) else [item])
+    ]
 
 
 def _fail(task: PlanTask, message: Message, exception: BaseException) -> Plan:

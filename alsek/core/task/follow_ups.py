@@ -10,7 +10,9 @@ handler message may serve many parents and a repeated finish submits nothing new
 
 ``pipe_ignore`` and ``piped`` belong to pipelines (``alsek.core.workflow``): a ``piped``
 step receives the previous step's result as its last positional argument
-(``build_callback_message``), unless it was built with ``pipe_ignore=True``.
+(``build_callback_message``), unless it was built with ``pipe_ignore=True``. A step followed by
+a group carries it as ``then_group`` (the group's record key, its members' data, and its
+completion callback's): its ack submits the members (``next_group``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "failure_handler",
     "is_piped",
     "mark_piped",
+    "next_group",
     "split_workflow_options",
     "success_handler",
 ]
@@ -124,3 +127,21 @@ def failure_handler(parent: Message, exception: BaseException) -> Message | None
     ``None`` without one."""
     kwargs = dict(zip(FAILURE_KWARGS, (type(exception).__name__, str(exception))))
     return _handler(parent, "on_failure", kwargs)
+
+
+def next_group(parent: Message, result: Any) -> tuple[str, list[Message], Message | None] | None:
+    """The group that follows ``parent`` in a pipeline, as (record key, members, each fed
+    ``result`` unless it ignores it, completion callback); ``None`` when none follows."""
+    then = carried_options(parent).get("then_group")
+    if not then:
+        return None
+    members = []
+    for data in then["members"]:
+        member = deepcopy(data)
+        if is_piped(member):
+            member["args"] = (*(member.get("args") or ()), result)
+        members.append(
+            Message(**member).update(previous_result=result, previous_message_uuid=parent.uuid)
+        )
+    completion = then.get("completion")
+    return then["key"], members, Message(**deepcopy(completion)) if completion else None

@@ -5,7 +5,8 @@ still to succeed (``alsek.core.broker.groups``). Each member's ack counts it dow
 ack's own script; the ack that reaches 0 submits the completion callback
 (``add_completion_callback``) in that same script, so it is submitted exactly once, whatever
 workers die or repeat themselves, and never when a member fails for good. A member may be a
-pipeline: it counts once its last step succeeded.
+pipeline: it counts once its last step succeeded. A group may be a pipeline's step (see
+``Pipeline``).
 
 On Redis Cluster, the members, the record and the callback must share one slot: a group whose
 messages or callback span queues is refused there.
@@ -19,29 +20,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from alsek.core.message import Message
-from alsek.core.task.follow_ups import carried_options
-from alsek.core.task.message_options import METADATA_KEY
-from alsek.core.workflow.pipeline import Pipeline, task_of
+from alsek.core.task.follow_ups import carried_options, mark_piped
+from alsek.core.workflow.base import GroupStep, task_of, wait_left, with_option
+from alsek.core.workflow.pipeline import Pipeline
 from alsek.defaults import DEFAULT_TTL
 from alsek.exceptions import TaskFailedError
 
 __all__ = ["Group", "group"]
 
 
-def _in_group(message: Message, key: str) -> None:
-    """Make ``message``'s success count for the group counted at ``key``."""
-    carried = {**carried_options(message), "group": key}
-    message.update(metadata={**(message.metadata or {}), METADATA_KEY: carried})
-
-
-def _wait_left(deadline: float, timeout: int) -> int:
-    """What is left of a ``timeout`` (ms) shared by several waits (0: do not wait)."""
-    if timeout <= 0:
-        return 0
-    return max(1, int((deadline - time.monotonic()) * 1000))
-
-
-class Group:
+class Group(GroupStep):
     """Messages (or pipelines) that run side by side.
 
     Args:
@@ -76,6 +64,9 @@ class Group:
     def __len__(self) -> int:
         return len(self.members)
 
+    def __or__(self, other: Message | GroupStep | Pipeline) -> Pipeline:
+        return Pipeline([self, other])
+
     def add_completion_callback(self, callback: Message | Pipeline) -> Group:
         """Submit ``callback`` (a message or a pipeline) once every member has succeeded;
         never if one fails for good. Call it before ``run``.
@@ -100,18 +91,22 @@ class Group:
         """Whose results are the group's: each member, or its last step."""
         return [m.last if isinstance(m, Pipeline) else m for m in self.members]
 
-    def _prepare(self) -> tuple[list[Any], str, Message | None]:
+    def _prepare(self, fed: bool = False) -> tuple[list[Any], str, Message | None]:
         """Check the members, mark them as the group's and link pipelines; returns the heads'
-        tasks, the record's key and the callback's first message."""
+        tasks, the record's key and the callback's first message. ``fed``: the members get a
+        previous step's result (unless built with ``pipe_ignore=True``)."""
         heads = self.heads
         # Tasks of either kind (sync or async: their shells differ, see ``run``).
         tasks: list[Any] = [task_of(head, "group") for head in heads]
         key = tasks[0].broker.group_key(heads[0].queue, self.group_id)
         for tail in self.tails:
-            _in_group(tail, key)
+            with_option(tail, "group", key)
         for member, task in zip(self.members, tasks):
             if isinstance(member, Pipeline):
-                member._link()
+                member._link(fed)
+            elif fed and not carried_options(member).get("pipe_ignore"):
+                task.check_role(member, "piped")
+                mark_piped(member)
             else:
                 task.check_role(member, "step")
         completion = self.completion
@@ -145,6 +140,24 @@ class Group:
             task._submitted(head)
         return self
 
+    def as_step(self, completion: Message | None, fed: bool) -> dict[str, Any]:
+        """This group as a pipeline's step (see ``GroupStep``)."""
+        self.completion = completion
+        tasks, key, _ = self._prepare(fed)
+        tasks[0].broker.check_group_slot(self.heads, completion)
+        self._submitted = True  # the step before submits it
+        return {
+            "key": key,
+            "members": [head.data for head in self.heads],
+            "completion": completion.data if completion is not None else None,
+        }
+
+    def start(self, completion: Message | None, **options: Any) -> Any:
+        """Run as a pipeline's first step, ``completion`` (the next step) after it."""
+        self.completion = completion
+        self._submitted = False
+        return self.run(**options)
+
     async def _after_async(self, submitted: Any, tasks: list[Any]) -> Group:
         await submitted
         for head, task in zip(self.heads, tasks):
@@ -169,7 +182,7 @@ class Group:
         results = []
         for index, tail in enumerate(self.tails):
             try:
-                results.append(store.get(tail, timeout=_wait_left(deadline, timeout)))
+                results.append(store.get(tail, timeout=wait_left(deadline, timeout)))
             except TaskFailedError as error:
                 raise self._failed(index, error) from error
         return results
@@ -179,7 +192,7 @@ class Group:
         results = []
         for index, tail in enumerate(self.tails):
             try:
-                results.append(await store.get(tail, timeout=_wait_left(deadline, timeout)))
+                results.append(await store.get(tail, timeout=wait_left(deadline, timeout)))
             except TaskFailedError as error:
                 raise self._failed(index, error) from error
         return results
