@@ -155,6 +155,10 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         """Add a message to its queue."""
 
     @abstractmethod
+    def submit_unique(self, message: Message) -> Message | Any:
+        """Submit a message holding a unique key; returns the message that stands."""
+
+    @abstractmethod
     def retry(self, message: Message) -> Any | None:
         """Give the message back for another attempt after its backoff."""
 

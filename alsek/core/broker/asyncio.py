@@ -68,6 +68,17 @@ class AsyncBroker(BaseBroker):
         """
         await self._drive(self._submit_one_steps(message, ttl, effects))
 
+    async def submit_unique(
+        self, message: Message, ttl: int = DEFAULT_TTL, effects: Sequence[Effect] = ()
+    ) -> Message:
+        """``submit`` a message that carries a ``UniqueEffect`` among ``effects``; returns it,
+        or the message holding its unique key, which it yielded to (nothing written then).
+
+        Raises:
+            MessageAlreadyExistsError: as ``submit``.
+        """
+        return await self._drive(self._submit_one_steps(message, ttl, effects))
+
     async def submit_group(
         self,
         messages: Sequence[Message],

@@ -65,6 +65,10 @@ class BrokerCalls:
         """A script call about one queue; ARGV = prefix, now, queue, *args."""
         return self._script(name, queue, queue, *args)
 
+    def unique_key(self, queue: str, key: str) -> str:
+        """The full key of unique key ``key`` among ``queue``'s messages."""
+        return self._full(keys.unique_key(queue, key))
+
     @property
     def revocations_channel(self) -> str:
         """Pub/sub channel announcing the uuid of every revoked message."""

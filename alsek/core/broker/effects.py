@@ -93,6 +93,23 @@ class GroupMemberDoneEffect:
     key: str
 
 
+@dataclass(frozen=True)
+class UniqueEffect:
+    """The submitted message ``uuid`` of ``queue`` holds unique key ``key`` (``mode``:
+    ``simple``, ``throttle`` or ``debounce``; ``ttl`` ms, 0: the message's lifetime). Read by
+    the submit script before it writes the message (``unique_yield`` in lib.lua); a debounce
+    removes a waiting holder with its status (``status_template``, ``index_template``: full
+    names with ``<queue>``, ``<task>``, ``<uuid>``; ``""``: none)."""
+
+    key: str
+    uuid: str
+    queue: str
+    ttl: int
+    mode: str
+    status_template: str = ""
+    index_template: str = ""
+
+
 Effect = (
     SetEffect
     | PublishEffect
@@ -102,6 +119,7 @@ Effect = (
     | HistoryEffect
     | RetainEffect
     | GroupMemberDoneEffect
+    | UniqueEffect
 )
 
 
@@ -187,6 +205,9 @@ def encode_effects(effects: Iterable[Effect]) -> list[str | int | float]:
             encoded += ["K", effect.key, -1 if effect.ttl is None else effect.ttl]
         elif isinstance(effect, GroupMemberDoneEffect):
             encoded += ["G", effect.key]
+        elif isinstance(effect, UniqueEffect):
+            encoded += ["U", effect.key, effect.uuid, effect.queue, effect.ttl, effect.mode]
+            encoded += [effect.status_template, effect.index_template]
         else:
             encoded += ["D", effect.key]
     return [count, *encoded]

@@ -102,3 +102,8 @@ def group_key(queue: str, group_id: str) -> str:
     """A group's count of members still to succeed (its completion callback at ``:callback``);
     in the slot of ``queue``, its members' queue."""
     return f"{queue_base(queue)}:groups:{group_id}"
+
+
+def unique_key(queue: str, key: str) -> str:
+    """The holder (a uuid) of unique key ``key`` among ``queue``'s messages."""
+    return f"{queue_base(queue)}:unique:{key}"

@@ -37,10 +37,12 @@ MAX_PRIORITY = 2**53 - 1
 
 
 class _Refused(NamedTuple):
-    """The uuids a submit did not write: queued with another body, or revoked."""
+    """The uuids a submit did not write: queued with another body, revoked, or yielding to the
+    holder of their unique key (uuid -> holder's uuid and body, ``""`` once it is gone)."""
 
     existing: list[str]
     revoked: list[str]
+    yielded: dict[str, tuple[str, str]]
 
 
 class FollowUp(NamedTuple):
@@ -129,7 +131,7 @@ class SubmitSteps(RegistrySteps):
         unregistered = self._unregistered(messages)
         registrations = [self._register_call(queue, ttl) for queue in unregistered]
         effects, indexing = self._records(messages, ttl, effects)
-        refused = _Refused([], [])
+        refused = _Refused([], [], {})
         while pending:
             calls = [self._submit_call(prepared, chunk, ttl, effects) for chunk in pending]
             # A submit cut off by a connection error is sent again as is: if it had reached
@@ -145,6 +147,8 @@ class SubmitSteps(RegistrySteps):
             registrations, unregistered, indexing, beside = [], [], [], ()
             retry: list[list[int]] = []
             for chunk, reply in zip(pending, replies):
+                for at in range(2, len(reply), 3):
+                    refused.yielded[str(reply[at])] = (str(reply[at + 1]), str(reply[at + 2]))
                 if reply[0] in (EXISTS, REVOKED):
                     (refused.existing if reply[0] == EXISTS else refused.revoked).append(
                         str(reply[1])
@@ -212,9 +216,14 @@ class SubmitSteps(RegistrySteps):
 
     def _submit_one_steps(
         self, message: Message, ttl: int, effects: Sequence[Effect]
-    ) -> Steps[None]:
+    ) -> Steps[Message]:
+        """Submit ``message``; returns it, or the message holding its unique key, which it
+        yielded to (its body, or ``message`` under its uuid once it is gone: nothing written)."""
         yield from self._middleware_steps("before_submit", [message])
         refused = yield from self._submit_steps([message], ttl, [effects])
+        if message.uuid in refused.yielded:
+            holder, body = refused.yielded[message.uuid]
+            return self._decode_body(body) if body else message.clone().update(uuid=holder)
         if refused.revoked:
             raise MessageAlreadyExistsError(
                 f"Message {message.uuid} was revoked, so it is not submitted again: "
@@ -226,6 +235,7 @@ class SubmitSteps(RegistrySteps):
                 f"a different message with uuid {message.uuid} was already submitted"
             )
         yield from self._middleware_steps("after_submit", [message])
+        return message
 
     def _submit_many_steps(
         self,
@@ -238,7 +248,7 @@ class SubmitSteps(RegistrySteps):
             raise ValueError("submit_many was given the same uuid more than once")
         yield from self._middleware_steps("before_submit", messages)
         refused = yield from self._submit_steps(messages, ttl, effects, beside)
-        unwritten = {*refused.existing, *refused.revoked}
+        unwritten = {*refused.existing, *refused.revoked, *refused.yielded}
         written = [message for message in messages if message.uuid not in unwritten]
         yield from self._middleware_steps("after_submit", written)
         problems = []

@@ -68,6 +68,17 @@ class Broker(BaseBroker):
         """
         self._drive(self._submit_one_steps(message, ttl, effects))
 
+    def submit_unique(
+        self, message: Message, ttl: int = DEFAULT_TTL, effects: Sequence[Effect] = ()
+    ) -> Message:
+        """``submit`` a message that carries a ``UniqueEffect`` among ``effects``; returns it,
+        or the message holding its unique key, which it yielded to (nothing written then).
+
+        Raises:
+            MessageAlreadyExistsError: as ``submit``.
+        """
+        return self._drive(self._submit_one_steps(message, ttl, effects))
+
     def submit_group(
         self,
         messages: Sequence[Message],

@@ -15,7 +15,13 @@ from collections.abc import Callable
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
-from alsek.core.broker.effects import ClaimStatus, Effect, GroupMemberDoneEffect, effect_commands
+from alsek.core.broker.effects import (
+    ClaimStatus,
+    Effect,
+    GroupMemberDoneEffect,
+    UniqueEffect,
+    effect_commands,
+)
 from alsek.core.message import Message
 from alsek.core.status.types import TaskStatus
 from alsek.core.steps.ops import Steps, call
@@ -146,8 +152,35 @@ class TaskEffects(ABC):
         ]
 
     def submit_effects(self, message: Message) -> list[Effect]:
-        """Effects for ``broker.submit``: the SUBMITTED status."""
-        return self._effects(message, TaskStatus.SUBMITTED)
+        """Effects for ``broker.submit``: the SUBMITTED status, and the unique key the message
+        holds (``generate(unique_key=...)``)."""
+        return [*self._effects(message, TaskStatus.SUBMITTED), *self._unique_effects(message)]
+
+    def _unique_effects(self, message: Message) -> list[Effect]:
+        spec = carried_options(message).get("unique")
+        if not spec:
+            return []
+        status = self.running_claim_status()  # its templates name any message's status
+        return [
+            UniqueEffect(
+                self.broker.unique_key(message.queue, spec["key"]),
+                message.uuid,
+                message.queue,
+                spec["ttl"] or 0,
+                spec["mode"],
+                status.key_template if status else "",
+                status.index_template if status else "",
+            )
+        ]
+
+    def _submitter(self, message: Message) -> Callable[..., Any]:
+        """The broker's submit for ``message``: ``submit_unique`` (which returns the message
+        that stands) when it carries a unique key."""
+        broker = self.broker
+        submit: Callable[..., Any] = (
+            broker.submit_unique if carried_options(message).get("unique") else broker.submit
+        )
+        return submit
 
     def running_claim_status(self) -> ClaimStatus | None:
         """The RUNNING write for ``broker.claim(..., status=...)`` of this task's messages.

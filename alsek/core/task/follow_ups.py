@@ -32,6 +32,7 @@ __all__ = [
     "RESULT_KWARG",
     "WORKFLOW_OPTIONS",
     "carried_options",
+    "check_unique",
     "failure_handler",
     "is_piped",
     "mark_piped",
@@ -40,8 +41,13 @@ __all__ = [
     "success_handler",
 ]
 
+#: ``generate``'s unique-job options, and its modes (BullMQ's): ``simple``, while a message with
+#: the key is queued or running, a new submit yields to it; ``throttle``, one per key per
+#: ``unique_ttl``; ``debounce``, a new submit replaces the one still waiting.
+UNIQUE_OPTIONS = ("unique_key", "unique_ttl", "unique_mode")
+UNIQUE_MODES = ("simple", "throttle", "debounce")
 #: ``generate``'s options kept by this module (the rest go on to the broker).
-WORKFLOW_OPTIONS = ("on_success", "on_failure", "pipe_ignore")
+WORKFLOW_OPTIONS = ("on_success", "on_failure", "pipe_ignore", *UNIQUE_OPTIONS)
 #: Set by a pipeline on a step that receives the previous step's result.
 PIPED = "piped"
 #: The keyword argument an ``on_success`` handler gets.
@@ -82,8 +88,36 @@ def split_workflow_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], 
         raise TypeError(f"pipe_ignore must be True or False, got {pipe_ignore!r}")
     if pipe_ignore:
         encoded["pipe_ignore"] = True
+    unique = check_unique(options)
+    if unique is not None:
+        encoded["unique"] = unique
     rest = {name: value for name, value in options.items() if name not in WORKFLOW_OPTIONS}
     return encoded, rest
+
+
+def check_unique(options: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``unique_key``, ``unique_ttl`` and ``unique_mode`` of ``generate``'s options, checked;
+    ``None`` without a ``unique_key``.
+
+    Raises:
+        ValueError: an empty key, a ttl that is not an int of ms > 0 (required by
+            ``throttle``), an unknown mode, or a ttl or mode without a key.
+    """
+    key, ttl = options.get("unique_key"), options.get("unique_ttl")
+    mode = options.get("unique_mode", "simple")
+    if key is None:
+        if ttl is not None or "unique_mode" in options:
+            raise ValueError("unique_ttl and unique_mode need a unique_key")
+        return None
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"unique_key must be a non-empty string, got {key!r}")
+    if mode not in UNIQUE_MODES:
+        raise ValueError(f"unique_mode must be one of {', '.join(UNIQUE_MODES)}, got {mode!r}")
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0):
+        raise ValueError(f"unique_ttl must be an int of ms > 0, got {ttl!r}")
+    if ttl is None and mode == "throttle":
+        raise ValueError("unique_mode='throttle' needs a unique_ttl (ms): one per key per ttl")
+    return {"key": key, "ttl": ttl, "mode": mode}
 
 
 def is_piped(data: Mapping[str, Any]) -> bool:

@@ -139,13 +139,18 @@ class Task(BaseTask[P, R]):
 
     # -- producing ---------------------------------------------------------------------------
 
-    def _submit(self, message: Message, **options: Any) -> None:
-        self._submit_now(message, **options)
+    def _submit(self, message: Message, **options: Any) -> Message | None:
+        return self._submit_now(message, **options)
 
-    def _submit_now(self, message: Message, **options: Any) -> None:
-        """Submit with SUBMITTED in the same round trip, then run ``on_submit``."""
-        self.broker.submit(message, effects=self.submit_effects(message), **options)
-        self._submitted(message)
+    def _submit_now(self, message: Message, **options: Any) -> Message:
+        """Submit with SUBMITTED in the same round trip, then run ``on_submit``; returns the
+        message, or the one holding its unique key, which it yielded to (no ``on_submit``)."""
+        submit = self._submitter(message)
+        standing: Message | None = submit(message, effects=self.submit_effects(message), **options)
+        if standing is None or standing is message:
+            self._submitted(message)
+            return message
+        return standing
 
     def _submitted(self, message: Message) -> None:
         """After the broker took ``message``: the unshared SUBMITTED write, then ``on_submit``."""
@@ -203,7 +208,7 @@ class Task(BaseTask[P, R]):
             later=not submit or self.deferred,
         )  # fmt: skip
         if self._submits(submit, [message]):
-            self._submit(message, **options)
+            message = self._submit(message, **options) or message
         return message
 
     @magic_logger(after=_log_generated_many)
