@@ -8,9 +8,11 @@ once, or again in place every few seconds (``alsek info --interval``).
 from __future__ import annotations
 
 import json
+import signal
 import sys
-import time
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -122,26 +124,42 @@ class Output:
         self, interval: float, build: Callable[[], Sequence[Block]], payload: Callable[[], Any]
     ) -> None:
         """Show ``build()`` again every ``interval`` seconds, in place, until Ctrl-C (JSON:
-        one document per line)."""
-        try:
+        one document per line).
+
+        Ctrl-C only asks the loop to end: the round trip in flight finishes first. (A
+        ``KeyboardInterrupt`` raised inside the Redis client could leave its connection pool's
+        lock held, and closing the pool afterwards would then wait forever.)
+        """
+        with _interrupt_as_event() as interrupted:
             if self.as_json:
-                while True:
+                while not interrupted.is_set():
                     self.json(payload())
-                    time.sleep(interval)
+                    interrupted.wait(interval)
             elif self.use_rich:
                 from rich.live import Live
 
                 with Live(rich_renderable(build()), auto_refresh=False) as live:
-                    while True:
-                        time.sleep(interval)
+                    while not interrupted.wait(interval):
                         live.update(rich_renderable(build()), refresh=True)
             else:
                 clear = CLEAR_SCREEN if sys.stdout.isatty() else "\n"
-                while True:
+                while not interrupted.is_set():
                     click.echo(clear + plain(build()))
-                    time.sleep(interval)
-        except KeyboardInterrupt:
-            pass
+                    interrupted.wait(interval)
+
+
+@contextmanager
+def _interrupt_as_event() -> Iterator[threading.Event]:
+    """SIGINT sets the event instead of raising, for the ``with`` block (main thread only)."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.set())
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # -- formatting -------------------------------------------------------------------------------

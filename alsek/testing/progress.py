@@ -42,9 +42,18 @@ class Progress:
         """A message starts running."""
         self._report(lambda: self._running.__setitem__(message.uuid, message))
 
-    def finished(self, uuid: str) -> None:
-        """A message is done running (its outcome is written)."""
-        self._report(lambda: self._running.pop(uuid, None))
+    def finished(self, message: Message) -> None:
+        """A run of ``message`` is done (its outcome is written).
+
+        Only that run: a retry with no backoff can start the next attempt (the same uuid, another
+        ``Message``) before the pool hears that the first one ended.
+        """
+
+        def forget() -> None:
+            if self._running.get(message.uuid) is message:
+                del self._running[message.uuid]
+
+        self._report(forget)
 
     def failed(self, message: Message, exception: BaseException) -> None:
         """A message failed for good with ``exception``."""

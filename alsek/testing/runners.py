@@ -49,7 +49,7 @@ class WatchedThreadPool(InProcessThreadPool):
 
     def _on_complete(self, future: TaskFuture) -> None:
         super()._on_complete(future)
-        self._progress.finished(future.message.uuid)
+        self._progress.finished(future.message)
 
     def prune(self) -> None:
         """Reap and stop as usual, then report the pass."""
@@ -68,10 +68,10 @@ class WatchedAsyncPool(AsyncSingleProcessWorkerPool):
         """Report the message as running, then start it."""
         self._progress.started(message)
         if not await super().submit_message(message):
-            self._progress.finished(message.uuid)
+            self._progress.finished(message)
             return False
         future = self._futures[message.uuid]
-        future.asyncio_task.add_done_callback(lambda _: self._progress.finished(message.uuid))
+        future.asyncio_task.add_done_callback(lambda _: self._progress.finished(message))
         return True
 
     async def prune(self) -> None:
