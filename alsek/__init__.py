@@ -23,6 +23,10 @@ _EXPORTS = {
     "AsyncTask": "alsek.core.task",
     "Task": "alsek.core.task",
     "task": "alsek.core.task",
+    "Group": "alsek.core.workflow",
+    "group": "alsek.core.workflow",
+    "Pipeline": "alsek.core.workflow",
+    "pipeline": "alsek.core.workflow",
 }
 
 __all__ = [
@@ -31,12 +35,16 @@ __all__ = [
     "AsyncStatusTracker",
     "AsyncTask",
     "Broker",
+    "Group",
     "Lock",
     "Message",
+    "Pipeline",
     "StatusTracker",
     "Task",
     "__version__",
     "current_message",
+    "group",
+    "pipeline",
     "task",
 ]
 
@@ -47,6 +55,7 @@ if TYPE_CHECKING:
     from alsek.core.message import Message
     from alsek.core.status import AsyncStatusTracker, StatusTracker
     from alsek.core.task import AsyncTask, Task, task
+    from alsek.core.workflow import Group, Pipeline, group, pipeline
 
 
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -193,6 +193,11 @@ def _collect_callback_uuids(callback_message_data: dict[str, Any]) -> list[str]:
     return uuids
 
 
+#: Builds ``message | other`` (a pipeline); set by ``alsek.core.workflow``, which sits above
+#: messages, when it is imported.
+compose_with: Callable[[Message, Any], Any] | None = None
+
+
 class Message:
     """A request to run ``task_name`` with ``args``/``kwargs``, plus its delivery state.
 
@@ -305,6 +310,14 @@ class Message:
             "ready_at": self.ready_at,
             "linked_lock": self.linked_lock,
         }
+
+    def __or__(self, other: Any) -> Any:
+        """``message | other``: a pipeline of the two (``alsek.core.workflow``)."""
+        if compose_with is None:
+            raise TypeError(
+                "message | message builds a pipeline: import it first (from alsek import pipeline)"
+            )
+        return compose_with(self, other)
 
     def __repr__(self) -> str:
         params = self.data

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 import alsek.utils.temporal as temporal
-from alsek.core.broker import BaseBroker, ClaimSource
+from alsek.core.broker import BaseBroker, ClaimSource, FollowUp
 from alsek.core.broker import keys as broker_keys
 from alsek.core.broker.effects import SetEffect
 from alsek.core.broker.registry import REGISTRY_IDLE_MS
@@ -100,7 +100,7 @@ async def test_a_resent_ack_with_its_callback_neither_reruns_the_callback_nor_fa
     await call(broker.submit, make(args=("parent",)))
     [parent] = (await claim(broker)).messages
     child = make("child", queue="other", args=("child",))
-    ack = round_trip_of(broker._ack_steps(parent, (), "ack", child))
+    ack = round_trip_of(broker._ack_steps(parent, (), "ack", [FollowUp(child)]))
     assert resend(redis_client, ack)[-1] == "OK"
     [got] = (await claim(broker, 10, ClaimSource("other"))).messages
     assert await call(broker.ack, got) is True

@@ -85,7 +85,7 @@ def test_keyword_only_tasks_are_checked_too(sync_kit: Kit) -> None:
 def test_a_refused_callback_ends_deferred_mode(sync_kit: Kit) -> None:
     task = sync_kit.task()
     with pytest.raises(ValidationError):
-        task.defer().generate(args=(1,))
+        task.defer().generate(args=(1, 2, 3))  # fits no role either
     assert not task.deferred
     message = task.generate(args=(1, 2))
     assert sync_kit.broker.exists(message)  # submitted: not swallowed by a stale defer()

@@ -20,11 +20,12 @@ from alsek.core.broker import keys
 from alsek.core.broker.calls import counted_run_ms, failure_reason, lease_owner
 from alsek.core.broker.dlq import DeadLetter, DeadLetterSteps
 from alsek.core.broker.effects import ClaimStatus, Effect, encode_claim_status, encode_effects
+from alsek.core.broker.groups import GroupFollowUp, GroupSteps
 from alsek.core.broker.replies import ALREADY, OK, check_reply
-from alsek.core.broker.submit import SubmitSteps
+from alsek.core.broker.submit import FollowUp
 from alsek.core.message import Message
 from alsek.core.middleware import Middleware, MiddlewareStack
-from alsek.core.steps.ops import Request, ScriptCall, Steps, batched, call
+from alsek.core.steps.ops import ScriptCall, Steps, batched, call
 from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.defaults import DEFAULT_LEASE_TTL, DEFAULT_TTL
 from alsek.exceptions import WorkerLostError
@@ -33,7 +34,7 @@ from alsek.utils.aggregation import gather_init_params
 from alsek.utils.parsing import ExceptionDetails, get_exception_name
 from alsek.utils.temporal import utcnow_timestamp_ms
 
-__all__ = ["BaseBroker", "Claim", "ClaimSource", "DeadLetter"]
+__all__ = ["BaseBroker", "Claim", "ClaimSource", "DeadLetter", "FollowUp", "GroupFollowUp"]
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def _worker_lost_details() -> dict[str, Any]:
     ).as_dict()
 
 
-class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
+class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
     """Common ground of the sync and async brokers.
 
     Args:
@@ -178,6 +179,10 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
     @abstractmethod
     def submit(self, message: Message, ttl: int = DEFAULT_TTL) -> Any | None:
         """Add a message to its queue."""
+
+    @abstractmethod
+    def submit_unique(self, message: Message) -> Message | Any:
+        """Submit a message holding a unique key; returns the message that stands."""
 
     @abstractmethod
     def retry(self, message: Message) -> Any | None:
@@ -350,20 +355,18 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         message: Message,
         effects: Sequence[Effect],
         operation: str,
-        then_submit: Message | None = None,
-        then_submit_effects: Sequence[Effect] = (),
+        follow_ups: Sequence[FollowUp | GroupFollowUp] = (),
     ) -> Steps[bool]:
-        """Ack (or remove); ``then_submit`` (a callback) is submitted in the same round trip.
+        """Ack (or remove); ``follow_ups`` (a callback, handlers) are submitted in the same
+        round trip.
 
         Returns ``True`` when this call, or an earlier attempt of it whose reply was lost,
         acked the message (its effects were applied once); ``False`` when the message was
         already gone (a revocation, or someone else finishing it): effects did not apply.
-        The next message goes first, under a request id derived from its uuid: a repeat of
-        this ack, or a later run of this message, submits it again as a no-op.
+        The next messages go first, under request ids derived from their uuids: a repeat of
+        this ack, or a later run of this message, submits them again as a no-op.
         """
-        calls: list[Request] = []
-        if then_submit is not None:
-            calls += self._next_message_calls(then_submit, then_submit_effects)
+        calls, positions = self._follow_up_calls(follow_ups)
         effects, after = self._retaining(message, effects)
         # An ack ends an attempt (counted in the throughput history); a remove does not.
         counted = (message.task_name, counted_run_ms(message)) if operation == "ack" else ("", "")
@@ -380,13 +383,7 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         replies = yield self._write(*calls)
         if after and replies[-1] == OK:
             yield batched(*after)
-        if then_submit is not None and replies[0][0] != OK:
-            log.info(
-                "Next message %s was not submitted (%s): a message with its uuid was already "
-                "submitted with another body, or revoked",
-                then_submit.uuid,
-                replies[0][0],
-            )
+        _log_unsubmitted(follow_ups, [replies[at] for at in positions])
         code = check_reply(replies[-1], message, operation, gone_ok=True)
         message.linked_lock = None
         return code in (OK, ALREADY)
@@ -426,7 +423,12 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
         )
         log.info("Retrying %s in %s ms", message.summary, wait)
 
-    def _fail_steps(self, message: Message, effects: Sequence[Effect]) -> Steps[None]:
+    def _fail_steps(
+        self, message: Message, effects: Sequence[Effect], follow_ups: Sequence[FollowUp] = ()
+    ) -> Steps[None]:
+        """Dead-letter the message; ``follow_ups`` (an ``on_failure`` handler) are submitted in
+        the same round trip, first, as no-ops when repeated (see ``_ack_steps``)."""
+        calls, positions = self._follow_up_calls(follow_ups)
         effects, after = self._retaining(message, effects, self.dlq_ttl or 0)
         request = self._fail_call(
             message.queue,
@@ -437,7 +439,9 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
             effects,
             counted_run_ms(message),
         )
-        [reply] = yield self._write(request)
+        replies = yield self._write(*calls, request)
+        reply = replies[-1]
+        _log_unsubmitted(follow_ups, [replies[at] for at in positions])
         if after and reply == OK:
             yield batched(*after)
         check_reply(reply, message, "fail", gone_ok=True)
@@ -539,3 +543,21 @@ class BaseBroker(SubmitSteps, DeadLetterSteps, ABC):
     @staticmethod
     def _lease_ttl(lease_ttl: int | None) -> int:
         return DEFAULT_LEASE_TTL if lease_ttl is None else lease_ttl
+
+
+def _log_unsubmitted(
+    follow_ups: Sequence[FollowUp | GroupFollowUp], replies: Sequence[Any]
+) -> None:
+    messages = [
+        member.message
+        for follow_up in follow_ups
+        for member in (follow_up.members if isinstance(follow_up, GroupFollowUp) else [follow_up])
+    ]
+    for message, reply in zip(messages, replies):
+        if reply[0] != OK:
+            log.info(
+                "Next message %s was not submitted (%s): a message with its uuid was already "
+                "submitted with another body, or revoked",
+                message.uuid,
+                reply[0],
+            )

@@ -86,6 +86,10 @@ class BrokerCalls:
         queue's Cluster slot, so the revoke script may publish on it, sharded or not)."""
         return self._full(keys.revocations_channel(queue))
 
+    def unique_key(self, queue: str, key: str) -> str:
+        """The full key of unique key ``key`` among ``queue``'s messages."""
+        return self._full(keys.unique_key(queue, key))
+
     def lease_key(self, message: Message) -> str:
         """Redis key of the message's lease (python-redis-lock format: ``lock:{full name}``)."""
         return f"lock:{self._full(keys.lease_name(message.queue, message.uuid))}"

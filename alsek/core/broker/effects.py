@@ -84,6 +84,32 @@ class RetainEffect:
     ttl: int | None
 
 
+@dataclass(frozen=True)
+class GroupMemberDoneEffect:
+    """A member of the group counted at ``key`` succeeded: count it down; the ack that brings
+    the count to 0 submits the group's completion callback (``group_member_done`` in lib.lua).
+    Only a broker script applies it: the count and the submit must be one atomic step."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class UniqueEffect:
+    """The submitted message ``uuid`` of ``queue`` holds unique key ``key`` (``mode``:
+    ``simple``, ``throttle`` or ``debounce``; ``ttl`` ms, 0: the message's lifetime). Read by
+    the submit script before it writes the message (``unique_yield`` in lib.lua); a debounce
+    removes a waiting holder with its status (``status_template``, ``index_template``: full
+    names with ``<queue>``, ``<task>``, ``<uuid>``; ``""``: none)."""
+
+    key: str
+    uuid: str
+    queue: str
+    ttl: int
+    mode: str
+    status_template: str = ""
+    index_template: str = ""
+
+
 Effect = (
     SetEffect
     | PublishEffect
@@ -92,6 +118,8 @@ Effect = (
     | DeleteEffect
     | HistoryEffect
     | RetainEffect
+    | GroupMemberDoneEffect
+    | UniqueEffect
 )
 
 
@@ -175,6 +203,11 @@ def encode_effects(effects: Iterable[Effect]) -> list[str | int | float]:
             encoded += ["H", effect.key, effect.value, effect.max_length, effect.ttl or 0]
         elif isinstance(effect, RetainEffect):
             encoded += ["K", effect.key, -1 if effect.ttl is None else effect.ttl]
+        elif isinstance(effect, GroupMemberDoneEffect):
+            encoded += ["G", effect.key]
+        elif isinstance(effect, UniqueEffect):
+            encoded += ["U", effect.key, effect.uuid, effect.queue, effect.ttl, effect.mode]
+            encoded += [effect.status_template, effect.index_template]
         else:
             encoded += ["D", effect.key]
     return [count, *encoded]

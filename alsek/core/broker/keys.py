@@ -130,3 +130,14 @@ def throughput_key(queue: str, step: str, start_ms: int) -> str:
     ``start_ms`` (server time): fields ``outcome|bucket`` (the queue) and
     ``outcome|bucket|task``."""
     return f"{queue_base(queue)}:throughput:{step}:{start_ms}"
+
+
+def group_key(queue: str, group_id: str) -> str:
+    """A group's count of members still to succeed (its completion callback at ``:callback``);
+    in the slot of ``queue``, its members' queue."""
+    return f"{queue_base(queue)}:groups:{group_id}"
+
+
+def unique_key(queue: str, key: str) -> str:
+    """The holder (a uuid) of unique key ``key`` among ``queue``'s messages."""
+    return f"{queue_base(queue)}:unique:{key}"

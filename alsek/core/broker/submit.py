@@ -37,10 +37,20 @@ MAX_PRIORITY = 2**53 - 1
 
 
 class _Refused(NamedTuple):
-    """The uuids a submit did not write: queued with another body, or revoked."""
+    """The uuids a submit did not write: queued with another body, revoked, or yielding to the
+    holder of their unique key (uuid -> holder's uuid and body, ``""`` once it is gone)."""
 
     existing: list[str]
     revoked: list[str]
+    yielded: dict[str, tuple[str, str]]
+
+
+class FollowUp(NamedTuple):
+    """A message submitted within another operation's round trip (the next of a callback
+    chain, an ``on_success`` or ``on_failure`` handler), with its own effects."""
+
+    message: Message
+    effects: Sequence[Effect] = ()
 
 
 class _Prepared(NamedTuple):
@@ -108,9 +118,11 @@ class SubmitSteps(RegistrySteps):
         messages: Sequence[Message],
         ttl: int,
         effects: Sequence[Sequence[Effect]] | None,
+        beside: Sequence[Request] = (),
     ) -> Steps[_Refused]:
         """Submit every message; returns the uuids refused (existing with another body, or
-        revoked)."""
+        revoked). ``beside``: idempotent requests sent first, in the first round trip (a
+        group's record)."""
         check_ttl(ttl)
         if effects is not None and len(effects) != len(messages):
             raise ValueError("effects must hold one sequence of effects per message")
@@ -119,21 +131,24 @@ class SubmitSteps(RegistrySteps):
         unregistered = self._unregistered(messages)
         registrations = [self._register_call(queue, ttl) for queue in unregistered]
         effects, indexing = self._records(messages, ttl, effects)
-        refused = _Refused([], [])
+        refused = _Refused([], [], {})
         while pending:
             calls = [self._submit_call(prepared, chunk, ttl, effects) for chunk in pending]
             # A submit cut off by a connection error is sent again as is: if it had reached
             # Redis, its request id makes the second one change nothing (uuid records sent
             # beside it, on a Cluster, are plain SETs: a repeat writes the same).
             replies = yield from sent_through_outage(
-                self._write(*calls, *registrations, *indexing),
+                self._write(*beside, *calls, *registrations, *indexing),
                 SUBMIT_OUTAGE_PATIENCE_MS,
                 SUBMIT_OUTAGE_PAUSES_MS,
             )
+            replies = replies[len(beside) :]
             self._mark_registered(unregistered)
-            registrations, unregistered, indexing = [], [], []
+            registrations, unregistered, indexing, beside = [], [], [], ()
             retry: list[list[int]] = []
             for chunk, reply in zip(pending, replies):
+                for at in range(2, len(reply), 3):
+                    refused.yielded[str(reply[at])] = (str(reply[at + 1]), str(reply[at + 2]))
                 if reply[0] in (EXISTS, REVOKED):
                     (refused.existing if reply[0] == EXISTS else refused.revoked).append(
                         str(reply[1])
@@ -201,9 +216,14 @@ class SubmitSteps(RegistrySteps):
 
     def _submit_one_steps(
         self, message: Message, ttl: int, effects: Sequence[Effect]
-    ) -> Steps[None]:
+    ) -> Steps[Message]:
+        """Submit ``message``; returns it, or the message holding its unique key, which it
+        yielded to (its body, or ``message`` under its uuid once it is gone: nothing written)."""
         yield from self._middleware_steps("before_submit", [message])
         refused = yield from self._submit_steps([message], ttl, [effects])
+        if message.uuid in refused.yielded:
+            holder, body = refused.yielded[message.uuid]
+            return self._decode_body(body) if body else message.clone().update(uuid=holder)
         if refused.revoked:
             raise MessageAlreadyExistsError(
                 f"Message {message.uuid} was revoked, so it is not submitted again: "
@@ -215,18 +235,20 @@ class SubmitSteps(RegistrySteps):
                 f"a different message with uuid {message.uuid} was already submitted"
             )
         yield from self._middleware_steps("after_submit", [message])
+        return message
 
     def _submit_many_steps(
         self,
         messages: Sequence[Message],
         ttl: int,
         effects: Sequence[Sequence[Effect]] | None,
+        beside: Sequence[Request] = (),
     ) -> Steps[None]:
         if len({message.uuid for message in messages}) != len(messages):
             raise ValueError("submit_many was given the same uuid more than once")
         yield from self._middleware_steps("before_submit", messages)
-        refused = yield from self._submit_steps(messages, ttl, effects)
-        unwritten = {*refused.existing, *refused.revoked}
+        refused = yield from self._submit_steps(messages, ttl, effects, beside)
+        unwritten = {*refused.existing, *refused.revoked, *refused.yielded}
         written = [message for message in messages if message.uuid not in unwritten]
         yield from self._middleware_steps("after_submit", written)
         problems = []

@@ -12,6 +12,8 @@ from alsek.core.broker._base import (
     Claim,
     ClaimSource,
     DeadLetter,
+    FollowUp,
+    GroupFollowUp,
 )
 from alsek.core.broker.effects import ClaimStatus, Effect
 from alsek.core.message import Message
@@ -75,6 +77,35 @@ class Broker(BaseBroker):
             MessageAlreadyExistsError: a different message with this uuid exists; nothing written.
         """
         self._drive(self._submit_one_steps(message, ttl, effects))
+
+    def submit_unique(
+        self, message: Message, ttl: int = DEFAULT_TTL, effects: Sequence[Effect] = ()
+    ) -> Message:
+        """``submit`` a message that carries a ``UniqueEffect`` among ``effects``; returns it,
+        or the message holding its unique key, which it yielded to (nothing written then).
+
+        Raises:
+            MessageAlreadyExistsError: as ``submit``.
+        """
+        return self._drive(self._submit_one_steps(message, ttl, effects))
+
+    def submit_group(
+        self,
+        messages: Sequence[Message],
+        group_key: str,
+        completion: Message | None = None,
+        ttl: int = DEFAULT_TTL,
+        effects: Sequence[Sequence[Effect]] | None = None,
+    ) -> None:
+        """Submit a group's ``messages`` in one round trip with the record counting them at
+        ``group_key`` (``group_key(queue, group_id)``); ``completion`` is submitted by the ack
+        of the last member to succeed (see ``groups``). Each message must carry the key.
+
+        Raises:
+            ValueError: no messages; on Redis Cluster, messages or callback in several queues.
+            MessageAlreadyExistsError: as ``submit_many``.
+        """
+        self._drive(self._submit_group_steps(messages, group_key, completion, ttl, effects))
 
     def submit_many(
         self,
@@ -142,16 +173,19 @@ class Broker(BaseBroker):
         effects: Sequence[Effect] = (),
         then_submit: Message | None = None,
         then_submit_effects: Sequence[Effect] = (),
+        follow_ups: Sequence[FollowUp | GroupFollowUp] = (),
     ) -> bool:
         """Acknowledge a message, with ``effects`` and an optional next message (a callback)
-        submitted in the same round trip.
+        submitted in the same round trip, as are ``follow_ups`` (e.g. handlers).
 
         Returns ``False`` when the message was already gone (nothing applied).
 
         Raises:
             LeaseLostError: the message carries a lease that is no longer held.
         """
-        steps = self._ack_steps(message, effects, "ack", then_submit, then_submit_effects)
+        if then_submit is not None:
+            follow_ups = [FollowUp(then_submit, then_submit_effects), *follow_ups]
+        steps = self._ack_steps(message, effects, "ack", follow_ups)
         return self._drive(steps)
 
     def remove(self, message: Message) -> None:
@@ -176,13 +210,16 @@ class Broker(BaseBroker):
         """
         self._drive(self._retry_steps(message, effects, delay, counted))
 
-    def fail(self, message: Message, effects: Sequence[Effect] = ()) -> None:
-        """Remove the message and keep a dead-letter copy for ``dlq_ttl``.
+    def fail(
+        self, message: Message, effects: Sequence[Effect] = (), follow_ups: Sequence[FollowUp] = ()
+    ) -> None:
+        """Remove the message and keep a dead-letter copy for ``dlq_ttl``; ``follow_ups`` (an
+        ``on_failure`` handler) are submitted in the same round trip.
 
         Raises:
             LeaseLostError: the message carries a lease that is no longer held.
         """
-        self._drive(self._fail_steps(message, effects))
+        self._drive(self._fail_steps(message, effects, follow_ups))
 
     def revoke(self, message: Message, effects: Sequence[Effect] = ()) -> bool:
         """Flag, dead-letter and announce a revoked message (its worker is told via pub/sub).

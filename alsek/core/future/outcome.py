@@ -52,6 +52,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from alsek.core.broker.effects import Effect
+from alsek.core.broker.groups import GroupFollowUp
+from alsek.core.broker.submit import FollowUp
 from alsek.core.message import Message
 from alsek.core.middleware import hooks_of
 from alsek.core.status.types import TaskStatus
@@ -62,6 +64,7 @@ from alsek.core.steps.outage import (
     REDIS_OUTAGE_ERRORS,
     outage_pause_ms,
 )
+from alsek.core.task.follow_ups import failure_handler, next_group, success_handler
 from alsek.core.task.helpers import build_callback_message
 from alsek.defaults import DEFAULT_LEASE_TTL
 from alsek.exceptions import (
@@ -250,24 +253,30 @@ def success_plan(task: PlanTask, message: Message, result: Any) -> Plan:
         next_message = None
         if message.callback_message_data and task.do_callback(message, result):
             next_message = build_callback_message(message, result)
+        handlers: list[FollowUp | GroupFollowUp] = [
+            *_follow_ups(task, success_handler(message, result)),
+            *_group_follow_up(task, message, result),
+        ]
     except TypeError as error:  # the result cannot be serialized: the attempt failed
         failure = TypeError(f"The result of {message.summary} cannot be stored: {error}")
         yield from error_plan(task, message, failure)
         return
-    if next_message is not None:
-        yield from middleware(task.broker, "before_submit", next_message)
+    submitted = [*([next_message] if next_message else []), *_messages_of(handlers)]
+    for item in submitted:
+        yield from middleware(task.broker, "before_submit", item)
     acked = yield broker_op(
         task.broker.ack,
         message,
         effects=effects,
         then_submit=next_message,
         then_submit_effects=task.submit_effects(next_message) if next_message else (),
+        **({"follow_ups": handlers} if handlers else {}),
     )
     if not (yield from _acked(task, message, acked, result)):
         return
     log.info("Successful: %s", message.summary)
-    if next_message is not None:
-        yield from middleware(task.broker, "after_submit", next_message)
+    for item in submitted:
+        yield from middleware(task.broker, "after_submit", item)
     yield hook(task.write_unshared, message, TaskStatus.SUCCEEDED, result)
     yield from middleware(task.broker, "after_ack", message)
     yield hook(task.on_success, message, result=result)
@@ -354,9 +363,43 @@ def _log_retry(message: Message, exception: BaseException) -> None:
         log.warning("%s failed (%s); retrying", message.summary, _describe(exception))
 
 
+def _follow_ups(task: PlanTask, *messages: Message | None) -> list[FollowUp]:
+    """``messages`` (those that are there) to submit with an outcome, with their SUBMITTED
+    writes."""
+    return [FollowUp(m, task.submit_effects(m)) for m in messages if m is not None]
+
+
+def _group_follow_up(task: PlanTask, message: Message, result: Any) -> list[GroupFollowUp]:
+    """The group that follows ``message`` in a pipeline, fed ``result`` (none if none)."""
+    group = next_group(message, result)
+    if group is None:
+        return []
+    key, members, completion = group
+    return [GroupFollowUp(key, _follow_ups(task, *members), completion)]
+
+
+def _messages_of(follow_ups: Sequence[FollowUp | GroupFollowUp]) -> list[Message]:
+    """The messages ``follow_ups`` submit now (a group's members; its callback comes later)."""
+    return [
+        member.message
+        for item in follow_ups
+        for member in (item.members if isinstance(item, GroupFollowUp) else [item])
+    ]
+
+
 def _fail(task: PlanTask, message: Message, exception: BaseException) -> Plan:
-    failed = yield broker_op(task.broker.fail, message, effects=task.failure_effects(message))
+    handlers = _follow_ups(task, failure_handler(message, exception))
+    for handler in handlers:
+        yield from middleware(task.broker, "before_submit", handler.message)
+    failed = yield broker_op(
+        task.broker.fail,
+        message,
+        effects=task.failure_effects(message),
+        **({"follow_ups": handlers} if handlers else {}),
+    )
     if failed is None:
+        for handler in handlers:
+            yield from middleware(task.broker, "after_submit", handler.message)
         yield hook(task.write_unshared, message, TaskStatus.FAILED)
         yield from middleware(task.broker, "after_dead_letter", message, exception)
         yield hook(task.on_failure, message, exception=exception)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from alsek.core.message import Message
+from alsek.core.task.follow_ups import FAILURE_KWARGS, RESULT_KWARG
 
 
 def expects_message(function: Callable[..., Any]) -> bool:
@@ -58,3 +59,37 @@ def binding_problem(
     except TypeError as error:
         return str(error)
     return None
+
+
+#: What each role a message is built for adds to its arguments when it runs: (positional,
+#: keyword, what the role is, for errors).
+ROLE_ARGUMENTS: dict[str, tuple[tuple[Any, ...], dict[str, Any], str]] = {
+    "step": ((), {}, "a workflow step"),
+    "piped": (
+        (None,),
+        {},
+        "a pipeline step (the previous step's result comes last; pipe_ignore=True passes none)",
+    ),
+    "on_success": ((), {RESULT_KWARG: None}, "an on_success handler (it gets result=)"),
+    "on_failure": (
+        (),
+        dict.fromkeys(FAILURE_KWARGS, ""),
+        "an on_failure handler (it gets exception_type= and exception_message=)",
+    ),
+}
+
+
+def fits_a_role(
+    signature: inspect.Signature,
+    args: Sequence[Any] | None,
+    kwargs: Mapping[str, Any] | None,
+    expects_message: bool,
+) -> bool:
+    """Whether a message built with ``args``/``kwargs`` (and not submitted yet) runs with
+    arguments that fit ``signature`` once some role adds its own."""
+    given_args, given_kwargs = tuple(args or ()), dict(kwargs or {})
+    return any(
+        binding_problem(signature, given_args + extra, {**given_kwargs, **more}, expects_message)
+        is None
+        for extra, more, _ in ROLE_ARGUMENTS.values()
+    )

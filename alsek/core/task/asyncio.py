@@ -142,13 +142,20 @@ class AsyncTask(BaseTask[P, R]):
 
     # -- producing ---------------------------------------------------------------------------
 
-    async def _submit(self, message: Message, **options: Any) -> None:
-        await self._submit_now(message, **options)
+    async def _submit(self, message: Message, **options: Any) -> Message | None:
+        return await self._submit_now(message, **options)
 
-    async def _submit_now(self, message: Message, **options: Any) -> None:
-        """Submit with SUBMITTED in the same round trip, then run ``on_submit``."""
-        await self.broker.submit(message, effects=self.submit_effects(message), **options)
-        await self._submitted(message)
+    async def _submit_now(self, message: Message, **options: Any) -> Message:
+        """Submit with SUBMITTED in the same round trip, then run ``on_submit``; returns the
+        message, or the one holding its unique key, which it yielded to (no ``on_submit``)."""
+        submit = self._submitter(message)
+        standing: Message | None = await submit(
+            message, effects=self.submit_effects(message), **options
+        )
+        if standing is None or standing is message:
+            await self._submitted(message)
+            return message
+        return standing
 
     async def _submitted(self, message: Message) -> None:
         """After the broker took ``message``: the unshared SUBMITTED write, then ``on_submit``."""
@@ -179,9 +186,10 @@ class AsyncTask(BaseTask[P, R]):
         message, options = self._build_message(
             options, args, kwargs, priority, metadata, result_ttl, uuid, timeout_override,
             delay, previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
+            later=not submit or self.deferred,
         )  # fmt: skip
         if self._submits(submit, [message]):
-            await self._submit(message, **options)
+            message = await self._submit(message, **options) or message
         return message
 
     @magic_logger(after=_log_generated_many)

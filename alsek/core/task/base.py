@@ -26,9 +26,16 @@ from alsek.core.broker import keys
 from alsek.core.broker.effects import Effect
 from alsek.core.message import Message
 from alsek.core.status.types import TERMINAL_TASK_STATUSES, StatusUpdate, TaskStatus
-from alsek.core.task.arguments import binding_problem, expects_message, readable_signature
+from alsek.core.task.arguments import (
+    ROLE_ARGUMENTS,
+    binding_problem,
+    expects_message,
+    fits_a_role,
+    readable_signature,
+)
 from alsek.core.task.callbacks import parse_callback
 from alsek.core.task.effects import TaskEffects
+from alsek.core.task.follow_ups import split_workflow_options
 from alsek.core.task.message_options import (
     OptionDecisions,
     RetryWhen,
@@ -265,7 +272,9 @@ class BaseTask(TaskEffects, OptionDecisions, ABC, Generic[P, R]):
 
     # -- building messages -------------------------------------------------------------------
 
-    def _validate_generate(self, args: Any, kwargs: Any, priority: Any, result_ttl: Any) -> None:
+    def _validate_generate(
+        self, args: Any, kwargs: Any, priority: Any, result_ttl: Any, later: bool = False
+    ) -> None:
         if result_ttl and self.result_store is None:
             raise ValidationError(
                 f"Task {self.name!r}: result_ttl={result_ttl!r} needs a result store"
@@ -275,23 +284,35 @@ class BaseTask(TaskEffects, OptionDecisions, ABC, Generic[P, R]):
                 f"Task {self.name!r} takes keyword arguments only (no_positional_args), "
                 f"got args={args!r}"
             )
-        self._check_binding(args, kwargs)
+        self._check_binding(args, kwargs, later)
         if isinstance(priority, bool) or not isinstance(priority, int) or priority < 0:
             raise ValueError(f"priority must be an int >= 0, got {priority!r}")
 
-    def _check_binding(self, args: Any, kwargs: Any) -> None:
+    def _check_binding(self, args: Any, kwargs: Any, later: bool = False) -> None:
         """Refuse arguments the function cannot be called with, rather than let every attempt
-        fail in the worker."""
+        fail in the worker. ``later`` (not submitted now): those that fit once a role adds its
+        arguments pass; the role is checked when given (``check_role``)."""
         signature = self._checked_signature
         if signature is None:
             return
         problem = binding_problem(signature, args, kwargs, self._expects_message)
-        if problem is not None:
+        if problem is not None and not (
+            later and fits_a_role(signature, args, kwargs, self._expects_message)
+        ):
             passed = " (the worker passes message= itself)" if self._expects_message else ""
             raise ValidationError(
                 f"Task {self.name!r} cannot be called with these arguments: {problem}; "
                 f"it takes {self.name}{signature}{passed}"
             )
+
+    def check_role(self, message: Message, role: str) -> None:
+        """Refuse ``message`` (built by this task) as ``role`` (see ``ROLE_ARGUMENTS``) when
+        it would then run with arguments the function does not take (``ValidationError``)."""
+        extra_args, extra_kwargs, description = ROLE_ARGUMENTS[role]
+        try:
+            self._check_binding((*message.args, *extra_args), {**message.kwargs, **extra_kwargs})
+        except ValidationError as error:
+            raise ValidationError(f"{message.summary} as {description}: {error}") from None
 
     @cached_property
     def _checked_signature(self) -> inspect.Signature | None:
@@ -320,6 +341,8 @@ class BaseTask(TaskEffects, OptionDecisions, ABC, Generic[P, R]):
         mechanism: SupportedMechanismType | None = None,
         run_in_main_thread: bool | None = None,
         ready_at: int | None = None,
+        *,
+        later: bool = False,
     ) -> Message:
         """Validate ``generate``'s arguments, then build its message (nothing is written).
 
@@ -327,7 +350,8 @@ class BaseTask(TaskEffects, OptionDecisions, ABC, Generic[P, R]):
         other value. A refusal ends deferred mode, as the ``generate`` would have.
         """
         try:
-            self._validate_generate(args, kwargs, priority, result_ttl)
+            self._validate_generate(args, kwargs, priority, result_ttl, later)
+            _check_roles(callback, {})
             return Message(
                 task_name=self.name,
                 queue=queue or self.queue,
@@ -357,18 +381,23 @@ class BaseTask(TaskEffects, OptionDecisions, ABC, Generic[P, R]):
         and ``retry_when``, for its metadata; the broker's submit options). A refusal ends
         deferred mode, as the ``generate`` would have."""
         try:
-            return split_message_options(options)
+            overrides, rest = split_message_options(options)
+            workflow, rest = split_workflow_options(rest)
+            _check_roles(None, options)
+            return {**overrides, **workflow}, rest
         except Exception:
             self.cancel_defer()
             raise
 
     def _build_message(
-        self, options: dict[str, Any], *fields: Any
+        self, options: dict[str, Any], *fields: Any, later: bool = False
     ) -> tuple[Message, dict[str, Any]]:
         """``generate``'s message from its ``fields`` (``_generate_message``'s, in order) and
-        its per-message overrides, and the options left for the broker."""
+        its per-message options, and the options left for the broker. ``later``: it is not
+        submitted now (see ``_check_binding``)."""
         overrides, submit_options = self._split_options(options)
-        return with_overrides(self._generate_message(*fields), overrides), submit_options
+        message = self._generate_message(*fields, later=later)
+        return with_overrides(message, overrides), submit_options
 
     def _prepare_many(
         self,
@@ -541,6 +570,20 @@ class BaseTask(TaskEffects, OptionDecisions, ABC, Generic[P, R]):
 _BUILT_BY: WeakKeyDictionary[Message, BaseTask[Any, Any]] = WeakKeyDictionary()
 
 
+def _check_roles(callback: Message | tuple[Message, ...] | None, options: dict[str, Any]) -> None:
+    """Refuse a ``callback`` chain or handlers whose arguments do not fit their tasks (built
+    here unsubmitted, they were only checked for some role)."""
+    chain = (callback,) if isinstance(callback, Message) else tuple(callback or ())
+    roles = [*((m, "step") for m in chain), *((options.get(r), r) for r in _HANDLER_ROLES)]
+    for message, role in roles:
+        task = built_by(message) if isinstance(message, Message) else None
+        if task is not None and isinstance(message, Message):
+            task.check_role(message, role)
+
+
+_HANDLER_ROLES = ("on_success", "on_failure")
+
+
 def built_by(message: Message) -> BaseTask[Any, Any] | None:
     """The task whose ``generate`` built ``message`` without submitting it, in this process;
     ``None`` for any other message."""
@@ -553,5 +596,5 @@ def built_by(message: Message) -> BaseTask[Any, Any] | None:
 _SHARED_FIELD_DEFAULTS: dict[str, Any] = {
     name: parameter.default
     for name, parameter in inspect.signature(BaseTask._generate_message).parameters.items()
-    if name not in ("self", "args", "kwargs", "uuid", "callback")
+    if name not in ("self", "args", "kwargs", "uuid", "callback", "later")
 }

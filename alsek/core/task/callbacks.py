@@ -11,6 +11,7 @@ from copy import deepcopy
 from typing import Any
 
 from alsek.core.message import Message
+from alsek.core.task.follow_ups import is_piped
 
 
 def parse_callback(callback: Message | tuple[Message, ...]) -> Message:
@@ -46,11 +47,15 @@ def build_callback_message(parent: Message, result: Any) -> Message | None:
 
     It gets ``previous_result=result``, ``previous_message_uuid=parent.uuid`` and the chain's
     ``progenitor_uuid`` (the parent's, or the parent itself when it started the chain); its own
-    ``callback_message_data`` carries the rest of the chain. Nothing is written.
+    ``callback_message_data`` carries the rest of the chain. A pipeline's step (``piped``)
+    also receives ``result`` as its last positional argument. Nothing is written.
     """
     if not parent.callback_message_data:
         return None
-    return Message(**deepcopy(parent.callback_message_data)).update(
+    data = deepcopy(parent.callback_message_data)
+    if is_piped(data):
+        data["args"] = (*(data.get("args") or ()), result)
+    return Message(**data).update(
         previous_result=result,
         previous_message_uuid=parent.uuid,
         progenitor_uuid=parent.progenitor_uuid or parent.uuid,

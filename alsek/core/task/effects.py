@@ -15,10 +15,17 @@ from collections.abc import Callable
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
-from alsek.core.broker.effects import ClaimStatus, Effect, effect_commands
+from alsek.core.broker.effects import (
+    ClaimStatus,
+    Effect,
+    GroupMemberDoneEffect,
+    UniqueEffect,
+    effect_commands,
+)
 from alsek.core.message import Message
 from alsek.core.status.types import TaskStatus
 from alsek.core.steps.ops import Steps, call
+from alsek.core.task.follow_ups import carried_options
 from alsek.storage.backends.clients import is_cluster, node_names, server_identity
 
 if TYPE_CHECKING:
@@ -133,8 +140,35 @@ class TaskEffects(ABC):
         ]
 
     def submit_effects(self, message: Message) -> list[Effect]:
-        """Effects for ``broker.submit``: the SUBMITTED status."""
-        return self._effects(message, TaskStatus.SUBMITTED)
+        """Effects for ``broker.submit``: the SUBMITTED status, and the unique key the message
+        holds (``generate(unique_key=...)``)."""
+        return [*self._effects(message, TaskStatus.SUBMITTED), *self._unique_effects(message)]
+
+    def _unique_effects(self, message: Message) -> list[Effect]:
+        spec = carried_options(message).get("unique")
+        if not spec:
+            return []
+        status = self.running_claim_status()  # its templates name any message's status
+        return [
+            UniqueEffect(
+                self.broker.unique_key(message.queue, spec["key"]),
+                message.uuid,
+                message.queue,
+                spec["ttl"] or 0,
+                spec["mode"],
+                status.key_template if status else "",
+                status.index_template if status else "",
+            )
+        ]
+
+    def _submitter(self, message: Message) -> Callable[..., Any]:
+        """The broker's submit for ``message``: ``submit_unique`` (which returns the message
+        that stands) when it carries a unique key."""
+        broker = self.broker
+        submit: Callable[..., Any] = (
+            broker.submit_unique if carried_options(message).get("unique") else broker.submit
+        )
+        return submit
 
     def running_claim_status(self) -> ClaimStatus | None:
         """The RUNNING write for ``broker.claim(..., status=...)`` of this task's messages.
@@ -156,12 +190,14 @@ class TaskEffects(ABC):
         return self._effects(message, TaskStatus.FAILED)
 
     def success_effects(self, message: Message, result: Any) -> list[Effect]:
-        """Effects for ``broker.ack``: the result (result store) and SUCCEEDED."""
-        return self._effects(message, TaskStatus.SUCCEEDED, result)
+        """Effects for ``broker.ack``: the result (result store) and SUCCEEDED, and a group
+        member's count."""
+        return [*self._effects(message, TaskStatus.SUCCEEDED, result), *_group_done(message)]
 
     def skip_effects(self, message: Message) -> list[Effect]:
-        """Effects for ``broker.ack`` of a skipped message: SUCCEEDED, no result stored."""
-        return self._effects(message, TaskStatus.SUCCEEDED, skipped=True)
+        """Effects for ``broker.ack`` of a skipped message: SUCCEEDED, no result stored (a
+        group member that skips counts as done)."""
+        return [*self._effects(message, TaskStatus.SUCCEEDED, skipped=True), *_group_done(message)]
 
     def requeue_effects(self, message: Message) -> list[Effect]:
         """Effects for ``broker.requeue_from_dlq``: the failure record cleared (so a result
@@ -188,3 +224,10 @@ class TaskEffects(ABC):
     def revocation_effects(self, message: Message) -> list[Effect]:
         """Effects for ``broker.revoke``: the failure record and FAILED."""
         return self._effects(message, TaskStatus.FAILED)
+
+
+def _group_done(message: Message) -> list[Effect]:
+    """The count-down of the group ``message`` is a member of (none outside a group): it rides
+    with the ack only, whatever server the tracker and the store are on."""
+    key = carried_options(message).get("group")
+    return [GroupMemberDoneEffect(key)] if key else []

@@ -139,13 +139,18 @@ class Task(BaseTask[P, R]):
 
     # -- producing ---------------------------------------------------------------------------
 
-    def _submit(self, message: Message, **options: Any) -> None:
-        self._submit_now(message, **options)
+    def _submit(self, message: Message, **options: Any) -> Message | None:
+        return self._submit_now(message, **options)
 
-    def _submit_now(self, message: Message, **options: Any) -> None:
-        """Submit with SUBMITTED in the same round trip, then run ``on_submit``."""
-        self.broker.submit(message, effects=self.submit_effects(message), **options)
-        self._submitted(message)
+    def _submit_now(self, message: Message, **options: Any) -> Message:
+        """Submit with SUBMITTED in the same round trip, then run ``on_submit``; returns the
+        message, or the one holding its unique key, which it yielded to (no ``on_submit``)."""
+        submit = self._submitter(message)
+        standing: Message | None = submit(message, effects=self.submit_effects(message), **options)
+        if standing is None or standing is message:
+            self._submitted(message)
+            return message
+        return standing
 
     def _submitted(self, message: Message) -> None:
         """After the broker took ``message``: the unshared SUBMITTED write, then ``on_submit``."""
@@ -182,7 +187,11 @@ class Task(BaseTask[P, R]):
             submit: ``False`` only builds the message (as does deferred mode, once).
             **options: ``max_age``, ``throws`` and ``retry_when`` override the task's for
                 this message (they travel in its metadata: ``throws`` and ``retry_when`` must
-                be importable, see ``message_options``); the rest go to ``broker.submit``
+                be importable, see ``message_options``); ``on_success=message`` and
+                ``on_failure=message`` are submitted when it succeeds (with ``result=``) or
+                fails for good (with ``exception_type=``, ``exception_message=``);
+                ``pipe_ignore=True`` makes it a pipeline step that does not receive the
+                previous step's result (``follow_ups``); the rest go to ``broker.submit``
                 (e.g. ``ttl``).
 
         Raises:
@@ -196,9 +205,10 @@ class Task(BaseTask[P, R]):
         message, options = self._build_message(
             options, args, kwargs, priority, metadata, result_ttl, uuid, timeout_override,
             delay, previous_result, callback, queue, mechanism, run_in_main_thread, ready_at,
+            later=not submit or self.deferred,
         )  # fmt: skip
         if self._submits(submit, [message]):
-            self._submit(message, **options)
+            message = self._submit(message, **options) or message
         return message
 
     @magic_logger(after=_log_generated_many)

@@ -147,6 +147,21 @@ async def chain_report(message: Message) -> str:
     return f"after {message.previous_message_uuid}: {message.previous_result}"
 
 
+async def outcome_report(
+    tag: str,
+    message: Message,
+    result: Any = None,
+    exception_type: str | None = None,
+    exception_message: str | None = None,
+) -> str:
+    """An ``on_success``/``on_failure`` handler: name what it was told."""
+    await started(message)
+    await finished(message)
+    if exception_type is not None:
+        return f"{tag}: {exception_type}: {exception_message}"
+    return f"{tag}: {result}"
+
+
 async def retry_later(times: int, delay: int, message: Message) -> str:
     """Raise ``Retry(delay=delay)`` on the first ``times`` starts, then succeed."""
     if await started(message) <= times:

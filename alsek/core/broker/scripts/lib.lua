@@ -262,6 +262,26 @@ local function refusal(q, u, owner)
   return refused
 end
 
+-- Unique jobs (generate(unique_key=...)): message u of queue q holds `key` (a full key in q's
+-- slot, whose value is the holder's uuid): for ttl ms in mode 'throttle' (released by time
+-- alone), else until it finishes (ttl, or the message's own lifetime, bounds it).
+local function hold_unique(key, u, q, ttl, mode)
+  local msg = msg_key(q, u)
+  local life = ttl > 0 and ttl or redis.call('PTTL', msg)
+  if life > 0 then
+    redis.call('SET', key, u, 'PX', life)
+  else
+    redis.call('SET', key, u)
+  end
+  if mode ~= 'throttle' then redis.call('HSET', msg, 'unique', key) end
+end
+
+-- Message u finishes (ack, fail, revoke): it lets go of the unique key it holds, if any.
+local function release_unique(q, u)
+  local key = redis.call('HGET', msg_key(q, u), 'unique')
+  if key and redis.call('GET', key) == u then redis.call('DEL', key) end
+end
+
 -- Remove a message for good (ack, fail), if `owner` may: nil when done, else why not. A
 -- repeat of this delivery's own finish is ALREADY; a delivery that gave the message back
 -- holds no lease left to finish it with (LEASE_LOST).
@@ -272,6 +292,7 @@ local function finish(q, u, owner)
     if refused then return refused end
   end
   unindex(q, u)
+  release_unique(q, u)
   redis.call('DEL', msg_key(q, u))
   if owner ~= '' then
     redis.call('SET', lock_key(q, u), FINISHED_BY .. owner, 'KEEPTTL')
@@ -279,6 +300,29 @@ local function finish(q, u, owner)
     redis.call('DEL', lock_key(q, u))
   end
   return nil
+end
+
+-- A member of the group counted at `key` succeeded: count it down. The ack that brings the
+-- count to 0 submits the group's completion callback (the hash key..':callback': queue, task,
+-- uuid, prio, data, ttl, record_ttl), once: acks are never applied twice, and a group whose
+-- record expired counts nothing.
+local function group_member_done(key)
+  if redis.call('EXISTS', key) == 0 then return end
+  if redis.call('DECR', key) ~= 0 then return end
+  local callback = key .. ':callback'
+  local f = redis.call('HMGET', callback, 'queue', 'task', 'uuid', 'prio', 'data', 'ttl',
+    'record_ttl')
+  redis.call('DEL', callback)
+  if not f[1] then return end
+  local q, t, u = f[1], f[2], f[3]
+  if redis.call('EXISTS', msg_key(q, u)) == 1 or redis.call('EXISTS', revoked_key(q, u)) == 1 then
+    return
+  end
+  insert_many(q, {{t, u, tonumber(f[4]), NOW, f[5]}}, tonumber(f[6]))
+  if tonumber(f[7]) > 0 then
+    redis.call('SET', uuid_record_key(u), q .. '\31' .. t .. '\31', 'PX', tonumber(f[7]))
+  end
+  signal(q)
 end
 
 -- Side effects written in the same round trip, only when the operation succeeds. ARGV[i] holds
@@ -291,8 +335,11 @@ end
 --   H key value max ttl  RPUSH '<now> <value>' (a status history), keep the last max items,
 --                        PEXPIRE ttl (0: none)
 --   K key ttl            keep key ttl more ms (PEXPIRE), for good (-1: PERSIST), or not (0: DEL)
+--   G key                a member of the group counted at key succeeded (group_member_done)
+--   U key uuid queue ttl mode status_tpl index_tpl   the submitted message holds a unique key
+--                        (hold_unique; unique_yield reads it before the message is written)
 -- With apply false they are only stepped over. Returns the index after the last one.
-local EFFECT_ARGS = {S = 4, P = 2, Z = 4, R = 2, D = 1, H = 4, K = 2}
+local EFFECT_ARGS = {S = 4, P = 2, Z = 4, R = 2, D = 1, H = 4, K = 2, G = 1, U = 7}
 
 -- Append value to the history list key, stamped with the server's time, keeping max items.
 local function push_history(key, value, max, ttl)
@@ -336,6 +383,10 @@ local function effects_at(i, apply)
       else
         redis.call('DEL', ARGV[i + 1])
       end
+    elseif op == 'G' then
+      group_member_done(ARGV[i + 1])
+    elseif op == 'U' then
+      hold_unique(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5])
     else
       redis.call('DEL', ARGV[i + 1])
     end
@@ -350,6 +401,41 @@ local function apply_effects(i) return effects_at(i, true) end
 -- for markers itself, whatever it contains.
 local function fill(template, values)
   return (string.gsub(template, '<(%a+)>', values))
+end
+
+-- Keys held by messages of this very call (a submit of several messages with one key): the
+-- first holds it, the others yield to it.
+local UNIQUE_IN_CALL = {}
+
+-- Before a message whose effects start at ARGV[i] is written: the uuid of the message it yields
+-- to when its U effect's key is held ('simple', 'throttle'), else nil (write it, or it has no
+-- key). 'debounce' never yields: a holder still waiting (not leased) is removed first, with
+-- its status (the templates' key and live-index entry); a running one keeps running.
+local function unique_yield(i)
+  local count = tonumber(ARGV[i]); i = i + 1
+  local at
+  for _ = 1, count do
+    if ARGV[i] == 'U' then at = i; break end
+    i = i + 1 + EFFECT_ARGS[ARGV[i]]
+  end
+  if not at then return nil end
+  local key, u, q, mode = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 5]
+  local held = UNIQUE_IN_CALL[key] or redis.call('GET', key)
+  if held and mode == 'simple' and not UNIQUE_IN_CALL[key]
+    and redis.call('EXISTS', msg_key(q, held)) == 0 then
+    held = false  -- its holder ended without letting go (expired, purged): the key is free
+  end
+  if held and (mode ~= 'debounce' or UNIQUE_IN_CALL[key]) then return held end
+  UNIQUE_IN_CALL[key] = u
+  if not held or redis.call('EXISTS', lock_key(q, held)) == 1 then return nil end
+  local t = unindex(q, held)
+  if t then
+    redis.call('DEL', msg_key(q, held))
+    local names = {queue = q, task = t, uuid = held}
+    if ARGV[at + 6] ~= '' then redis.call('DEL', fill(ARGV[at + 6], names)) end
+    if ARGV[at + 7] ~= '' then redis.call('ZREM', fill(ARGV[at + 7], names), t .. ':' .. held) end
+  end
+  return nil
 end
 
 -- Write a status from templates filled with `names` (a claim's RUNNING, an unserved message's

@@ -4,8 +4,10 @@
 -- n x (task, uuid, priority, ready_at (caller's clock), data, effects). With a record ttl,
 -- each message written gets its uuid record (queue and task) for that long; a message of a
 -- callback chain has its own among its effects (with its progenitor), which comes after.
--- Replies: {OK, n}; {EXISTS, uuid} when a uuid is queued with another body, {REVOKED, uuid}
--- when a uuid was revoked: then nothing is written.
+-- Replies: {OK, n, then (uuid, holder uuid, holder's body or '') for each message that yielded
+-- to the holder of its unique key (unique_yield): it is not written}; {EXISTS, uuid} when a
+-- uuid is queued with another body, {REVOKED, uuid} when a uuid was revoked: then nothing is
+-- written.
 -- A repeat writes nothing and applies no effect: a request id seen in the last
 -- REQUEST_MEMORY_MS (the call re-sent after a lost reply, even once its messages ran), or a
 -- message queued with this very body.
@@ -18,7 +20,7 @@ for k = 1, n do
   starts[k] = i
   i = effects_at(i + 5, false)
 end
-local entries, fresh = {}, {}
+local entries, fresh, yielded = {}, {}, {}
 for k = 1, n do
   local at = starts[k]
   local u, data = ARGV[at + 1], ARGV[at + 4]
@@ -28,8 +30,15 @@ for k = 1, n do
   elseif redis.call('EXISTS', revoked_key(q, u)) == 1 then
     return {REVOKED, u}
   else
-    entries[#entries + 1] = {ARGV[at], u, tonumber(ARGV[at + 2]), from_caller(ARGV[at + 3]), data}
-    fresh[#fresh + 1] = at
+    local holder = unique_yield(at + 5)
+    if holder then
+      local body = redis.call('HGET', msg_key(q, holder), 'data') or ''
+      yielded[#yielded + 1] = u; yielded[#yielded + 1] = holder; yielded[#yielded + 1] = body
+    else
+      entries[#entries + 1] = {ARGV[at], u, tonumber(ARGV[at + 2]), from_caller(ARGV[at + 3]),
+        data}
+      fresh[#fresh + 1] = at
+    end
   end
 end
 if #entries > 0 then
@@ -43,4 +52,4 @@ if #entries > 0 then
   signal(q)
 end
 remember_request(q, rid)
-return {OK, n}
+return {OK, n, unpack(yielded)}
