@@ -43,6 +43,11 @@ def key(namespace: str, short: str) -> str:
     return f"{namespace}:{short}"
 
 
+#: A prefix that puts a test's own key in the slot of queue "q" (``make()``'s): effects ride
+#: in the broker's scripts, which on a Cluster may only touch keys of their queue's slot.
+IN_QUEUE_SLOT = broker_keys.queue_base("q")
+
+
 class ShiftedClock:
     """``time`` as seen by a host whose clock is ``offset`` seconds off."""
 
@@ -70,7 +75,7 @@ async def test_a_resent_submit_after_a_claim_changes_nothing(
     broker: BaseBroker, redis_client: redis.Redis, namespace: str
 ) -> None:
     message = make()
-    status = key(namespace, "status-of-the-test")
+    status = key(namespace, IN_QUEUE_SLOT + ":status-of-the-test")
     submit = round_trip_of(broker._submit_one_steps(message, 60_000, [SetEffect(status, "SUB")]))
     resend(redis_client, submit)
     [claimed] = (await claim(broker)).messages
@@ -122,7 +127,7 @@ async def test_a_repeated_submit_of_a_queued_message_applies_no_effect_again(
     broker: BaseBroker, redis_client: redis.Redis, namespace: str
 ) -> None:
     message = make()
-    status = key(namespace, "status-of-the-test")
+    status = key(namespace, IN_QUEUE_SLOT + ":status-of-the-test")
     await call(broker.submit, message, effects=[SetEffect(status, "SUBMITTED")])
     redis_client.set(status, "SOMETHING-LATER")
     await call(broker.submit, message, effects=[SetEffect(status, "SUBMITTED")])  # new request
@@ -230,7 +235,7 @@ async def test_dead_letters_are_pruned_by_the_server_clock(broker: BaseBroker, s
 async def test_a_revocation_racing_completion_leaves_the_success_alone(
     broker: BaseBroker, redis_client: redis.Redis, namespace: str
 ) -> None:
-    status = key(namespace, "status-of-the-test")
+    status = key(namespace, IN_QUEUE_SLOT + ":status-of-the-test")
     message = make()
     await call(broker.submit, message)
     [running] = (await claim(broker)).messages
