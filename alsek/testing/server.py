@@ -59,6 +59,7 @@ class RedisServer(StartsAndStops):
     ) -> None:
         self.extra_args = tuple(extra_args)
         self.port = port or free_port()
+        self._port_is_ours = port is None
         self.startup_timeout_seconds = startup_timeout_seconds
         self.flavour: Flavour = flavour
         self.binary = find_server_binary(flavour)
@@ -125,9 +126,26 @@ class RedisServer(StartsAndStops):
             client.close()
 
     def start(self) -> RedisServer:
-        """Start the server and wait until it answers."""
+        """Start the server and wait until it answers.
+
+        A port picked here can be taken by another process between the pick and the server's
+        bind (parallel test workers start servers at once): then a new port is picked, twice
+        at most. A port the caller chose is never changed.
+        """
         if self.running:
             return self
+        for _ in range(2 if self._port_is_ours else 0):
+            try:
+                return self._start_once()
+            except RuntimeError as error:
+                if "Address already in use" not in str(error) or self._dir is None:
+                    raise
+                shutil.rmtree(self._dir, ignore_errors=True)
+                self._dir = None
+                self.port = free_port()
+        return self._start_once()
+
+    def _start_once(self) -> RedisServer:
         if self._dir is None:
             self._dir = tempfile.mkdtemp(prefix=f"alsek-{self.flavour}-")
         config = self._write_config(Path(self._dir))

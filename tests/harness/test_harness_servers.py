@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -91,3 +92,36 @@ def test_a_server_started_from_a_short_lived_thread_outlives_the_thread(
     finally:
         client.close()
     assert server.running
+
+
+def test_a_picked_port_taken_before_the_start_is_replaced_by_a_free_one() -> None:
+    """Parallel test workers can pick the same free port: the second server moves on."""
+    server = RedisServer()
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+    squatter.bind(server.address)
+    squatter.listen()
+    taken = server.port
+    try:
+        server.start()
+        assert server.port != taken
+        client = server.client()
+        try:
+            assert client.ping()
+        finally:
+            client.close()
+    finally:
+        server.stop()
+        squatter.close()
+
+
+def test_a_port_the_caller_chose_is_never_changed() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        server = RedisServer(port=port, startup_timeout_seconds=5)
+        with pytest.raises(RuntimeError, match="Address already in use"):
+            server.start()
+        server.stop()
+        assert server.port == port
