@@ -55,6 +55,16 @@ def queue() -> None:
     """Pause, resume or purge a queue."""
 
 
+def _set_paused(
+    name: str, paused: bool, app: str | None, url: str | None, namespace: str | None, as_json: bool
+) -> None:
+    """Pause or resume QUEUE, then say so (one line, or JSON)."""
+    with connected(app, url, namespace) as connection:
+        connection.call("pause" if paused else "resume", known_queue(connection, name))
+    said = "Paused" if paused else "Resumed"
+    _say(Output(as_json), {"queue": name, "paused": paused}, f"{said} {name!r}")
+
+
 @queue.command()
 @click.argument("name", metavar="QUEUE")
 @connection_options
@@ -63,9 +73,7 @@ def pause(
     name: str, app: str | None, url: str | None, namespace: str | None, as_json: bool
 ) -> None:
     """Stop every pool claiming from QUEUE (it still accepts messages)."""
-    with connected(app, url, namespace) as connection:
-        connection.call("pause", known_queue(connection, name))
-    _say(Output(as_json), {"queue": name, "paused": True}, f"Paused {name!r}")
+    _set_paused(name, True, app, url, namespace, as_json)
 
 
 @queue.command()
@@ -76,9 +84,7 @@ def resume(
     name: str, app: str | None, url: str | None, namespace: str | None, as_json: bool
 ) -> None:
     """Let pools claim from QUEUE again (idle pools wake at once)."""
-    with connected(app, url, namespace) as connection:
-        connection.call("resume", known_queue(connection, name))
-    _say(Output(as_json), {"queue": name, "paused": False}, f"Resumed {name!r}")
+    _set_paused(name, False, app, url, namespace, as_json)
 
 
 @queue.command("purge")
