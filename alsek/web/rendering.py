@@ -17,6 +17,8 @@ from alsek.web.security import CSRF_FIELD, csrf_token, remember_csrf, root_path
 from alsek.web.source import AdminSource
 
 NOTICE_COOKIE = "alsek_notice"
+#: The header of the page script's live refreshes (static/dashboard.js).
+LIVE_HEADER = "X-Alsek-Live"
 #: The pages in the navigation bar: (endpoint path, label).
 NAVIGATION = (
     ("/", "Overview"),
@@ -64,7 +66,10 @@ class Dashboard:
         """``template`` with ``context`` and what every page needs (links, CSRF token,
         navigation, the notice left by the last action)."""
         root = root_path(request)
-        notice = request.cookies.get(NOTICE_COOKIE)
+        # A live refresh of the page the action left may reach the server before the page the
+        # action redirects to: only a page load takes the notice, or the refresh would eat it.
+        live = request.headers.get(LIVE_HEADER) == "1"
+        notice = None if live else request.cookies.get(NOTICE_COOKIE)
         page = self.env.get_template(template).render(
             request=request,
             root=root,

@@ -159,3 +159,17 @@ def _queues(ops: ModuleType) -> list:
     from alsek.admin import Admin
 
     return Admin(ops.broker).queues()
+
+
+def test_a_live_refresh_leaves_the_notice_to_the_page_load(
+    ops: ModuleType, client: TestClient
+) -> None:
+    """The page script's refresh can race the redirect after an action: it must not take the
+    notice that the redirected page is about to show."""
+    states.ready(ops, 1)
+    token = _token(client, "/queues/ops")
+    assert _post(client, "/actions/pause", csrf=token, queue="ops").status_code == 303
+    refresh = client.get("/queues/ops", headers={"X-Alsek-Live": "1"})
+    assert "Paused queue" not in refresh.text
+    assert "Paused queue &#39;ops&#39;" in client.get("/queues/ops").text
+    assert "Paused queue" not in client.get("/queues/ops").text  # shown once
