@@ -18,7 +18,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "alsek"
 
-pytestmark = pytest.mark.slow
+# Building and installing a wheel takes minutes on a loaded machine: past the default 120 s.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _run(*args: str | Path, cwd: Path, timeout: float = 300) -> str:

@@ -49,6 +49,9 @@ REPO = HERE.parents[1]
 ALSEK_COMMAND = str(Path(sys.executable).with_name("alsek"))
 
 #: Idle wait of in-process pools: short, so that a stop is noticed within ~100 ms.
+#: The timeout of the tests' tasks that must be stopped (ms): long enough for the task to
+#: record its start on a loaded machine before the stop comes, short against their 30 s run.
+STOP_AFTER_MS = 1_500
 IDLE_BACKOFF = ConstantBackoff(100, floor=0, ceiling=100, zero_override=False)
 #: Consumer backoff options for CLI pools, with the same purpose.
 CLI_IDLE_OPTIONS = (

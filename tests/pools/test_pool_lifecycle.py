@@ -10,7 +10,7 @@ import signal
 from collections.abc import Callable
 
 import pytest
-from poolharness import KINDS, Lab, PoolKind, eventually, is_lifecycle
+from poolharness import KINDS, STOP_AFTER_MS, Lab, PoolKind, eventually, is_lifecycle
 from poolwork import probe
 from poolwork.sync_work import BEAT_SECONDS, RAISABLE
 
@@ -107,10 +107,10 @@ def test_a_task_past_its_timeout_is_stopped_and_counts_as_a_failed_attempt(lab: 
 
 
 def test_a_task_that_retries_on_timeouts_is_still_stopped_by_its_timeout(lab: Lab) -> None:
-    patient = lab.task("patient_io", timeout=300)
+    patient = lab.task("patient_io", timeout=STOP_AFTER_MS)
     message = patient.generate(args=(30,))
     with lab.pool():
-        assert lab.tracker.wait_for(message, FAILED, timeout=10) is FAILED
+        assert lab.tracker.wait_for(message, FAILED, timeout=30) is FAILED
         lab.wait_until_stopped_beating(message)
     assert "TimeoutError" in lab.dead_letters()[message.uuid].reason
     assert lab.done(message) == 0

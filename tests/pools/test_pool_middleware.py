@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 import pytest
-from poolharness import Lab, eventually
+from poolharness import STOP_AFTER_MS, Lab, eventually
 from poolwork.recorders import AsyncRecorder, Broken, Recorder, Skipper, calls
 
 from alsek.core.message import Message
@@ -98,7 +98,7 @@ def test_a_failing_message_is_retried_then_dead_lettered_through_the_hooks(lab: 
 
 def test_a_stopped_run_gets_after_process_with_why_it_stopped(lab: Lab) -> None:
     recording(lab)
-    message = lab.task("sleepy", timeout=300).generate(args=(30,))
+    message = lab.task("sleepy", timeout=STOP_AFTER_MS).generate(args=(30,))
     statuses = lab.follow(message)
     with lab.pool():
         assert statuses.wait()[-1] is FAILED

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import redis.sentinel
-from poolharness import IDLE_BACKOFF, KINDS, Lab, ThreadedPool, eventually
+from poolharness import IDLE_BACKOFF, KINDS, STOP_AFTER_MS, Lab, ThreadedPool, eventually
 from poolwork import probe
 
 from alsek.core.broker import Broker
@@ -85,10 +85,10 @@ def test_a_child_is_replaced_after_max_tasks_per_child_messages(lab: Lab, limit:
 
 
 def test_a_timed_out_run_kills_its_child_and_a_fresh_child_takes_over(lab: Lab) -> None:
-    sleepy, add = lab.task("sleepy", timeout=300), lab.task("add")
+    sleepy, add = lab.task("sleepy", timeout=STOP_AFTER_MS), lab.task("add")
     stuck = sleepy.generate(args=(30,))
     with lab.pool(capacity=1):
-        assert lab.tracker.wait_for(stuck, TaskStatus.FAILED, timeout=10) is TaskStatus.FAILED
+        assert lab.tracker.wait_for(stuck, TaskStatus.FAILED, timeout=30) is TaskStatus.FAILED
         killed = pids(lab, [stuck])[0]
         eventually(lambda: gone(killed), what="the timed-out child gone")
         after = [add.generate(args=(1, 2)), add.generate(args=(3, 4))]
