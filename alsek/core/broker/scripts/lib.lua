@@ -252,6 +252,91 @@ local function lease_refusal(q, u, owner)
   return LEASE_LOST
 end
 
+-- Task limits (concurrency_limit, concurrency_key, rate_limit): a message carries its task's
+-- limits in its hash (climit, ckey, rlimit, rwindow; the L effect writes them at submit). The
+-- claim asks limit_refusal before it leases a message and take_limits after; every path that
+-- ends a lease calls free_slot. Holders of a concurrency slot: a sorted set per (task, key) of
+-- uuids scored by lease deadline; a rate's uses: a sorted set of claims scored by time.
+local function running_key(q, t, ckey)
+  if ckey == '' then return qbase(q) .. ':limits:' .. t .. ':running' end
+  return qbase(q) .. ':limits:' .. t .. ':running:' .. ckey
+end
+local function rate_key(q, t) return qbase(q) .. ':limits:' .. t .. ':rate' end
+
+-- The holders of a slot set still running: one whose deadline passed keeps its slot while its
+-- lease is held (renewed), else loses it (its worker died, or its body expired unfinished).
+local function running_count(q, key)
+  for _, u in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', NOW, 'LIMIT', 0, RECLAIM_PER_PASS)) do
+    local lock = redis.call('GET', lock_key(q, u))
+    local pttl = lock and redis.call('PTTL', lock_key(q, u)) or -2
+    if pttl ~= -2 and string.sub(lock, 1, #FINISHED_BY) ~= FINISHED_BY then
+      redis.call('ZADD', key, NOW + (pttl > 0 and pttl or LEASE_RECHECK_MS), u)
+    else
+      redis.call('ZREM', key, u)
+    end
+  end
+  return redis.call('ZCARD', key)
+end
+
+-- Why a message of task t with these limits may not start now: nil when it may; 'key' when its
+-- concurrency key is full (later messages of the task may still start), 'task' when nothing of
+-- the task may, with the server time a rate slot frees (nil: when a running one ends).
+local function limit_refusal(q, t, climit, ckey, rlimit, rwindow)
+  if climit then
+    local key = running_key(q, t, ckey)
+    if redis.call('ZCARD', key) >= climit and running_count(q, key) >= climit then
+      if ckey == '' then return 'task' end
+      return 'key'
+    end
+  end
+  if rlimit then
+    local key = rate_key(q, t)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', NOW - rwindow)
+    if redis.call('ZCARD', key) >= rlimit then
+      return 'task', tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]) + rwindow
+    end
+  end
+  return nil
+end
+
+-- Message u starts under delivery `owner`: it holds a concurrency slot until its lease ends,
+-- and spends one use of its task's rate.
+local function take_limits(q, t, u, owner, climit, ckey, rlimit, rwindow, lease_ttl, life)
+  if climit then
+    local key = running_key(q, t, ckey)
+    redis.call('ZADD', key, NOW + lease_ttl, u)
+    extend_ttl(key, math.max(life, lease_ttl))
+  end
+  if rlimit then
+    redis.call('ZADD', rate_key(q, t), NOW, owner)
+    redis.call('PEXPIRE', rate_key(q, t), rwindow)
+  end
+end
+
+-- Message u's lease ends (ack, fail, retry, release, revoke, an expired lease reclaimed): it
+-- gives its concurrency slot back, and an idle consumer is woken if its task has work waiting.
+local function free_slot(q, u)
+  local f = redis.call('HMGET', msg_key(q, u), 'task', 'climit', 'ckey')
+  if not f[2] then return end
+  if redis.call('ZREM', running_key(q, f[1], f[3] or ''), u) == 1
+    and redis.call('EXISTS', ready_key(q, f[1])) == 1 then
+    signal(q)
+  end
+end
+
+-- The L effect: message u carries its task's limits (0: none of that kind).
+local function carry_limits(q, u, climit, ckey, rlimit, rwindow)
+  local fields = {}
+  if tonumber(climit) > 0 then
+    fields = {'climit', climit, 'ckey', ckey}
+  end
+  if tonumber(rlimit) > 0 then
+    fields[#fields + 1] = 'rlimit'; fields[#fields + 1] = rlimit
+    fields[#fields + 1] = 'rwindow'; fields[#fields + 1] = rwindow
+  end
+  if #fields > 0 then redis.call('HSET', msg_key(q, u), unpack(fields)) end
+end
+
 -- Why `owner` may not give message u back (retry, release) or rewrite it: nil when it may. A
 -- producer or operator ('') acts without a lease. A repeat of its own retry or release is
 -- ALREADY; a delivery that finished the message has nothing left to give back (GONE).
@@ -291,6 +376,7 @@ local function finish(q, u, owner)
     if refused == ALREADY and how == 'returned' then return LEASE_LOST end
     if refused then return refused end
   end
+  free_slot(q, u)
   unindex(q, u)
   release_unique(q, u)
   redis.call('DEL', msg_key(q, u))
@@ -338,8 +424,10 @@ end
 --   G key                a member of the group counted at key succeeded (group_member_done)
 --   U key uuid queue ttl mode status_tpl index_tpl   the submitted message holds a unique key
 --                        (hold_unique; unique_yield reads it before the message is written)
+--   L queue uuid climit ckey rlimit rwindow   the message carries its task's limits
+--                        (carry_limits; 0: none of that kind)
 -- With apply false they are only stepped over. Returns the index after the last one.
-local EFFECT_ARGS = {S = 4, P = 2, Z = 4, R = 2, D = 1, H = 4, K = 2, G = 1, U = 7}
+local EFFECT_ARGS = {S = 4, P = 2, Z = 4, R = 2, D = 1, H = 4, K = 2, G = 1, U = 7, L = 6}
 
 -- Append value to the history list key, stamped with the server's time, keeping max items.
 local function push_history(key, value, max, ttl)
@@ -387,6 +475,8 @@ local function effects_at(i, apply)
       group_member_done(ARGV[i + 1])
     elseif op == 'U' then
       hold_unique(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5])
+    elseif op == 'L' then
+      carry_limits(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6])
     else
       redis.call('DEL', ARGV[i + 1])
     end
@@ -522,6 +612,7 @@ local function reclaim(q)
       local key = msg_key(q, u)
       local f = redis.call('HMGET', key, 'task', 'prio', 'seq')
       if f[1] then
+        free_slot(q, u)
         redis.call('HINCRBY', key, 'lost', 1)
         redis.call('HSET', key, 'since', NOW)
         redis.call('ZREM', task_leases_key(q, f[1]), u)
