@@ -104,7 +104,7 @@ def check_task_limits(
     if concurrency_key is not None:
         if not callable(concurrency_key):
             raise TypeError(
-                f"concurrency_key must be a function of the message's arguments returning "
+                f"concurrency_key must be a callable of the message's arguments returning "
                 f"its key, got {concurrency_key!r}"
             )
         if concurrency_limit is None:

@@ -308,7 +308,7 @@ local function take_limits(q, t, u, owner, climit, ckey, rlimit, rwindow, lease_
     extend_ttl(key, math.max(life, lease_ttl))
   end
   if rlimit then
-    redis.call('ZADD', rate_key(q, t), NOW, owner)
+    redis.call('ZADD', rate_key(q, t), NOW, u .. ' ' .. owner)
     redis.call('PEXPIRE', rate_key(q, t), rwindow)
   end
 end
