@@ -264,12 +264,12 @@ end
 local function rate_key(q, t) return qbase(q) .. ':limits:' .. t .. ':rate' end
 
 -- The holders of a slot set still running: one whose deadline passed keeps its slot while its
--- lease is held (renewed), else loses it (its worker died, or its body expired unfinished).
+-- lease is held (renewed), else loses it (its worker died, or its body expired unfinished; a
+-- finished one gave its slot back already).
 local function running_count(q, key)
   for _, u in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', NOW, 'LIMIT', 0, RECLAIM_PER_PASS)) do
-    local lock = redis.call('GET', lock_key(q, u))
-    local pttl = lock and redis.call('PTTL', lock_key(q, u)) or -2
-    if pttl ~= -2 and string.sub(lock, 1, #FINISHED_BY) ~= FINISHED_BY then
+    local pttl = redis.call('PTTL', lock_key(q, u))
+    if pttl > 0 or pttl == -1 then
       redis.call('ZADD', key, NOW + (pttl > 0 and pttl or LEASE_RECHECK_MS), u)
     else
       redis.call('ZREM', key, u)
