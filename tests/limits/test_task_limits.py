@@ -17,7 +17,11 @@ from alsek.core.message import Message
 from alsek.core.task import Task, task
 from alsek.core.task_limits import RateLimit, parse_rate_limit
 from alsek.storage.backends import RedisBackend
+from alsek.storage.backends.clients import client_from_url
 from tests.polling import eventually
+
+#: The limits' keys live in their queue's slot: the same claims on a cluster.
+pytestmark = pytest.mark.servers("redis", "cluster")
 
 QUEUE = "limited"
 OWNER = "test-owner"
@@ -40,7 +44,7 @@ def broker(redis_url: str, namespace: str) -> Iterator[Broker]:
 
 @pytest.fixture
 def client(redis_url: str) -> Iterator[redis.Redis]:
-    conn = redis.Redis.from_url(redis_url)
+    conn = client_from_url(redis_url, asyncio=False)
     yield conn
     conn.close()
 
