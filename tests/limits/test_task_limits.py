@@ -16,8 +16,10 @@ from alsek.core.broker import Broker, ClaimSource, keys
 from alsek.core.message import Message
 from alsek.core.task import Task, task
 from alsek.core.task_limits import RateLimit, parse_rate_limit
+from alsek.core.workflow import group
 from alsek.storage.backends import RedisBackend
 from alsek.storage.backends.clients import client_from_url
+from alsek.testing.worker import InProcessWorker
 from tests.polling import eventually
 
 #: The limits' keys live in their queue's slot: the same claims on a cluster.
@@ -192,6 +194,19 @@ def test_limits_travel_with_a_dead_letter_requeued(broker: Broker, client: redis
     taken = claim(broker).messages
     assert len(taken) == 1 and taken[0].uuid in {first.uuid, second.uuid}
     assert claim(broker).messages == []
+
+
+def test_a_groups_completion_callback_carries_its_limits(
+    broker: Broker, client: redis.Redis
+) -> None:
+    plain, limited = make(broker, other), make(broker, concurrency_limit=1)
+    members = [plain.generate(kwargs={"n": i}, submit=False) for i in range(2)]
+    callback = limited.generate(kwargs={"n": 9}, submit=False)
+    body = full_key(broker, keys.message_key(QUEUE, callback.uuid))
+    with InProcessWorker(plain):  # runs the members only: the callback stays queued
+        group(members).add_completion_callback(callback).run()
+        eventually(lambda: client.exists(body), what="the callback submitted by the last ack")
+    assert (client.hget(body, "climit"), client.hget(body, "ckey")) == ("1", "")
 
 
 # -- options --------------------------------------------------------------------------------------

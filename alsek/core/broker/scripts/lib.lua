@@ -390,14 +390,15 @@ end
 
 -- A member of the group counted at `key` succeeded: count it down. The ack that brings the
 -- count to 0 submits the group's completion callback (the hash key..':callback': queue, task,
--- uuid, prio, data, ttl, record_ttl), once: acks are never applied twice, and a group whose
+-- uuid, prio, data, ttl, record_ttl, and its limits when it has some: climit, ckey, rlimit,
+-- rwindow), once: acks are never applied twice, and a group whose
 -- record expired counts nothing.
 local function group_member_done(key)
   if redis.call('EXISTS', key) == 0 then return end
   if redis.call('DECR', key) ~= 0 then return end
   local callback = key .. ':callback'
   local f = redis.call('HMGET', callback, 'queue', 'task', 'uuid', 'prio', 'data', 'ttl',
-    'record_ttl')
+    'record_ttl', 'climit', 'ckey', 'rlimit', 'rwindow')
   redis.call('DEL', callback)
   if not f[1] then return end
   local q, t, u = f[1], f[2], f[3]
@@ -405,6 +406,7 @@ local function group_member_done(key)
     return
   end
   insert_many(q, {{t, u, tonumber(f[4]), NOW, f[5]}}, tonumber(f[6]))
+  if f[8] then carry_limits(q, u, f[8], f[9], f[10], f[11]) end
   if tonumber(f[7]) > 0 then
     redis.call('SET', uuid_record_key(u), q .. '\31' .. t .. '\31', 'PX', tonumber(f[7]))
   end
