@@ -175,7 +175,8 @@ for _, src in ipairs(active) do
         end
       end
       if stop or skipped[1] >= LIMIT_SCAN then heads = {false}; break end
-      heads = {head(key, skipped[1])}
+      -- A full batch passes the wake-up on if work is left (below): past the ones stepped over.
+      if claimed >= n then heads = {head(key, skipped[1])} end
     else
       heads = heads or read_heads(q, tasks)
       local k = pick(heads, src.ordered)
