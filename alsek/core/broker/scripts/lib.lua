@@ -192,71 +192,12 @@ local function insert_many(q, entries, ttl)
   extend_ttl(seq_name, ttl)
 end
 
--- Drop every index entry of a message (its body is deleted by the caller); returns its task.
-local function unindex(q, u)
-  local f = redis.call('HMGET', msg_key(q, u), 'task', 'seq')
-  if f[1] then
-    redis.call('ZREM', ready_key(q, f[1]), member(f[2], u))
-    redis.call('ZREM', task_delayed_key(q, f[1]), u)
-    redis.call('ZREM', task_leases_key(q, f[1]), u)
-  end
-  redis.call('ZREM', delayed_key(q), u)
-  redis.call('ZREM', leases_key(q), u)
-  return f[1]
-end
-
--- Keep a dead-letter copy of message u of task t (false: unknown) for dlq_ttl ms, indexed by
--- expiry so stale entries are pruned.
-local function dead_letter(q, t, u, data, reason, dlq_ttl)
-  if dlq_ttl <= 0 then return end
-  local key = dlq_key(q, u)
-  redis.call('DEL', key)
-  redis.call('HSET', key, 'data', data, 'reason', reason, 'failed_at', NOW, 'task', t or '')
-  redis.call('PEXPIRE', key, dlq_ttl)
-  local indexes = {dlq_index_key(q)}
-  if t then indexes[2] = task_dlq_key(q, t) end
-  for _, index in ipairs(indexes) do
-    redis.call('ZADD', index, NOW + dlq_ttl, u)
-    redis.call('ZREMRANGEBYSCORE', index, '-inf', NOW)
-    extend_ttl(index, dlq_ttl)
-  end
-end
-
--- Take dead letter u out of its indexes (it is requeued or purged); returns its task.
-local function undead(q, u)
-  local t = redis.call('HGET', dlq_key(q, u), 'task')
-  if t and t ~= '' then redis.call('ZREM', task_dlq_key(q, t), u) end
-  redis.call('ZREM', dlq_index_key(q), u)
-  return t
-end
-
--- A delivery that finished its message (ack, fail) leaves this mark, followed by its owner id,
--- in place of its lease for the rest of the lease's time: a repeat of its own finish (the
--- reply was lost) is then told apart from a message finished by someone else.
-local FINISHED_BY = 'finished-by:'
-
--- The lease check, the only one: nil when `owner` holds message u's lease, else why not, and
--- for ALREADY how this very delivery already let go of it ('returned': retry or release, the
--- message is queued again; 'finished': ack or fail, it is gone). GONE: there is no message
--- (finished by someone else, revoked, expired); LEASE_LOST: the lease expired or is another
--- worker's.
-local function lease_refusal(q, u, owner)
-  local lock = redis.call('GET', lock_key(q, u))
-  if owner ~= '' and lock == owner then return nil end
-  if owner ~= '' and lock == FINISHED_BY .. owner then return ALREADY, 'finished' end
-  local key = msg_key(q, u)
-  if owner ~= '' and redis.call('HGET', key, 'last_owner') == owner then
-    return ALREADY, 'returned'
-  end
-  if redis.call('EXISTS', key) == 0 then return GONE end
-  return LEASE_LOST
-end
-
 -- Task limits (concurrency_limit, concurrency_key, rate_limit): a message carries its task's
 -- limits in its hash (climit, ckey, rlimit, rwindow; the L effect writes them at submit). The
 -- claim asks limit_refusal before it leases a message and take_limits after; every path that
--- ends a lease calls free_slot. Holders of a concurrency slot: a sorted set per (task, key) of
--- uuids scored by lease deadline; a rate's uses: a sorted set of claims scored by time.
+-- ends a lease gives the slot back (give_back_slot). Holders of a concurrency slot: a sorted
+-- set per (task, key) of uuids scored by lease deadline; a rate's uses: a sorted set of claims
+-- scored by time.
 local function running_key(q, t, ckey)
   if ckey == '' then return qbase(q) .. ':limits:' .. t .. ':running' end
   return qbase(q) .. ':limits:' .. t .. ':running:' .. ckey
@@ -313,15 +254,19 @@ local function take_limits(q, t, u, owner, climit, ckey, rlimit, rwindow, lease_
   end
 end
 
--- Message u's lease ends (ack, fail, retry, release, revoke, an expired lease reclaimed): it
--- gives its concurrency slot back, and an idle consumer is woken if its task has work waiting.
-local function free_slot(q, u)
-  local f = redis.call('HMGET', msg_key(q, u), 'task', 'climit', 'ckey')
-  if not f[2] then return end
-  if redis.call('ZREM', running_key(q, f[1], f[3] or ''), u) == 1
-    and redis.call('EXISTS', ready_key(q, f[1])) == 1 then
+-- Message u of task t gives its concurrency slot (of key ckey) back, and an idle consumer is
+-- woken if its task has work waiting. Every end of a lease does: ack, fail, retry and revoke
+-- through unindex, release and an expired lease's reclaim through free_slot.
+local function give_back_slot(q, t, ckey, u)
+  if redis.call('ZREM', running_key(q, t, ckey), u) == 1
+    and redis.call('EXISTS', ready_key(q, t)) == 1 then
     signal(q)
   end
+end
+
+local function free_slot(q, u)
+  local f = redis.call('HMGET', msg_key(q, u), 'task', 'climit', 'ckey')
+  if f[2] then give_back_slot(q, f[1], f[3] or '', u) end
 end
 
 -- The L effect: message u carries its task's limits (0: none of that kind).
@@ -335,6 +280,68 @@ local function carry_limits(q, u, climit, ckey, rlimit, rwindow)
     fields[#fields + 1] = 'rwindow'; fields[#fields + 1] = rwindow
   end
   if #fields > 0 then redis.call('HSET', msg_key(q, u), unpack(fields)) end
+end
+
+-- Drop every index entry of a message, its concurrency slot included (its body is deleted by
+-- the caller); returns its task.
+local function unindex(q, u)
+  local f = redis.call('HMGET', msg_key(q, u), 'task', 'seq', 'climit', 'ckey')
+  if f[1] then
+    redis.call('ZREM', ready_key(q, f[1]), member(f[2], u))
+    redis.call('ZREM', task_delayed_key(q, f[1]), u)
+    redis.call('ZREM', task_leases_key(q, f[1]), u)
+    if f[3] then give_back_slot(q, f[1], f[4] or '', u) end
+  end
+  redis.call('ZREM', delayed_key(q), u)
+  redis.call('ZREM', leases_key(q), u)
+  return f[1]
+end
+
+-- Keep a dead-letter copy of message u of task t (false: unknown) for dlq_ttl ms, indexed by
+-- expiry so stale entries are pruned.
+local function dead_letter(q, t, u, data, reason, dlq_ttl)
+  if dlq_ttl <= 0 then return end
+  local key = dlq_key(q, u)
+  redis.call('DEL', key)
+  redis.call('HSET', key, 'data', data, 'reason', reason, 'failed_at', NOW, 'task', t or '')
+  redis.call('PEXPIRE', key, dlq_ttl)
+  local indexes = {dlq_index_key(q)}
+  if t then indexes[2] = task_dlq_key(q, t) end
+  for _, index in ipairs(indexes) do
+    redis.call('ZADD', index, NOW + dlq_ttl, u)
+    redis.call('ZREMRANGEBYSCORE', index, '-inf', NOW)
+    extend_ttl(index, dlq_ttl)
+  end
+end
+
+-- Take dead letter u out of its indexes (it is requeued or purged); returns its task.
+local function undead(q, u)
+  local t = redis.call('HGET', dlq_key(q, u), 'task')
+  if t and t ~= '' then redis.call('ZREM', task_dlq_key(q, t), u) end
+  redis.call('ZREM', dlq_index_key(q), u)
+  return t
+end
+
+-- A delivery that finished its message (ack, fail) leaves this mark, followed by its owner id,
+-- in place of its lease for the rest of the lease's time: a repeat of its own finish (the
+-- reply was lost) is then told apart from a message finished by someone else.
+local FINISHED_BY = 'finished-by:'
+
+-- The lease check, the only one: nil when `owner` holds message u's lease, else why not, and
+-- for ALREADY how this very delivery already let go of it ('returned': retry or release, the
+-- message is queued again; 'finished': ack or fail, it is gone). GONE: there is no message
+-- (finished by someone else, revoked, expired); LEASE_LOST: the lease expired or is another
+-- worker's.
+local function lease_refusal(q, u, owner)
+  local lock = redis.call('GET', lock_key(q, u))
+  if owner ~= '' and lock == owner then return nil end
+  if owner ~= '' and lock == FINISHED_BY .. owner then return ALREADY, 'finished' end
+  local key = msg_key(q, u)
+  if owner ~= '' and redis.call('HGET', key, 'last_owner') == owner then
+    return ALREADY, 'returned'
+  end
+  if redis.call('EXISTS', key) == 0 then return GONE end
+  return LEASE_LOST
 end
 
 -- Why `owner` may not give message u back (retry, release) or rewrite it: nil when it may. A
@@ -376,7 +383,6 @@ local function finish(q, u, owner)
     if refused == ALREADY and how == 'returned' then return LEASE_LOST end
     if refused then return refused end
   end
-  free_slot(q, u)
   unindex(q, u)
   release_unique(q, u)
   redis.call('DEL', msg_key(q, u))

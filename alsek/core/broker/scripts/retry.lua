@@ -9,7 +9,6 @@ if refused then return refused end
 local key = msg_key(q, u)
 local f = redis.call('HMGET', key, 'task', 'prio', 'seq')
 if not f[1] then return GONE end
-free_slot(q, u)
 unindex(q, u)
 redis.call('DEL', lock_key(q, u))
 local seq = redis.call('INCR', seq_key(q))

@@ -8,7 +8,6 @@ local q, u = ARGV[3], ARGV[4]
 local key = msg_key(q, u)
 if redis.call('EXISTS', key) == 0 then return GONE end
 redis.call('SET', revoked_key(q, u), 'true', 'PX', tonumber(ARGV[5]))
-free_slot(q, u)
 local t = unindex(q, u)
 release_unique(q, u)
 redis.call('DEL', key, lock_key(q, u))
