@@ -17,8 +17,8 @@ from alsek.core.broker import keys
 from alsek.core.broker.effects import Effect
 from alsek.core.broker.submit import FollowUp, SubmitSteps
 from alsek.core.message import Message
-from alsek.core.task_limits import carried_limits
 from alsek.core.steps.ops import Request, Steps
+from alsek.core.task_limits import carried_limits
 from alsek.defaults import DEFAULT_TTL
 
 
