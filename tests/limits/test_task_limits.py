@@ -89,18 +89,22 @@ def test_a_claim_takes_no_more_than_the_concurrency_limit(
     assert next_one.uuid == messages[2].uuid and next_one.retries == 0
 
 
-def test_a_per_key_limit_steps_over_a_full_key_keeping_order(broker: Broker) -> None:
+PATHS = pytest.mark.parametrize("tasks", [None, ("work", "other")], ids=["one-task", "two-tasks"])
+
+
+@PATHS
+def test_a_per_key_limit_steps_over_a_full_key_keeping_order(broker: Broker, tasks: Any) -> None:
     limited = make(broker, concurrency_limit=1, concurrency_key=lambda account, n: account)
     a1, a2, b1, a3, b2, c1 = (
         limited.generate(kwargs={"account": account, "n": i}) for i, account in enumerate("aababc")
     )
-    taken = claim(broker).messages
+    taken = claim(broker, tasks=tasks, ordered=False).messages
     assert [m.uuid for m in taken] == [a1.uuid, b1.uuid, c1.uuid]
     broker.ack(taken[0])
-    assert [m.uuid for m in claim(broker).messages] == [a2.uuid]
+    assert [m.uuid for m in claim(broker, tasks=tasks, ordered=False).messages] == [a2.uuid]
     broker.ack(taken[1])
-    assert [m.uuid for m in claim(broker).messages] == [b2.uuid]
-    assert claim(broker).messages == []
+    assert [m.uuid for m in claim(broker, tasks=tasks, ordered=False).messages] == [b2.uuid]
+    assert claim(broker, tasks=tasks, ordered=False).messages == []
     assert a3.uuid  # still queued behind a2
 
 
@@ -160,16 +164,17 @@ def test_a_slot_of_a_message_gone_while_running_is_freed_at_the_next_full_claim(
 # -- rate -----------------------------------------------------------------------------------------
 
 
+@PATHS
 def test_a_rate_limit_holds_back_the_rest_and_says_when_a_slot_frees(
-    broker: Broker, client: redis.Redis
+    broker: Broker, client: redis.Redis, tasks: Any
 ) -> None:
     limited = make(broker, rate_limit=RateLimit(3, 60_000))
     messages = [limited.generate(kwargs={"n": i}) for i in range(5)]
-    first = claim(broker)
+    first = claim(broker, tasks=tasks, ordered=False)
     assert [m.uuid for m in first.messages] == [m.uuid for m in messages[:3]]
     for message in first.messages:
         broker.ack(message)
-    second = claim(broker)
+    second = claim(broker, tasks=tasks, ordered=False)
     assert second.messages == []
     # the pool is told to come back when the oldest use leaves the window, not before
     assert second.next_due is not None
