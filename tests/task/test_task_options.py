@@ -1,5 +1,5 @@
-"""Every way to build a task has SPEC's parameters, then Dramatiq's per-message options
-(keyword-only), with the defaults of ``TASK_DEFAULTS``."""
+"""Every way to build a task has SPEC's parameters, then Dramatiq's per-message options and
+the claim-time limits (keyword-only), with the defaults of ``TASK_DEFAULTS``."""
 
 from __future__ import annotations
 
@@ -30,8 +30,16 @@ SPEC_PARAMETERS: dict[Callable[..., Any], list[str]] = {
     AsyncTriggerTask.__init__: ["function", "trigger", "broker", *_TASK],
     task: ["broker", *_SETTINGS_HEAD, "trigger", *_COMPONENTS, *_SETTINGS_TAIL, "base_task"],
 }
-#: What follows SPEC's parameters everywhere, keyword-only: Dramatiq's per-message options.
-MESSAGE_OPTIONS = ["max_age", "throws", "retry_when"]
+#: What follows SPEC's parameters everywhere, keyword-only: Dramatiq's per-message options,
+#: then the claim-time limits (issue 16).
+MESSAGE_OPTIONS = [
+    "max_age",
+    "throws",
+    "retry_when",
+    "concurrency_limit",
+    "concurrency_key",
+    "rate_limit",
+]
 
 #: Where SPEC gives ``run_in_main_thread=None`` (read as ``False``) instead of ``False``.
 _OPTIONAL_RUN_IN_MAIN_THREAD = {TriggerTask.__init__, AsyncTriggerTask.__init__, task}

@@ -14,7 +14,7 @@ from alsek.core.broker import keys
 from alsek.core.broker.effects import Effect, encode_effects
 from alsek.core.broker.registry import RegistrySteps
 from alsek.core.broker.replies import check_reply
-from alsek.core.broker.submit import check_ttl
+from alsek.core.broker.submit import check_ttl, limit_effects
 from alsek.core.message import Message
 from alsek.core.steps.ops import ScriptCall, Steps, batched
 from alsek.utils.temporal import utcnow_timestamp_ms
@@ -109,7 +109,7 @@ class DeadLetterSteps(RegistrySteps):
             fresh.ready_at,
             self._encode_body(fresh),
             ttl,
-            *encode_effects(effects),
+            *encode_effects([*effects, *limit_effects(fresh)]),
         )
         [reply, *_] = yield self._write(request, *beside)
         check_reply(reply, message, "requeue")

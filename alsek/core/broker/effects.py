@@ -110,6 +110,21 @@ class UniqueEffect:
     index_template: str = ""
 
 
+@dataclass(frozen=True)
+class LimitEffect:
+    """The submitted message ``uuid`` of ``queue`` carries its task's limits, read by the claim
+    script (``carry_limits`` in lib.lua): at most ``concurrency`` running at once per ``key``,
+    and ``rate`` claims per ``window_ms`` (0: no limit of that kind). Only a broker script
+    applies it."""
+
+    queue: str
+    uuid: str
+    concurrency: int
+    key: str
+    rate: int
+    window_ms: int
+
+
 Effect = (
     SetEffect
     | PublishEffect
@@ -120,6 +135,7 @@ Effect = (
     | RetainEffect
     | GroupMemberDoneEffect
     | UniqueEffect
+    | LimitEffect
 )
 
 
@@ -197,6 +213,9 @@ def encode_effects(effects: Iterable[Effect]) -> list[str | int | float]:
             encoded += ["P", effect.channel, effect.payload]
         elif isinstance(effect, IndexAddEffect):
             encoded += ["Z", effect.key, effect.score, effect.member, effect.ttl or 0]
+        elif isinstance(effect, LimitEffect):
+            encoded += ["L", effect.queue, effect.uuid, effect.concurrency, effect.key]
+            encoded += [effect.rate, effect.window_ms]
         elif isinstance(effect, IndexRemoveEffect):
             encoded += ["R", effect.key, effect.member]
         elif isinstance(effect, HistoryEffect):

@@ -18,6 +18,7 @@ from alsek.core.broker.effects import Effect
 from alsek.core.broker.submit import FollowUp, SubmitSteps
 from alsek.core.message import Message
 from alsek.core.steps.ops import Request, Steps
+from alsek.core.task_limits import carried_limits
 from alsek.defaults import DEFAULT_TTL
 
 
@@ -88,6 +89,10 @@ class GroupSteps(SubmitSteps):
             "ttl": ttl,
             "record_ttl": record_ttl,
         }
+        limits = carried_limits(completion)
+        if limits is not None:  # read by group_member_done as the L effect would write them
+            fields.update(climit=limits.concurrency, ckey=limits.key, rlimit=limits.rate)
+            fields["rwindow"] = limits.window_ms
         requests += [("HSET", callback, *(v for pair in fields.items() for v in pair))]
         requests += [("PEXPIRE", callback, ttl)]
         # The callback's queue, if new, is registered now: the script that submits it later

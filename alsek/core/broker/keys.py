@@ -141,3 +141,16 @@ def group_key(queue: str, group_id: str) -> str:
 def unique_key(queue: str, key: str) -> str:
     """The holder (a uuid) of unique key ``key`` among ``queue``'s messages."""
     return f"{queue_base(queue)}:unique:{key}"
+
+
+def running_key(queue: str, task_name: str, concurrency_key: str = "") -> str:
+    """The messages of ``task_name`` holding a concurrency slot (of ``concurrency_key``), by
+    lease deadline (``running_key`` in lib.lua)."""
+    base = f"{queue_base(queue)}:limits:{task_name}:running"
+    return f"{base}:{concurrency_key}" if concurrency_key else base
+
+
+def rate_key(queue: str, task_name: str) -> str:
+    """The claims of ``task_name`` in its rate limit's window, by time (``rate_key`` in
+    lib.lua)."""
+    return f"{queue_base(queue)}:limits:{task_name}:rate"

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from alsek.core.broker import keys
-from alsek.core.broker.effects import Effect, effect_commands, encode_effects
+from alsek.core.broker.effects import Effect, LimitEffect, effect_commands, encode_effects
 from alsek.core.broker.registry import RegistrySteps
 from alsek.core.broker.replies import EXISTS, REVOKED, REVOKED_ADVICE
 from alsek.core.message import Message
@@ -25,6 +25,7 @@ from alsek.core.steps.outage import (
     SUBMIT_OUTAGE_PAUSES_MS,
     sent_through_outage,
 )
+from alsek.core.task_limits import carried_limits
 from alsek.defaults import DEFAULT_TTL
 from alsek.exceptions import MessageAlreadyExistsError
 from alsek.utils.temporal import utcnow_timestamp_ms
@@ -79,6 +80,13 @@ def _check_submittable(message: Message, ready_at: int, ttl: int) -> None:
             f"Message {message.uuid}: it is ready in {wait} ms (delay or ready_at) but its "
             f"ttl is {ttl} ms, so it would expire before it is ready"
         )
+
+
+def limit_effects(message: Message) -> list[Effect]:
+    """The effect writing the limits ``message`` carries into its hash, for the claim script
+    (none when it carries none)."""
+    limits = carried_limits(message)
+    return [LimitEffect(message.queue, message.uuid, *limits)] if limits else []
 
 
 def _chunks(messages: Sequence[Message]) -> list[list[int]]:
@@ -199,7 +207,8 @@ class SubmitSteps(RegistrySteps):
         for index in chunk:
             message, body, ready_at = prepared[index]
             args += [message.task_name, message.uuid, message.priority, ready_at, body]
-            args += encode_effects(effects[index] if effects is not None else ())
+            own = effects[index] if effects is not None else ()
+            args += encode_effects([*own, *limit_effects(message)])
         return self._queue_script("submit", queue, *args)
 
     def _next_message_calls(self, message: Message, effects: Sequence[Effect]) -> list[Request]:

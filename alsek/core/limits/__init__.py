@@ -5,6 +5,9 @@ and fixed-window (bucket) rate limiters, and a barrier.
 when there is no room; raised in a task, the message is retried after its backoff without the
 attempt counting against ``max_retries``. Each operation is one atomic Lua script judged by
 the server's clock, and every key has a TTL.
+
+``RateLimit`` is the value of a task's ``rate_limit`` option (enforced where messages are
+claimed; see ``alsek.core.task_limits``), exported here beside the standalone limiters.
 """
 
 from alsek.core.limits.asyncio import (
@@ -20,6 +23,7 @@ from alsek.core.limits.sync import (
     ConcurrentRateLimiter,
     WindowRateLimiter,
 )
+from alsek.core.task_limits import RateLimit
 from alsek.exceptions import RateLimitExceeded
 
 __all__ = [
@@ -31,6 +35,7 @@ __all__ = [
     "Barrier",
     "BucketRateLimiter",
     "ConcurrentRateLimiter",
+    "RateLimit",
     "RateLimitExceeded",
     "WindowRateLimiter",
 ]

@@ -14,13 +14,8 @@ from alsek.core.message import Message
 from alsek.core.status.asyncio import AsyncStatusTracker
 from alsek.core.status.types import StatusUpdate, TaskStatus
 from alsek.core.steps.drivers import async_run
-from alsek.core.task.base import (
-    BaseTask,
-    P,
-    R,
-    _log_generated,
-    _log_generated_many,
-)
+from alsek.core.task.base import BaseTask, P, R
+from alsek.core.task.generating import _log_generated, _log_generated_many
 from alsek.core.task.message_options import RetryWhen
 from alsek.core.task.options import TASK_DEFAULTS
 from alsek.core.task.triggers import (
@@ -29,6 +24,7 @@ from alsek.core.task.triggers import (
     TriggerType,
     _AsyncMultiSubmit,
 )
+from alsek.core.task_limits import RateLimit
 from alsek.defaults import DEFAULT_TTL
 from alsek.storage.result.asyncio import AsyncResultStore
 from alsek.types import SupportedMechanismType
@@ -70,6 +66,9 @@ class AsyncTask(BaseTask[P, R]):
         max_age: int | None = TASK_DEFAULTS.max_age,
         throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
         retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
+        concurrency_limit: int | None = TASK_DEFAULTS.concurrency_limit,
+        concurrency_key: Callable[..., Any] | None = TASK_DEFAULTS.concurrency_key,
+        rate_limit: str | RateLimit | None = TASK_DEFAULTS.rate_limit,
     ) -> None:
         super().__init__(
             function=function,
@@ -85,6 +84,9 @@ class AsyncTask(BaseTask[P, R]):
             max_age=max_age,
             throws=throws,
             retry_when=retry_when,
+            concurrency_limit=concurrency_limit,
+            concurrency_key=concurrency_key,
+            rate_limit=rate_limit,
         )
         self._attach(broker, result_store, default_result_ttl)
 
@@ -282,6 +284,9 @@ class AsyncTriggerTask(TriggerTaskMixin, AsyncTask[[], R]):
         max_age: int | None = TASK_DEFAULTS.max_age,
         throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
         retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
+        concurrency_limit: int | None = TASK_DEFAULTS.concurrency_limit,
+        concurrency_key: Callable[..., Any] | None = TASK_DEFAULTS.concurrency_key,
+        rate_limit: str | RateLimit | None = TASK_DEFAULTS.rate_limit,
     ) -> None:
         super().__init__(
             function=function,
@@ -301,6 +306,9 @@ class AsyncTriggerTask(TriggerTaskMixin, AsyncTask[[], R]):
             max_age=max_age,
             throws=throws,
             retry_when=retry_when,
+            concurrency_limit=concurrency_limit,
+            concurrency_key=concurrency_key,
+            rate_limit=rate_limit,
         )
 
     def _new_scheduler(self) -> AsyncIOScheduler:

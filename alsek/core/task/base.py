@@ -18,12 +18,11 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, NamedTuple, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, ParamSpec, TypeVar
 from weakref import WeakKeyDictionary
 
 from alsek.core.backoff import Backoff, ConstantBackoff
 from alsek.core.broker import keys
-from alsek.core.broker.effects import Effect
 from alsek.core.message import Message
 from alsek.core.status.types import TERMINAL_TASK_STATUSES, StatusUpdate, TaskStatus
 from alsek.core.task.arguments import (
@@ -36,6 +35,7 @@ from alsek.core.task.arguments import (
 from alsek.core.task.callbacks import parse_callback
 from alsek.core.task.effects import TaskEffects
 from alsek.core.task.follow_ups import split_workflow_options
+from alsek.core.task.generating import ManySubmission
 from alsek.core.task.message_options import (
     OptionDecisions,
     RetryWhen,
@@ -47,6 +47,7 @@ from alsek.core.task.message_options import (
 )
 from alsek.core.task.options import TASK_DEFAULTS
 from alsek.core.task.triggers import TriggerTaskMixin
+from alsek.core.task_limits import RateLimit, check_task_limits, with_limits
 from alsek.defaults import DEFAULT_QUEUE
 from alsek.exceptions import RevokedError, ValidationError
 from alsek.types import SupportedMechanismType, check_mechanism
@@ -86,22 +87,6 @@ def split_many_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[st
     return fields, rest
 
 
-class ManySubmission(NamedTuple):
-    """The rest of ``generate_many``'s ``broker.submit_many`` call: the messages' SUBMITTED
-    effects, and the broker's own options (e.g. ``ttl``)."""
-
-    effects: list[list[Effect]]
-    options: dict[str, Any]
-
-
-def _log_generated(output: Message) -> None:
-    log.debug("Generated %s", output.summary)
-
-
-def _log_generated_many(output: list[Message]) -> None:
-    log.debug("Generated %s message(s)", len(output))
-
-
 class BaseTask(TaskEffects, OptionDecisions, ABC, Generic[P, R]):
     """A function that can run elsewhere: messages for it go to a broker, workers run them.
 
@@ -110,7 +95,8 @@ class BaseTask(TaskEffects, OptionDecisions, ABC, Generic[P, R]):
             ``message=`` when it takes a ``message`` parameter, see ``expects_message``).
         status_tracker: records each message's status, if given.
         name, queue, timeout, max_retries, backoff, mechanism, run_in_main_thread,
-            no_positional_args, max_age, throws, retry_when: the task's settings, documented
+            no_positional_args, max_age, throws, retry_when, concurrency_limit, concurrency_key,
+            rate_limit: the task's settings, documented
             (with their defaults) on ``TaskOptions`` (``options.py``).
 
     Raises:
@@ -145,6 +131,9 @@ class BaseTask(TaskEffects, OptionDecisions, ABC, Generic[P, R]):
         max_age: int | None = TASK_DEFAULTS.max_age,
         throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
         retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
+        concurrency_limit: int | None = TASK_DEFAULTS.concurrency_limit,
+        concurrency_key: Callable[..., Any] | None = TASK_DEFAULTS.concurrency_key,
+        rate_limit: str | RateLimit | None = TASK_DEFAULTS.rate_limit,
     ) -> None:
         mechanism = check_mechanism(mechanism)
         self.function = function
@@ -163,6 +152,9 @@ class BaseTask(TaskEffects, OptionDecisions, ABC, Generic[P, R]):
         self.max_age = check_max_age(max_age)
         self.throws = check_throws(throws)
         self.retry_when = check_retry_when(retry_when)
+        self.limits = check_task_limits(concurrency_limit, concurrency_key, rate_limit)
+        self.concurrency_limit, self.concurrency_key = concurrency_limit, concurrency_key
+        self.rate_limit = self.limits.rate if self.limits else None
         self._deferred = False
 
     def _attach(
@@ -352,7 +344,7 @@ class BaseTask(TaskEffects, OptionDecisions, ABC, Generic[P, R]):
         try:
             self._validate_generate(args, kwargs, priority, result_ttl, later)
             _check_roles(callback, {})
-            return Message(
+            message = Message(
                 task_name=self.name,
                 queue=queue or self.queue,
                 args=tuple(args) if args is not None else None,
@@ -372,6 +364,7 @@ class BaseTask(TaskEffects, OptionDecisions, ABC, Generic[P, R]):
                 ),
                 ready_at=ready_at,
             )
+            return with_limits(message, self.limits)
         except Exception:
             self.cancel_defer()  # the generate() that defer() was for is over, refused or not
             raise

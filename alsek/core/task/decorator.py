@@ -32,6 +32,7 @@ from alsek.core.task.message_options import RetryWhen
 from alsek.core.task.options import TASK_DEFAULTS, TaskOptions
 from alsek.core.task.sync import Task, TriggerTask
 from alsek.core.task.triggers import TriggerType
+from alsek.core.task_limits import RateLimit
 from alsek.storage.result._base import BaseResultStore
 from alsek.types import SupportedMechanismType
 
@@ -133,6 +134,9 @@ def task(
     max_age: int | None = TASK_DEFAULTS.max_age,
     throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
     retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
+    concurrency_limit: int | None = TASK_DEFAULTS.concurrency_limit,
+    concurrency_key: Callable[..., Any] | None = TASK_DEFAULTS.concurrency_key,
+    rate_limit: str | RateLimit | None = TASK_DEFAULTS.rate_limit,
 ) -> TaskDecorator: ...
 
 
@@ -156,6 +160,9 @@ def task(
     max_age: int | None = TASK_DEFAULTS.max_age,
     throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
     retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
+    concurrency_limit: int | None = TASK_DEFAULTS.concurrency_limit,
+    concurrency_key: Callable[..., Any] | None = TASK_DEFAULTS.concurrency_key,
+    rate_limit: str | RateLimit | None = TASK_DEFAULTS.rate_limit,
 ) -> TriggerTaskDecorator: ...
 
 
@@ -179,6 +186,9 @@ def task(
     max_age: int | None = TASK_DEFAULTS.max_age,
     throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
     retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
+    concurrency_limit: int | None = TASK_DEFAULTS.concurrency_limit,
+    concurrency_key: Callable[..., Any] | None = TASK_DEFAULTS.concurrency_key,
+    rate_limit: str | RateLimit | None = TASK_DEFAULTS.rate_limit,
 ) -> Callable[[Callable[P, R]], AsyncTask[P, R]]: ...
 
 
@@ -202,6 +212,9 @@ def task(
     max_age: int | None = TASK_DEFAULTS.max_age,
     throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
     retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
+    concurrency_limit: int | None = TASK_DEFAULTS.concurrency_limit,
+    concurrency_key: Callable[..., Any] | None = TASK_DEFAULTS.concurrency_key,
+    rate_limit: str | RateLimit | None = TASK_DEFAULTS.rate_limit,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
@@ -224,6 +237,9 @@ def task(
     max_age: int | None = TASK_DEFAULTS.max_age,
     throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
     retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
+    concurrency_limit: int | None = TASK_DEFAULTS.concurrency_limit,
+    concurrency_key: Callable[..., Any] | None = TASK_DEFAULTS.concurrency_key,
+    rate_limit: str | RateLimit | None = TASK_DEFAULTS.rate_limit,
 ) -> Callable[[Callable[..., Any]], BaseTask[Any, Any]]:
     """Decorate a function to make it a task: ``@task(broker)`` then ``f.generate(args=...)``.
 
@@ -251,6 +267,9 @@ def task(
         max_age=max_age,
         throws=throws,
         retry_when=retry_when,
+        concurrency_limit=concurrency_limit,
+        concurrency_key=concurrency_key,
+        rate_limit=rate_limit,
     )
     settings: dict[str, Any] = {
         "broker": broker,

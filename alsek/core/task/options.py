@@ -10,6 +10,7 @@ parameters, keyword-only. Their defaults all come from ``TASK_DEFAULTS``, and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -20,6 +21,7 @@ from alsek.core.task.message_options import (
     check_retry_when,
     check_throws,
 )
+from alsek.core.task_limits import RateLimit, check_task_limits
 from alsek.defaults import DEFAULT_MAX_RETRIES, DEFAULT_MECHANISM, DEFAULT_TASK_TIMEOUT
 from alsek.types import SupportedMechanismType, check_mechanism
 
@@ -52,7 +54,15 @@ class TaskOptions:
         retry_when: ``retry_when(retries, exception) -> bool`` decides whether a failed
             attempt is retried, instead of ``max_retries``.
 
-        The last three may be overridden per message at ``generate()``; see
+        concurrency_limit: at most this many of its messages run at once, across every
+            pool (per ``concurrency_key`` when given); ``None``: no limit.
+        concurrency_key: ``concurrency_key(*args, **kwargs) -> str | int``, computed at
+            ``generate``: the limit applies per key.
+        rate_limit: ``"100/m"`` or ``RateLimit(limit, window_ms)``: at most that many claims
+            in any window (sliding, across every pool). The limits are enforced where messages
+            are claimed (see ``task_limits``).
+
+        The three before these may be overridden per message at ``generate()``; see
         ``message_options`` for how they combine.
 
     Raises:
@@ -73,12 +83,16 @@ class TaskOptions:
     max_age: int | None = None
     throws: tuple[type[BaseException], ...] = ()
     retry_when: RetryWhen | None = None
+    concurrency_limit: int | None = None
+    concurrency_key: Callable[..., Any] | None = None
+    rate_limit: str | RateLimit | None = None
 
     def __post_init__(self) -> None:
         check_mechanism(self.mechanism)
         check_max_age(self.max_age)
         object.__setattr__(self, "throws", check_throws(self.throws))
         check_retry_when(self.retry_when)
+        check_task_limits(self.concurrency_limit, self.concurrency_key, self.rate_limit)
 
     def as_kwargs(self) -> dict[str, Any]:
         """The options as keyword arguments of a task class (values as given, not copied)."""

@@ -18,13 +18,8 @@ from alsek.core.message import Message
 from alsek.core.status.sync import StatusTracker
 from alsek.core.status.types import StatusUpdate, TaskStatus
 from alsek.core.steps.drivers import run
-from alsek.core.task.base import (
-    BaseTask,
-    P,
-    R,
-    _log_generated,
-    _log_generated_many,
-)
+from alsek.core.task.base import BaseTask, P, R
+from alsek.core.task.generating import _log_generated, _log_generated_many
 from alsek.core.task.message_options import RetryWhen
 from alsek.core.task.options import TASK_DEFAULTS
 from alsek.core.task.triggers import (
@@ -33,6 +28,7 @@ from alsek.core.task.triggers import (
     TriggerType,
     _MultiSubmit,
 )
+from alsek.core.task_limits import RateLimit
 from alsek.defaults import DEFAULT_TTL
 from alsek.storage.result.sync import ResultStore
 from alsek.types import SupportedMechanismType
@@ -78,6 +74,9 @@ class Task(BaseTask[P, R]):
         max_age: int | None = TASK_DEFAULTS.max_age,
         throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
         retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
+        concurrency_limit: int | None = TASK_DEFAULTS.concurrency_limit,
+        concurrency_key: Callable[..., Any] | None = TASK_DEFAULTS.concurrency_key,
+        rate_limit: str | RateLimit | None = TASK_DEFAULTS.rate_limit,
     ) -> None:
         super().__init__(
             function=function,
@@ -93,6 +92,9 @@ class Task(BaseTask[P, R]):
             max_age=max_age,
             throws=throws,
             retry_when=retry_when,
+            concurrency_limit=concurrency_limit,
+            concurrency_key=concurrency_key,
+            rate_limit=rate_limit,
         )
         self._attach(broker, result_store, default_result_ttl)
 
@@ -316,6 +318,9 @@ class TriggerTask(TriggerTaskMixin, Task[[], R]):
         max_age: int | None = TASK_DEFAULTS.max_age,
         throws: tuple[type[BaseException], ...] = TASK_DEFAULTS.throws,
         retry_when: RetryWhen | None = TASK_DEFAULTS.retry_when,
+        concurrency_limit: int | None = TASK_DEFAULTS.concurrency_limit,
+        concurrency_key: Callable[..., Any] | None = TASK_DEFAULTS.concurrency_key,
+        rate_limit: str | RateLimit | None = TASK_DEFAULTS.rate_limit,
     ) -> None:
         super().__init__(
             function=function,
@@ -335,6 +340,9 @@ class TriggerTask(TriggerTaskMixin, Task[[], R]):
             max_age=max_age,
             throws=throws,
             retry_when=retry_when,
+            concurrency_limit=concurrency_limit,
+            concurrency_key=concurrency_key,
+            rate_limit=rate_limit,
         )
 
     def _new_scheduler(self) -> BackgroundScheduler:

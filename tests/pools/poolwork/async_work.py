@@ -208,6 +208,21 @@ async def limited(seconds: float, message: Message) -> int:
     return message.retries
 
 
+async def gauged(account: str, seconds: float, message: Message) -> int:
+    """See ``sync_work.gauged``."""
+    await started(message)
+    conn = probe.async_client()
+    for name in (account, "all"):
+        await conn.rpush(probe.key("seen", name), await conn.incr(probe.key("gauge", name)))
+    try:
+        await _run_for(seconds if message.retries == 0 else BEAT_SECONDS, message)
+    finally:
+        for name in (account, "all"):
+            await conn.decr(probe.key("gauge", name))
+    await finished(message)
+    return message.retries
+
+
 # -- the task class ----------------------------------------------------------------------------
 
 

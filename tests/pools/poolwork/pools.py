@@ -24,6 +24,7 @@ SERVED: dict[str, dict[str, Any]] = {
     "add": {"max_retries": 0},
     "sleepy": {"max_retries": 0},
     "slow_first": {"max_retries": 3, "backoff": None},
+    "gauged": {"max_retries": 3, "backoff": None, "concurrency_limit": 1},
 }
 
 

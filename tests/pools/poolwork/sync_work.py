@@ -245,6 +245,23 @@ def limited(seconds: float, message: Message) -> int:
     return message.retries
 
 
+def gauged(account: str, seconds: float, message: Message) -> int:
+    """Run ``seconds`` (a retry: briefly) while counted in ``gauge:<account>`` and ``gauge:all``
+    (INCR before, DECR after), recording the counts seen at each start in ``seen:<account>`` and
+    ``seen:all``: their maximum is how many ran at once."""
+    started(message)
+    conn = probe.client()
+    for name in (account, "all"):
+        conn.rpush(probe.key("seen", name), conn.incr(probe.key("gauge", name)))
+    try:
+        _run_for(seconds if message.retries == 0 else BEAT_SECONDS, message)
+    finally:
+        for name in (account, "all"):
+            conn.decr(probe.key("gauge", name))
+    finished(message)
+    return message.retries
+
+
 def retry_connection_errors(retries: int, exception: BaseException) -> bool:
     """A ``retry_when``: retry connection errors (up to 5 retries), nothing else."""
     return isinstance(exception, ConnectionError) and retries < 5

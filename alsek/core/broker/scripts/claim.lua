@@ -44,8 +44,10 @@ if rid ~= '' and #sources > 0 then
   if cached then return cjson.decode(cached) end
 end
 
-local function head(key)
-  local h = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+-- The member at rank `at` (0: the head) of a ready set, with its score; false when none.
+local function head(key, at)
+  at = at or 0
+  local h = redis.call('ZRANGE', key, at, at, 'WITHSCORES')
   if h[1] then return {h[1], tonumber(h[2])} end
   return false
 end
@@ -57,6 +59,10 @@ local function read_heads(q, tasks)
   for k, t in ipairs(tasks) do heads[k] = head(ready_key(q, t)) end
   return heads
 end
+
+-- Messages over their concurrency key's limit stay queued and are stepped over (FIFO within a
+-- key is kept); a claim steps over at most this many per task before it gives up on the task.
+local LIMIT_SCAN = 100
 
 -- Which task the next message comes from: the first with work (ordered), else the best
 -- (priority, then submission order) across them. nil when every ready set is empty.
@@ -74,9 +80,12 @@ end
 
 local out = {-1}
 local next_due = -1
+local function note_at(at)
+  if at and (next_due < 0 or at < next_due) then next_due = at end
+end
 local function note(key)
   local h = head(key)
-  if h and (next_due < 0 or h[2] < next_due) then next_due = h[2] end
+  if h then note_at(h[2]) end
 end
 
 for _, src in ipairs(sources) do
@@ -84,12 +93,19 @@ for _, src in ipairs(sources) do
   reclaim(src.queue)
 end
 
--- Lease one popped message; returns its body's PTTL, or nil when the body expired (skipped).
+-- Lease one message; returns its body's PTTL, or nil when the body expired (skipped), or
+-- false, why and when (limit_refusal) when its task's limits keep it queued: it is left as it
+-- is, and no attempt is counted.
 local function lease(q, t, m)
   local u = uuid_of(m)
   local key = msg_key(q, u)
-  local f = redis.call('HMGET', key, 'data', 'lost')
+  local f = redis.call('HMGET', key, 'data', 'lost', 'climit', 'ckey', 'rlimit', 'rwindow')
   if not f[1] then return nil end
+  local climit, ckey, rlimit, rwindow = tonumber(f[3]), f[4] or '', tonumber(f[5]), tonumber(f[6])
+  if climit or rlimit then
+    local why, at = limit_refusal(q, t, climit, ckey, rlimit, rwindow)
+    if why then return false, why, at end
+  end
   local owner = owner_base .. ':' .. redis.call('HINCRBY', key, 'deliveries', 1)
   redis.call('SET', lock_key(q, u), owner, 'PX', lease_ttl)
   redis.call('ZADD', leases_key(q), NOW + lease_ttl, u)
@@ -101,7 +117,11 @@ local function lease(q, t, m)
   local n_out = #out
   out[n_out + 1] = q; out[n_out + 2] = t; out[n_out + 3] = u
   out[n_out + 4] = f[1]; out[n_out + 5] = tonumber(f[2]) or 0; out[n_out + 6] = owner
-  return redis.call('PTTL', key)
+  local life = redis.call('PTTL', key)
+  if climit or rlimit then
+    take_limits(q, t, u, owner, climit, ckey, rlimit, rwindow, lease_ttl, life)
+  end
+  return life
 end
 
 -- The leases index TTL is extended once per queue, to the longest-lived message leased.
@@ -124,20 +144,56 @@ for _, src in ipairs(active) do
       if pttl > longest then longest = pttl end
     end
   end
+  -- Per task: how many leading messages are over their key's limit (stepped over).
+  local skipped = {}
+  for k = 1, #tasks do skipped[k] = 0 end
   while claimed < n do
     if #tasks == 1 then
-      -- One task: pop the rest of the batch at once (stale entries are popped and skipped).
-      local popped = redis.call('ZPOPMIN', ready_key(q, tasks[1]), n - claimed)
-      if #popped == 0 then break end
-      for k = 1, #popped, 2 do took(lease(q, tasks[1], popped[k])) end
+      -- One task: take the rest of the batch at once (stale entries are dropped and skipped);
+      -- popped while no message was stepped over, then read past the ones stepped over.
+      local key = ready_key(q, tasks[1])
+      local popping = skipped[1] == 0
+      local batch
+      if popping then
+        batch = redis.call('ZPOPMIN', key, n - claimed)
+      else
+        batch = redis.call('ZRANGE', key, skipped[1], skipped[1] + n - claimed - 1, 'WITHSCORES')
+      end
+      if #batch == 0 then heads = {false}; break end
+      local stop = false
+      for k = 1, #batch, 2 do
+        local pttl, why, at = false, 'task', nil
+        if not stop then pttl, why, at = lease(q, tasks[1], batch[k]) end
+        if pttl == false then
+          if popping then redis.call('ZADD', key, batch[k + 1], batch[k]) end
+          if why == 'key' then skipped[1] = skipped[1] + 1 elseif not stop then
+            stop = true; note_at(at)
+          end
+        else
+          if not popping then redis.call('ZREM', key, batch[k]) end
+          took(pttl)
+        end
+      end
+      if stop or skipped[1] >= LIMIT_SCAN then heads = {false}; break end
+      -- A full batch passes the wake-up on if work is left (below): past the ones stepped over.
+      if claimed >= n then heads = {head(key, skipped[1])} end
     else
       heads = heads or read_heads(q, tasks)
       local k = pick(heads, src.ordered)
       if not k then break end
       local key = ready_key(q, tasks[k])
-      redis.call('ZREM', key, heads[k][1])
-      took(lease(q, tasks[k], heads[k][1]))
-      heads[k] = head(key)
+      local pttl, why, at = lease(q, tasks[k], heads[k][1])
+      if pttl == false and why == 'key' and skipped[k] + 1 < LIMIT_SCAN then
+        skipped[k] = skipped[k] + 1
+        heads[k] = head(key, skipped[k])
+      elseif pttl == false then
+        heads[k] = false
+        note_at(at)
+      else
+        redis.call('ZREM', key, heads[k][1])
+        took(pttl)
+        heads[k] = head(key, skipped[k])
+      end
     end
   end
   extend_ttl(leases_key(q), longest)

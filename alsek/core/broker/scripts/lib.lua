@@ -192,13 +192,105 @@ local function insert_many(q, entries, ttl)
   extend_ttl(seq_name, ttl)
 end
 
--- Drop every index entry of a message (its body is deleted by the caller); returns its task.
+-- Task limits (concurrency_limit, concurrency_key, rate_limit): a message carries its task's
+-- limits in its hash (climit, ckey, rlimit, rwindow; the L effect writes them at submit). The
+-- claim asks limit_refusal before it leases a message and take_limits after; every path that
+-- ends a lease gives the slot back (give_back_slot). Holders of a concurrency slot: a sorted
+-- set per (task, key) of uuids scored by lease deadline; a rate's uses: a sorted set of claims
+-- scored by time.
+local function running_key(q, t, ckey)
+  if ckey == '' then return qbase(q) .. ':limits:' .. t .. ':running' end
+  return qbase(q) .. ':limits:' .. t .. ':running:' .. ckey
+end
+local function rate_key(q, t) return qbase(q) .. ':limits:' .. t .. ':rate' end
+
+-- The holders of a slot set still running: one whose deadline passed keeps its slot while its
+-- lease is held (renewed), else loses it (its worker died, or its body expired unfinished; a
+-- finished one gave its slot back already).
+local function running_count(q, key)
+  for _, u in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', NOW, 'LIMIT', 0, RECLAIM_PER_PASS)) do
+    local pttl = redis.call('PTTL', lock_key(q, u))
+    if pttl > 0 or pttl == -1 then
+      redis.call('ZADD', key, NOW + (pttl > 0 and pttl or LEASE_RECHECK_MS), u)
+    else
+      redis.call('ZREM', key, u)
+    end
+  end
+  return redis.call('ZCARD', key)
+end
+
+-- Why a message of task t with these limits may not start now: nil when it may; 'key' when its
+-- concurrency key is full (later messages of the task may still start), 'task' when nothing of
+-- the task may, with the server time a rate slot frees (nil: when a running one ends).
+local function limit_refusal(q, t, climit, ckey, rlimit, rwindow)
+  if climit then
+    local key = running_key(q, t, ckey)
+    if redis.call('ZCARD', key) >= climit and running_count(q, key) >= climit then
+      if ckey == '' then return 'task' end
+      return 'key'
+    end
+  end
+  if rlimit then
+    local key = rate_key(q, t)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', NOW - rwindow)
+    if redis.call('ZCARD', key) >= rlimit then
+      return 'task', tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]) + rwindow
+    end
+  end
+  return nil
+end
+
+-- Message u starts under delivery `owner`: it holds a concurrency slot until its lease ends,
+-- and spends one use of its task's rate.
+local function take_limits(q, t, u, owner, climit, ckey, rlimit, rwindow, lease_ttl, life)
+  if climit then
+    local key = running_key(q, t, ckey)
+    redis.call('ZADD', key, NOW + lease_ttl, u)
+    extend_ttl(key, math.max(life, lease_ttl))
+  end
+  if rlimit then
+    redis.call('ZADD', rate_key(q, t), NOW, u .. ' ' .. owner)
+    redis.call('PEXPIRE', rate_key(q, t), rwindow)
+  end
+end
+
+-- Message u of task t gives its concurrency slot (of key ckey) back, and an idle consumer is
+-- woken if its task has work waiting. Every end of a lease does: ack, fail, retry and revoke
+-- through unindex, release and an expired lease's reclaim through free_slot.
+local function give_back_slot(q, t, ckey, u)
+  if redis.call('ZREM', running_key(q, t, ckey), u) == 1
+    and redis.call('EXISTS', ready_key(q, t)) == 1 then
+    signal(q)
+  end
+end
+
+local function free_slot(q, u)
+  local f = redis.call('HMGET', msg_key(q, u), 'task', 'climit', 'ckey')
+  if f[2] then give_back_slot(q, f[1], f[3] or '', u) end
+end
+
+-- The L effect: message u carries its task's limits (0: none of that kind).
+local function carry_limits(q, u, climit, ckey, rlimit, rwindow)
+  local fields = {}
+  if tonumber(climit) > 0 then
+    fields = {'climit', climit, 'ckey', ckey}
+  end
+  if tonumber(rlimit) > 0 then
+    fields[#fields + 1] = 'rlimit'; fields[#fields + 1] = rlimit
+    fields[#fields + 1] = 'rwindow'; fields[#fields + 1] = rwindow
+  end
+  if #fields > 0 then redis.call('HSET', msg_key(q, u), unpack(fields)) end
+end
+
+-- Drop every index entry of a message, its concurrency slot included (its body is deleted by
+-- the caller); returns its task.
 local function unindex(q, u)
-  local f = redis.call('HMGET', msg_key(q, u), 'task', 'seq')
+  local f = redis.call('HMGET', msg_key(q, u), 'task', 'seq', 'climit', 'ckey')
   if f[1] then
     redis.call('ZREM', ready_key(q, f[1]), member(f[2], u))
     redis.call('ZREM', task_delayed_key(q, f[1]), u)
     redis.call('ZREM', task_leases_key(q, f[1]), u)
+    if f[3] then give_back_slot(q, f[1], f[4] or '', u) end
   end
   redis.call('ZREM', delayed_key(q), u)
   redis.call('ZREM', leases_key(q), u)
@@ -304,14 +396,15 @@ end
 
 -- A member of the group counted at `key` succeeded: count it down. The ack that brings the
 -- count to 0 submits the group's completion callback (the hash key..':callback': queue, task,
--- uuid, prio, data, ttl, record_ttl), once: acks are never applied twice, and a group whose
+-- uuid, prio, data, ttl, record_ttl, and its limits when it has some: climit, ckey, rlimit,
+-- rwindow), once: acks are never applied twice, and a group whose
 -- record expired counts nothing.
 local function group_member_done(key)
   if redis.call('EXISTS', key) == 0 then return end
   if redis.call('DECR', key) ~= 0 then return end
   local callback = key .. ':callback'
   local f = redis.call('HMGET', callback, 'queue', 'task', 'uuid', 'prio', 'data', 'ttl',
-    'record_ttl')
+    'record_ttl', 'climit', 'ckey', 'rlimit', 'rwindow')
   redis.call('DEL', callback)
   if not f[1] then return end
   local q, t, u = f[1], f[2], f[3]
@@ -319,6 +412,7 @@ local function group_member_done(key)
     return
   end
   insert_many(q, {{t, u, tonumber(f[4]), NOW, f[5]}}, tonumber(f[6]))
+  if f[8] then carry_limits(q, u, f[8], f[9], f[10], f[11]) end
   if tonumber(f[7]) > 0 then
     redis.call('SET', uuid_record_key(u), q .. '\31' .. t .. '\31', 'PX', tonumber(f[7]))
   end
@@ -338,8 +432,10 @@ end
 --   G key                a member of the group counted at key succeeded (group_member_done)
 --   U key uuid queue ttl mode status_tpl index_tpl   the submitted message holds a unique key
 --                        (hold_unique; unique_yield reads it before the message is written)
+--   L queue uuid climit ckey rlimit rwindow   the message carries its task's limits
+--                        (carry_limits; 0: none of that kind)
 -- With apply false they are only stepped over. Returns the index after the last one.
-local EFFECT_ARGS = {S = 4, P = 2, Z = 4, R = 2, D = 1, H = 4, K = 2, G = 1, U = 7}
+local EFFECT_ARGS = {S = 4, P = 2, Z = 4, R = 2, D = 1, H = 4, K = 2, G = 1, U = 7, L = 6}
 
 -- Append value to the history list key, stamped with the server's time, keeping max items.
 local function push_history(key, value, max, ttl)
@@ -387,6 +483,8 @@ local function effects_at(i, apply)
       group_member_done(ARGV[i + 1])
     elseif op == 'U' then
       hold_unique(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5])
+    elseif op == 'L' then
+      carry_limits(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6])
     else
       redis.call('DEL', ARGV[i + 1])
     end
@@ -522,6 +620,7 @@ local function reclaim(q)
       local key = msg_key(q, u)
       local f = redis.call('HMGET', key, 'task', 'prio', 'seq')
       if f[1] then
+        free_slot(q, u)
         redis.call('HINCRBY', key, 'lost', 1)
         redis.call('HSET', key, 'since', NOW)
         redis.call('ZREM', task_leases_key(q, f[1]), u)

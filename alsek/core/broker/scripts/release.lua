@@ -4,6 +4,7 @@ local q, u, owner = ARGV[3], ARGV[4], ARGV[5]
 local refused = refusal(q, u, owner)
 if refused then return refused end
 local key = msg_key(q, u)
+free_slot(q, u)
 redis.call('DEL', lock_key(q, u))
 redis.call('ZREM', leases_key(q), u)
 local f = redis.call('HMGET', key, 'task', 'prio', 'seq')
