@@ -13,7 +13,7 @@ from alsek.core.broker.effects import DeleteEffect, Effect
 from alsek.core.broker.replies import OK
 from alsek.core.message import Message
 from alsek.core.status.types import TaskStatus
-from alsek.core.steps.ops import Steps, batched
+from alsek.core.steps.ops import ScriptCall, Steps, batched
 from alsek.defaults import DEFAULT_TTL
 from alsek.exceptions import RevokedError
 from alsek.storage.result._base import BaseResultStore
@@ -84,7 +84,8 @@ class ManageSteps(InspectSteps):
         message = self.broker._decode_body(raw)
         message.update(ready_at=utcnow_timestamp_ms())
         body = self.broker._encode_body(message)
-        [reply] = yield batched(self.broker._queue_script("run_now", queue, uuid, raw, body))
+        request = self.broker._message_script("run_now", message, uuid, raw, body)
+        [reply] = yield batched(request)
         return str(reply) == OK
 
     # -- the dead-letter queue ---------------------------------------------------------------
@@ -119,18 +120,25 @@ class ManageSteps(InspectSteps):
         if task is None and uuids is None:
             return (yield from self.broker._purge_dlq_steps(queue))
         letters = yield from self._dead_steps(queue, task, None, uuids)
-        by_queue: dict[str, list[str]] = {}
+        by_queue: dict[str, list[DeadLetter]] = {}
         for letter in letters:
-            by_queue.setdefault(letter.queue, []).append(letter.uuid)
+            by_queue.setdefault(letter.queue, []).append(letter)
         if not by_queue:
             return 0
         counts = yield batched(
-            *(
-                self.broker._queue_script("purge_dead", q, *members)
-                for q, members in by_queue.items()
-            )
+            *(self._purge_dead_call(q, members) for q, members in by_queue.items())
         )
         return sum(int(count) for count in counts)
+
+    def _purge_dead_call(self, queue: str, letters: Sequence[DeadLetter]) -> ScriptCall:
+        """Delete ``letters`` of ``queue``, declaring each one's keys (its task's read from
+        its body: an undecodable letter declares none)."""
+        declared: list[str] = []
+        for letter in letters:
+            task = letter.message.task_name if letter.message is not None else None
+            declared += self.broker._message_keys(queue, letter.uuid, task)
+        uuids = [letter.uuid for letter in letters]
+        return self.broker._queue_script("purge_dead", queue, *uuids, declared=declared)
 
 
 def _messages(letters: Sequence[DeadLetter]) -> list[Message]:
