@@ -189,3 +189,24 @@ def test_a_group_completion_declares_its_keys(kit: Kit) -> None:
     for message in kit.claim():
         kit.broker.ack(message, effects=kit.task.success_effects(message, 1))
     kit.assert_declared()
+
+
+def test_finishing_a_unique_message_declares_the_key_it_releases(kit: Kit) -> None:
+    held = kit.task.generate(args=(1, 1), unique_key="report")
+    [claimed] = kit.claim()
+    kit.broker.ack(claimed, effects=kit.task.success_effects(claimed, 2))
+    failing = kit.task.generate(args=(3, 3), unique_key="report")
+    assert failing.uuid != held.uuid  # the ack released the key
+    [claimed] = kit.claim()
+    kit.broker.fail(claimed, effects=kit.task.failure_effects(claimed))
+    revoked = kit.task.generate(args=(4, 4), unique_key="report")
+    assert kit.broker.revoke(revoked)
+    kit.assert_declared()
+
+
+@pytest.mark.xfail(strict=True, reason="a submit yielding finds the key's holder in data")
+@pytest.mark.parametrize("mode", ["simple", "debounce"])
+def test_a_submit_yielding_its_unique_key_declares_its_keys(kit: Kit, mode: str) -> None:
+    kit.task.generate(args=(1, 1), unique_key="d", unique_mode=mode)
+    kit.task.generate(args=(2, 2), unique_key="d", unique_mode=mode)
+    kit.assert_declared()

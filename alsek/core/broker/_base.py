@@ -448,6 +448,7 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
             failure_reason(message),
             effects,
             counted_run_ms(message),
+            self._held_keys(message),
         )
         replies = yield self._write(*calls, request)
         reply = replies[-1]

@@ -21,7 +21,7 @@ from alsek.core.broker.effects import (
     encode_effects,
 )
 from alsek.core.broker.scripts import get_script
-from alsek.core.message import Message
+from alsek.core.message import Message, carried_options
 from alsek.core.run_timing import run_ms
 from alsek.core.steps.ops import Command, Request, RoundTrip, ScriptCall, batched
 from alsek.storage.backends.base import BaseBackend
@@ -111,6 +111,12 @@ class BrokerCalls:
         lease = f"lock:{self._full(keys.lease_name(queue, uuid))}"
         return [*own, lease, *self._task_keys(queue, task_name)]
 
+    def _held_keys(self, message: Message) -> list[str]:
+        """The unique key ``message`` may hold (``generate(unique_key=...)``), which finishing
+        it releases (``release_unique`` in lib.lua)."""
+        spec = carried_options(message).get("unique")
+        return [self.unique_key(message.queue, spec["key"])] if spec else []
+
     def _counted_keys(self, queue: str, now: int) -> list[str]:
         """Full names of the throughput hashes an attempt ending at ``now`` counts in."""
         return [self._full(name) for name in keys.throughput_keys(queue, now)]
@@ -128,7 +134,7 @@ class BrokerCalls:
         now = utcnow_timestamp_ms()
         queue = message.queue
         declared = self._message_keys(queue, message.uuid, message.task_name)
-        declared += effect_keys(effects)
+        declared += self._held_keys(message) + effect_keys(effects)
         if counted:
             declared += self._counted_keys(queue, now)
         return self._queue_script(name, queue, *args, declared=declared, now=now)
@@ -246,12 +252,13 @@ class BrokerCalls:
         reason: str,
         effects: Sequence[Effect],
         run_ms: str = "-1",
+        held: Sequence[str] = (),
     ) -> ScriptCall:
         """Dead-letter a message (with ``reason``) if ``owner`` may, counting it as failed
         after a run of ``run_ms`` (``-1``: unrun); see ``fail.lua``."""
         ttl = self.dlq_ttl or 0
         now = utcnow_timestamp_ms()
-        declared = [*self._message_keys(queue, uuid, task_name), *effect_keys(effects)]
+        declared = [*self._message_keys(queue, uuid, task_name), *held, *effect_keys(effects)]
         declared += self._counted_keys(queue, now)
         encoded = encode_effects(effects)
         return self._queue_script(
