@@ -41,11 +41,39 @@ class ManageSteps(InspectSteps):
         for part in ("ready", "delayed") if state == "all" else (state,):
             more = 1
             while more:
-                [(deleted, more)] = yield batched(
-                    self.broker._queue_script("purge", queue, part, PURGE_PER_CALL)
-                )
+                call = yield from self._purge_call(queue, part)
+                [(deleted, more)] = yield batched(call)
                 count += int(deleted)
         return count
+
+    def _purge_call(self, queue: str, state: str) -> Steps[ScriptCall]:
+        """Read up to ``PURGE_PER_CALL`` waiting entries of ``queue`` (and its task set), so
+        that the purge script declares every key it deletes; see ``purge.lua``."""
+        [tasks] = yield batched(("SMEMBERS", self._full(keys.tasks_key(queue))))
+        names = sorted(tasks)
+        entries: list[str] = []
+        uuids: list[str] = []
+        if state == "ready":
+            heads = yield batched(
+                *(
+                    ("ZRANGE", self._full(keys.ready_key(queue, task)), 0, PURGE_PER_CALL - 1)
+                    for task in names
+                )
+            )
+            for task, members in zip(names, heads):
+                for member in members[: PURGE_PER_CALL - len(uuids)]:
+                    entries += [task, member]
+                    uuids.append(member.split(":", 1)[1])
+        else:
+            [uuids] = yield batched(
+                ("ZRANGE", self._full(keys.delayed_key(queue)), 0, PURGE_PER_CALL - 1)
+            )
+            entries = list(uuids)
+        declared = [key for task in names for key in self.broker._task_keys(queue, task)]
+        for uuid in uuids:
+            declared += self.broker._message_keys(queue, uuid, None)
+        args = (state, len(names), *names, *entries)
+        return self.broker._queue_script("purge", queue, *args, declared=declared)
 
     # -- one message -------------------------------------------------------------------------
 
