@@ -3,7 +3,7 @@ user allowed exactly its KEYS (``keychecks.KeyCheckedRedis``), so an undeclared 
 NOPERM. Single servers only: ACL users are per node, and a cluster adds nothing to the check.
 
 The scripts that still find keys in data inside Lua (a claim's popped messages, promote and
-reclaim, stats, expire_unserved) run unchecked here and are listed in ``UNDECLARED``;
+reclaim, expire_unserved) run unchecked here and are listed in ``UNDECLARED``;
 the tests marked ``xfail(strict=True)`` show each of them is still refused when checked, so the
 list shrinks only with the code.
 """
@@ -34,7 +34,7 @@ from tests.task.functions import add
 pytestmark = pytest.mark.servers("redis", "valkey")
 
 #: Broker scripts that still build keys from data inside Lua (see docs/redis-layout.md).
-UNDECLARED = {"claim", "reclaim", "stats", "expire_unserved"}
+UNDECLARED = {"claim", "reclaim", "expire_unserved"}
 OWNER = "lock:test-host:process:1:lease:keys"
 
 
@@ -140,11 +140,21 @@ def test_operator_actions_touch_only_declared_keys(kit: Kit) -> None:
     assert admin.revoke(kit.task.generate(args=(4, 4)).uuid)
     assert other.uuid not in {letter.uuid for letter in admin.dead("q")}
     kit.task.generate(args=(5, 5), delay=60_000)
+    [stats] = admin.queues()
+    assert (stats.queue, stats.ready, stats.delayed) == ("q", 1, 1)
+    assert stats.oldest_ready_ms is not None and stats.oldest_ready_ms >= 0
     assert admin.purge("q", state="all") == 2
     kit.assert_declared()
-    assert {"resume", "run_now", "dlq_index", "requeue", "purge_dead", "purge_dlq", "purge"} <= set(
-        kit.client.checked_runs
-    )
+    assert {
+        "resume",
+        "run_now",
+        "dlq_index",
+        "requeue",
+        "purge_dead",
+        "purge_dlq",
+        "purge",
+        "stats",
+    } <= set(kit.client.checked_runs)
 
 
 def test_an_empty_queue_is_forgotten_with_declared_keys(kit: Kit) -> None:
