@@ -112,10 +112,20 @@ class BrokerCalls:
         return [*own, lease, *self._task_keys(queue, task_name)]
 
     def _held_keys(self, message: Message) -> list[str]:
-        """The unique key ``message`` may hold (``generate(unique_key=...)``), which finishing
-        it releases (``release_unique`` in lib.lua)."""
-        spec = carried_options(message).get("unique")
-        return [self.unique_key(message.queue, spec["key"])] if spec else []
+        """Keys that finishing ``message`` may touch, named by the options it carries: the
+        unique key it holds (``release_unique`` in lib.lua), and the completion callback its
+        group submits when its ack counts the group down to 0 (``group_member_done``)."""
+        carried = carried_options(message)
+        names = []
+        if carried.get("unique"):
+            names.append(self.unique_key(message.queue, carried["unique"]["key"]))
+        if carried.get("group_callback"):
+            queue, task_name, uuid = carried["group_callback"]
+            names += [self._full(name) for name in keys.queue_keys(queue)]
+            names += self._message_keys(queue, uuid, task_name)
+            if not self.one_queue_per_call:
+                names.append(self._full(keys.uuid_key(uuid)))
+        return names
 
     def _counted_keys(self, queue: str, now: int) -> list[str]:
         """Full names of the throughput hashes an attempt ending at ``now`` counts in."""
