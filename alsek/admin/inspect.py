@@ -72,10 +72,33 @@ class InspectSteps(AdminCalls):
         names = sorted(set(registered) | set(served))
         if not names:
             return []
-        replies = yield batched(
-            *(self.broker._queue_script("stats", q, *sorted(served.get(q, ()))) for q in names)
-        )
-        return [_queue_stats(queue, reply) for queue, reply in zip(names, replies)]
+        # The task sets first, so that the stats script declares every task's keys; then the
+        # `since` of each ready set's head (the oldest ready age).
+        task_sets = yield batched(*(("SMEMBERS", self._full(keys.tasks_key(q))) for q in names))
+        calls = []
+        for queue, task_set in zip(names, task_sets):
+            tasks = sorted(set(task_set) | served.get(queue, set()))
+            declared = [key for task in tasks for key in self.broker._task_keys(queue, task)]
+            calls.append(self.broker._queue_script("stats", queue, *tasks, declared=declared))
+        replies = yield batched(*calls)
+        heads = [
+            (queue, str(reply[i + 6]))
+            for queue, reply in zip(names, replies)
+            for i in range(5, len(reply), 7)
+            if reply[i + 6]
+        ]
+        sinces: list[Any] = []
+        if heads:
+            sinces = yield batched(
+                *(("HGET", self._full(keys.message_key(q, uuid)), "since") for q, uuid in heads)
+            )
+        oldest: dict[str, int] = {}
+        for (queue, _), since in zip(heads, sinces):
+            if since is not None:
+                oldest[queue] = min(oldest.get(queue, int(since)), int(since))
+        return [
+            _queue_stats(queue, reply, oldest.get(queue)) for queue, reply in zip(names, replies)
+        ]
 
     # -- one message -----------------------------------------------------------------------
 
@@ -284,9 +307,11 @@ class _Subject:
         self.exception_details = None
 
 
-def _queue_stats(queue: str, reply: Sequence[Any]) -> QueueStats:
-    """A ``stats.lua`` reply as ``QueueStats``."""
-    paused, delayed, running, dead, oldest = (int(value) for value in reply[:5])
+def _queue_stats(queue: str, reply: Sequence[Any], oldest_since: int | None) -> QueueStats:
+    """A ``stats.lua`` reply as ``QueueStats``; ``oldest_since``: the earliest ``since`` of
+    its ready sets' heads (server ms), ``None`` when nothing is ready."""
+    paused, delayed, running, dead, now = (int(value) for value in reply[:5])
+    oldest = -1 if oldest_since is None else max(now - oldest_since, 0)
     tasks = [
         TaskStats(
             task=str(reply[i]),
@@ -296,7 +321,7 @@ def _queue_stats(queue: str, reply: Sequence[Any]) -> QueueStats:
             dead=int(reply[i + 4]),
             served=bool(int(reply[i + 5])),
         )
-        for i in range(5, len(reply), 6)
+        for i in range(5, len(reply), 7)
     ]
     return QueueStats(
         queue=queue,

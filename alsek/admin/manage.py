@@ -13,7 +13,7 @@ from alsek.core.broker.effects import DeleteEffect, Effect
 from alsek.core.broker.replies import OK
 from alsek.core.message import Message
 from alsek.core.status.types import TaskStatus
-from alsek.core.steps.ops import Steps, batched
+from alsek.core.steps.ops import ScriptCall, Steps, batched
 from alsek.defaults import DEFAULT_TTL
 from alsek.exceptions import RevokedError
 from alsek.storage.result._base import BaseResultStore
@@ -41,11 +41,39 @@ class ManageSteps(InspectSteps):
         for part in ("ready", "delayed") if state == "all" else (state,):
             more = 1
             while more:
-                [(deleted, more)] = yield batched(
-                    self.broker._queue_script("purge", queue, part, PURGE_PER_CALL)
-                )
+                call = yield from self._purge_call(queue, part)
+                [(deleted, more)] = yield batched(call)
                 count += int(deleted)
         return count
+
+    def _purge_call(self, queue: str, state: str) -> Steps[ScriptCall]:
+        """Read up to ``PURGE_PER_CALL`` waiting entries of ``queue`` (and its task set), so
+        that the purge script declares every key it deletes; see ``purge.lua``."""
+        [tasks] = yield batched(("SMEMBERS", self._full(keys.tasks_key(queue))))
+        names = sorted(tasks)
+        entries: list[str] = []
+        uuids: list[str] = []
+        if state == "ready":
+            heads = yield batched(
+                *(
+                    ("ZRANGE", self._full(keys.ready_key(queue, task)), 0, PURGE_PER_CALL - 1)
+                    for task in names
+                )
+            )
+            for task, members in zip(names, heads):
+                for member in members[: PURGE_PER_CALL - len(uuids)]:
+                    entries += [task, member]
+                    uuids.append(member.split(":", 1)[1])
+        else:
+            [uuids] = yield batched(
+                ("ZRANGE", self._full(keys.delayed_key(queue)), 0, PURGE_PER_CALL - 1)
+            )
+            entries = list(uuids)
+        declared = [key for task in names for key in self.broker._task_keys(queue, task)]
+        for uuid in uuids:
+            declared += self.broker._message_keys(queue, uuid, None)
+        args = (state, len(names), *names, *entries)
+        return self.broker._queue_script("purge", queue, *args, declared=declared)
 
     # -- one message -------------------------------------------------------------------------
 
@@ -84,7 +112,8 @@ class ManageSteps(InspectSteps):
         message = self.broker._decode_body(raw)
         message.update(ready_at=utcnow_timestamp_ms())
         body = self.broker._encode_body(message)
-        [reply] = yield batched(self.broker._queue_script("run_now", queue, uuid, raw, body))
+        request = self.broker._message_script("run_now", message, uuid, raw, body)
+        [reply] = yield batched(request)
         return str(reply) == OK
 
     # -- the dead-letter queue ---------------------------------------------------------------
@@ -119,18 +148,25 @@ class ManageSteps(InspectSteps):
         if task is None and uuids is None:
             return (yield from self.broker._purge_dlq_steps(queue))
         letters = yield from self._dead_steps(queue, task, None, uuids)
-        by_queue: dict[str, list[str]] = {}
+        by_queue: dict[str, list[DeadLetter]] = {}
         for letter in letters:
-            by_queue.setdefault(letter.queue, []).append(letter.uuid)
+            by_queue.setdefault(letter.queue, []).append(letter)
         if not by_queue:
             return 0
         counts = yield batched(
-            *(
-                self.broker._queue_script("purge_dead", q, *members)
-                for q, members in by_queue.items()
-            )
+            *(self._purge_dead_call(q, members) for q, members in by_queue.items())
         )
         return sum(int(count) for count in counts)
+
+    def _purge_dead_call(self, queue: str, letters: Sequence[DeadLetter]) -> ScriptCall:
+        """Delete ``letters`` of ``queue``, declaring each one's keys (its task's read from
+        its body: an undecodable letter declares none)."""
+        declared: list[str] = []
+        for letter in letters:
+            task = letter.message.task_name if letter.message is not None else None
+            declared += self.broker._message_keys(queue, letter.uuid, task)
+        uuids = [letter.uuid for letter in letters]
+        return self.broker._queue_script("purge_dead", queue, *uuids, declared=declared)
 
 
 def _messages(letters: Sequence[DeadLetter]) -> list[Message]:

@@ -8,7 +8,7 @@ where it was written instead of inside a worker later.
 from __future__ import annotations
 
 import uuid as uuid_module
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from copy import deepcopy
 from functools import lru_cache
 from typing import Any, Protocol, TypedDict, cast
@@ -21,6 +21,17 @@ from alsek.utils.namespacing import validate_key_part, validate_name
 from alsek.utils.parsing import ExceptionDetails
 from alsek.utils.printing import auto_repr
 from alsek.utils.temporal import from_timestamp_ms, utcnow_timestamp_ms
+
+#: Where a message carries the options of ``generate`` it keeps (overrides, workflow, unique).
+OPTIONS_METADATA_KEY = "alsek.options"
+
+
+def carried_options(message: Message) -> Mapping[str, Any]:
+    """The options ``message`` carries in its metadata (empty when none): read by the task
+    layer, and by the broker for the unique key a message holds."""
+    metadata = message.metadata
+    carried = metadata.get(OPTIONS_METADATA_KEY) if metadata else None
+    return carried or {}
 
 
 class LinkedLock(TypedDict):

@@ -249,10 +249,12 @@ async def test_stale_worker_is_refused_and_changes_nothing(
 
 async def test_renewed_lease_is_not_reclaimed(broker: BaseBroker) -> None:
     await call(broker.submit, make())
-    [message] = (await claim(broker, 1, lease_ttl=300)).messages
+    # Renewed four times, 0.6 s apart: the message outlives its first 2 s lease, and a renewal
+    # held up by a loaded machine still has 1.4 s of slack.
+    [message] = (await claim(broker, 1, lease_ttl=2000)).messages
     for _ in range(4):
-        time.sleep(0.15)
-        assert await call(broker.renew, [message], 300) == [True]
+        time.sleep(0.6)
+        assert await call(broker.renew, [message], 2000) == [True]
         assert (await claim(broker)).messages == []
     await call(broker.ack, message)
 

@@ -300,7 +300,8 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
                 reason = f"Undecodable message body ({type(error).__name__}: {error})"
                 log.error("Moving message %s of queue %r to the DLQ: %s", uuid, queue, reason)
                 effects = status.rejected_effects(queue, task_name, uuid) if status else []
-                rejects.append(self._fail_call(queue, uuid, owner, raw, reason, effects))
+                call = self._fail_call(queue, uuid, task_name, owner, raw, reason, effects)
+                rejects.append(call)
                 continue
             message.linked_lock = {"name": keys.lease_name(queue, uuid), "owner_id": owner}
             if int(lost):
@@ -320,10 +321,14 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         calls = []
         for group in groups:
             args: list[str | int | float] = [lease_ttl, len(group)]
+            declared: list[str] = []
             for index in group:
                 message = messages[index]
                 args += [message.queue, message.uuid, lease_owner(message)]
-            calls.append(self._script("renew", messages[group[0]].queue, *args))
+                declared += [self._full(name) for name in keys.queue_keys(message.queue)]
+                declared += self._message_keys(message.queue, message.uuid, None)
+            queue = messages[group[0]].queue
+            calls.append(self._script("renew", queue, *args, declared=declared))
         replies = yield batched(*calls)
         flags: list[bool | None] = [None] * len(messages)
         for group, reply in zip(groups, replies):
@@ -335,7 +340,7 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         owner = lease_owner(message)
         if not owner:
             raise AttributeError(f"{message.summary} carries no lease to release")
-        request = self._queue_script("release", message.queue, message.uuid, owner)
+        request = self._message_script("release", message, message.uuid, owner)
         [reply] = yield self._write(request)
         check_reply(reply, message, "release")
         message.linked_lock = None
@@ -371,13 +376,15 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         # An ack ends an attempt (counted in the throughput history); a remove does not.
         counted = (message.task_name, counted_run_ms(message)) if operation == "ack" else ("", "")
         calls.append(
-            self._queue_script(
+            self._message_script(
                 "ack",
-                message.queue,
+                message,
                 message.uuid,
                 lease_owner(message),
                 *counted,
                 *encode_effects(effects),
+                effects=effects,
+                counted=operation == "ack",
             )
         )
         replies = yield self._write(*calls)
@@ -403,15 +410,17 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         if not counted:
             updated.update(retries=message.retries)
         updated.update(ready_at=utcnow_timestamp_ms() + wait, linked_lock=None)
-        request = self._queue_script(
+        request = self._message_script(
             "retry",
-            message.queue,
+            message,
             message.uuid,
             lease_owner(message),
             self._encode_body(updated),
             updated.ready_at,
             counted_run_ms(message),
             *encode_effects(effects),
+            effects=effects,
+            counted=True,
         )
         [reply] = yield self._write(request)
         check_reply(reply, message, "retry")
@@ -433,11 +442,13 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         request = self._fail_call(
             message.queue,
             message.uuid,
+            message.task_name,
             lease_owner(message),
             self._encode_body(message),
             failure_reason(message),
             effects,
             counted_run_ms(message),
+            self._held_keys(message),
         )
         replies = yield self._write(*calls, request)
         reply = replies[-1]
@@ -451,9 +462,9 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         """Revoke a message that is in the broker; ``False`` (nothing written, no effect
         applied) when it is gone: finished, failed, expired or never submitted."""
         effects, after = self._retaining(message, effects, self.dlq_ttl or 0)
-        request = self._queue_script(
+        request = self._message_script(
             "revoke",
-            message.queue,
+            message,
             message.uuid,
             DEFAULT_TTL,
             self._encode_body(message),
@@ -461,6 +472,7 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
             self.dlq_ttl or 0,
             self.revocation_channel(message.queue),
             *encode_effects(effects),
+            effects=effects,
         )
         [reply] = yield self._write(request)
         message.linked_lock = None
@@ -496,9 +508,9 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         return self._decode_body(raw)
 
     def _sync_to_steps(self, message: Message) -> Steps[None]:
-        request = self._queue_script(
+        request = self._message_script(
             "sync_to",
-            message.queue,
+            message,
             message.uuid,
             lease_owner(message),
             message.task_name,

@@ -17,10 +17,11 @@ from alsek.core.broker.effects import (
     RetainEffect,
     SetEffect,
     effect_commands,
+    effect_keys,
     encode_effects,
 )
 from alsek.core.broker.scripts import get_script
-from alsek.core.message import Message
+from alsek.core.message import Message, carried_options
 from alsek.core.run_timing import run_ms
 from alsek.core.steps.ops import Command, Request, RoundTrip, ScriptCall, batched
 from alsek.storage.backends.base import BaseBackend
@@ -66,10 +67,21 @@ class BrokerCalls:
     def _full(self, short_name: str) -> str:
         return f"{self._prefix}{short_name}"
 
-    def _script(self, name: str, route_queue: str, *args: str | int | float) -> ScriptCall:
-        """A script call routed to ``route_queue``'s slot; ARGV = prefix, now, *args."""
-        route = self._full(keys.tasks_key(route_queue))
-        return ScriptCall(get_script(name), (route,), (self._prefix, utcnow_timestamp_ms(), *args))
+    def _script(
+        self,
+        name: str,
+        route_queue: str,
+        *args: str | int | float,
+        declared: Sequence[str] = (),
+        now: int | None = None,
+    ) -> ScriptCall:
+        """A script call routed to ``route_queue``'s slot; KEYS = that queue's own keys and the
+        ``declared`` ones (full names: every key the script touches), ARGV = prefix, now,
+        *args."""
+        own = (self._full(short) for short in keys.queue_keys(route_queue))
+        names = tuple(dict.fromkeys((*own, *declared)))
+        now = utcnow_timestamp_ms() if now is None else now
+        return ScriptCall(get_script(name), names, (self._prefix, now, *args))
 
     def _write(self, *requests: Request) -> RoundTrip:
         """A round trip of writes that decide a message's fate: batched, and waiting for
@@ -77,9 +89,65 @@ class BrokerCalls:
         replicas = (self.wait_replicas, self.wait_timeout_ms) if self.wait_replicas else None
         return batched(*requests, replicas=replicas)
 
-    def _queue_script(self, name: str, queue: str, *args: str | int | float) -> ScriptCall:
+    def _queue_script(
+        self,
+        name: str,
+        queue: str,
+        *args: str | int | float,
+        declared: Sequence[str] = (),
+        now: int | None = None,
+    ) -> ScriptCall:
         """A script call about one queue; ARGV = prefix, now, queue, *args."""
-        return self._script(name, queue, queue, *args)
+        return self._script(name, queue, queue, *args, declared=declared, now=now)
+
+    def _task_keys(self, queue: str, task_name: str | None) -> list[str]:
+        """Full names of a task's keys in ``queue`` (none for an unknown task)."""
+        return [self._full(name) for name in keys.task_keys(queue, task_name)] if task_name else []
+
+    def _message_keys(self, queue: str, uuid: str, task_name: str | None) -> list[str]:
+        """Full names of every key a script changing one message may touch: its own (body,
+        lease, revocation flag, dead letter) and its task's."""
+        own = [self._full(name) for name in keys.message_keys(queue, uuid)]
+        lease = f"lock:{self._full(keys.lease_name(queue, uuid))}"
+        return [*own, lease, *self._task_keys(queue, task_name)]
+
+    def _held_keys(self, message: Message) -> list[str]:
+        """Keys that finishing ``message`` may touch, named by the options it carries: the
+        unique key it holds (``release_unique`` in lib.lua), and the completion callback its
+        group submits when its ack counts the group down to 0 (``group_member_done``)."""
+        carried = carried_options(message)
+        names = []
+        if carried.get("unique"):
+            names.append(self.unique_key(message.queue, carried["unique"]["key"]))
+        if carried.get("group_callback"):
+            queue, task_name, uuid = carried["group_callback"]
+            names += [self._full(name) for name in keys.queue_keys(queue)]
+            names += self._message_keys(queue, uuid, task_name)
+            if not self.one_queue_per_call:
+                names.append(self._full(keys.uuid_key(uuid)))
+        return names
+
+    def _counted_keys(self, queue: str, now: int) -> list[str]:
+        """Full names of the throughput hashes an attempt ending at ``now`` counts in."""
+        return [self._full(name) for name in keys.throughput_keys(queue, now)]
+
+    def _message_script(
+        self,
+        name: str,
+        message: Message,
+        *args: str | int | float,
+        effects: Sequence[Effect] = (),
+        counted: bool = False,
+    ) -> ScriptCall:
+        """A script call about one message (ARGV = prefix, now, queue, *args) declaring its
+        keys, its effects' keys and, when it ``counted`` an attempt, the throughput hashes."""
+        now = utcnow_timestamp_ms()
+        queue = message.queue
+        declared = self._message_keys(queue, message.uuid, message.task_name)
+        declared += self._held_keys(message) + effect_keys(effects)
+        if counted:
+            declared += self._counted_keys(queue, now)
+        return self._queue_script(name, queue, *args, declared=declared, now=now)
 
     def revocation_channel(self, queue: str) -> str:
         """Pub/sub channel announcing the uuid of every revoked message of ``queue`` (in the
@@ -188,15 +256,22 @@ class BrokerCalls:
         self,
         queue: str,
         uuid: str,
+        task_name: str,
         owner: str,
         body: str,
         reason: str,
         effects: Sequence[Effect],
         run_ms: str = "-1",
+        held: Sequence[str] = (),
     ) -> ScriptCall:
         """Dead-letter a message (with ``reason``) if ``owner`` may, counting it as failed
         after a run of ``run_ms`` (``-1``: unrun); see ``fail.lua``."""
         ttl = self.dlq_ttl or 0
+        now = utcnow_timestamp_ms()
+        declared = [*self._message_keys(queue, uuid, task_name), *held, *effect_keys(effects)]
+        declared += self._counted_keys(queue, now)
+        encoded = encode_effects(effects)
         return self._queue_script(
-            "fail", queue, uuid, owner, body, reason, ttl, run_ms, *encode_effects(effects)
-        )
+            "fail", queue, uuid, owner, body, reason, ttl, run_ms, *encoded,
+            declared=declared, now=now,
+        )  # fmt: skip

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from alsek.core.broker import keys
-from alsek.core.broker.effects import Effect, encode_effects
+from alsek.core.broker.effects import Effect, effect_keys, encode_effects
 from alsek.core.broker.registry import RegistrySteps
 from alsek.core.broker.replies import check_reply
 from alsek.core.broker.submit import check_ttl, limit_effects
@@ -100,6 +100,8 @@ class DeadLetterSteps(RegistrySteps):
             **({"backoff_settings": backoff_settings} if backoff_settings is not None else {}),
         )
         effects, beside = self._recording(fresh, effects, ttl)
+        declared = [*self._message_keys(fresh.queue, fresh.uuid, fresh.task_name)]
+        declared += effect_keys(effects)
         request = self._queue_script(
             "requeue",
             fresh.queue,
@@ -110,6 +112,7 @@ class DeadLetterSteps(RegistrySteps):
             self._encode_body(fresh),
             ttl,
             *encode_effects([*effects, *limit_effects(fresh)]),
+            declared=declared,
         )
         [reply, *_] = yield self._write(request, *beside)
         check_reply(reply, message, "requeue")
@@ -119,5 +122,20 @@ class DeadLetterSteps(RegistrySteps):
         queues = yield from self._queue_list_steps(queue)
         if not queues:
             return 0
-        replies = yield batched(*(self._queue_script("purge_dlq", name) for name in queues))
+        # What to delete is read first, so that the script declares every key it deletes; a
+        # message dead-lettered between the read and the call is left to the next purge.
+        reads = yield batched(
+            *(self._dlq_index_call(name, -1) for name in queues),
+            *(("SMEMBERS", self._full(keys.tasks_key(name))) for name in queues),
+        )
+        calls = []
+        for name, (_, uuids), tasks in zip(queues, reads, reads[len(queues) :]):
+            declared = [self._full(keys.dlq_key(name, uuid)) for uuid in uuids]
+            for task in sorted(tasks):
+                declared.append(self._full(keys.task_index_key(name, task, "dlq")))
+            calls.append(
+                self._queue_script("purge_dlq", name, len(tasks), *sorted(tasks), *uuids,
+                                   declared=declared)
+            )  # fmt: skip
+        replies = yield batched(*calls)
         return sum(int(count) for count in replies)

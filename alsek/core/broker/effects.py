@@ -232,6 +232,20 @@ def encode_effects(effects: Iterable[Effect]) -> list[str | int | float]:
     return [count, *encoded]
 
 
+def effect_keys(effects: Iterable[Effect]) -> list[str]:
+    """The keys ``effects`` touch (publishes name a channel, no key), for the KEYS of the
+    script that applies them. A group's count-down also reads its callback (``:callback``);
+    the callback message it may submit is not named here (see docs/redis-layout.md)."""
+    names: list[str] = []
+    for effect in effects:
+        if isinstance(effect, (PublishEffect, LimitEffect)):
+            continue  # a channel, no key; the message's own hash, declared with the message
+        names.append(effect.key)
+        if isinstance(effect, GroupMemberDoneEffect):
+            names.append(f"{effect.key}:callback")
+    return names
+
+
 def encode_claim_status(status: ClaimStatus | None) -> list[str | int]:
     """ARGV slice describing the per-claim status write (empty template: none)."""
     if status is None:

@@ -1,8 +1,10 @@
 """Where the engine keeps things in Redis: short key names (the backend adds ``{namespace}:``).
 
 Every key of one queue carries the hash tag ``{queue}``, so the scripts that touch a queue touch
-one Redis Cluster slot. The Lua library (``scripts/lib.lua``) builds the same names; see
-``docs/redis-layout.md`` for the whole layout.
+one Redis Cluster slot. Every key a script touches is declared in its KEYS, named here
+(``queue_keys``, ``task_keys``, ``message_keys``, ``throughput_keys``); the Lua library
+(``scripts/lib.lua``) builds the same names, and the tests run each script as an ACL user allowed
+exactly those keys. See ``docs/redis-layout.md`` for the whole layout.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from redis.crc import key_slot
 #: The namespace's queue registry and its wake list share one hash tag (one Cluster slot).
 QUEUE_REGISTRY = "registry:{queues}"
 QUEUE_REGISTRY_WAKE = "registry:{queues}:wake"
+#: When each queue was last registered (sorted set, same slot).
+QUEUE_REGISTRY_SEEN = "registry:{queues}:seen"
 #: Separates the fields of a uuid record (``uuid_record``); never part of a name.
 UUID_RECORD_SEPARATOR = "\x1f"
 #: How long a wake token waits for a consumer (``WAKE_TTL_MS`` in ``scripts/lib.lua``).
@@ -73,10 +77,49 @@ def dlq_key(queue: str, uuid: str) -> str:
     return f"{queue_base(queue)}:dlq:{uuid}"
 
 
+def seq_key(queue: str) -> str:
+    """Counter giving each submitted message its place (FIFO within a priority)."""
+    return f"{queue_base(queue)}:seq"
+
+
+def requests_key(queue: str) -> str:
+    """Sorted set of recent submit request ids (a re-sent submit changes nothing)."""
+    return f"{queue_base(queue)}:requests"
+
+
 def paused_key(queue: str) -> str:
     """Flag set while ``queue`` is paused (no pool claims from it); no TTL: an operator's
     decision stays until it is undone."""
     return f"{queue_base(queue)}:paused"
+
+
+def queue_keys(queue: str) -> list[str]:
+    """The keys of ``queue`` itself that the scripts changing its messages may touch."""
+    return [
+        tasks_key(queue),
+        delayed_key(queue),
+        leases_key(queue),
+        wake_key(queue),
+        seq_key(queue),
+        requests_key(queue),
+        dlq_index_key(queue),
+        paused_key(queue),
+    ]
+
+
+def task_keys(queue: str, task_name: str) -> list[str]:
+    """The keys of task ``task_name`` in ``queue``: its ready set and its index mirrors."""
+    return [
+        ready_key(queue, task_name),
+        *(task_index_key(queue, task_name, index) for index in ("delayed", "leases", "dlq")),
+        served_key(queue, task_name),
+    ]
+
+
+def message_keys(queue: str, uuid: str) -> list[str]:
+    """The keys of message ``uuid`` (its body, revocation flag and dead letter); its lease is
+    ``lock:`` + the full name of ``lease_name``, added by the caller who knows the namespace."""
+    return [message_key(queue, uuid), revoked_key(queue, uuid), dlq_key(queue, uuid)]
 
 
 def task_index_key(queue: str, task_name: str, index: str) -> str:
@@ -130,6 +173,15 @@ def throughput_key(queue: str, step: str, start_ms: int) -> str:
     ``start_ms`` (server time): fields ``outcome|bucket`` (the queue) and
     ``outcome|bucket|task``."""
     return f"{queue_base(queue)}:throughput:{step}:{start_ms}"
+
+
+def throughput_keys(queue: str, now_ms: int) -> list[str]:
+    """The throughput hashes an attempt of ``queue`` ending at ``now_ms`` counts in (one per
+    step). ``now_ms`` is the caller's clock (ARGV[2] of the script): the caller declares them."""
+    return [
+        throughput_key(queue, step, now_ms - now_ms % length)
+        for step, length in THROUGHPUT_STEP_MS.items()
+    ]
 
 
 def group_key(queue: str, group_id: str) -> str:

@@ -55,8 +55,9 @@ class RegistrySteps(BrokerCalls):
 
     def _registry_script(self, name: str, *args: str | int | float) -> ScriptCall:
         """A script call routed to the registry's slot; ARGV = prefix, now, *args."""
-        route = (self._full(keys.QUEUE_REGISTRY),)
-        return ScriptCall(get_script(name), route, (self._prefix, utcnow_timestamp_ms(), *args))
+        names = (keys.QUEUE_REGISTRY, keys.QUEUE_REGISTRY_SEEN, keys.QUEUE_REGISTRY_WAKE)
+        declared = tuple(self._full(name) for name in names)
+        return ScriptCall(get_script(name), declared, (self._prefix, utcnow_timestamp_ms(), *args))
 
     def _queues_steps(self) -> Steps[list[str]]:
         """The registered queues, sorted, after forgetting those left empty (see above)."""
@@ -70,7 +71,17 @@ class RegistrySteps(BrokerCalls):
 
     def _forget_steps(self, candidates: Sequence[str]) -> Steps[list[str]]:
         """Forget those of ``candidates`` that hold nothing; returns them."""
-        empty = yield batched(*(self._queue_script("forget_queue", q) for q in candidates))
+        # Its task set is read first, so that the script declares each task's ready set; a
+        # task it does not name (new since the read) keeps the queue (see forget_queue.lua).
+        task_sets = yield batched(
+            *(("SMEMBERS", self._full(keys.tasks_key(q))) for q in candidates)
+        )
+        calls = []
+        for queue, tasks in zip(candidates, task_sets):
+            names = sorted(tasks)
+            ready = [self._full(keys.ready_key(queue, task)) for task in names]
+            calls.append(self._queue_script("forget_queue", queue, *names, declared=ready))
+        empty = yield batched(*calls)
         args: list[str | int | float] = [REGISTRY_IDLE_MS, len(candidates)]
         for queue, flag in zip(candidates, empty):
             args += [queue, int(flag)]

@@ -14,7 +14,13 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from alsek.core.broker import keys
-from alsek.core.broker.effects import Effect, LimitEffect, effect_commands, encode_effects
+from alsek.core.broker.effects import (
+    Effect,
+    LimitEffect,
+    effect_commands,
+    effect_keys,
+    encode_effects,
+)
 from alsek.core.broker.registry import RegistrySteps
 from alsek.core.broker.replies import EXISTS, REVOKED, REVOKED_ADVICE
 from alsek.core.message import Message
@@ -204,12 +210,30 @@ class SubmitSteps(RegistrySteps):
         record_ttl = 0 if self.one_queue_per_call else ttl + (self.dlq_ttl or 0)
         args: list[str | int | float] = [ttl, request_id or uuid.uuid4().hex, record_ttl]
         args.append(len(chunk))
+        declared: list[str] = []
         for index in chunk:
             message, body, ready_at = prepared[index]
-            args += [message.task_name, message.uuid, message.priority, ready_at, body]
             own = effects[index] if effects is not None else ()
-            args += encode_effects([*own, *limit_effects(message)])
-        return self._queue_script("submit", queue, *args)
+            args += [message.task_name, message.uuid, message.priority, ready_at, body]
+            own = [*own, *limit_effects(message)]
+            args += encode_effects(own)
+            declared += self._submitted_keys(message, own, bool(record_ttl))
+        return self._queue_script("submit", queue, *args, declared=declared)
+
+    def _submitted_keys(
+        self, message: Message, effects: Sequence[Effect], recorded: bool
+    ) -> list[str]:
+        """The keys a submit of ``message`` may touch: its body and revocation flag, its task's
+        ready and delayed sets, its effects' keys, and its uuid record when the script writes
+        it. A debounced unique key's waiting holder, found in data, is not among them (see
+        docs/redis-layout.md)."""
+        queue, uid = message.queue, message.uuid
+        names = [self._full(keys.message_key(queue, uid)), self._full(keys.revoked_key(queue, uid))]
+        names += self._task_keys(queue, message.task_name)[:2]
+        names += effect_keys(effects)
+        if recorded:
+            names.append(self._full(keys.uuid_key(uid)))
+        return names
 
     def _next_message_calls(self, message: Message, effects: Sequence[Effect]) -> list[Request]:
         """Requests submitting ``message`` (the next of a callback chain) within another

@@ -10,10 +10,12 @@ a server loading its data, a blocking call unblocked by a role change). The send
 as ``RedisUnavailableError``, so they are waited out like any outage, never taken for the
 operation's own answer.
 
-A script that meets a key its node no longer serves (a slot half-way through a migration) is
-refused at that command, after its earlier writes: only a script that declares every key it
-touches is refused before it starts (TRYAGAIN). Until alsek's scripts do, resharding a busy
-queue's slot can leave an operation half-applied; see ``docs/scaling.md``.
+A script that declares every key it touches is refused before it starts while its keys are
+split between the two nodes of a slot half-way through a migration (TRYAGAIN), or sent on by
+ASK; redis-py tries again a few times, then gives up with ``ClusterError`` ("TTL exhausted"),
+which is waited out here like any outage. A script that meets an undeclared key the node no
+longer serves is refused at that command, after its earlier writes: the scripts that still
+have such keys are listed in ``docs/redis-layout.md``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import redis
 from redis.exceptions import (
     ClusterDownError,
+    ClusterError,
     ReadOnlyError,
     RedisClusterUnreachableError,
     ResponseError,
@@ -42,12 +45,12 @@ class RedisUnavailableError(redis.ConnectionError):
 REDIS_OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 #: Replies (errors) and client errors that mean "this server cannot serve this now".
-_UNAVAILABLE_REPLIES = (ReadOnlyError, ClusterDownError, TryAgainError)
+_UNAVAILABLE_REPLIES = (ReadOnlyError, ClusterDownError, TryAgainError, ClusterError)
 _UNAVAILABLE_PREFIXES = ("UNBLOCKED", "LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN")
 #: A script touching a key its node no longer serves (a slot half-way through a migration):
 #: Valkey's words, and Redis 7's.
 _UNAVAILABLE_FRAGMENTS = ("access a non local key", "a key that doesn't belong to the slot")
-CLUSTER_UNAVAILABLE_ERRORS = (SlotNotCoveredError, RedisClusterUnreachableError)
+CLUSTER_UNAVAILABLE_ERRORS = (SlotNotCoveredError, RedisClusterUnreachableError, ClusterError)
 
 #: Pauses (ms, first and cap) of a broker operation finishing a message: short, because the
 #: message's lease runs out meanwhile.

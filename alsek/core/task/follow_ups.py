@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from copy import deepcopy
 from typing import Any
 
-from alsek.core.message import Message
+from alsek.core.message import Message, carried_options
 from alsek.core.task.message_options import METADATA_KEY
 from alsek.utils.temporal import utcnow_timestamp_ms
 
@@ -56,13 +56,6 @@ RESULT_KWARG = "result"
 FAILURE_KWARGS = ("exception_type", "exception_message")
 
 _HANDLER_NAMESPACE = uuid_module.UUID("6f1c1f4e-7a59-4d5e-9a53-0c1d7b1e2a40")
-
-
-def carried_options(message: Message) -> Mapping[str, Any]:
-    """The options ``message`` carries in its metadata (empty when none)."""
-    metadata = message.metadata
-    carried = metadata.get(METADATA_KEY) if metadata else None
-    return carried or {}
 
 
 def split_workflow_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from alsek.core.message import Message
+from alsek.core.message import OPTIONS_METADATA_KEY, Message
 from alsek.exceptions import RateLimitExceeded, Retry
 from alsek.utils.temporal import utcnow_timestamp_ms
 
@@ -43,8 +43,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Where a message carries its overrides.
-METADATA_KEY = "alsek.options"
+#: Where a message carries its overrides (defined with the message).
+METADATA_KEY = OPTIONS_METADATA_KEY
 #: The options a message may override.
 MESSAGE_OPTIONS = ("max_age", "throws", "retry_when")
 

@@ -110,6 +110,11 @@ class Group(GroupStep):
             else:
                 task.check_role(member, "step")
         completion = self.completion
+        first = completion.first if isinstance(completion, Pipeline) else completion
+        if first is not None:
+            # The ack that counts the group down to 0 submits it: it declares its keys.
+            for tail in self.tails:
+                with_option(tail, "group_callback", [first.queue, first.task_name, first.uuid])
         if isinstance(completion, Pipeline):
             completion._link()
             return tasks, key, completion.first

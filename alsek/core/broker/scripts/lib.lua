@@ -1,7 +1,11 @@
 -- Shared by every alsek script: it is prepended to each operation's body when loaded.
 -- Conventions: ARGV[1] is the namespace prefix ("alsek:"), ARGV[2] the caller's clock in ms.
--- KEYS[1] only routes the call (Redis Cluster); every key is built here from the queue name,
--- and all keys of one queue share the hash tag "{queue}", so one script touches one slot.
+-- KEYS declares every key the call may touch (the client names them: core/broker/keys.py);
+-- KEYS[1] routes it (Redis Cluster). The builders below make the same names from the queue, so
+-- a script reads as before, and the tests run each call as an ACL user allowed exactly its
+-- KEYS (tests/engine/test_declared_keys.py). All keys of one queue share the hash tag
+-- "{queue}", so one script touches one slot. Scripts still touching keys found in data, not
+-- declared: see docs/redis-layout.md ("Declared keys").
 --
 -- Time is Redis's: NOW is read from TIME, so hosts with skewed clocks agree on when a message
 -- is due or a lease expires. The caller's clock only translates the times it sends (a ready_at
@@ -571,13 +575,14 @@ local function run_bucket(run_ms)
 end
 
 -- Count one ended attempt of task t in queue q: four HINCRBY, and a PEXPIREAT when a hash is
--- new (its first field reaches 1). run_ms: the run's length in ms, '-1' when there was no run,
+-- new (its first field reaches 1). The step is the caller's (CALLER_NOW): it declared these
+-- hashes (keys.throughput_keys), so hosts' skew only moves a count into a neighbouring step. run_ms: the run's length in ms, '-1' when there was no run,
 -- '' when this is no attempt's end (an operator's remove): then nothing is counted.
 local function count_outcome(q, t, outcome, run_ms)
   if run_ms == '' or not t or t == '' then return end
   local fields = outcome .. '|' .. run_bucket(run_ms)
   for _, step in ipairs(THROUGHPUT_STEPS) do
-    local start = NOW - NOW % step[2]
+    local start = CALLER_NOW - CALLER_NOW % step[2]
     local key = throughput_key(q, step[1], start)
     if redis.call('HINCRBY', key, fields, 1) == 1 then
       redis.call('PEXPIREAT', key, start + step[3])

@@ -1,7 +1,11 @@
--- Delete up to `limit` waiting messages of a queue: its ready ones (`ready`) or those waiting
--- for their ready time (`delayed`). Leased (running) messages are left to finish.
--- ARGV: prefix, now, queue, state, limit. Returns {deleted, more (1 when some are left)}.
-local q, state, limit = ARGV[3], ARGV[4], tonumber(ARGV[5])
+-- Delete waiting messages of a queue that the caller read just before (it declares their keys):
+-- its ready ones (`ready`: task and ready-set member pairs) or those waiting for their ready
+-- time (`delayed`: uuids). Only an entry still where it was read is deleted: one claimed since
+-- is left to run, and one that arrived since is left to the next call.
+-- ARGV: prefix, now, queue, state, n_tasks, the queue's task names, then the entries.
+-- Returns {deleted, more (1 when some are left)}.
+local q, state, n_tasks = ARGV[3], ARGV[4], tonumber(ARGV[5])
+local first = 6 + n_tasks
 local deleted = 0
 local function drop(u)
   unindex(q, u)
@@ -9,25 +13,17 @@ local function drop(u)
 end
 local more = 0
 if state == 'ready' then
-  for _, t in ipairs(redis.call('SMEMBERS', tasks_key(q))) do
-    local key = ready_key(q, t)
-    while deleted < limit do
-      local batch = math.min(limit - deleted, DEL_KEYS_PER_CALL)
-      local members = redis.call('ZRANGE', key, 0, batch - 1)
-      if #members == 0 then break end
-      for _, m in ipairs(members) do drop(uuid_of(m)) end
-      redis.call('ZREM', key, unpack(members))  -- entries whose body had expired too
-    end
-    if redis.call('EXISTS', key) == 1 then more = 1 end
+  for k = first, #ARGV, 2 do
+    -- an entry whose body had expired is removed too (its DEL counts nothing)
+    if redis.call('ZREM', ready_key(q, ARGV[k]), ARGV[k + 1]) == 1 then drop(uuid_of(ARGV[k + 1])) end
+  end
+  for k = 6, first - 1 do
+    if redis.call('EXISTS', ready_key(q, ARGV[k])) == 1 then more = 1 end
   end
 elseif state == 'delayed' then
   local index = delayed_key(q)
-  while deleted < limit do
-    local batch = math.min(limit - deleted, DEL_KEYS_PER_CALL)
-    local members = redis.call('ZRANGE', index, 0, batch - 1)
-    if #members == 0 then break end
-    for _, u in ipairs(members) do drop(u) end
-    redis.call('ZREM', index, unpack(members))
+  for k = first, #ARGV do
+    if redis.call('ZREM', index, ARGV[k]) == 1 then drop(ARGV[k]) end
   end
   more = redis.call('EXISTS', index)
 else
