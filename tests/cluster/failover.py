@@ -266,9 +266,21 @@ def check_master_killed(run: FailoverRun, figures: Figures, wait_replicas: int) 
     assert figures.messages == MESSAGES
     assert figures.resume_seconds is not None, run.details()
     if wait_replicas:
-        assert figures.lost == 0, run.details()
+        assert figures.lost == 0, _lost_details(run, figures)
         assert figures.duplicated_after_fault == 0
         assert figures.duplicated <= len(FailoverRun.KINDS) * FailoverRun.CAPACITY
+
+
+def _lost_details(run: FailoverRun, figures: Figures) -> str:
+    """Why messages may have been lost: a failover outliving the pools' leases says so."""
+    lease_seconds = settings.LEASE_TTL_MS / 1000
+    outlived = (
+        f"the failover ({figures.fault_seconds} s) outlived the pools' lease ({lease_seconds} s)"
+        f": see failwork.settings.LEASE_TTL_MS\n"
+        if figures.fault_seconds >= lease_seconds
+        else ""
+    )
+    return outlived + run.details()
 
 
 def run_with(runner: Any, *args: Any, **kwargs: Any) -> Figures:
