@@ -17,7 +17,7 @@ QUEUES = tuple(f"failover-{index}" for index in range(6))
 #: client can reach the promoted replica, for every message in flight at the kill, and so does
 #: the reply of a claim whose answer the kill cut off (Redis keeps it for one lease). With the
 #: tasks' ``max_retries=0`` each such lease is then a message failed for good as "worker lost",
-#: run or not (issue 13: 16 messages claimed just before a kill, never started, dead-lettered).
+#: run or not (the loss issue 13 reports: messages claimed before a kill, never started, failed).
 #: That tests a lease no deployment should choose, not the failover (the default is 30 s).
 LEASE_TTL_MS = 10_000
 #: How long a task works, so that attempts are in flight when a master dies.
