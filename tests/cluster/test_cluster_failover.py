@@ -27,7 +27,7 @@ def test_a_killed_master_loses_nothing_acknowledged_with_wait_replicas(
 ) -> None:
     run = failover_run(cluster_url(cluster_servers), wait_replicas)
     fault = kill_and_restart(cluster_servers, for_key=f"{{{BUSY}}}")
-    figures = run.run("cluster: master killed", fault, BUSY)
+    figures = run.run("cluster: master killed", fault, BUSY, dead_queues=(BUSY,))
     check_master_killed(run, figures, wait_replicas)
 
 

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from alsek.core.backoff import LinearBackoff
-from alsek.core.broker import AsyncBroker, Broker
+from alsek.core.broker import AsyncBroker, Broker, ClaimSource
 from alsek.core.consumer import AsyncConsumer, Consumer, dedup_messages
 from alsek.core.message import Message
 from alsek.storage.backends.redis.asyncio import AsyncRedisBackend
@@ -263,3 +263,34 @@ def test_consumer_given_task_names_claims_only_theirs_best_priority_first(
 def test_consumer_refuses_an_empty_list_of_task_names(sync_broker: Broker) -> None:
     with pytest.raises(ValueError, match="task_names is empty"):
         Consumer(sync_broker, subset=["q"], task_names=[])
+
+
+def test_a_claim_whose_reply_was_lost_is_sent_again_while_redis_keeps_its_reply(
+    sync_broker: Broker,
+) -> None:
+    """Issue 13: Redis keeps a claim's reply for one lease. A consumer whose claim ran but whose
+    reply was lost (a master killed, a connection cut) re-sends it with the same request id; it
+    must do so within that lease however long the outage, or the claimed messages stay leased
+    to nobody and are later counted as lost attempts that never started."""
+    consumer = Consumer(sync_broker, subset=["lost-reply"], lease_ttl=2_000)
+    submitted = [Message("work", queue="lost-reply", args=(i,)) for i in range(3)]
+    sync_broker.submit_many(submitted)
+    # The first attempt: Redis ran it under the consumer's request id; its reply never came.
+    request_id = consumer._next_request_id()
+    ran = sync_broker.claim(
+        [ClaimSource("lost-reply")],
+        3,
+        consumer.owner_id,
+        lease_ttl=consumer.lease_ttl,
+        request_id=request_id,
+    )
+    assert len(ran.messages) == 3
+    # A long outage: however many attempts fail, the consumer never waits longer than a
+    # quarter of its lease before the next one.
+    outage = redis.ConnectionError("Connection closed by server.")
+    pauses = [consumer._outage.failed(outage, consumer.lease_ttl) for _ in range(12)]
+    assert max(pauses) <= consumer.lease_ttl // 4, pauses
+    # The re-sent claim gets the first attempt's messages, not a lost attempt on them.
+    again = consumer.claim(3)
+    assert [m.uuid for m in again.messages] == [m.uuid for m in ran.messages]
+    assert all(m.retries == 0 and m.exception_details is None for m in again.messages)

@@ -47,7 +47,7 @@ class AsyncConsumer(BaseConsumer):
 
     async def pause_for_outage(self, error: Exception) -> None:
         """Wait before retrying after a Redis connection error (logged once per outage)."""
-        await self.stop_signal.async_wait(self._outage.failed(error) / 1000)
+        await self.stop_signal.async_wait(self._outage.failed(error, self.lease_ttl) / 1000)
 
     def stream(self) -> AsyncIterator[Message]:
         """Yield claimed messages one at a time until a stop signal; survives Redis outages."""

@@ -3,7 +3,9 @@
 A consumer claims the best ready messages of its subset under leases. When there is nothing to
 claim it blocks on Redis (the wake list that submits push to) for no longer than the time until
 the next delayed message or lease expiry is due, and never longer than its ``backoff`` allows.
-While Redis is unreachable it pauses between attempts, and says so once.
+While Redis is unreachable it pauses between attempts (never longer than a quarter of its
+lease, so that a claim whose reply was lost is re-sent while Redis keeps that reply), and says
+so once.
 
 Claiming, waiting for work and streaming are steps (``alsek.core.steps``) that invoke the
 broker; ``Consumer`` runs them with the blocking driver, ``AsyncConsumer`` with the asyncio one
@@ -90,18 +92,35 @@ def _validate_task_names(task_names: Iterable[str] | None) -> tuple[str, ...] | 
     return tuple(names)
 
 
+#: The longest pause between a consumer's attempts during an outage, in parts of its lease
+#: (a quarter). Redis keeps a claim's reply for one lease from the claim: a claim whose reply
+#: was lost (Redis ran it, then the connection or the master died) must be re-sent within that
+#: lease, or its messages stay leased to nobody until the lease expires, and a lost attempt is
+#: counted against them though they never started (issue 13). A pool's renewals ride the same
+#: pauses and must also land before its leases run out.
+OUTAGE_PAUSE_LEASE_PARTS = 4
+
+
+def outage_pause_cap_ms(lease_ttl: int) -> int:
+    """The longest pause (ms) between attempts of a consumer whose lease is ``lease_ttl`` ms."""
+    first, cap = CLAIM_OUTAGE_PAUSES_MS
+    return max(min(cap, lease_ttl // OUTAGE_PAUSE_LEASE_PARTS), first)
+
+
 class _OutageLog:
     """Logs a Redis outage once when it starts and once when it ends; paces the retries."""
 
     def __init__(self) -> None:
         self.failures = 0
 
-    def failed(self, error: Exception) -> int:
-        """Record a failed attempt; return how long (ms) to wait before the next one."""
+    def failed(self, error: Exception, lease_ttl: int) -> int:
+        """Record a failed attempt; return how long (ms) to wait before the next one: doubling,
+        but never past a quarter of the lease (``outage_pause_cap_ms``)."""
         if self.failures == 0:
             log.warning("Redis is unreachable (%s); retrying until it is back", error)
         self.failures += 1
-        return outage_pause_ms(self.failures - 1, CLAIM_OUTAGE_PAUSES_MS)
+        pauses = (CLAIM_OUTAGE_PAUSES_MS[0], outage_pause_cap_ms(lease_ttl))
+        return outage_pause_ms(self.failures - 1, pauses)
 
     def succeeded(self) -> None:
         """Record a successful call, logging the recovery if there was an outage."""

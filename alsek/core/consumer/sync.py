@@ -47,7 +47,7 @@ class Consumer(BaseConsumer):
 
     def pause_for_outage(self, error: Exception) -> None:
         """Wait before retrying after a Redis connection error (logged once per outage)."""
-        self.stop_signal.wait(self._outage.failed(error))
+        self.stop_signal.wait(self._outage.failed(error, self.lease_ttl))
 
     def stream(self) -> Iterator[Message]:
         """Yield claimed messages one at a time until a stop signal; survives Redis outages."""
