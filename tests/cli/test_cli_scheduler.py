@@ -95,6 +95,16 @@ def test_two_schedulers_yield_one_message_per_tick(
         for _ in range(2)
     ]
     try:
+        # Both replicas must be scheduling before the ticks are counted: one alone can make
+        # the ticks while the other is still importing (a loaded machine), and a SIGTERM then
+        # finds it without its handler.
+        for replica in replicas:
+            eventually(
+                lambda replica=replica: "Scheduler online" in replica.stderr(),
+                timeout=60,
+                interval=0.1,
+                what="a replica online",
+            )
 
         def ticks_of_both_tasks() -> bool:
             counts = Counter(name for name, _, _ in set(submitted(redis_client, namespace)))

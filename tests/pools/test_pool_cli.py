@@ -25,7 +25,7 @@ def test_the_command_serves_a_package_until_sigterm(lab: Lab) -> None:
     assert pool.wait(15) == 0, pool.output()
     assert all(lab.tracker.get(m).value is TaskStatus.SUCCEEDED for m in messages)
     log = pool.stderr()
-    assert "Queue 'cli': add, sleepy, slow_first" in log
+    assert "Queue 'cli': add, gauged, sleepy, slow_first" in log
     assert "Traceback" not in log
 
 

@@ -46,7 +46,9 @@ def dashboard(ops: ModuleType) -> Iterator[str]:
 
 
 def _text(driver: Any, element_id: str) -> str:
-    return str(driver.find_element(By.ID, element_id).text)
+    """The element's text, read again if the page's live refresh replaced the element between
+    finding it and reading it."""
+    return str(wait_for(lambda: driver.find_element(By.ID, element_id).text or " ")).strip()
 
 
 def _button(driver: Any, label: str) -> Any:
