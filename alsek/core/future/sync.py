@@ -36,7 +36,6 @@ from alsek.core.message import Message
 from alsek.core.middleware import call_before_process, hooks_of
 from alsek.core.run_timing import mark_run_ended, mark_run_started
 from alsek.core.status.types import TaskStatus
-from alsek.core.steps.drivers import run
 from alsek.core.task.base import BaseTask
 from alsek.exceptions import WorkerLostError
 from alsek.utils.environment import set_alsek_worker_pool_env_var
