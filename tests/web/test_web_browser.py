@@ -152,6 +152,33 @@ def test_requeue_and_delete_from_the_dead_letter_queue(
     assert (stats.ready, stats.dead) == (3, 0)
 
 
+def test_the_dead_letter_page_follows_new_letters_but_not_under_a_ticked_box(
+    driver: Any, dashboard: str, ops: ModuleType
+) -> None:
+    [first] = states.dead(ops, 1)
+    driver.get(dashboard + "/dead")
+    assert _text(driver, "dead-heading") == "Every queue: 1 dead letter(s)"
+    [second] = states.dead(ops, 1)
+    # No reload: the heading and the list follow the queue.
+    wait_for(
+        lambda: _text(driver, "dead-heading") == "Every queue: 2 dead letter(s)",
+        what="the heading's new count",
+    )
+    wait_for(lambda: second.uuid in _text(driver, "dead-letters"), what="the new letter listed")
+    assert first.uuid in _text(driver, "dead-letters")
+    assert _button(driver, "Requeue all (2)")
+    # A ticked box: the list (and the ticks) stay as they are; the heading still follows.
+    driver.find_element(By.CSS_SELECTOR, f"input[value='{first.uuid}']").click()
+    driver.find_element(By.TAG_NAME, "h1").click()  # the box loses the focus, keeps its tick
+    [third] = states.dead(ops, 1)
+    wait_for(
+        lambda: _text(driver, "dead-heading") == "Every queue: 3 dead letter(s)",
+        what="the heading's count under a ticked box",
+    )
+    assert third.uuid not in _text(driver, "dead-letters")
+    assert driver.find_element(By.CSS_SELECTOR, f"input[value='{first.uuid}']").is_selected()
+
+
 def test_read_only_shows_no_action_and_auth_refuses_strangers(driver: Any, ops: ModuleType) -> None:
     states.dead(ops, 1)
     with served(create_app(ops.broker, read_only=True, refresh_ms=REFRESH_MS)) as base:
