@@ -23,6 +23,7 @@ import re
 import shutil
 import struct
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -62,28 +63,53 @@ class _Metrics:
             # prometheus-client was imported before the pool set the directory.
             prometheus.values.ValueClass = prometheus.values.MultiProcessValue()
         # In multiprocess mode the pool's server reads the files; else the default registry
-        # holds them, for an application that serves it itself.
-        registry = None if multiprocess else prometheus.REGISTRY
-        families: dict[str, Any] = {}
-        for attribute, spec in POOL_METRICS.items():
-            name = spec.name.removesuffix("_total")
-            options: dict[str, Any] = {"labelnames": spec.labels, "registry": registry}
-            if spec.kind == "counter":
-                family = prometheus.Counter(name, spec.help, **options)
-            elif spec.kind == "gauge":
-                family = prometheus.Gauge(name, spec.help, multiprocess_mode="livesum", **options)
-            else:
-                family = prometheus.Histogram(
-                    name, spec.help, buckets=_BUCKETS[attribute], **options
-                )
-            families[attribute] = family
+        # holds them (made once per interpreter: it refuses a name twice), for an application
+        # that serves it itself.
+        families = _make_families(prometheus, None) if multiprocess else _default_families()
         self.tally = Tally(families, _BUCKETS, flush_interval)
+
+
+def _make_families(prometheus: Any, registry: Any) -> dict[str, Any]:
+    """The metric objects of ``POOL_METRICS`` by attribute, in ``registry``."""
+    families: dict[str, Any] = {}
+    for attribute, spec in POOL_METRICS.items():
+        name = spec.name.removesuffix("_total")
+        options: dict[str, Any] = {"labelnames": spec.labels, "registry": registry}
+        if spec.kind == "counter":
+            family = prometheus.Counter(name, spec.help, **options)
+        elif spec.kind == "gauge":
+            family = prometheus.Gauge(name, spec.help, multiprocess_mode="livesum", **options)
+        else:
+            family = prometheus.Histogram(name, spec.help, buckets=_BUCKETS[attribute], **options)
+        families[attribute] = family
+    return families
+
+
+_in_default_registry: dict[str, Any] = {}
+
+
+def _default_families() -> dict[str, Any]:
+    """The metric objects in prometheus-client's default registry (made on first use)."""
+    if not _in_default_registry:
+        prometheus = require_prometheus()
+        _in_default_registry.update(_make_families(prometheus, prometheus.REGISTRY))
+    return _in_default_registry
 
 
 #: The buckets of each histogram of ``POOL_METRICS``.
 _BUCKETS = {"duration": DURATION_BUCKETS_SECONDS, "queue_wait": QUEUE_WAIT_BUCKETS_SECONDS}
 
 _by_process: dict[int, _Metrics] = {}
+_making = threading.Lock()
+
+
+def _unlock_in_child() -> None:
+    """A fork while another thread held ``_making`` would leave it held in the child."""
+    global _making
+    _making = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_unlock_in_child)
 
 
 def _tally(flush_interval: float) -> Tally:
@@ -92,7 +118,12 @@ def _tally(flush_interval: float) -> Tally:
     pid = os.getpid()
     found = _by_process.get(pid)
     if found is None:
-        found = _by_process[pid] = _Metrics(flush_interval)
+        with _making:  # one per process, though its threads start runs at once
+            found = _by_process.get(pid)
+            if found is None:
+                found = _by_process[pid] = _Metrics(flush_interval)
+    if flush_interval < found.tally.interval:  # brokers of one process: the shortest wins
+        found.tally.interval = flush_interval
     return found.tally
 
 
@@ -107,7 +138,8 @@ def flush() -> None:
 def _forget_this_process() -> None:
     """Flush this process's tally and drop its metric objects (the next use makes new ones,
     in the directory then set)."""
-    found = _by_process.pop(os.getpid(), None)
+    with _making:
+        found = _by_process.pop(os.getpid(), None)
     if found is not None:
         found.tally.close()
 
