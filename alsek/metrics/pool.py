@@ -101,21 +101,25 @@ _BUCKETS = {"duration": DURATION_BUCKETS_SECONDS, "queue_wait": QUEUE_WAIT_BUCKE
 
 _by_process: dict[int, _Metrics] = {}
 _making = threading.Lock()
+#: This process's id, kept here: ``os.getpid()`` is a system call, and a run asked five times.
+_pid = os.getpid()
 
 
-def _unlock_in_child() -> None:
-    """A fork while another thread held ``_making`` would leave it held in the child."""
-    global _making
+def _in_child() -> None:
+    """After a fork: the child's id; and ``_making`` free (a fork while another thread held
+    it would leave it held in the child)."""
+    global _making, _pid
     _making = threading.Lock()
+    _pid = os.getpid()
 
 
-os.register_at_fork(after_in_child=_unlock_in_child)
+os.register_at_fork(after_in_child=_in_child)
 
 
 def _tally(flush_interval: float) -> Tally:
     """This process's tally (the metric objects are made on first use; a forked child makes
     its own)."""
-    pid = os.getpid()
+    pid = _pid
     found = _by_process.get(pid)
     if found is None:
         with _making:  # one per process, though its threads start runs at once
@@ -130,7 +134,7 @@ def _tally(flush_interval: float) -> Tally:
 def flush() -> None:
     """Write what this process counted so far to prometheus-client now (tests, a user's own
     ``/metrics`` handler; a pool flushes by itself)."""
-    found = _by_process.get(os.getpid())
+    found = _by_process.get(_pid)
     if found is not None:
         found.tally.flush()
 
@@ -139,7 +143,7 @@ def _forget_this_process() -> None:
     """Flush this process's tally and drop its metric objects (the next use makes new ones,
     in the directory then set)."""
     with _making:
-        found = _by_process.pop(os.getpid(), None)
+        found = _by_process.pop(_pid, None)
     if found is not None:
         found.tally.close()
 
@@ -187,12 +191,12 @@ class PrometheusMiddleware(Middleware):
             if started_at is not None:
                 wait = max(started_at - message.ready_at, 0) / 1000
                 series.histograms["queue_wait"].observe(wait)
-        message.ephemeral_state[_COUNTED_BY] = os.getpid()
+        message.ephemeral_state[_COUNTED_BY] = _pid
 
     def after_process(self, message: Message, result: Any, exception: BaseException | None) -> None:
         """A run ended (or was stopped): its duration; no longer in progress."""
         series = self._of(message)
-        counted_here = message.ephemeral_state.pop(_COUNTED_BY, None) == os.getpid()
+        counted_here = message.ephemeral_state.pop(_COUNTED_BY, None) == _pid
         length = run_ms(message)
         with series.lock:
             if counted_here:
