@@ -15,6 +15,14 @@ Attributes follow the semantic conventions for messaging: ``messaging.system`` (
 ``alsek.retries``; a run that raised gets ``error.type`` (the exception's class), the
 exception recorded and an error status (``SkipMessage`` is no error).
 
+A process pool's child that is killed mid-run (a timeout, a revocation, a shutdown, or
+SIGKILL from outside: ``WorkerLostError``) takes its ``process`` span with it, unended and
+unexported: no process can end a span that lives in another's memory. The pool's process, which
+sees the death and finishes the message, then emits a ``process {queue}`` span in its place:
+same parent and attributes, ``alsek.span.stand_in`` true, ``error.type`` naming why
+(``WorkerLostError``...), an error status; spans the task had opened inside the lost one are
+lost with it.
+
 Spans go to the global tracer provider of each process (``trace.set_tracer_provider``): set
 it up where your tasks are imported, so the pools' processes have it too. A provider given to
 the middleware is used in the process that built it only (it does not travel with the broker
@@ -29,7 +37,8 @@ from contextvars import ContextVar
 from typing import Any
 
 from alsek.core.message import Message
-from alsek.core.middleware import Middleware
+from alsek.core.middleware import CONTROL_EXCEPTIONS, Middleware
+from alsek.core.run_timing import run_started_at_ms
 from alsek.exceptions import SkipMessage
 
 try:
@@ -41,10 +50,13 @@ except ImportError as error:  # pragma: no cover - depends on the extra
         "alsek.contrib.opentelemetry needs opentelemetry-api: pip install 'alsek[otel]'"
     ) from error
 
-__all__ = ["TRACE_METADATA_KEY", "OpenTelemetryMiddleware", "instrument"]
+__all__ = ["STAND_IN_ATTRIBUTE", "TRACE_METADATA_KEY", "OpenTelemetryMiddleware", "instrument"]
 
 #: The ``metadata`` key holding the producer's trace context.
 TRACE_METADATA_KEY = "alsek.trace"
+#: Set (true) on a ``process`` span emitted by the pool's process in place of the span of a
+#: run whose process was killed or died (see ``OpenTelemetryMiddleware.after_process``).
+STAND_IN_ATTRIBUTE = "alsek.span.stand_in"
 _INSTRUMENTATION = "alsek"
 _SEND_SPAN = "alsek.otel.send"  # ``ephemeral_state`` keys
 _RUN_SPAN = "alsek.otel.process"
@@ -120,8 +132,7 @@ class OpenTelemetryMiddleware(Middleware):
 
     def before_process(self, message: Message) -> None:
         """Open ``process {queue}``, child of the producer's context, current for the run."""
-        carrier = (message.metadata or {}).get(TRACE_METADATA_KEY) or {}
-        parent = propagate.extract(carrier) if isinstance(carrier, dict) else None
+        parent = _producer_context(message)
         span = self._tracer().start_span(
             f"process {message.queue}",
             context=parent,
@@ -138,14 +149,44 @@ class OpenTelemetryMiddleware(Middleware):
         span = message.ephemeral_state.pop(_RUN_SPAN, None)
         token = message.ephemeral_state.pop(_RUN_TOKEN, None)
         if span is None:
-            return  # it ran in another process (stopped from here): its span is there
-        if exception is not None and not isinstance(exception, SkipMessage):
-            span.set_attribute("error.type", type(exception).__qualname__)
-            span.record_exception(exception)
-            span.set_status(Status(StatusCode.ERROR, str(exception) or type(exception).__name__))
+            if exception is not None and not isinstance(exception, CONTROL_EXCEPTIONS):
+                self._stand_in(message, exception)
+            return
+        _mark_error(span, exception)
         span.end()
         if token is not None and token[1] == _where():
             otel_context.detach(token[0])
+
+    def _stand_in(self, message: Message, exception: BaseException) -> None:
+        """A run that began in another process, which is gone (killed by a stop, or died:
+        ``WorkerLostError``), ended here: its own span was never ended and never will be (it
+        lived in that process's memory, unexported). Emit one in its place from here: the same
+        name, parent and attributes, ``alsek.span.stand_in`` set, the error recorded."""
+        started_ms = run_started_at_ms(message)
+        span = self._tracer().start_span(
+            f"process {message.queue}",
+            context=_producer_context(message),
+            kind=SpanKind.CONSUMER,
+            attributes={**_attributes(message, "process"), STAND_IN_ATTRIBUTE: True},
+            start_time=started_ms * 1_000_000 if started_ms is not None else None,
+        )
+        _mark_error(span, exception)
+        span.end()
+
+
+def _producer_context(message: Message) -> Any:
+    """The trace context the submit wrote into ``message`` (``None``: none)."""
+    carrier = (message.metadata or {}).get(TRACE_METADATA_KEY) or {}
+    return propagate.extract(carrier) if isinstance(carrier, dict) else None
+
+
+def _mark_error(span: Any, exception: BaseException | None) -> None:
+    """Record ``exception`` on ``span`` as its error (``SkipMessage`` is none)."""
+    if exception is None or isinstance(exception, SkipMessage):
+        return
+    span.set_attribute("error.type", type(exception).__qualname__)
+    span.record_exception(exception)
+    span.set_status(Status(StatusCode.ERROR, str(exception) or type(exception).__name__))
 
 
 def instrument(broker: Any, tracer_provider: Any = None) -> OpenTelemetryMiddleware:

@@ -114,6 +114,7 @@ class MiddlewareStack:
     def __init__(self) -> None:
         self._middleware: list[Middleware] = []
         self._hooks: dict[str, tuple[Callable[..., Any], ...]] = {}
+        self._awaited: set[str] = set()  # hooks some middleware implements with ``async def``
 
     def add(self, middleware: Middleware, allow_async: bool) -> None:
         """Append ``middleware`` (its hooks run after those of the middleware added before).
@@ -143,12 +144,18 @@ class MiddlewareStack:
                 "make them plain methods"
             )
         self._middleware.append(middleware)
+        self._awaited.update(coroutines)
         for hook in overridden:
             self._hooks[hook] = (*self._hooks.get(hook, ()), getattr(middleware, hook))
 
     def hooks(self, name: str) -> tuple[Callable[..., Any], ...]:
         """The methods implementing hook ``name``, in order (empty: nothing to call)."""
         return self._hooks.get(name, ())
+
+    def plain(self, name: str) -> bool:
+        """Whether every method of hook ``name`` is a plain one: then they are called directly
+        (``call_hooks``), without a driver, which costs a run a few microseconds less each."""
+        return name not in self._awaited
 
     def __iter__(self) -> Iterator[Middleware]:
         return iter(self._middleware)
@@ -162,6 +169,15 @@ def hooks_of(broker: Any, name: str) -> tuple[Callable[..., Any], ...]:
     without middleware)."""
     stack = getattr(broker, "_middleware", None)
     return stack.hooks(name) if stack is not None else ()
+
+
+def plain_hooks_of(broker: Any, name: str) -> tuple[Callable[..., Any], ...] | None:
+    """The methods of hook ``name`` on ``broker``'s middleware when all are plain ones (to call
+    with ``call_hooks``), else ``None`` (some must be awaited: through a driver)."""
+    stack = getattr(broker, "_middleware", None)
+    if stack is None:
+        return ()
+    return stack.hooks(name) if stack.plain(name) else None
 
 
 def _describe(hook: Callable[..., Any]) -> str:
@@ -188,6 +204,20 @@ def hook_steps(hooks: Sequence[Callable[..., Any]], *args: Any) -> Steps[None]:
             yield invoke(hook, *args)
         except Exception as error:
             report_hook_failure(hook, error)
+
+
+def call_before_process(
+    hooks: Sequence[Callable[..., Any]], message: Message
+) -> BaseException | None:
+    """Call each plain ``before_process`` hook right here, as ``before_process_steps`` would."""
+    for hook in hooks:
+        try:
+            hook(message)
+        except CONTROL_EXCEPTIONS as control:
+            return control
+        except Exception as error:
+            report_hook_failure(hook, error)
+    return None
 
 
 def before_process_steps(

@@ -9,7 +9,9 @@ server sums them at each scrape; the directory is removed when the pool stops. A
 died takes its share of ``alsek_tasks_in_progress`` with it; its counts stay counted.
 
 The middleware holds nothing but settings (it travels to worker processes with the broker):
-the metric objects are made once per process, on first use.
+the metric objects are made once per process, on first use. A run adds to plain numbers,
+written to prometheus-client about every second and when the process stops cleanly
+(``alsek.metrics.tally``): counting costs the pools little.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import re
 import shutil
 import struct
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -36,8 +39,9 @@ from alsek.metrics.names import (
     QUEUE_WAIT_BUCKETS_SECONDS,
 )
 from alsek.metrics.serving import DEFAULT_METRICS_HOST, MetricsServer
+from alsek.metrics.tally import DEFAULT_FLUSH_INTERVAL, SeriesTally, Tally
 
-__all__ = ["PoolMetricsServer", "PrometheusMiddleware"]
+__all__ = ["PoolMetricsServer", "PrometheusMiddleware", "flush"]
 
 log = logging.getLogger(__name__)
 
@@ -50,120 +54,182 @@ _READ_ATTEMPTS = 5
 
 
 class _Metrics:
-    """The metric objects of one process (``POOL_METRICS``), and their labelled series by
-    (queue, task), looked up once each."""
+    """The metric objects of one process (``POOL_METRICS``) and its ``Tally`` of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, flush_interval: float) -> None:
         prometheus = require_prometheus()
         multiprocess = MULTIPROC_DIR_VARIABLE in os.environ
         if multiprocess and not prometheus.values.ValueClass._multiprocess:
             # prometheus-client was imported before the pool set the directory.
             prometheus.values.ValueClass = prometheus.values.MultiProcessValue()
         # In multiprocess mode the pool's server reads the files; else the default registry
-        # holds them, for an application that serves it itself.
-        registry = None if multiprocess else prometheus.REGISTRY
-        self.families: dict[str, Any] = {}
-        for attribute, spec in POOL_METRICS.items():
-            name = spec.name.removesuffix("_total")
-            options: dict[str, Any] = {"labelnames": spec.labels, "registry": registry}
-            if spec.kind == "counter":
-                family = prometheus.Counter(name, spec.help, **options)
-            elif spec.kind == "gauge":
-                family = prometheus.Gauge(name, spec.help, multiprocess_mode="livesum", **options)
-            else:
-                buckets = (
-                    QUEUE_WAIT_BUCKETS_SECONDS
-                    if attribute == "queue_wait"
-                    else DURATION_BUCKETS_SECONDS
-                )
-                family = prometheus.Histogram(name, spec.help, buckets=buckets, **options)
-            self.families[attribute] = family
-        self._series: dict[tuple[str, str], _Series] = {}
-
-    def of(self, message: Message) -> _Series:
-        """The series of ``message``'s queue and task."""
-        key = (message.queue, message.task_name)
-        found = self._series.get(key)
-        if found is None:
-            found = self._series[key] = _Series(self.families, key)
-        return found
+        # holds them (made once per interpreter: it refuses a name twice), for an application
+        # that serves it itself.
+        families = _make_families(prometheus, None) if multiprocess else _default_families()
+        self.tally = Tally(families, _BUCKETS, flush_interval)
 
 
-class _Series:
-    """The labelled series of one (queue, task): what each hook touches, without a lookup."""
+def _make_families(prometheus: Any, registry: Any) -> dict[str, Any]:
+    """The metric objects of ``POOL_METRICS`` by attribute, in ``registry``."""
+    families: dict[str, Any] = {}
+    for attribute, spec in POOL_METRICS.items():
+        name = spec.name.removesuffix("_total")
+        options: dict[str, Any] = {"labelnames": spec.labels, "registry": registry}
+        if spec.kind == "counter":
+            family = prometheus.Counter(name, spec.help, **options)
+        elif spec.kind == "gauge":
+            family = prometheus.Gauge(name, spec.help, multiprocess_mode="livesum", **options)
+        else:
+            family = prometheus.Histogram(name, spec.help, buckets=_BUCKETS[attribute], **options)
+        families[attribute] = family
+    return families
 
-    def __init__(self, families: dict[str, Any], labels: tuple[str, str]) -> None:
-        self.labels = labels
-        self.failed_family = families["failed"]
-        self.started = families["started"].labels(*labels)
-        self.succeeded = families["succeeded"].labels(*labels)
-        self.retried = families["retried"].labels(*labels)
-        self.dead_lettered = families["dead_lettered"].labels(*labels)
-        self.revoked = families["revoked"].labels(*labels)
-        self.in_progress = families["in_progress"].labels(*labels)
-        self.duration = families["duration"].labels(*labels)
-        self.queue_wait = families["queue_wait"].labels(*labels)
 
+_in_default_registry: dict[str, Any] = {}
+
+
+def _default_families() -> dict[str, Any]:
+    """The metric objects in prometheus-client's default registry (made on first use)."""
+    if not _in_default_registry:
+        prometheus = require_prometheus()
+        _in_default_registry.update(_make_families(prometheus, prometheus.REGISTRY))
+    return _in_default_registry
+
+
+#: The buckets of each histogram of ``POOL_METRICS``.
+_BUCKETS = {"duration": DURATION_BUCKETS_SECONDS, "queue_wait": QUEUE_WAIT_BUCKETS_SECONDS}
 
 _by_process: dict[int, _Metrics] = {}
+_making = threading.Lock()
+#: This process's id, kept here: ``os.getpid()`` is a system call, and a run asked five times.
+_pid = os.getpid()
 
 
-def _series(message: Message) -> _Series:
-    """This process's series of ``message``'s queue and task (the metric objects are made on
-    first use; a forked child makes its own)."""
-    pid = os.getpid()
+def _in_child() -> None:
+    """After a fork: the child's id; and ``_making`` free (a fork while another thread held
+    it would leave it held in the child)."""
+    global _making, _pid
+    _making = threading.Lock()
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_in_child)
+
+
+def _tally(flush_interval: float) -> Tally:
+    """This process's tally (the metric objects are made on first use; a forked child makes
+    its own)."""
+    pid = _pid
     found = _by_process.get(pid)
     if found is None:
-        found = _by_process[pid] = _Metrics()
-    return found.of(message)
+        with _making:  # one per process, though its threads start runs at once
+            found = _by_process.get(pid)
+            if found is None:
+                found = _by_process[pid] = _Metrics(flush_interval)
+    if flush_interval < found.tally.interval:  # brokers of one process: the shortest wins
+        found.tally.interval = flush_interval
+    return found.tally
+
+
+def flush() -> None:
+    """Write what this process counted so far to prometheus-client now (tests, a user's own
+    ``/metrics`` handler; a pool flushes by itself)."""
+    found = _by_process.get(_pid)
+    if found is not None:
+        found.tally.flush()
+
+
+def _forget_this_process() -> None:
+    """Flush this process's tally and drop its metric objects (the next use makes new ones,
+    in the directory then set)."""
+    with _making:
+        found = _by_process.pop(_pid, None)
+    if found is not None:
+        found.tally.close()
 
 
 class PrometheusMiddleware(Middleware):
     """Counts every run of its broker's messages into the pool metrics (``POOL_METRICS``).
 
+    The counts are kept in plain numbers and written to prometheus-client every
+    ``flush_interval`` seconds and when the process stops (``alsek.metrics.tally``): what a
+    scrape shows lags by that much at most.
+
     Args:
         keeps_dead_letters: whether the broker keeps dead letters (``dlq_ttl``): a message
             failed for good then also counts in ``alsek_tasks_dead_lettered_total``.
+        flush_interval: seconds between two writes of a process's counts (more than 0).
+
+    Raises:
+        ValueError: ``flush_interval`` is not a positive number.
     """
 
-    def __init__(self, keeps_dead_letters: bool = True) -> None:
+    def __init__(
+        self, keeps_dead_letters: bool = True, flush_interval: float = DEFAULT_FLUSH_INTERVAL
+    ) -> None:
+        if (
+            isinstance(flush_interval, bool)
+            or not isinstance(flush_interval, (int, float))
+            or not flush_interval > 0
+        ):
+            raise ValueError(
+                f"flush_interval must be a number of seconds above 0, got {flush_interval!r}"
+            )
         self.keeps_dead_letters = keeps_dead_letters
+        self.flush_interval = float(flush_interval)
+
+    def _of(self, message: Message) -> SeriesTally:
+        return _tally(self.flush_interval).of(message.queue, message.task_name)
 
     def before_process(self, message: Message) -> None:
         """A run starts: started, in progress, and how long it waited since ready."""
-        series = _series(message)
-        series.started.inc()
-        series.in_progress.inc()
-        message.ephemeral_state[_COUNTED_BY] = os.getpid()
+        series = self._of(message)
         started_at = run_started_at_ms(message)
-        if started_at is not None:
-            series.queue_wait.observe(max(started_at - message.ready_at, 0) / 1000)
+        with series.lock:
+            series.counts["started"] += 1
+            series.in_progress += 1
+            if started_at is not None:
+                wait = max(started_at - message.ready_at, 0) / 1000
+                series.histograms["queue_wait"].observe(wait)
+        message.ephemeral_state[_COUNTED_BY] = _pid
 
     def after_process(self, message: Message, result: Any, exception: BaseException | None) -> None:
         """A run ended (or was stopped): its duration; no longer in progress."""
-        series = _series(message)
-        if message.ephemeral_state.pop(_COUNTED_BY, None) == os.getpid():
-            series.in_progress.dec()
+        series = self._of(message)
+        counted_here = message.ephemeral_state.pop(_COUNTED_BY, None) == _pid
         length = run_ms(message)
-        if length is not None:
-            series.duration.observe(length / 1000)
-        if isinstance(exception, RevokedError):
-            series.revoked.inc()
+        with series.lock:
+            if counted_here:
+                series.in_progress -= 1
+            if length is not None:
+                series.histograms["duration"].observe(length / 1000)
+            if isinstance(exception, RevokedError):
+                series.counts["revoked"] += 1
 
     def after_ack(self, message: Message) -> None:
         """The message succeeded."""
-        _series(message).succeeded.inc()
+        series = self._of(message)
+        with series.lock:
+            series.counts["succeeded"] += 1
 
     def after_retry(self, message: Message, exception: BaseException) -> None:
         """The attempt failed and another was given."""
-        _series(message).retried.inc()
+        series = self._of(message)
+        with series.lock:
+            series.counts["retried"] += 1
 
     def after_dead_letter(self, message: Message, exception: BaseException) -> None:
         """The message failed for good."""
-        series = _series(message)
-        series.failed_family.labels(*series.labels, type(exception).__name__).inc()
-        if self.keeps_dead_letters:
-            series.dead_lettered.inc()
+        series = self._of(message)
+        kind = type(exception).__name__
+        with series.lock:
+            series.failed[kind] = series.failed.get(kind, 0) + 1
+            if self.keeps_dead_letters:
+                series.counts["dead_lettered"] += 1
+
+    def worker_shutdown(self, pool: Any) -> None:
+        """The pool stopped: write what this process counted, before its metrics go."""
+        flush()
 
 
 class _PoolCollector:
@@ -226,7 +292,7 @@ class PoolMetricsServer:
         os.environ[MULTIPROC_DIR_VARIABLE] = self.directory
         # Files in this directory from now on, in this process and those it forks.
         prometheus.values.ValueClass = prometheus.values.MultiProcessValue()
-        _by_process.clear()
+        _forget_this_process()
         for broker in brokers:
             if not any(isinstance(m, PrometheusMiddleware) for m in broker.middleware):
                 broker.add_middleware(PrometheusMiddleware(bool(broker.dlq_ttl)))
@@ -258,5 +324,5 @@ class PoolMetricsServer:
             os.environ.pop(MULTIPROC_DIR_VARIABLE, None)
         else:
             os.environ[MULTIPROC_DIR_VARIABLE] = self._previous
-        _by_process.pop(os.getpid(), None)
+        _forget_this_process()
         shutil.rmtree(self.directory, ignore_errors=True)

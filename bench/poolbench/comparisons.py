@@ -166,6 +166,8 @@ COMPARISONS: tuple[Comparison, ...] = (
     *_pools(EARLIER, "thread pool: metrics on / off", "thread_metrics", Target(0.9),
             "thread_off", modes=BACKLOG),
     *_pools(EARLIER, "async pool", "async", Target(5000), modes=BACKLOG),
+    *_pools(EARLIER, "async pool: metrics on / off", "async_metrics", Target(0.9), "async",
+            modes=BACKLOG),
     *_pools(EARLIER, "machine-wide", "machine", Target(8000), modes=BACKLOG),
     *_pools(EARLIER, "machine-wide / taskiq", "machine", Target(1.5), "taskiq", modes=BACKLOG),
     *_pools(EARLIER, "machine-wide / Dramatiq", "machine", Target(1.0), "dramatiq",

@@ -135,6 +135,8 @@ FORK_PER_MESSAGE_POOL = Worker(
     ),
 )
 ASYNC_POOL = Worker(ALSEK_ASYNC, alsek_command("async-pool", "apps.alsek_async"))
+#: The async pool with its Prometheus metrics served: every run counted on the event loop.
+ASYNC_POOL_METRICS = Worker(ALSEK_ASYNC, (*ASYNC_POOL.argv, "--metrics-port", "0"))
 DRAMATIQ_WORKER = Worker(
     DRAMATIQ, peer_command("dramatiq", "peers.dramatiq_app", "--processes", "1", "--threads", "8")
 )
@@ -280,6 +282,12 @@ SETUPS: tuple[Setup, ...] = (
         "alsek async pool, 1 process (100 tasks at once)",
         "alsek async pool",
         (ASYNC_POOL,),
+    ),
+    Setup(
+        "async_metrics",
+        "alsek async pool, 1 process (100 tasks at once), Prometheus metrics on",
+        "alsek async pool,\nmetrics on",
+        (ASYNC_POOL_METRICS,),
     ),
     machine_wide(DEFAULT_MACHINE_WIDE),
     Setup(

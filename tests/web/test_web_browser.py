@@ -4,6 +4,7 @@ read-only mode and authentication refuse."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -22,6 +23,10 @@ from alsek.web import create_app
 pytestmark = pytest.mark.slow
 
 REFRESH_MS = 250
+#: Messages of each kind sent while the pages are shown, and how long each slow one runs: the
+#: backlog lasts about TRAFFIC * TRAFFIC_RUN_SECONDS / 2 slots = 16 s.
+TRAFFIC = 80
+TRAFFIC_RUN_SECONDS = 0.4
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +65,12 @@ def _click(driver: Any, label: str) -> None:
     wait_for(lambda: _button(driver, label).click() or True, what=f"a click on {label!r}")
 
 
+def _charted(driver: Any) -> bool:
+    """Whether the page's chart shows successes and run times."""
+    chart = str(driver.find_element(By.CSS_SELECTOR, ".chart-box").text)
+    return re.search(r"\b0 succeeded", chart) is None and "No run ended" not in chart
+
+
 def _notice(driver: Any) -> str:
     return str(driver.find_element(By.CLASS_NAME, "notice").text)
 
@@ -79,6 +90,19 @@ def test_every_page_follows_the_messages_a_live_pool_runs(
     wait_for(lambda: _text(driver, "ready-total") == "0", what="the backlog drained")
     assert _text(driver, "dead-total") == "1"
     assert driver.find_elements(By.CSS_SELECTOR, ".chart-box")
+    # Traffic while the pages are looked at (and shot): a backlog of slow runs keeps both
+    # slots busy, failures keep coming, more runs land in the chart.
+    for number in range(TRAFFIC):
+        ops.add.generate(args=(number, number))
+        ops.sleepy.generate(args=(TRAFFIC_RUN_SECONDS,))
+        if number % 10 == 0:
+            ops.boom.generate()
+            ops.side.generate(args=(number,), delay=300_000 + number * 1_000)
+    wait_for(lambda: _text(driver, "running-total") == "2", what="both slots busy, live")
+    wait_for(lambda: int(_text(driver, "dead-total")) > 1, what="new dead letters, live")
+    assert int(_text(driver, "ready-total")) > 0
+    # The chart is read again every few seconds: wait for the runs that ended to show.
+    wait_for(lambda: _charted(driver), what="the ended runs on the chart")
     screenshot(driver, "overview")
     pages = {
         "queue": ("/queues/ops", "Queue ops"),
@@ -152,6 +176,33 @@ def test_requeue_and_delete_from_the_dead_letter_queue(
     wait_for(lambda: _notice(driver) == "Requeued 2 dead letter(s).", what="requeued the rest")
     [stats] = Admin(ops.broker).queues()
     assert (stats.ready, stats.dead) == (3, 0)
+
+
+def test_the_dead_letter_page_follows_new_letters_but_not_under_a_ticked_box(
+    driver: Any, dashboard: str, ops: ModuleType
+) -> None:
+    [first] = states.dead(ops, 1)
+    driver.get(dashboard + "/dead")
+    assert _text(driver, "dead-heading") == "Every queue: 1 dead letter(s)"
+    [second] = states.dead(ops, 1)
+    # No reload: the heading and the list follow the queue.
+    wait_for(
+        lambda: _text(driver, "dead-heading") == "Every queue: 2 dead letter(s)",
+        what="the heading's new count",
+    )
+    wait_for(lambda: second.uuid in _text(driver, "dead-letters"), what="the new letter listed")
+    assert first.uuid in _text(driver, "dead-letters")
+    assert _button(driver, "Requeue all (2)")
+    # A ticked box: the list (and the ticks) stay as they are; the heading still follows.
+    driver.find_element(By.CSS_SELECTOR, f"input[value='{first.uuid}']").click()
+    driver.find_element(By.TAG_NAME, "h1").click()  # the box loses the focus, keeps its tick
+    [third] = states.dead(ops, 1)
+    wait_for(
+        lambda: _text(driver, "dead-heading") == "Every queue: 3 dead letter(s)",
+        what="the heading's count under a ticked box",
+    )
+    assert third.uuid not in _text(driver, "dead-letters")
+    assert driver.find_element(By.CSS_SELECTOR, f"input[value='{first.uuid}']").is_selected()
 
 
 def test_read_only_shows_no_action_and_auth_refuses_strangers(driver: Any, ops: ModuleType) -> None:

@@ -15,7 +15,12 @@ from alsek.core.current import start_running, stop_running
 from alsek.core.future.outcome import ended_plan, error_plan, run_plan_async, stop_plan
 from alsek.core.future.sync import FINISHING, RUNNING, STOPPED, TaskFuture, _success
 from alsek.core.message import Message
-from alsek.core.middleware import before_process_steps, hooks_of
+from alsek.core.middleware import (
+    before_process_steps,
+    call_before_process,
+    hooks_of,
+    plain_hooks_of,
+)
 from alsek.core.run_timing import mark_run_ended, mark_run_started
 from alsek.core.status.types import TaskStatus
 from alsek.core.steps.drivers import async_run
@@ -48,9 +53,14 @@ async def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | N
     mark_run_started(message)
     token = start_running(message)
     try:
+        plain = plain_hooks_of(task.broker, "before_process")
         hooks = hooks_of(task.broker, "before_process")
         if hooks:
-            control = await async_run(before_process_steps(hooks, message))
+            control = (
+                call_before_process(plain, message)
+                if plain is not None
+                else await async_run(before_process_steps(hooks, message))
+            )
             if control is not None:
                 return None, control
         await _maybe_await(task.pre_op(message))

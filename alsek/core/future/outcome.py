@@ -55,7 +55,7 @@ from alsek.core.broker.effects import Effect
 from alsek.core.broker.groups import GroupFollowUp
 from alsek.core.broker.submit import FollowUp
 from alsek.core.message import Message
-from alsek.core.middleware import hooks_of
+from alsek.core.middleware import hooks_of, plain_hooks_of
 from alsek.core.status.types import TaskStatus
 from alsek.core.steps.drivers import async_run, run
 from alsek.core.steps.ops import Invoke, Sleep, Steps
@@ -190,12 +190,15 @@ class Action:
     ``hook``: a task hook; its errors are logged and it answers ``None``. ``broker_op``: a
     broker operation; a refusal or an outage that outlasts the lease answers ``REFUSED``.
     ``check``: a read whose value the plan needs; handled like a broker operation.
+    ``direct``: a plain hook, called right where the plan is carried out rather than through
+    the driver (a few microseconds less per call: middleware runs for every message).
     """
 
     kind: ActionKind
     function: Callable[..., Any]
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    direct: bool = False
 
     @property
     def name(self) -> str:
@@ -227,9 +230,13 @@ def check(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Action:
 
 def middleware(broker: Any, name: str, *args: Any) -> tuple[Action, ...]:
     """The actions calling the broker's middleware hook ``name`` (each like a task hook: errors
-    are logged); none, at no cost, without middleware."""
+    are logged); none, at no cost, without middleware. Plain ones (no ``async def``) are
+    ``direct``."""
     functions = hooks_of(broker, name)
-    return tuple(hook(function, *args) for function in functions) if functions else ()
+    if not functions:
+        return ()
+    direct = plain_hooks_of(broker, name) is not None
+    return tuple(Action("hook", function, args, direct=direct) for function in functions)
 
 
 def ended_plan(task: PlanTask, message: Message, result: Any, error: BaseException | None) -> Plan:
@@ -542,6 +549,8 @@ def _carry_out(action: Action, give_up_after_ms: int) -> Steps[Any]:
     invoke = Invoke(action.function, action.args, action.kwargs)
     if action.kind == "hook":
         try:
+            if action.direct:
+                return action.function(*action.args, **action.kwargs)
             return (yield invoke)
         except Exception as error:
             log.critical(

@@ -33,10 +33,9 @@ from alsek.core.future.outcome import (
     success_plan,
 )
 from alsek.core.message import Message
-from alsek.core.middleware import before_process_steps, hooks_of
+from alsek.core.middleware import call_before_process, hooks_of
 from alsek.core.run_timing import mark_run_ended, mark_run_started
 from alsek.core.status.types import TaskStatus
-from alsek.core.steps.drivers import run
 from alsek.core.task.base import BaseTask
 from alsek.exceptions import WorkerLostError
 from alsek.utils.environment import set_alsek_worker_pool_env_var
@@ -71,7 +70,7 @@ def _run_task(task: Any, message: Message) -> tuple[Any, BaseException | None]:
     try:
         hooks = hooks_of(task.broker, "before_process")
         if hooks:
-            control = run(before_process_steps(hooks, message))
+            control = call_before_process(hooks, message)  # a sync broker's are all plain
             if control is not None:
                 return None, control
         task.pre_op(message)

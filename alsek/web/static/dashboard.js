@@ -9,6 +9,7 @@
 
   function busy(region) {
     // Leave alone a region the user is working in (a focused field, a ticked box).
+    if (region.querySelector("input[type=checkbox]:checked")) { return true; }
     return region.contains(document.activeElement) && document.activeElement !== body;
   }
 
@@ -25,7 +26,10 @@
       var fresh = new DOMParser().parseFromString(html, "text/html");
       document.querySelectorAll("[data-live]").forEach(function (region) {
         var twin = region.id && fresh.getElementById(region.id);
-        if (twin && !busy(region)) { region.replaceWith(document.importNode(twin, true)); }
+        // Only what changed is replaced: an element the user is about to click stays put.
+        if (twin && twin.outerHTML !== region.outerHTML && !busy(region)) {
+          region.replaceWith(document.importNode(twin, true));
+        }
       });
       if (state) { state.textContent = "live: updated " + new Date().toISOString().slice(11, 19) + " UTC"; }
       body.removeAttribute("data-stale");
