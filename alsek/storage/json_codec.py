@@ -46,8 +46,8 @@ class JsonCodec:
 def is_plain(obj: Any) -> bool:
     """Whether ``obj`` holds only values every codec writes alike (see the module docstring).
 
-    Sets of the types of a container's items are built in C, so a message body of scalars
-    costs a few set operations rather than a Python step per field.
+    The types of a container's items are gathered into a set in C, so a message body of
+    scalars costs a few set operations rather than a Python step per field.
     """
     kind = type(obj)
     if kind in _SCALARS:
@@ -55,16 +55,23 @@ def is_plain(obj: Any) -> bool:
     if kind is float:
         return _isfinite(obj)
     if kind is dict:
-        if not set(map(type, obj)) <= _STR:
+        if not obj:
+            return True
+        if not _STR.issuperset(map(type, obj)):
             return False
-        items = obj.values()
+        items: Any = obj.values()
     elif kind is list or kind is tuple:
+        if not obj:
+            return True
         items = obj
     else:
         return False
-    if set(map(type, items)) <= _SCALARS:
+    if _SCALARS.issuperset(map(type, items)):
         return True
-    return all(type(item) in _SCALARS or is_plain(item) for item in items)
+    for item in items:  # noqa: SIM110 (a loop, not all(): no generator per container)
+        if type(item) not in _SCALARS and not is_plain(item):
+            return False
+    return True
 
 
 def _stdlib_dumps(obj: Any) -> str:
