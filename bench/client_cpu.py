@@ -180,8 +180,15 @@ def generate_levers(pairs: int, url: str, calls: int, baseline: str | None) -> N
 # -- the async pool ----------------------------------------------------------------------------
 
 
-def pool_run(url: str, messages: int, loop: str, codec: str) -> float:
-    """Messages per second of one ``alsek async-pool`` over a no-op backlog."""
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` so far (``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pool_run(url: str, messages: int, loop: str, codec: str) -> tuple[float, float]:
+    """Messages per second of one ``alsek async-pool`` over a no-op backlog, and its CPU µs
+    per message from its first finished message on (start-up and imports left out)."""
     client = redis.Redis.from_url(url)
     client.flushdb()
     env = dict(
@@ -201,33 +208,53 @@ def pool_run(url: str, messages: int, loop: str, codec: str) -> float:
     pool = subprocess.Popen(command, env=env, cwd=HERE, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 600
-        while int(client.get("cpu:completions:count") or 0) < messages:
+        first: tuple[int, float] | None = None
+        while (done := int(client.get("cpu:completions:count") or 0)) < messages:
             assert time.monotonic() < deadline, "the pool did not finish its backlog in 10 min"
             assert pool.poll() is None, "the pool exited"
-            time.sleep(0.05)
+            if first is None and done:
+                first = (done, _cpu_seconds(pool.pid))
+            time.sleep(0.02)
+        cpu = _cpu_seconds(pool.pid)
         times = dict(client.zrange("cpu:completions:times", 0, -1, withscores=True))
-        return messages / (times[b"last"] - times[b"first"])
+        counted, cpu_before = first or (0, 0.0)
+        cpu_us = (cpu - cpu_before) / max(messages - counted, 1) * 1e6
+        return messages / (times[b"last"] - times[b"first"]), cpu_us
     finally:
         pool.send_signal(signal.SIGTERM)
         pool.wait(60)
 
 
+def pool_pair(name: str, pairs: int, run: Callable[[bool], tuple[float, float]]) -> None:
+    """``paired`` on throughput, with the CPU per message of the same runs beside it."""
+    cpu: dict[bool, list[float]] = {True: [], False: []}
+
+    def throughput(on: bool) -> float:
+        per_second, cpu_us = run(on)
+        cpu[on].append(cpu_us)
+        return per_second
+
+    paired(f"{name} throughput", pairs, throughput, "msg/s", True)
+    ratios = [b / a for a, b in zip(cpu[True], cpu[False], strict=True)]
+    print(
+        f"{name} pool CPU: on {_fmt(cpu[True])} | off {_fmt(cpu[False])} µs/msg; "
+        f"median gain x{statistics.median(ratios):.2f} (pairs: {_fmt(ratios, 2)})",
+        flush=True,
+    )
+
+
 def pool_levers(pairs: int, url: str, messages: int, levers: set[str]) -> None:
     if "loop" in levers:
-        paired(
+        pool_pair(
             "async pool no-op backlog, uvloop vs asyncio",
             pairs,
             lambda on: pool_run(url, messages, "uvloop" if on else "asyncio", "auto"),
-            "msg/s",
-            True,
         )
     if "pool-codec" in levers:
-        paired(
+        pool_pair(
             "async pool no-op backlog, msgspec vs stdlib codec",
             pairs,
             lambda on: pool_run(url, messages, "asyncio", "msgspec" if on else "stdlib"),
-            "msg/s",
-            True,
         )
 
 
