@@ -75,9 +75,7 @@ def codec_levers(pairs: int) -> None:
     if fast is None:
         print("codec: msgspec is not installed")
         return
-    body = Message(
-        "noop", queue="bench", args=(1, "x"), kwargs={"a": 1.5, "b": "héllo"}
-    ).data
+    body = Message("noop", queue="bench", args=(1, "x"), kwargs={"a": 1.5, "b": "héllo"}).data
     text = STDLIB.dumps(body)
     count = 5_000
 

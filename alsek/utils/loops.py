@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Callable, Coroutine
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -18,36 +18,34 @@ LoopName = Literal["auto", "asyncio", "uvloop"]
 #: The names a pool's ``loop`` option and ``alsek async-pool --loop`` accept.
 LOOP_NAMES: tuple[LoopName, ...] = ("auto", "asyncio", "uvloop")
 
-LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
-
-def _uvloop_factory() -> LoopFactory | None:
-    """uvloop's ``new_event_loop``, or ``None`` when uvloop is not installed."""
+def _uvloop() -> Any:
+    """The uvloop module, or ``None`` when it is not installed."""
     try:
-        module = importlib.import_module("uvloop")
+        return importlib.import_module("uvloop")
     except ImportError:
         return None
-    factory: LoopFactory = module.new_event_loop
-    return factory
 
 
 def check_loop_name(loop: str) -> LoopName:
     """``loop`` if it names a loop this machine can run, else a one-line ``ValueError``."""
     if loop not in LOOP_NAMES:
         raise ValueError(f"loop must be one of {', '.join(LOOP_NAMES)}, not {loop!r}")
-    if loop == "uvloop" and _uvloop_factory() is None:
+    if loop == "uvloop" and _uvloop() is None:
         raise ValueError(
             "loop='uvloop' asks for uvloop, which is not installed: "
             "pip install 'alsek[uvloop]', or use loop='auto' or 'asyncio'"
         )
-    return loop  # type: ignore[return-value]
+    return loop
 
 
-def loop_factory(loop: str) -> LoopFactory | None:
-    """What builds the event loop ``loop`` names; ``None`` means asyncio's default loop."""
-    if check_loop_name(loop) == "asyncio":
-        return None
-    return _uvloop_factory()
+def _runner(loop: str) -> Callable[[Coroutine[Any, Any, T]], T]:
+    """What runs a coroutine to its end on a new loop of the kind ``loop`` names:
+    ``asyncio.run``, or ``uvloop.run`` (Python 3.10 has no ``asyncio.Runner``)."""
+    uvloop = None if check_loop_name(loop) == "asyncio" else _uvloop()
+    return (
+        asyncio.run if uvloop is None else cast(Callable[[Coroutine[Any, Any, T]], T], uvloop.run)
+    )
 
 
 def loop_kind(event_loop: asyncio.AbstractEventLoop) -> Literal["asyncio", "uvloop"]:
@@ -58,9 +56,8 @@ def loop_kind(event_loop: asyncio.AbstractEventLoop) -> Literal["asyncio", "uvlo
 def run_on_loop(main: Coroutine[Any, Any, T], loop: str = "auto") -> T:
     """``asyncio.run(main)``, on a new event loop of the kind ``loop`` names."""
     try:
-        factory = loop_factory(loop)
+        run = _runner(loop)
     except ValueError:
         main.close()  # never awaited: close it, so that no warning hides the error
         raise
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(main)
+    return run(main)
