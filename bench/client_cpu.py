@@ -11,9 +11,11 @@ figures. Levers:
   ``--baseline DIR`` (a copy of ``alsek/`` from another commit, e.g. ``git archive``).
 * ``loop``: the async pool (``alsek async-pool``, 100 tasks), no-op backlog: uvloop vs asyncio.
 * ``pool-codec``: the same pool, msgspec vs the standard library codec (``ALSEK_JSON_CODEC``).
+* ``pool-baseline``: the same pool with every default (uvloop, msgspec when installed) against
+  ``--baseline DIR``'s ``alsek/``.
 
-    .venv/bin/python bench/client_cpu.py [--pairs 5] [--only codec|generate|loop|pool-codec]
-                                         [--baseline DIR] [--calls 3000] [--messages 5000]
+    .venv/bin/python bench/client_cpu.py [--pairs 5] [--only LEVER] [--baseline DIR]
+                                         [--calls 3000] [--messages 5000]
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from alsek.testing import RedisServer
 
 HERE = Path(__file__).resolve().parent
 ALSEK = str(Path(sys.executable).with_name("alsek"))
-LEVERS = ("codec", "generate", "loop", "pool-codec")
+LEVERS = ("codec", "generate", "loop", "pool-codec", "pool-baseline")
 
 Measure = Callable[[bool], float]
 
@@ -184,14 +186,17 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def pool_run(url: str, messages: int, loop: str, codec: str) -> tuple[float, float]:
+def pool_run(
+    url: str, messages: int, loop: str | None, codec: str, baseline: str | None = None
+) -> tuple[float, float]:
     """Messages per second of one ``alsek async-pool`` over a no-op backlog, and its CPU µs
-    per message from its first finished message on (start-up and imports left out)."""
+    per message from its first finished message on (start-up and imports left out).
+    ``baseline``: run that copy of ``alsek/`` instead (``loop=None``: no ``--loop`` flag)."""
     client = redis.Redis.from_url(url)
     client.flushdb()
     env = dict(
         os.environ,
-        PYTHONPATH=str(HERE),
+        PYTHONPATH=os.pathsep.join([*([baseline] if baseline else []), str(HERE)]),
         BENCH_POOLS_REDIS_URL=url,
         BENCH_POOLS_NAMESPACE="cpu",
         ALSEK_JSON_CODEC=codec,
@@ -202,7 +207,8 @@ def pool_run(url: str, messages: int, loop: str, codec: str) -> tuple[float, flo
         check=True,
         cwd=HERE,
     )
-    command = [ALSEK, "async-pool", "apps.alsek_async", "--loop", loop, "--log-level", "WARNING"]
+    command = [ALSEK, "async-pool", "apps.alsek_async", "--log-level", "WARNING"]
+    command += ["--loop", loop] if loop else []
     pool = subprocess.Popen(command, env=env, cwd=HERE, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 600
@@ -241,7 +247,9 @@ def pool_pair(name: str, pairs: int, run: Callable[[bool], tuple[float, float]])
     )
 
 
-def pool_levers(pairs: int, url: str, messages: int, levers: set[str]) -> None:
+def pool_levers(
+    pairs: int, url: str, messages: int, levers: set[str], baseline: str | None
+) -> None:
     if "loop" in levers:
         pool_pair(
             "async pool no-op backlog, uvloop vs asyncio",
@@ -253,6 +261,12 @@ def pool_levers(pairs: int, url: str, messages: int, levers: set[str]) -> None:
             "async pool no-op backlog, msgspec vs stdlib codec",
             pairs,
             lambda on: pool_run(url, messages, "asyncio", "msgspec" if on else "stdlib"),
+        )
+    if "pool-baseline" in levers and baseline is not None:
+        pool_pair(
+            "async pool no-op backlog, this tree (defaults) vs --baseline",
+            pairs,
+            lambda on: pool_run(url, messages, None, "auto", None if on else baseline),
         )
 
 
@@ -270,7 +284,7 @@ def main() -> None:
     with RedisServer() as server:
         if "generate" in levers:
             generate_levers(options.pairs, server.url, options.calls, options.baseline)
-        pool_levers(options.pairs, server.url, options.messages, levers)
+        pool_levers(options.pairs, server.url, options.messages, levers, options.baseline)
 
 
 if __name__ == "__main__":
