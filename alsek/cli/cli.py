@@ -16,7 +16,6 @@ The operator's commands (``info``, ``queues``, ``workers``, ``message``, ``messa
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,6 +44,7 @@ from alsek.exceptions import (
     RedisAccessError,
 )
 from alsek.utils.logging import setup_logging
+from alsek.utils.loops import LOOP_NAMES, check_loop_name, run_on_loop
 from alsek.utils.scanning import collect_async_tasks, collect_tasks
 
 __all__ = ["LOG_LEVELS", "main"]
@@ -243,16 +243,26 @@ def process_pool(
     type=int,
     help="Longest wait (ms) for a free slot before looking again.",
 )
+@kebab_option(
+    "loop",
+    type=click.Choice(LOOP_NAMES, case_sensitive=False),
+    default=constructor_default(AsyncSingleProcessWorkerPool, "loop"),
+    show_default=True,
+    help="Event loop: uvloop, asyncio's own, or auto (uvloop when installed).",
+)
 def async_pool(
     package: str,
     n_tasks: int,
     prune_interval_seconds: float,
     slot_wait_interval: int,
+    loop: str,
     log_level: str,
     **common: Any,
 ) -> None:
     """Run PACKAGE's async tasks as asyncio tasks in one process."""
     _apply_logging_level(log_level)
+    with _one_line(ValueError):
+        loop = check_loop_name(loop.lower())
     tasks = _load(collect_async_tasks, package)
 
     async def serve() -> None:
@@ -262,12 +272,13 @@ def async_pool(
             n_tasks=n_tasks,
             prune_interval_seconds=prune_interval_seconds,
             slot_wait_interval=slot_wait_interval,
+            loop=loop,
             **pool_kwargs(**common),
         )
         with _one_line(RedisAccessError, MetricsUnavailableError):
             await pool.run()
 
-    asyncio.run(serve())
+    run_on_loop(serve(), loop)
 
 
 for _command in (

@@ -28,6 +28,7 @@ from alsek.core.worker.asyncio import AsyncSingleProcessWorkerPool
 from alsek.core.worker.sync.inprocess import InProcessThreadPool
 from alsek.testing.backlog import QueueBacklog, backlog_steps
 from alsek.testing.progress import Progress, reporting_failures
+from alsek.utils.loops import run_on_loop
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,8 @@ class LoopRunner(PoolRunner):
     _loop: asyncio.AbstractEventLoop | None = None
 
     def _build_and_run(self) -> None:
-        asyncio.run(self._serve_on_loop())
+        # asyncio's own loop unless the options ask for another (as pytest-asyncio's tests run).
+        run_on_loop(self._serve_on_loop(), self.options.get("loop", "asyncio"))
 
     async def _serve_on_loop(self) -> None:
         tasks = [served_copy(rebuilt_for_this_loop(task), self.progress) for task in self.tasks]

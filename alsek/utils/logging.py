@@ -75,6 +75,10 @@ def _nothing() -> None:
     """Default hook: log nothing."""
 
 
+#: What ``magic_logger`` binds when no hook reads the call's arguments (never passed on).
+_UNBOUND: dict[str, Any] = {}
+
+
 def _accepted(function: Callable[..., Any]) -> frozenset[str]:
     return frozenset(inspect.signature(function).parameters)
 
@@ -97,7 +101,13 @@ def magic_logger(
     def decorator(function: F) -> F:
         signature = inspect.signature(function)
 
+        # Binding costs more than the call it wraps (``generate``): skip it when neither hook
+        # reads the arguments. ``_UNBOUND`` stands for "bound" then, so ``after`` still runs.
+        needs_input = before is not _nothing or "input_" in after_names
+
         def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+            if not needs_input:
+                return _UNBOUND
             try:
                 bound = signature.bind(*args, **kwargs)
             except TypeError:

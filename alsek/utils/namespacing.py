@@ -42,6 +42,9 @@ _FORBIDDEN = {
 }
 #: The markers of the key templates the broker fills in (claim statuses).
 _TEMPLATE_MARKER = re.compile(r"<(?:queue|task|uuid)>")
+#: A forbidden character or a space: with ``str.isprintable`` (every other whitespace and
+#: control character is unprintable), the check of a good name in C (every message, twice).
+_FORBIDDEN_OR_SPACE = re.compile("[" + re.escape("".join(_FORBIDDEN)) + " ]")
 
 #: Namespaces that would reach into other namespaces' keys: python-redis-lock prefixes every
 #: lease with ``lock:`` (and its wake-ups with ``lock-signal:``).
@@ -64,6 +67,8 @@ def validate_key_part(what: str, value: object) -> str:
         raise ValueError(f"{what} must be a str, got {type(value).__name__} {value!r}")
     if not value:
         raise ValueError(f"{what} must not be empty")
+    if value.isprintable() and _FORBIDDEN_OR_SPACE.search(value) is None and "<" not in value:
+        return value  # nothing below could object: skip the loop that names the culprit
     for char in value:
         if char in _FORBIDDEN:
             reason = _FORBIDDEN[char]

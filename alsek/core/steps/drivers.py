@@ -162,6 +162,22 @@ async def _async_answer(op: Op, conn: Any, subscriptions: list[BaseSubscription]
     raise TypeError(f"Unknown op {op!r}")
 
 
+async def _async_step(
+    cursor: Cursor, op: Op, conn: Any, subscriptions: list[BaseSubscription]
+) -> None:
+    """Carry out ``op`` and hand the cursor its answer, or its error."""
+    try:
+        cursor.answer(await _async_answer(op, conn, subscriptions))
+    except Exception as error:
+        cursor.fail(error)
+
+
+async def _async_close(cursor: Cursor, subscriptions: list[BaseSubscription]) -> None:
+    cursor.close()
+    for subscription in subscriptions:
+        await cast(AsyncSubscription, subscription).close()
+
+
 async def async_stream(steps: Steps[Any], conn: Any = None) -> AsyncIterator[Any]:
     """Drive ``steps`` with an asyncio client, yielding what it emits."""
     cursor = Cursor(steps)
@@ -171,19 +187,25 @@ async def async_stream(steps: Steps[Any], conn: Any = None) -> AsyncIterator[Any
             if isinstance(op, Emit):
                 yield op.value
                 continue
-            try:
-                cursor.answer(await _async_answer(op, conn, subscriptions))
-            except Exception as error:
-                cursor.fail(error)
+            await _async_step(cursor, op, conn, subscriptions)
     finally:
-        cursor.close()
-        for subscription in subscriptions:
-            await cast(AsyncSubscription, subscription).close()
+        await _async_close(cursor, subscriptions)
 
 
 async def async_run(steps: Steps[T], conn: Any = None) -> T:
-    """Drive ``steps`` with an asyncio client and return its result."""
+    """Drive ``steps`` with an asyncio client and return its result.
+
+    Not through ``async_stream``: the loop registers every async generator it starts (a weak
+    set per loop, dearer on uvloop), a cost on each of the pool's many small operations.
+    """
     result = _Result()
-    async for value in async_stream(_capture(steps, result), conn):
-        _refuse_emitted(value)
+    cursor = Cursor(_capture(steps, result))
+    subscriptions: list[BaseSubscription] = []
+    try:
+        while (op := cursor.next()) is not None:
+            if isinstance(op, Emit):
+                _refuse_emitted(op.value)
+            await _async_step(cursor, op, conn, subscriptions)
+    finally:
+        await _async_close(cursor, subscriptions)
     return cast(T, result.value)

@@ -388,7 +388,7 @@ class BaseTask(TaskEffects, OptionDecisions, ABC, Generic[P, R]):
         """``generate``'s message from its ``fields`` (``_generate_message``'s, in order) and
         its per-message options, and the options left for the broker. ``later``: it is not
         submitted now (see ``_check_binding``)."""
-        overrides, submit_options = self._split_options(options)
+        overrides, submit_options = self._split_options(options) if options else ({}, {})
         message = self._generate_message(*fields, later=later)
         return with_overrides(message, overrides), submit_options
 

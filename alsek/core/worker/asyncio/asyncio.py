@@ -9,6 +9,7 @@ from typing import Any
 from alsek.core.future.asyncio import AsyncTaskFuture
 from alsek.core.message import Message
 from alsek.core.worker.asyncio.base import AsyncBaseWorkerPool
+from alsek.utils.loops import LoopName, check_loop_name
 from alsek.utils.temporal import utcnow_timestamp_ms
 
 log = logging.getLogger(__name__)
@@ -20,15 +21,23 @@ class AsyncSingleProcessWorkerPool(AsyncBaseWorkerPool):
     Args:
         n_tasks: messages running at once.
         prune_interval_seconds: longest wait between checks for timed-out tasks.
+        loop: the event loop the pool runs on: ``"uvloop"``, ``"asyncio"``, or ``"auto"``
+            (uvloop when installed). ``run()`` awaited on another loop raises; start the pool
+            with ``alsek.utils.loops.run_on_loop(main(), loop)`` or ``alsek async-pool --loop``.
         **kwargs: ``AsyncBaseWorkerPool`` options.
     """
 
     def __init__(
-        self, n_tasks: int = 100, prune_interval_seconds: float = 0.1, **kwargs: Any
+        self,
+        n_tasks: int = 100,
+        prune_interval_seconds: float = 0.1,
+        loop: LoopName = "auto",
+        **kwargs: Any,
     ) -> None:
-        super().__init__(mechanism="thread", **kwargs)
         if n_tasks <= 0:
             raise ValueError(f"n_tasks must be > 0, got {n_tasks}")
+        self.loop = check_loop_name(loop)
+        super().__init__(mechanism="thread", **kwargs)
         self.n_tasks = n_tasks
         self.prune_interval_seconds = prune_interval_seconds
         self._futures: dict[str, AsyncTaskFuture] = {}

@@ -18,6 +18,7 @@ from alsek.core.steps.ops import Steps, T
 from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.worker.loop import PoolLoop
 from alsek.core.worker.revocations import AsyncRevocationListener
+from alsek.utils.loops import LoopName, loop_kind
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
     worker_kind = "async"
     _run_plan = staticmethod(run_plan_async)
     _revocations: AsyncRevocationListener | None = None  # listening once booted
+    #: The event loop the pool is meant to run on (``alsek.utils.loops``): ``"auto"`` takes any.
+    loop: LoopName = "auto"
 
     def _init_consumer(self, **options: Any) -> None:
         AsyncConsumer.__init__(self, **options)
@@ -45,6 +48,20 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
     async def _rest(self, timeout_ms: int) -> None:
         await self.stop_signal.async_wait(timeout_ms / 1000)
 
+    def _check_loop(self, running: asyncio.AbstractEventLoop) -> None:
+        """Refuse to run on another loop than the one the pool was built for: whoever awaits
+        ``run()`` chose the loop, so an explicit ``loop`` can only be checked here."""
+        kind = loop_kind(running)
+        if self.loop != "auto" and kind != self.loop:
+            raise RuntimeError(
+                f"This pool was built with loop={self.loop!r} but runs on {kind}'s loop: "
+                f"start it with alsek.utils.loops.run_on_loop(main(), loop={self.loop!r})"
+            )
+
+    def _boot_lines(self) -> list[str]:
+        kind = loop_kind(asyncio.get_running_loop())
+        return [*super()._boot_lines(), f"Event loop: {kind} (loop={self.loop!r})"]
+
     async def _ready(self) -> bool:
         """Log what the pool serves and wait for Redis to answer; ``False`` if told to stop
         first.
@@ -58,7 +75,12 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
 
     async def run(self) -> None:
         """Boot, serve until stopped (``await stop()``, or SIGTERM/SIGINT when the pool was
-        built in the main thread), then shut down gracefully. A pool runs once."""
+        built in the main thread), then shut down gracefully. A pool runs once.
+
+        Raises:
+            RuntimeError: the running loop is not the one ``loop`` names.
+        """
+        self._check_loop(asyncio.get_running_loop())
         self._run_state.begin(self)
         self._run_state.loop = asyncio.get_running_loop()
         stop_metrics = None
