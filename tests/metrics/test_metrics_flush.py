@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from prometheus_client import REGISTRY, generate_latest
@@ -72,10 +73,10 @@ def counting_broker(redis_url: str, namespace: str, flush_interval: float) -> Br
     return broker
 
 
-def test_a_scrape_shows_the_counts_after_a_flush_interval(
-    redis_url: str, namespace: str, fresh_tally: None
-) -> None:
-    broker = counting_broker(redis_url, namespace, flush_interval=0.2)
+@contextmanager
+def ran_messages(broker: Broker) -> Iterator[str]:
+    """Run ``RUNS`` messages of a task of its own queue in an in-process pool; yields the queue
+    while the pool still runs (it stops when the block ends)."""
     queue = f"flush-{uuid.uuid4().hex[:8]}"
 
     @task(broker, queue=queue, max_retries=0)
@@ -86,6 +87,14 @@ def test_a_scrape_shows_the_counts_after_a_flush_interval(
         for number in range(RUNS):
             ok.generate(args=(number,))
         worker.join()
+        yield queue
+
+
+def test_a_scrape_shows_the_counts_after_a_flush_interval(
+    redis_url: str, namespace: str, fresh_tally: None
+) -> None:
+    broker = counting_broker(redis_url, namespace, flush_interval=0.2)
+    with ran_messages(broker) as queue:
         # The pool still runs: only the flush thread writes the counts.
         eventually(lambda: counted(queue) == EXPECTED, PATIENCE_SECONDS, "the counts flushed")
     broker.backend.conn.close()
@@ -95,16 +104,7 @@ def test_a_clean_stop_writes_every_count(
     redis_url: str, namespace: str, fresh_tally: None
 ) -> None:
     broker = counting_broker(redis_url, namespace, flush_interval=3600)
-    queue = f"flush-{uuid.uuid4().hex[:8]}"
-
-    @task(broker, queue=queue, max_retries=0)
-    def ok(x: int) -> int:
-        return x
-
-    with InProcessWorker(ok) as worker:
-        for number in range(RUNS):
-            ok.generate(args=(number,))
-        worker.join()
+    with ran_messages(broker) as queue:
         # Counted, not yet written: the interval is an hour.
         assert counted(queue)["alsek_tasks_succeeded_total"] == 0
     # Stopped: worker_shutdown wrote what was counted, with no wait.
