@@ -27,6 +27,7 @@ import redis
 from faultwork import probe, settings, tasks
 from keyspace import Audit, audit
 
+from alsek.admin import Admin
 from alsek.core.message import Message
 from alsek.core.status import StatusTracker
 from alsek.storage.result import ResultStore
@@ -194,6 +195,7 @@ class FaultLab:
         self.probe = redis.Redis.from_url(self.probe_url, decode_responses=True)
         self.broker, self.tracker, self.store = tasks.components(self.url, namespace)
         self.tasks = tasks.build(self.broker, self.tracker, self.store)
+        self.admin = Admin(self.broker)
         self.pools: list[PoolProcess] = []
 
     def close(self) -> None:
@@ -271,9 +273,15 @@ class FaultLab:
         mechanism = "process" if kind == "process" else "thread"
         return self.spawn(f"{kind}-launched", args, mechanism)
 
-    @staticmethod
-    def stop(pools: Sequence[PoolProcess], exit_seconds: float) -> None:
-        """SIGTERM every pool, then check each exits 0 within ``exit_seconds``."""
+    def stop(self, pools: Sequence[PoolProcess], exit_seconds: float) -> None:
+        """SIGTERM every pool once it is registered (a pool restarted last may still be
+        importing), then check each exits 0 within ``exit_seconds``."""
+        eventually(
+            lambda: all(pool.pid in self.registered_pids() for pool in pools),
+            30.0,
+            "every pool registered before it is stopped",
+            interval=0.05,
+        )
         for pool in pools:
             pool.signal(signal.SIGTERM)
         for pool in pools:
@@ -283,14 +291,24 @@ class FaultLab:
         """Clients blocked waiting for work (an idle pool blocks on its queue's wake list)."""
         return sum(1 for client in self.conn.client_list() if client.get("cmd") == "blpop")
 
+    def registered_pids(self) -> set[int]:
+        """Pids of the pools in the worker registry. A pool registers (its first beat) only
+        after it installed its stop-signal handlers, so a registered pool stops gracefully."""
+        return {worker.pid for worker in self.admin.workers()}
+
     def wait_until_idle(self, pools: Sequence[PoolProcess], timeout: float = 30.0) -> None:
-        """Wait until ``pools`` are all up and waiting for work."""
+        """Wait until each of ``pools`` is registered (it can take a SIGTERM) and they are all
+        waiting for work. Counting blocked clients alone is not enough: one pool may hold
+        several, while a pool restarted last is still importing."""
 
         def ready() -> bool:
             for pool in pools:
                 assert pool.alive, f"{pool.name} exited with {pool.popen.returncode}\n" + (
                     pool.output()
                 )
+            registered = self.registered_pids()
+            if any(pool.pid not in registered for pool in pools):
+                return False
             return self.idle_consumers() >= len(pools)
 
         eventually(ready, timeout, "the pools waiting for work", interval=0.05)

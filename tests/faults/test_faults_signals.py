@@ -154,10 +154,7 @@ def test_a_sigkill_storm_loses_nothing_and_repeats_only_attempts_in_flight(
         drain_seconds=round(elapsed, 1),
         hygiene=hygiene.summary(),
     )
-    for pool in storm.pools:
-        pool.signal(signal.SIGTERM)
-    for pool in storm.pools:
-        assert pool.wait(EXIT_SECONDS) == 0, pool.output()
+    lab.stop(storm.pools, EXIT_SECONDS)
 
 
 @pytest.mark.timeout(120)
@@ -222,10 +219,7 @@ def test_sigterm_under_load_exits_zero_and_loses_nothing(
         lost=0,
         hygiene=hygiene.summary(),
     )
-    for pool in pools:
-        pool.signal(signal.SIGTERM)
-    for pool in pools:
-        assert pool.wait(GRACE_MS / 1000 + EXIT_SECONDS) == 0, pool.output()
+    lab.stop(pools, GRACE_MS / 1000 + EXIT_SECONDS)
 
 
 def eventually_done(lab: FaultLab, count: int) -> None:

@@ -91,7 +91,7 @@ def test_exhausted_retries_fail_the_message_into_the_dlq(lab: Lab) -> None:
 
 
 def test_a_task_past_its_timeout_is_stopped_and_counts_as_a_failed_attempt(lab: Lab) -> None:
-    sleepy = lab.task("sleepy", timeout=300, max_retries=1)
+    sleepy = lab.task("sleepy", timeout=STOP_AFTER_MS, max_retries=1)
     message = sleepy.generate(args=(30,))
     statuses = lab.follow(message)
     with lab.pool():
