@@ -25,6 +25,7 @@ from alsek.core.broker import Broker, ClaimSource, keys
 from alsek.core.broker.registry import REGISTRY_IDLE_MS
 from alsek.core.message import Message
 from alsek.core.steps.drivers import run
+from alsek.core.steps.ops import Steps, call
 from alsek.core.task import Task
 from alsek.storage.backends import RedisBackend
 from alsek.storage.backends.clients import client_from_url
@@ -305,6 +306,8 @@ def test_a_parked_message_taken_away_leaves_the_next_one_claimable(
         client.delete(body)
     else:
         broker.remove(s.b1)
+    if how != "expired":  # taken out of the parked sets at once (an expired one: when met)
+        assert_clean(client, broker)
     broker.ack(s.holder_b)
     assert uuids(next_claim(broker)) == [s.b2.uuid]
     assert_clean(client, broker)  # an expired one's entries were dropped on the way
@@ -335,6 +338,23 @@ def test_a_queue_holding_only_parked_messages_is_not_forgotten(
     assert broker.queues() == [QUEUE]
     taken = next_claim(broker)
     assert s.b1.uuid in uuids(taken)
+
+
+def test_unserved_expiry_dead_letters_parked_messages_too(
+    broker: Broker, client: redis.Redis
+) -> None:
+    scene(broker)
+    request = broker._queue_script("expire_unserved", QUEUE, 0, 60_000, "", "", "", "", 0, "", 0)
+
+    def expire() -> Steps[int]:
+        [count] = yield call(request)
+        return int(count)
+
+    expired = [run(expire(), broker.backend.conn) for _ in range(3)]
+    assert sum(expired) == HOT + 2 and expired[-1] == 0
+    assert parked_keys(client, broker) == []
+    assert len(broker.dlq_list(QUEUE)) == HOT + 2
+    assert_clean(client, broker)
 
 
 # -- what operators see ------------------------------------------------------------------------
