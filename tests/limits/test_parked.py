@@ -165,6 +165,10 @@ def test_a_hot_keys_backlog_is_parked_and_the_other_keys_run(
     # priorities and order within a key: the first of "b" comes back first
     broker.ack(s.holder_b)
     assert uuids(next_claim(broker)) == [s.b1.uuid]
+    # then an idle pool is not told to come back at once (no spinning on parked messages)
+    idle = broker.claim([ClaimSource(QUEUE)], 10, OWNER)
+    assert idle.messages == [] and idle.next_due is not None
+    assert idle.next_due - int(client.time()[0]) * 1000 > 10_000  # the holders' leases: 30 s
 
 
 def _commands(client: redis.Redis) -> int:

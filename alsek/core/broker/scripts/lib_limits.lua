@@ -69,8 +69,9 @@ local function park(q, t, ckey, m, score)
     redis.call('ZADD', key, score, m)
     extend_ttl(key, life)
   end
-  local index, entry = rechecks_key(q), t .. ':' .. ckey
-  if not redis.call('ZSCORE', index, entry) then schedule_recheck(q, t, ckey, false) end
+  -- the key is full: look again by its earliest holder's deadline, unless already noted
+  local due = redis.call('ZSCORE', rechecks_key(q), t .. ':' .. ckey)
+  if not due or tonumber(due) <= NOW then schedule_recheck(q, t, ckey, false) end
 end
 
 -- Take member m of task t (key ckey) out of the parked sets; 1 when it was parked.
