@@ -174,7 +174,7 @@ class InspectSteps(AdminCalls):
         if not tasks:
             return []
         stop = offset + limit - 1
-        sets = [(t, f(queue, t)) for t in tasks for f in (keys.ready_key, keys.parked_key)]
+        sets = [(t, f(queue, t)) for t in tasks for f in (keys.ready_key, keys.task_parked_key)]
         replies = yield batched(
             *(("ZRANGE", self._full(name), 0, stop, "WITHSCORES") for _, name in sets)
         )

@@ -58,7 +58,7 @@ class ManageSteps(InspectSteps):
             sets = [
                 (t, name)
                 for t in names
-                for name in (keys.ready_key(queue, t), keys.parked_key(queue, t))
+                for name in (keys.ready_key(queue, t), keys.task_parked_key(queue, t))
             ]
             heads = yield batched(
                 *(("ZRANGE", self._full(name), 0, PURGE_PER_CALL - 1) for _, name in sets)

@@ -64,7 +64,7 @@ def backlog_steps(
     for queue, seen in zip(queues, known):
         names = sorted({*tasks, *seen})
         # a parked message (its concurrency key full) is as ready as any: waiting for a slot
-        waiting = [f(queue, name) for name in names for f in (keys.ready_key, keys.parked_key)]
+        waiting = [f(queue, name) for name in names for f in (keys.ready_key, keys.task_parked_key)]
         counts = yield call(
             ("ZCARD", prefix + keys.delayed_key(queue)),
             ("ZCARD", prefix + keys.leases_key(queue)),

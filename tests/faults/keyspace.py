@@ -209,9 +209,9 @@ def audit(conn: redis.Redis, namespace: str, now_ms: int | None = None) -> Audit
         ready_key, ready = zset("ready", q, body["task"])
         if f"{int(body['seq']):016d}:{u}" in ready:
             places.append(("ready", ready_key))
-        parked_key, parked = zset("parked", q, body["task"])
+        task_parked_key, parked = zset("parked", q, body["task"])
         if f"{int(body['seq']):016d}:{u}" in parked:
-            places.append(("parked", parked_key))
+            places.append(("parked", task_parked_key))
         delayed_key, delayed = zset("delayed", q)
         if u in delayed:
             places.append(("delayed", delayed_key))

@@ -133,7 +133,7 @@ def parked_keys(client: redis.Redis, broker: Broker) -> list[str]:
 
 
 def is_parked(client: redis.Redis, broker: Broker, message: Message) -> bool:
-    members = client.zrange(full_key(broker, keys.parked_key(QUEUE, "work")), 0, -1)
+    members = client.zrange(full_key(broker, keys.task_parked_key(QUEUE, "work")), 0, -1)
     return any(member.endswith(":" + message.uuid) for member in members)
 
 
@@ -158,7 +158,7 @@ def test_a_hot_keys_backlog_is_parked_and_the_other_keys_run(
     broker: Broker, client: redis.Redis
 ) -> None:
     s = scene(broker)
-    parked = client.zcard(full_key(broker, keys.parked_key(QUEUE, "work")))
+    parked = client.zcard(full_key(broker, keys.task_parked_key(QUEUE, "work")))
     assert parked == HOT + 2
     assert client.zcard(full_key(broker, keys.ready_key(QUEUE, "work"))) == 0
     assert_clean(client, broker)

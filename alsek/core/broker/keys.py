@@ -114,7 +114,7 @@ def task_keys(queue: str, task_name: str) -> list[str]:
         ready_key(queue, task_name),
         *(task_index_key(queue, task_name, index) for index in ("delayed", "leases", "dlq")),
         served_key(queue, task_name),
-        parked_key(queue, task_name),
+        task_parked_key(queue, task_name),
     ]
 
 
@@ -205,14 +205,14 @@ def running_key(queue: str, task_name: str, concurrency_key: str = "") -> str:
     return f"{base}:{concurrency_key}" if concurrency_key else base
 
 
-def parked_key(queue: str, task_name: str) -> str:
+def task_parked_key(queue: str, task_name: str) -> str:
     """Every parked message of ``task_name``: refused by a claim because its concurrency key
     was full, out of the ready set until a slot of its key frees; same scores and members as
     the ready set (``task_parked_key`` in lib_limits.lua). Queued, for every count."""
     return f"{queue_base(queue)}:tasks:{task_name}:parked"
 
 
-def key_parked_key(queue: str, task_name: str, concurrency_key: str) -> str:
+def parked_key(queue: str, task_name: str, concurrency_key: str) -> str:
     """The parked messages of ``task_name`` with concurrency key ``concurrency_key``, given
     back first when one of its slots frees (``parked_key`` in lib_limits.lua)."""
     return f"{queue_base(queue)}:limits:{task_name}:parked:{concurrency_key}"

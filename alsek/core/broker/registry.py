@@ -82,7 +82,7 @@ class RegistrySteps(BrokerCalls):
             waiting = [
                 self._full(name)
                 for task in names
-                for name in (keys.ready_key(queue, task), keys.parked_key(queue, task))
+                for name in (keys.ready_key(queue, task), keys.task_parked_key(queue, task))
             ]
             calls.append(self._queue_script("forget_queue", queue, *names, declared=waiting))
         empty = yield batched(*calls)
