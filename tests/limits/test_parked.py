@@ -50,6 +50,10 @@ def work(account: str = "a", n: int = 0) -> int:
     return n
 
 
+def other(n: int = 0) -> int:
+    return n
+
+
 @pytest.fixture
 def broker(redis_url: str, namespace: str) -> Iterator[Broker]:
     backend = RedisBackend(redis_url, namespace=namespace)
@@ -169,6 +173,29 @@ def test_a_hot_keys_backlog_is_parked_and_the_other_keys_run(
     idle = broker.claim([ClaimSource(QUEUE)], 10, OWNER)
     assert idle.messages == [] and idle.next_due is not None
     assert idle.next_due - int(client.time()[0]) * 1000 > 10_000  # the holders' leases: 30 s
+
+
+@pytest.mark.parametrize("ordered", [False, True], ids=["best-first", "in-order"])
+def test_a_claim_naming_several_tasks_parks_too(broker: Broker, ordered: bool) -> None:
+    """The claim of a pool serving several tasks (heads read per task) parks as well."""
+    options: dict[str, Any] = {"max_retries": 0, "backoff": None, "queue": QUEUE}
+    limited = Task(
+        work, broker=broker, concurrency_limit=1,
+        concurrency_key=lambda account, n: account, **options,
+    )  # fmt: skip
+    plain = Task(other, broker=broker, **options)
+    source = [ClaimSource(QUEUE, tasks=("work", "other"), ordered=ordered)]
+    holder = limited.generate(kwargs={"account": "hot", "n": -1})
+    assert uuids(list(broker.claim(source, 1, OWNER).messages)) == [holder.uuid]
+    limited.generate_many(kwargs_list=[{"account": "hot", "n": i} for i in range(HOT)])
+    cold = limited.generate(kwargs={"account": "cold", "n": 0})
+    later = plain.generate(kwargs={"n": 1})
+    taken: list[Message] = []
+    for _ in range(SETTLE_CLAIMS):
+        taken += broker.claim(source, 1, OWNER).messages
+        if {cold.uuid, later.uuid} <= set(uuids(taken)):
+            break
+    assert sorted(uuids(taken)) == sorted([cold.uuid, later.uuid])
 
 
 def _commands(client: redis.Redis) -> int:
