@@ -9,8 +9,9 @@
 --       the messages of a paused queue (its delayed ones are still promoted, its expired
 --       leases reclaimed).
 -- Returns {due_in, then per message: queue, task, uuid, data, lost, owner}; due_in is how
--- long (ms, by the server's clock) until something becomes due or a lease expires, -1 when
--- nothing is pending.
+-- long (ms, by the server's clock) until something becomes due, a lease expires or a full
+-- key with parked messages is looked at again (0: parked up to PARK_PER_CLAIM, claim again
+-- now), -1 when nothing is pending.
 local n, lease_ttl, owner_base, rid = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local s_key, s_channel, s_payload, s_ttl = ARGV[7], ARGV[8], ARGV[9], tonumber(ARGV[10])
 local s_history, s_history_length = ARGV[11], tonumber(ARGV[12])
