@@ -68,8 +68,8 @@ class Claim(NamedTuple):
     host's clock) at which a delayed message becomes ready, a lease expires or a full
     concurrency key with parked messages is looked at again in the queues looked at (now:
     the claim parked as many as it may, claim again; ``None``: nothing pending); Redis
-    decides it by its own clock, and it is translated to this host's. ``rejected`` counts bodies that could not be decoded and went to
-    the DLQ.
+    decides it by its own clock, and it is translated to this host's. ``rejected`` counts
+    bodies that could not be decoded and went to the DLQ.
     """
 
     messages: list[Message]
