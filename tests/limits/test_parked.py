@@ -234,7 +234,10 @@ def test_a_claims_work_does_not_grow_with_a_hot_keys_backlog(
         before = _commands(client)
         assert claim(broker, 1) == []  # the hot key is still full: nothing to take
         idle[backlog_size] = _commands(client) - before - 1
-        print(f"backlog {backlog_size}: {len(costs)} claims, at most {most[backlog_size]} commands")
+        print(
+            f"backlog {backlog_size}: {len(costs)} claims to the cold one, at most"
+            f" {most[backlog_size]} commands each; then {idle[backlog_size]} per idle claim"
+        )
         Admin(broker).purge(QUEUE)
         broker.ack(holder)
         broker.ack(taken[0])
