@@ -164,7 +164,8 @@ class InspectSteps(AdminCalls):
         self, queue: str, task: str | None, offset: int, limit: int
     ) -> Steps[list[tuple[str, str]]]:
         """(uuid, task) of the ready messages ``offset`` to ``offset + limit``, in the order
-        consumers take them: best priority, then submission order, across tasks."""
+        consumers take them: best priority, then submission order, across tasks. Parked ones
+        (their concurrency key full) are listed in their place: they wait as ready ones do."""
         if task:
             tasks = [task]
         else:
@@ -173,15 +174,13 @@ class InspectSteps(AdminCalls):
         if not tasks:
             return []
         stop = offset + limit - 1
+        sets = [(t, f(queue, t)) for t in tasks for f in (keys.ready_key, keys.task_parked_key)]
         replies = yield batched(
-            *(
-                ("ZRANGE", self._full(keys.ready_key(queue, t)), 0, stop, "WITHSCORES")
-                for t in tasks
-            )
+            *(("ZRANGE", self._full(name), 0, stop, "WITHSCORES") for _, name in sets)
         )
         heads = [
             (float(score), member, name)
-            for name, reply in zip(tasks, replies)
+            for (name, _), reply in zip(sets, replies)
             for member, score in _pairs(reply)
         ]
         heads.sort()

@@ -54,13 +54,16 @@ class ManageSteps(InspectSteps):
         entries: list[str] = []
         uuids: list[str] = []
         if state == "ready":
+            # a parked message (its concurrency key full) is queued as much as a ready one
+            sets = [
+                (t, name)
+                for t in names
+                for name in (keys.ready_key(queue, t), keys.task_parked_key(queue, t))
+            ]
             heads = yield batched(
-                *(
-                    ("ZRANGE", self._full(keys.ready_key(queue, task)), 0, PURGE_PER_CALL - 1)
-                    for task in names
-                )
+                *(("ZRANGE", self._full(name), 0, PURGE_PER_CALL - 1) for _, name in sets)
             )
-            for task, members in zip(names, heads):
+            for (task, _), members in zip(sets, heads):
                 for member in members[: PURGE_PER_CALL - len(uuids)]:
                     entries += [task, member]
                     uuids.append(member.split(":", 1)[1])

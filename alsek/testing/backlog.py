@@ -63,13 +63,16 @@ def backlog_steps(
     backlogs = []
     for queue, seen in zip(queues, known):
         names = sorted({*tasks, *seen})
+        # a parked message (its concurrency key full) is as ready as any: waiting for a slot
+        waiting = [f(queue, name) for name in names for f in (keys.ready_key, keys.task_parked_key)]
         counts = yield call(
             ("ZCARD", prefix + keys.delayed_key(queue)),
             ("ZCARD", prefix + keys.leases_key(queue)),
-            *(("ZCARD", prefix + keys.ready_key(queue, name)) for name in names),
+            *(("ZCARD", prefix + key) for key in waiting),
             atomic=True,
         )
-        delayed, leased, *ready = (int(count) for count in counts)
+        delayed, leased, *sizes = (int(count) for count in counts)
+        ready = [sizes[i] + sizes[i + 1] for i in range(0, len(sizes), 2)]
         backlogs.append(
             QueueBacklog(backend.namespace, queue, dict(zip(names, ready)), delayed, leased)
         )

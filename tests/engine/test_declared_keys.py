@@ -3,7 +3,8 @@ user allowed exactly its KEYS (``keychecks.KeyCheckedRedis``), so an undeclared 
 NOPERM. Single servers only: ACL users are per node, and a cluster adds nothing to the check.
 
 The scripts that still find keys in data inside Lua (a claim's popped messages, promote and
-reclaim, expire_unserved) run unchecked here and are listed in ``UNDECLARED``;
+reclaim, expire_unserved) run unchecked here and are listed in ``UNDECLARED``; so do the calls
+of a message with a concurrency limit (its key's holders and parked sets), never run here;
 the tests marked ``xfail(strict=True)`` show each of them is still refused when checked, so the
 list shrinks only with the code.
 """
@@ -223,4 +224,22 @@ def test_finishing_a_unique_message_declares_the_key_it_releases(kit: Kit) -> No
 def test_a_submit_yielding_its_unique_key_declares_its_keys(kit: Kit, mode: str) -> None:
     kit.task.generate(args=(1, 1), unique_key="d", unique_mode=mode)
     kit.task.generate(args=(2, 2), unique_key="d", unique_mode=mode)
+    kit.assert_declared()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=(ResponseError, AssertionError),
+    reason="a limited message's end builds its key's holders and parked sets in Lua",
+)
+def test_the_end_of_a_limited_messages_lease_declares_its_keys(kit: Kit) -> None:
+    limited = Task(
+        add, broker=kit.broker, queue="q", concurrency_limit=1,
+        concurrency_key=lambda a, b: a,
+    )  # fmt: skip
+    limited.generate(args=(1, 1))
+    parked = limited.generate(args=(1, 2))
+    [held] = kit.claim()  # unchecked: the second one is parked
+    kit.broker.ack(held)  # frees the slot, gives the parked one back
+    assert [m.uuid for m in kit.claim()] == [parked.uuid]
     kit.assert_declared()

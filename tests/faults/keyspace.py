@@ -3,8 +3,9 @@
 ``audit(conn, namespace)`` reads the whole keyspace of the namespace (SCAN, then one pipelined
 read per key) and sorts every key into what ``docs/redis-layout.md`` says may exist:
 
-* a live message (body hash) with exactly one index entry (ready set, delayed set or lease
-  index), its lease lock when it is leased, and index keys living at least as long as it;
+* a live message (body hash) with exactly one index entry (ready set, its task's parked set,
+  delayed set or lease index), its lease lock when it is leased, and index keys living at
+  least as long as it;
 * an index, registry, counter, wake list, claim-reply cache or the request ids of recent
   submits, every index entry of which points to a live message (a dead letter, for the DLQ
   index);
@@ -15,7 +16,9 @@ read per key) and sorts every key into what ``docs/redis-layout.md`` says may ex
 * a dead letter (body, reason, time of failure) listed in its DLQ index;
 * the per-task mirrors of the delayed, leases and DLQ indexes (holding what their queue's index
   holds), the served index, a pause flag, uuid records, worker records and their registry,
-  status histories.
+  status histories;
+* task limits: concurrency slot holders and rate windows, a concurrency key's parked set (each
+  entry also in its task's parked set) and the queue's recheck index of such keys.
 
 Every key must have a TTL (but a pause flag, which an operator sets and removes). Anything else
 is a violation: an unknown key, a key without TTL, an index entry pointing nowhere (an orphan),
@@ -79,6 +82,11 @@ def _patterns(ns: str) -> list[tuple[str, re.Pattern[str]]]:
         ("task_leases", rf"{n}:{q}:tasks:(?P<t>[^:]+):leases"),
         ("task_dlq", rf"{n}:{q}:tasks:(?P<t>[^:]+):dlq"),
         ("served", rf"{n}:{q}:tasks:(?P<t>[^:]+):served"),
+        ("parked", rf"{n}:{q}:tasks:(?P<t>[^:]+):parked"),
+        ("key_parked", rf"{n}:{q}:limits:(?P<t>[^:]+):parked:(?P<k>.+)"),
+        ("running", rf"{n}:{q}:limits:(?P<t>[^:]+):running(?::(?P<k>.+))?"),
+        ("rate", rf"{n}:{q}:limits:(?P<t>[^:]+):rate"),
+        ("rechecks", rf"{n}:{q}:limits:rechecks"),
         ("status_history", rf"{n}:status:\{{(?P<q>[^}}]+)\}}:(?P<t>[^:]+):(?P<u>[^:]+):history"),
         ("message", rf"{n}:{q}:messages:(?P<u>[^:]+)"),
         ("lock", rf"lock:{n}:{q}:messages:(?P<u>[^:]+)"),
@@ -201,6 +209,9 @@ def audit(conn: redis.Redis, namespace: str, now_ms: int | None = None) -> Audit
         ready_key, ready = zset("ready", q, body["task"])
         if f"{int(body['seq']):016d}:{u}" in ready:
             places.append(("ready", ready_key))
+        task_parked_key, parked = zset("parked", q, body["task"])
+        if f"{int(body['seq']):016d}:{u}" in parked:
+            places.append(("parked", task_parked_key))
         delayed_key, delayed = zset("delayed", q)
         if u in delayed:
             places.append(("delayed", delayed_key))
@@ -232,6 +243,15 @@ def audit(conn: redis.Redis, namespace: str, now_ms: int | None = None) -> Audit
         for member in dict(data[key][2]):
             if (p["q"], member[17:]) not in messages:
                 bad(f"ready entry {member} of {key!r} points to no message")
+    for key, p in by_kind.get("parked", []):
+        for member in dict(data[key][2]):
+            if (p["q"], member[17:]) not in messages:
+                bad(f"parked entry {member} of {key!r} points to no message")
+    for key, p in by_kind.get("key_parked", []):
+        _, whole = zset("parked", p["q"], p["t"])
+        for member in dict(data[key][2]):
+            if member not in whole:
+                bad(f"parked entry {member} of {key!r} is not in its task's parked set")
     for kind in ("delayed", "leases"):
         for key, p in by_kind.get(kind, []):
             for u in dict(data[key][2]):

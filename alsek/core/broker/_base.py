@@ -65,10 +65,11 @@ class Claim(NamedTuple):
     """What one claim returned.
 
     ``messages`` are leased to the caller. ``next_due`` is the earliest time (ms, on this
-    host's clock) at which a delayed message becomes ready or a lease expires in the queues
-    looked at (``None``: nothing pending); Redis decides it by its own clock, and it is
-    translated to this host's. ``rejected`` counts bodies that could not be decoded and went to
-    the DLQ.
+    host's clock) at which a delayed message becomes ready, a lease expires or a full
+    concurrency key with parked messages is looked at again in the queues looked at (now:
+    the claim parked as many as it may, claim again; ``None``: nothing pending); Redis
+    decides it by its own clock, and it is translated to this host's. ``rejected`` counts
+    bodies that could not be decoded and went to the DLQ.
     """
 
     messages: list[Message]

@@ -108,11 +108,13 @@ def queue_keys(queue: str) -> list[str]:
 
 
 def task_keys(queue: str, task_name: str) -> list[str]:
-    """The keys of task ``task_name`` in ``queue``: its ready set and its index mirrors."""
+    """The keys of task ``task_name`` in ``queue``: its ready set, its index mirrors and its
+    parked set."""
     return [
         ready_key(queue, task_name),
         *(task_index_key(queue, task_name, index) for index in ("delayed", "leases", "dlq")),
         served_key(queue, task_name),
+        task_parked_key(queue, task_name),
     ]
 
 
@@ -201,6 +203,25 @@ def running_key(queue: str, task_name: str, concurrency_key: str = "") -> str:
     lease deadline (``running_key`` in lib_limits.lua)."""
     base = f"{queue_base(queue)}:limits:{task_name}:running"
     return f"{base}:{concurrency_key}" if concurrency_key else base
+
+
+def task_parked_key(queue: str, task_name: str) -> str:
+    """Every parked message of ``task_name``: refused by a claim because its concurrency key
+    was full, out of the ready set until a slot of its key frees; same scores and members as
+    the ready set (``task_parked_key`` in lib_limits.lua). Queued, for every count."""
+    return f"{queue_base(queue)}:tasks:{task_name}:parked"
+
+
+def parked_key(queue: str, task_name: str, concurrency_key: str) -> str:
+    """The parked messages of ``task_name`` with concurrency key ``concurrency_key``, given
+    back first when one of its slots frees (``parked_key`` in lib_limits.lua)."""
+    return f"{queue_base(queue)}:limits:{task_name}:parked:{concurrency_key}"
+
+
+def rechecks_key(queue: str) -> str:
+    """``task:key`` of each full concurrency key with parked messages, by when to look at it
+    again (its earliest holder's lease deadline)."""
+    return f"{queue_base(queue)}:limits:rechecks"
 
 
 def rate_key(queue: str, task_name: str) -> str:

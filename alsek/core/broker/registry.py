@@ -71,16 +71,20 @@ class RegistrySteps(BrokerCalls):
 
     def _forget_steps(self, candidates: Sequence[str]) -> Steps[list[str]]:
         """Forget those of ``candidates`` that hold nothing; returns them."""
-        # Its task set is read first, so that the script declares each task's ready set; a
-        # task it does not name (new since the read) keeps the queue (see forget_queue.lua).
+        # Its task set is read first, so that the script declares each task's ready and parked
+        # sets; a task it does not name (new since the read) keeps the queue (forget_queue.lua).
         task_sets = yield batched(
             *(("SMEMBERS", self._full(keys.tasks_key(q))) for q in candidates)
         )
         calls = []
         for queue, tasks in zip(candidates, task_sets):
             names = sorted(tasks)
-            ready = [self._full(keys.ready_key(queue, task)) for task in names]
-            calls.append(self._queue_script("forget_queue", queue, *names, declared=ready))
+            waiting = [
+                self._full(name)
+                for task in names
+                for name in (keys.ready_key(queue, task), keys.task_parked_key(queue, task))
+            ]
+            calls.append(self._queue_script("forget_queue", queue, *names, declared=waiting))
         empty = yield batched(*calls)
         args: list[str | int | float] = [REGISTRY_IDLE_MS, len(candidates)]
         for queue, flag in zip(candidates, empty):

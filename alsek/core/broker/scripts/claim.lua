@@ -9,8 +9,9 @@
 --       the messages of a paused queue (its delayed ones are still promoted, its expired
 --       leases reclaimed).
 -- Returns {due_in, then per message: queue, task, uuid, data, lost, owner}; due_in is how
--- long (ms, by the server's clock) until something becomes due or a lease expires, -1 when
--- nothing is pending.
+-- long (ms, by the server's clock) until something becomes due, a lease expires or a full
+-- key with parked messages is looked at again (0: parked up to PARK_PER_CLAIM, claim again
+-- now), -1 when nothing is pending.
 local n, lease_ttl, owner_base, rid = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local s_key, s_channel, s_payload, s_ttl = ARGV[7], ARGV[8], ARGV[9], tonumber(ARGV[10])
 local s_history, s_history_length = ARGV[11], tonumber(ARGV[12])
@@ -44,11 +45,11 @@ if rid ~= '' and #sources > 0 then
   if cached then return cjson.decode(cached) end
 end
 
--- The member at rank `at` (0: the head) of a ready set, with its score; false when none.
-local function head(key, at)
-  at = at or 0
-  local h = redis.call('ZRANGE', key, at, at, 'WITHSCORES')
-  if h[1] then return {h[1], tonumber(h[2])} end
+-- The head of a ready set: its member, its score (a number) and the score as stored; false
+-- when the set is empty.
+local function head(key)
+  local h = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if h[1] then return {h[1], tonumber(h[2]), h[2]} end
   return false
 end
 
@@ -60,9 +61,11 @@ local function read_heads(q, tasks)
   return heads
 end
 
--- Messages over their concurrency key's limit stay queued and are stepped over (FIFO within a
--- key is kept); a claim steps over at most this many per task before it gives up on the task.
-local LIMIT_SCAN = 100
+-- Messages over their concurrency key's limit are parked (see parked_key): out of the ready
+-- set until a slot of their key frees, so a later claim does not meet them again. A claim
+-- parks at most this many per task, then asks its caller to claim again at once (due_in 0):
+-- its work stays bounded however long a hot key's backlog is.
+local PARK_PER_CLAIM = 100
 
 -- Which task the next message comes from: the first with work (ordered), else the best
 -- (priority, then submission order) across them. nil when every ready set is empty.
@@ -91,12 +94,14 @@ end
 for _, src in ipairs(sources) do
   promote(src.queue)
   reclaim(src.queue)
+  recheck_parked(src.queue)
 end
 
--- Lease one message; returns its body's PTTL, or nil when the body expired (skipped), or
--- false, why and when (limit_refusal) when its task's limits keep it queued: it is left as it
--- is, and no attempt is counted.
-local function lease(q, t, m)
+-- Lease one message (ready-set member m, score: its priority); returns its body's PTTL, or nil
+-- when the body expired (skipped), or false, why and when (limit_refusal) when its task's
+-- limits keep it queued, and no attempt is counted: parked ('key': its key is full), else
+-- left as it is. The caller has taken m out of the ready set, or does it unless it is 'task'.
+local function lease(q, t, m, score)
   local u = uuid_of(m)
   local key = msg_key(q, u)
   local f = redis.call('HMGET', key, 'data', 'lost', 'climit', 'ckey', 'rlimit', 'rwindow')
@@ -104,6 +109,7 @@ local function lease(q, t, m)
   local climit, ckey, rlimit, rwindow = tonumber(f[3]), f[4] or '', tonumber(f[5]), tonumber(f[6])
   if climit or rlimit then
     local why, at = limit_refusal(q, t, climit, ckey, rlimit, rwindow)
+    if why == 'key' then park(q, t, ckey, m, score) end
     if why then return false, why, at end
   end
   local owner = owner_base .. ':' .. redis.call('HINCRBY', key, 'deliveries', 1)
@@ -144,55 +150,55 @@ for _, src in ipairs(active) do
       if pttl > longest then longest = pttl end
     end
   end
-  -- Per task: how many leading messages are over their key's limit (stepped over).
-  local skipped = {}
-  for k = 1, #tasks do skipped[k] = 0 end
+  -- Per task: how many messages this claim parked.
+  local parked = {}
+  for k = 1, #tasks do parked[k] = 0 end
   while claimed < n do
     if #tasks == 1 then
       -- One task: take the rest of the batch at once (stale entries are dropped and skipped);
-      -- popped while no message was stepped over, then read past the ones stepped over.
+      -- a message its limits refuse for the whole task goes back, and so do the ones after it.
       local key = ready_key(q, tasks[1])
-      local popping = skipped[1] == 0
-      local batch
-      if popping then
-        batch = redis.call('ZPOPMIN', key, n - claimed)
-      else
-        batch = redis.call('ZRANGE', key, skipped[1], skipped[1] + n - claimed - 1, 'WITHSCORES')
-      end
+      local batch = redis.call('ZPOPMIN', key, n - claimed)
       if #batch == 0 then heads = {false}; break end
       local stop = false
       for k = 1, #batch, 2 do
         local pttl, why, at = false, 'task', nil
-        if not stop then pttl, why, at = lease(q, tasks[1], batch[k]) end
-        if pttl == false then
-          if popping then redis.call('ZADD', key, batch[k + 1], batch[k]) end
-          if why == 'key' then skipped[1] = skipped[1] + 1 elseif not stop then
-            stop = true; note_at(at)
-          end
+        if not stop then pttl, why, at = lease(q, tasks[1], batch[k], batch[k + 1]) end
+        if pttl == false and why == 'key' then
+          parked[1] = parked[1] + 1
+          if parked[1] >= PARK_PER_CLAIM and not stop then stop = true; note_at(NOW) end
+        elseif pttl == false then
+          redis.call('ZADD', key, batch[k + 1], batch[k])
+          if not stop then stop = true; note_at(at) end
         else
-          if not popping then redis.call('ZREM', key, batch[k]) end
           took(pttl)
         end
       end
-      if stop or skipped[1] >= LIMIT_SCAN then heads = {false}; break end
-      -- A full batch passes the wake-up on if work is left (below): past the ones stepped over.
-      if claimed >= n then heads = {head(key, skipped[1])} end
+      if stop then heads = {false}; break end
+      -- A full batch passes the wake-up on if work is left (below).
+      if claimed >= n then heads = {head(key)} end
     else
       heads = heads or read_heads(q, tasks)
       local k = pick(heads, src.ordered)
       if not k then break end
       local key = ready_key(q, tasks[k])
-      local pttl, why, at = lease(q, tasks[k], heads[k][1])
-      if pttl == false and why == 'key' and skipped[k] + 1 < LIMIT_SCAN then
-        skipped[k] = skipped[k] + 1
-        heads[k] = head(key, skipped[k])
+      local pttl, why, at = lease(q, tasks[k], heads[k][1], heads[k][3])
+      if pttl == false and why == 'key' then
+        redis.call('ZREM', key, heads[k][1])
+        parked[k] = parked[k] + 1
+        if parked[k] >= PARK_PER_CLAIM then
+          heads[k] = false
+          note_at(NOW)
+        else
+          heads[k] = head(key)
+        end
       elseif pttl == false then
         heads[k] = false
         note_at(at)
       else
         redis.call('ZREM', key, heads[k][1])
         took(pttl)
-        heads[k] = head(key, skipped[k])
+        heads[k] = head(key)
       end
     end
   end
@@ -205,6 +211,7 @@ for _, src in ipairs(active) do
   end
   note(delayed_key(q))
   note(leases_key(q))
+  note(rechecks_key(q))
 end
 if next_due >= 0 then out[1] = math.max(next_due - NOW, 0) end
 if cache_key then

@@ -1,15 +1,18 @@
 -- Broker library, read after lib_limits.lua: leases, the ends of a message (finish, dead letters),
 -- unique keys and groups.
 
--- Drop every index entry of a message, its concurrency slot included (its body is deleted by
--- the caller); returns its task.
+-- Drop every index entry of a message, its parked entry and concurrency slot included (its
+-- body is deleted by the caller); returns its task.
 local function unindex(q, u)
   local f = redis.call('HMGET', msg_key(q, u), 'task', 'seq', 'climit', 'ckey')
   if f[1] then
     redis.call('ZREM', ready_key(q, f[1]), member(f[2], u))
     redis.call('ZREM', task_delayed_key(q, f[1]), u)
     redis.call('ZREM', task_leases_key(q, f[1]), u)
-    if f[3] then give_back_slot(q, f[1], f[4] or '', u) end
+    if f[3] then
+      unpark(q, f[1], f[4] or '', member(f[2], u))
+      give_back_slot(q, f[1], f[4] or '', u)
+    end
   end
   redis.call('ZREM', delayed_key(q), u)
   redis.call('ZREM', leases_key(q), u)

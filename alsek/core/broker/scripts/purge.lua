@@ -1,6 +1,6 @@
 -- Delete waiting messages of a queue that the caller read just before (it declares their keys):
--- its ready ones (`ready`: task and ready-set member pairs) or those waiting for their ready
--- time (`delayed`: uuids). Only an entry still where it was read is deleted: one claimed since
+-- its ready ones (`ready`: task and member pairs, of a ready set or of the task's parked set)
+-- or those waiting for their ready time (`delayed`: uuids). Only an entry still where it was read is deleted: one claimed since
 -- is left to run, and one that arrived since is left to the next call.
 -- ARGV: prefix, now, queue, state, n_tasks, the queue's task names, then the entries.
 -- Returns {deleted, more (1 when some are left)}.
@@ -15,10 +15,13 @@ local more = 0
 if state == 'ready' then
   for k = first, #ARGV, 2 do
     -- an entry whose body had expired is removed too (its DEL counts nothing)
-    if redis.call('ZREM', ready_key(q, ARGV[k]), ARGV[k + 1]) == 1 then drop(uuid_of(ARGV[k + 1])) end
+    local t, m = ARGV[k], ARGV[k + 1]
+    if redis.call('ZREM', ready_key(q, t), m) + redis.call('ZREM', task_parked_key(q, t), m) > 0 then
+      drop(uuid_of(m))
+    end
   end
   for k = 6, first - 1 do
-    if redis.call('EXISTS', ready_key(q, ARGV[k])) == 1 then more = 1 end
+    if redis.call('EXISTS', ready_key(q, ARGV[k]), task_parked_key(q, ARGV[k])) > 0 then more = 1 end
   end
 elseif state == 'delayed' then
   local index = delayed_key(q)
