@@ -10,7 +10,7 @@ from alsek.core.status import AsyncStatusTracker, StatusTracker
 from alsek.core.status.base import BaseStatusTracker
 from alsek.storage.serialization import Serializer
 
-#: Members of a ready set start with the zero-padded sequence (see ``lib.lua``).
+#: Members of a ready set start with the zero-padded sequence (see ``member`` in ``lib_keys.lua``).
 SEQ_DIGITS = 16
 
 

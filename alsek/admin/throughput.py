@@ -1,5 +1,5 @@
 """``throughput()``: how many attempts ended per minute or hour, read back from the counters
-the scripts that end an attempt keep (``count_outcome`` in ``lib.lua``).
+the scripts that end an attempt keep (``count_outcome`` in ``lib_status.lua``).
 
 One hash per queue per minute (kept 48 h) and per hour (kept 14 days), so a read is one
 ``HMGET`` per queue per point, pipelined: O(points), never a SCAN. All queues are the

@@ -1,12 +1,13 @@
 """A task's claim-time limits: ``concurrency_limit``, ``concurrency_key`` and ``rate_limit``.
 
 They are enforced where messages are claimed, inside the claim script (``limit_refusal`` and
-``take_limits`` in ``broker/scripts/lib.lua``): a message over a limit stays queued, unclaimed
-and not counted as an attempt. So the script can read them, every message carries its task's
-limits: at ``generate`` they go into ``metadata["alsek.limits"]`` (the concurrency key computed
-there, from the message's arguments), and the broker's submit writes them into the message's
-hash (the ``L`` effect). Carried per message, a change of a task's limits applies to the
-messages submitted after it, and a message requeued from the dead-letter queue keeps its own.
+``take_limits`` in ``broker/scripts/lib_limits.lua``): a message over a limit stays queued,
+unclaimed and not counted as an attempt. So the script can read them, every message carries its
+task's limits: at ``generate`` they go into ``metadata["alsek.limits"]`` (the concurrency key
+computed there, from the message's arguments), and the broker's submit writes them into the
+message's hash (the ``L`` effect). Carried per message, a change of a task's limits applies to
+the messages submitted after it, and a message requeued from the dead-letter queue keeps its
+own.
 """
 
 from __future__ import annotations

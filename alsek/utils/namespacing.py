@@ -3,7 +3,7 @@
 The key builders here describe the reference design's layout, which the public API still names
 (``get_subnamespace`` for consumer subsets, ``get_message_signature`` for message locks). They
 are **not** the keys the engine writes: the broker keeps every key of a queue under the queue's
-Redis Cluster hash tag, built by ``alsek.core.broker.keys`` (and ``scripts/lib.lua``); see
+Redis Cluster hash tag, built by ``alsek.core.broker.keys`` (and ``scripts/lib_keys.lua``); see
 ``docs/redis-layout.md``.
 
 These names carry no backend namespace; the backend adds ``"{namespace}:"`` in front. Namespaces,

@@ -10,7 +10,7 @@ import redis
 
 from alsek.core.broker import BaseBroker, ClaimSource
 from alsek.core.broker.replies import MEANINGS
-from alsek.core.broker.scripts import SCRIPT_NAMES, get_script
+from alsek.core.broker.scripts import LIBRARY_PARTS, SCRIPT_NAMES, get_script, library_text
 from alsek.core.message import Message
 from alsek.core.steps.drivers import run
 from alsek.core.steps.ops import ScriptCall, Steps, call
@@ -25,19 +25,32 @@ def _lua(name: str) -> str:
 
 
 def test_every_reply_of_the_scripts_has_a_meaning_in_python() -> None:
-    library = _lua("lib.lua")
+    library = library_text()
     replies = set(re.findall(r"^local ([A-Z_]+) = '([A-Z_]+)'", library, re.M))
-    assert replies, "lib.lua declares no replies"
+    assert replies, "the library declares no replies"
     assert all(name == value for name, value in replies)
     assert {value for _, value in replies} == set(MEANINGS)
     for name in SCRIPT_NAMES:
         body = _lua(f"{name}.lua")
         quoted = set(re.findall(r"return '([A-Z_]+)'", body))
-        assert not quoted, f"{name}.lua returns {quoted} instead of lib.lua's reply names"
+        assert not quoted, f"{name}.lua returns {quoted} instead of the library's reply names"
+
+
+def test_each_library_part_uses_only_names_of_the_parts_before_it() -> None:
+    # A local used before its part declares it would be read as a nil global, failing only
+    # when that line runs: so the order of LIBRARY_PARTS is checked here, not by Redis.
+    declared_later: dict[str, str] = {}
+    for part in reversed(LIBRARY_PARTS):
+        source = re.sub(r"--[^\n]*", "", _lua(f"{part}.lua"))
+        for name, later in declared_later.items():
+            used = re.search(rf"(?<![\w.:]){re.escape(name)}(?!\w)", source)
+            assert not used, f"{part}.lua uses {name}, declared later in {later}.lua"
+        for name in re.findall(r"^local (?:function )?(\w+)", source, re.M):
+            declared_later[name] = part
 
 
 def test_the_lease_is_checked_in_one_place() -> None:
-    sources = [_lua("lib.lua")] + [_lua(f"{name}.lua") for name in SCRIPT_NAMES]
+    sources = [library_text()] + [_lua(f"{name}.lua") for name in SCRIPT_NAMES]
     checks = sum(source.count("redis.call('GET', lock_key(") for source in sources)
     assert checks == 1
 

@@ -36,7 +36,7 @@ def lease_owner(message: Message) -> str:
 
 def counted_run_ms(message: Message) -> str:
     """The ``run_ms`` argument of the scripts that end an attempt (``count_outcome`` in
-    ``lib.lua``): the run's length, or ``-1`` when the message did not run here."""
+    ``lib_status.lua``): the run's length, or ``-1`` when the message did not run here."""
     length = run_ms(message)
     return "-1" if length is None else str(length)
 
@@ -113,7 +113,7 @@ class BrokerCalls:
 
     def _held_keys(self, message: Message) -> list[str]:
         """Keys that finishing ``message`` may touch, named by the options it carries: the
-        unique key it holds (``release_unique`` in lib.lua), and the completion callback its
+        unique key it holds (``release_unique`` in lib_finish.lua), and the completion callback its
         group submits when its ack counts the group down to 0 (``group_member_done``)."""
         carried = carried_options(message)
         names = []

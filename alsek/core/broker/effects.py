@@ -87,8 +87,9 @@ class RetainEffect:
 @dataclass(frozen=True)
 class GroupMemberDoneEffect:
     """A member of the group counted at ``key`` succeeded: count it down; the ack that brings
-    the count to 0 submits the group's completion callback (``group_member_done`` in lib.lua).
-    Only a broker script applies it: the count and the submit must be one atomic step."""
+    the count to 0 submits the group's completion callback (``group_member_done`` in
+    lib_finish.lua). Only a broker script applies it: the count and the submit must be one
+    atomic step."""
 
     key: str
 
@@ -97,7 +98,7 @@ class GroupMemberDoneEffect:
 class UniqueEffect:
     """The submitted message ``uuid`` of ``queue`` holds unique key ``key`` (``mode``:
     ``simple``, ``throttle`` or ``debounce``; ``ttl`` ms, 0: the message's lifetime). Read by
-    the submit script before it writes the message (``unique_yield`` in lib.lua); a debounce
+    the submit script before it writes the message (``unique_yield`` in lib_effects.lua); a debounce
     removes a waiting holder with its status (``status_template``, ``index_template``: full
     names with ``<queue>``, ``<task>``, ``<uuid>``; ``""``: none)."""
 
@@ -113,9 +114,9 @@ class UniqueEffect:
 @dataclass(frozen=True)
 class LimitEffect:
     """The submitted message ``uuid`` of ``queue`` carries its task's limits, read by the claim
-    script (``carry_limits`` in lib.lua): at most ``concurrency`` running at once per ``key``,
-    and ``rate`` claims per ``window_ms`` (0: no limit of that kind). Only a broker script
-    applies it."""
+    script (``carry_limits`` in lib_limits.lua): at most ``concurrency`` running at once per
+    ``key``, and ``rate`` claims per ``window_ms`` (0: no limit of that kind). Only a broker
+    script applies it."""
 
     queue: str
     uuid: str
@@ -195,13 +196,14 @@ _MARKER = re.compile(r"<([A-Za-z]+)>")
 
 
 def fill_template(template: str, names: dict[str, str]) -> str:
-    """Replace the ``<name>`` markers of ``template`` in one pass (as ``fill`` in lib.lua): a
+    """Replace the ``<name>`` markers of ``template`` in one pass (as ``fill`` in lib_status.lua): a
     value is never searched for markers itself."""
     return _MARKER.sub(lambda match: names.get(match.group(1), match.group(0)), template)
 
 
 def encode_effects(effects: Iterable[Effect]) -> list[str | int | float]:
-    """Flatten effects into the ARGV tail every script reads (``apply_effects`` in lib.lua)."""
+    """Flatten effects into the ARGV tail every script reads (``apply_effects`` in
+    lib_effects.lua)."""
     encoded: list[str | int | float] = []
     count = 0
     for effect in effects:
@@ -267,8 +269,8 @@ def encode_claim_status(status: ClaimStatus | None) -> list[str | int]:
 def effect_commands(effects: Iterable[Effect]) -> tuple[tuple[Any, ...], ...]:
     """The Redis commands that apply ``effects`` outside a broker operation.
 
-    Same meaning as the broker's ``apply_effects`` (lib.lua), so a write described once can ride
-    with a broker operation or be sent alone.
+    Same meaning as the broker's ``apply_effects`` (lib_effects.lua), so a write described once
+    can ride with a broker operation or be sent alone.
     """
     commands: list[tuple[Any, ...]] = []
     for effect in effects:

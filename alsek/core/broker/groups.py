@@ -4,7 +4,7 @@ A group's record is a counter of the members still to succeed, in the slot of it
 queue (``keys.group_key``), and, when it has one, its completion callback: a message body kept
 beside the counter. Each member carries the counter's key (its task adds a
 ``GroupMemberDoneEffect`` to its ack), and the ack that brings the counter to 0 submits the
-callback inside the same script (``group_member_done`` in lib.lua): exactly once, and never
+callback inside the same script (``group_member_done`` in lib_finish.lua): exactly once, and never
 when a member fails for good (its counter then expires with the record).
 """
 

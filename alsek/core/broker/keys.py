@@ -3,8 +3,8 @@
 Every key of one queue carries the hash tag ``{queue}``, so the scripts that touch a queue touch
 one Redis Cluster slot. Every key a script touches is declared in its KEYS, named here
 (``queue_keys``, ``task_keys``, ``message_keys``, ``throughput_keys``); the Lua library
-(``scripts/lib.lua``) builds the same names, and the tests run each script as an ACL user allowed
-exactly those keys. See ``docs/redis-layout.md`` for the whole layout.
+(``scripts/lib_keys.lua``) builds the same names, and the tests run each script as an ACL user
+allowed exactly those keys. See ``docs/redis-layout.md`` for the whole layout.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ QUEUE_REGISTRY_WAKE = "registry:{queues}:wake"
 QUEUE_REGISTRY_SEEN = "registry:{queues}:seen"
 #: Separates the fields of a uuid record (``uuid_record``); never part of a name.
 UUID_RECORD_SEPARATOR = "\x1f"
-#: How long a wake token waits for a consumer (``WAKE_TTL_MS`` in ``scripts/lib.lua``).
+#: How long a wake token waits for a consumer (``WAKE_TTL_MS`` in ``scripts/lib_keys.lua``).
 WAKE_TTL_MS = 60_000
 
 
@@ -153,15 +153,16 @@ def revoked_key(queue: str, uuid: str) -> str:
 
 
 #: Upper bounds (ms, inclusive) of the run-time buckets of the throughput history; one more
-#: bucket counts the runs beyond the last. ``RUN_MS_BUCKETS`` in ``scripts/lib.lua`` is the same.
+#: bucket counts the runs beyond the last. ``RUN_MS_BUCKETS`` in ``scripts/lib_status.lua`` is
+#: the same.
 RUN_MS_BUCKETS: tuple[int, ...] = (
     10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000
 )  # fmt: skip
-#: Steps of the throughput history: its length in ms, and how long one is kept (``lib.lua``'s
+#: Steps of the throughput history: its length in ms, and how long one is kept (``lib_status.lua``'s
 #: ``THROUGHPUT_STEPS``).
 THROUGHPUT_STEP_MS = {"minute": 60_000, "hour": 3_600_000}
 THROUGHPUT_KEPT_MS = {"minute": 48 * 3_600_000, "hour": 14 * 24 * 3_600_000}
-#: Outcomes a throughput hash counts (``count_outcome`` in ``lib.lua``): succeeded, retried,
+#: Outcomes a throughput hash counts (``count_outcome`` in ``lib_status.lua``): succeeded, retried,
 #: failed into the dead-letter queue, failed with no dead letter kept.
 THROUGHPUT_OUTCOMES = ("s", "r", "d", "x")
 #: The bucket of a message that failed without running.
@@ -197,12 +198,12 @@ def unique_key(queue: str, key: str) -> str:
 
 def running_key(queue: str, task_name: str, concurrency_key: str = "") -> str:
     """The messages of ``task_name`` holding a concurrency slot (of ``concurrency_key``), by
-    lease deadline (``running_key`` in lib.lua)."""
+    lease deadline (``running_key`` in lib_limits.lua)."""
     base = f"{queue_base(queue)}:limits:{task_name}:running"
     return f"{base}:{concurrency_key}" if concurrency_key else base
 
 
 def rate_key(queue: str, task_name: str) -> str:
     """The claims of ``task_name`` in its rate limit's window, by time (``rate_key`` in
-    lib.lua)."""
+    lib_limits.lua)."""
     return f"{queue_base(queue)}:limits:{task_name}:rate"

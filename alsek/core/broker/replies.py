@@ -1,8 +1,8 @@
 """The replies of the broker scripts, and what each means to the caller: one table.
 
 Every script that changes a message answers with one of these codes (``submit`` answers
-``{OK, n}``, ``{EXISTS, uuid}`` or ``{REVOKED, uuid}``); ``lib.lua`` defines the same names, and
-decides most of them in its one lease check (``lease_refusal``).
+``{OK, n}``, ``{EXISTS, uuid}`` or ``{REVOKED, uuid}``); ``lib_keys.lua`` defines the same
+names, and ``lib_finish.lua`` decides most of them in its one lease check (``lease_refusal``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The broker's Redis protocol: one Lua script per operation, sharing ``lib.lua``.
+"""The broker's Redis protocol: one Lua script per operation, sharing the library parts.
+
+Each script is the library (``LIBRARY_PARTS``, in that order: a part uses only names of the
+parts before it) followed by its body.
 
 Scripts are identified by the SHA1 of their text, called with EVALSHA, and loaded again
 transparently when Redis answers NOSCRIPT (after a restart or ``SCRIPT FLUSH``).
@@ -10,6 +13,17 @@ from functools import cache
 from importlib import resources
 
 from alsek.core.steps.ops import Script
+
+#: The library prepended to every script, one job per file, in the order they are read.
+LIBRARY_PARTS = (
+    "lib_keys",  # conventions, clock, replies, per-call limits, key builders
+    "lib_index",  # putting messages in their indexes, wake-ups
+    "lib_limits",  # task limits at claim time and their slots
+    "lib_finish",  # the lease check, the ends of a message, unique keys, groups
+    "lib_status",  # status writes, the throughput history
+    "lib_effects",  # side effects applied with an operation
+    "lib_sweep",  # promotion of due messages, reclaim of expired leases
+)
 
 SCRIPT_NAMES = (
     "ack",
@@ -39,12 +53,16 @@ SCRIPT_NAMES = (
 
 
 @cache
+def library_text() -> str:
+    """The library parts joined in their order (read once per process)."""
+    folder = resources.files(__package__)
+    return "\n".join(folder.joinpath(f"{part}.lua").read_text() for part in LIBRARY_PARTS)
+
+
+@cache
 def get_script(name: str) -> Script:
-    """Return the script called ``name``: ``lib.lua`` then its body (read once per process)."""
+    """Return the script called ``name``: the library then its body (read once per process)."""
     if name not in SCRIPT_NAMES:
         raise KeyError(f"No broker script named {name!r}")
-    folder = resources.files(__package__)
-    text = (
-        folder.joinpath("lib.lua").read_text() + "\n" + folder.joinpath(f"{name}.lua").read_text()
-    )
-    return Script.from_text(name, text)
+    body = resources.files(__package__).joinpath(f"{name}.lua").read_text()
+    return Script.from_text(name, library_text() + "\n" + body)
