@@ -131,16 +131,18 @@ async def test_a_submit_short_of_replicas_is_not_acknowledged_then_goes_through_
 
 async def test_a_batch_short_of_replicas_is_sent_again_whole(kit: Kit, pair: Pair) -> None:
     primary, replica = pair
-    messages = [Message("work", queue="q", args=(index,)) for index in range(8)]
+    messages = [Message("work", queue="q", args=(index,)) for index in range(9)]
+    await call(kit.broker.submit, messages.pop())  # the script loaded: one WAIT per attempt
     with stopped(replica) as resume:
         before = waits(primary)
         submits = [background(kit.broker.submit, message) for message in messages]
-        await until(lambda: waits(primary) >= before + 2, what="the batch sent again")
+        # Redis 6.2 counts a WAIT as it starts: the third began after the second had failed.
+        await until(lambda: waits(primary) >= before + 3, what="the batch sent again")
         assert not any(submit.done() for submit in submits)  # none acknowledged
         resume()
         await asyncio.wait_for(asyncio.gather(*submits), 30)
     claim = await call(kit.broker.claim, [ClaimSource("q")], 100, OWNER)
-    assert sorted(got.args[0] for got in claim.messages) == list(range(8))
+    assert sorted(got.args[0] for got in claim.messages) == list(range(9))
 
 
 async def test_an_ack_short_of_replicas_is_sent_again_and_succeeds_once_they_are_back(
@@ -151,7 +153,9 @@ async def test_an_ack_short_of_replicas_is_sent_again_and_succeeds_once_they_are
     hooks: list[str] = []
     task.on_success = lambda *args, **kwargs: hooks.append("on_success")
     await call(task.generate, args=(1, 2))
-    [message] = await kit.claim(1)
+    await call(task.generate, args=(1, 2))
+    [warm_up, message] = await kit.claim(2)
+    assert await call(kit.broker.ack, warm_up)  # the script loaded: one WAIT per attempt
     plan = success_plan(task, message, 3)
     with caplog.at_level(logging.INFO), stopped(replica) as resume:
         before = waits(primary)
