@@ -92,8 +92,8 @@ def _shortfall(where: str, reply: Any, replicas: Replication) -> str:
     else:
         what = f"writes on {where} reached {int(reply)} of {wanted} replicas within {timeout} ms"
     return (
-        f"{what}; not acknowledged (they may still be applied: the operation is re-sent, "
-        "idempotently)"
+        f"{what}; not acknowledged (they may still be applied: sending the operation again is "
+        "safe, a repeat changes nothing)"
     )
 
 
