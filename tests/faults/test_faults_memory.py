@@ -1,9 +1,10 @@
 """Memory: a pool running tens of thousands of messages keeps a flat RSS, and Redis gives back
-what the messages took once they are acked (and the finish marks, which keep the rest of each
-message's lease so that a repeated ack is recognised, have run out)."""
+what the messages took once they are acked (and the finish marks, which outlive each message's
+lease and the pools' re-sends so that a repeated ack is recognised, have run out)."""
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import pytest
 from faultlab import FaultLab, eventually, scaled
 from faultwork import probe
+
+from alsek.core.broker.scripts import get_script
 
 pytestmark = pytest.mark.slow
 
@@ -23,10 +26,15 @@ SUBMIT_BATCH = 5_000
 RSS_GROWTH_LIMIT_KB = 8 * 1024
 #: How far above its baseline Redis may stay once every message is acked, in bytes.
 REDIS_SLACK_BYTES = 256 * 1024
-#: The pool's lease (ms): a finished message's mark lives for the rest of it.
+#: The pool's lease (ms).
 LEASE_MS = 5_000
-#: How long after the last ack Redis has to get back to its baseline.
-REDIS_RETURN_SECONDS = LEASE_MS / 1000 + 10
+_FINISH_MEMORY = re.search(r"FINISH_MEMORY_MS = (\d+)", get_script("ack").text)
+assert _FINISH_MEMORY, "the ack script no longer says how long a finish mark lives"
+#: How long a finished delivery's mark lives at least (ms), as the broker's scripts say.
+FINISH_MEMORY_MS = int(_FINISH_MEMORY.group(1))
+#: How long after the last ack Redis has to get back to its baseline: the finish marks live
+#: for the rest of the lease, and at least FINISH_MEMORY_MS.
+REDIS_RETURN_SECONDS = max(LEASE_MS, FINISH_MEMORY_MS) / 1000 + 10
 
 
 def ran(lab: FaultLab) -> int:
