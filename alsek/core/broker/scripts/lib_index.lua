@@ -18,9 +18,17 @@ local function wake(key)
 end
 
 -- Wake one idle consumer of queue q, unless the queue is paused (no consumer claims from it;
--- resuming it wakes one).
+-- resuming it wakes one). One EXISTS asks both questions (paused? a token already waiting?),
+-- and a queue is signalled once per call: a second signal would find the same answer.
+local SIGNALLED = {}
 local function signal(q)
-  if redis.call('EXISTS', paused_key(q)) == 0 then wake(wake_key(q)) end
+  if SIGNALLED[q] then return end
+  SIGNALLED[q] = true
+  local key = wake_key(q)
+  if redis.call('EXISTS', paused_key(q), key) == 0 then
+    redis.call('LPUSH', key, '1')
+    redis.call('PEXPIRE', key, WAKE_TTL_MS)
+  end
 end
 
 -- Requests of queue q remembered for REQUEST_MEMORY_MS (a sorted set by expiry, pruned as it
