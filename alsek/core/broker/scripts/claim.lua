@@ -36,13 +36,18 @@ end
 
 -- A retried call (the reply was lost with the connection) gets the first call's answer. Each
 -- consumer claims one request at a time, so only its last reply can be asked for again: one
--- hash per consumer (owner), field = request id, replaced by every claim of that consumer and
--- dropped by an empty one, so no reply outlives the next claim.
-local cache_key = nil
+-- string per consumer (owner), "<request id>\n<reply>", replaced by every claim of that
+-- consumer and dropped by an empty one, so no reply outlives the next claim. Two commands a
+-- claim: GET here, SET (or DEL, when one was kept) at the end.
+local cache_key, cache_held = nil, false
 if rid ~= '' and #sources > 0 then
   cache_key = qbase(sources[1].queue) .. ':claim:' .. owner_base
-  local cached = redis.call('HGET', cache_key, rid)
-  if cached then return cjson.decode(cached) end
+  local cached = redis.call('GET', cache_key)
+  if cached then
+    local tag = rid .. '\n'
+    if string.sub(cached, 1, #tag) == tag then return cjson.decode(string.sub(cached, #tag + 1)) end
+    cache_held = true
+  end
 end
 
 -- The head of a ready set: its member, its score (a number) and the score as stored; false
@@ -215,10 +220,10 @@ for _, src in ipairs(active) do
 end
 if next_due >= 0 then out[1] = math.max(next_due - NOW, 0) end
 if cache_key then
-  redis.call('DEL', cache_key)
   if claimed > 0 then
-    redis.call('HSET', cache_key, rid, cjson.encode(out))
-    redis.call('PEXPIRE', cache_key, lease_ttl)
+    redis.call('SET', cache_key, rid .. '\n' .. cjson.encode(out), 'PX', lease_ttl)
+  elseif cache_held then
+    redis.call('DEL', cache_key)
   end
 end
 return out
