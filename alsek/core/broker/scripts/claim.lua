@@ -180,8 +180,7 @@ for _, src in ipairs(active) do
         end
       end
       if stop then heads = {false}; break end
-      -- A full batch passes the wake-up on if work is left (below).
-      if claimed >= n then heads = {head(key)} end
+      -- A full batch passes the wake-up on if work is left (below: heads read only then).
     else
       heads = heads or read_heads(q, tasks)
       local k = pick(heads, src.ordered)
@@ -210,8 +209,11 @@ for _, src in ipairs(active) do
   extend_ttl(leases_key(q), longest)
   for _, t in ipairs(tasks) do extend_ttl(task_leases_key(q, t), longest) end
   if claimed >= n then
-    -- Full batch: if work remains, pass the wake-up on to another idle consumer.
-    if pick(heads or read_heads(q, tasks), src.ordered) then signal(q) end
+    -- Full batch: if work remains, pass the wake-up on to another idle consumer (unless a
+    -- token waits already: then no consumer is blocked, and the heads need no reading).
+    if wake_wanted(q) and pick(heads or read_heads(q, tasks), src.ordered) then
+      push_wake(wake_key(q))
+    end
     break
   end
   note(delayed_key(q))
