@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import redis
-from engine import PLAIN, QUEUE, RESULT_TTL, Lifecycle, make_messages, tracked_lifecycle
+from engine import PLAIN, QUEUE, RESULT_TTL, TASK, Lifecycle, tracked_lifecycle
 
 from alsek.core.broker import Broker
 from alsek.core.consumer import Consumer
@@ -52,20 +52,29 @@ def measured(
     return per, cpu * 1e6 / count
 
 
+def make_messages(count: int, tasks: int) -> list[Message]:
+    """``count`` messages spread over ``tasks`` tasks of the benchmark queue."""
+    names = [TASK] if tasks == 1 else [f"{TASK}-{i}" for i in range(tasks)]
+    return [
+        Message(names[i % tasks], queue=QUEUE, args=(i,), result_ttl=RESULT_TTL)
+        for i in range(count)
+    ]
+
+
 def run_batch(
-    conn: redis.Redis, url: str, lifecycle: Lifecycle, count: int, batch: int
+    conn: redis.Redis, url: str, lifecycle: Lifecycle, count: int, batch: int, tasks: int
 ) -> list[tuple[str, str, dict[str, float], float]]:
     """Submit (measured with ``batch`` 1), claim ``batch`` at a time and ack ``count``
-    messages on a flushed server, after a few warm-up messages (scripts loaded)."""
+    messages of ``tasks`` tasks on a flushed server, after a few warm-up messages."""
     conn.flushall()
     broker = Broker(RedisBackend(url, namespace="cmds"))
     consumer = Consumer(broker, subset=[QUEUE])
     consumer.claim_status = lifecycle.claim_status
-    for message in make_messages(5, result_ttl=RESULT_TTL):
+    for message in make_messages(5, tasks):
         broker.submit(message, effects=lifecycle.submit_effects(message))
     for message in consumer.claim(5).messages:
         broker.ack(message, effects=lifecycle.finish_effects(message))
-    messages = make_messages(count, result_ttl=RESULT_TTL)
+    messages = make_messages(count, tasks)
     claimed: list[Message] = []
 
     def submit() -> None:
@@ -95,6 +104,7 @@ def run_batch(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000, help="messages per operation")
+    parser.add_argument("--tasks", type=int, default=1, help="tasks the messages spread over")
     options = parser.parse_args(argv)
     with RedisServer() as server:
         conn = redis.Redis.from_url(server.url, decode_responses=True)
@@ -104,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             row
             for item in lifecycles
             for batch in (1, 50)
-            for row in run_batch(conn, server.url, item, options.count, batch)
+            for row in run_batch(conn, server.url, item, options.count, batch, options.tasks)
         ]
     print("| lifecycle | operation | commands/msg | Redis CPU us/msg | by command |")
     print("|---|---|---|---|---|")
