@@ -135,7 +135,8 @@ local function lease(q, t, m, score)
   return life
 end
 
--- The leases index TTL is extended once per queue, to the longest-lived message leased.
+-- The leases index TTL is extended once per queue, to the longest-lived message leased, and
+-- each task's mirror once, to its own longest (tasks with nothing leased are left alone).
 local claimed = 0
 -- Nobody claims from a paused queue (its delayed messages are promoted and its expired leases
 -- reclaimed all the same, above).
@@ -147,12 +148,13 @@ end
 for _, src in ipairs(active) do
   local q = src.queue
   local tasks = src.tasks or redis.call('SMEMBERS', tasks_key(q))
-  local longest = 0
+  local longest, longest_of = 0, {}
   local heads = nil
-  local function took(pttl)
+  local function took(t, pttl)
     if pttl then
       claimed = claimed + 1
       if pttl > longest then longest = pttl end
+      if pttl > (longest_of[t] or 0) then longest_of[t] = pttl end
     end
   end
   -- Per task: how many messages this claim parked.
@@ -176,7 +178,7 @@ for _, src in ipairs(active) do
           redis.call('ZADD', key, batch[k + 1], batch[k])
           if not stop then stop = true; note_at(at) end
         else
-          took(pttl)
+          took(tasks[1], pttl)
         end
       end
       if stop then heads = {false}; break end
@@ -201,13 +203,15 @@ for _, src in ipairs(active) do
         note_at(at)
       else
         redis.call('ZREM', key, heads[k][1])
-        took(pttl)
+        took(tasks[k], pttl)
         heads[k] = head(key)
       end
     end
   end
   extend_ttl(leases_key(q), longest)
-  for _, t in ipairs(tasks) do extend_ttl(task_leases_key(q, t), longest) end
+  for _, t in ipairs(tasks) do
+    if longest_of[t] then extend_ttl(task_leases_key(q, t), longest_of[t]) end
+  end
   if claimed >= n then
     -- Full batch: if work remains, pass the wake-up on to another idle consumer (unless a
     -- token waits already: then no consumer is blocked, and the heads need no reading).
