@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import redis
+
 
 class AlsekError(Exception):
     """Root of alsek's exception hierarchy."""
@@ -108,3 +110,10 @@ class RedisAccessError(AlsekError):
 class MetricsUnavailableError(AlsekError):
     """A pool's metrics cannot be served: the port cannot be bound, or prometheus-client is
     not installed (``alsek[metrics]``)."""
+
+
+class ReplicationShortfallError(AlsekError, redis.ConnectionError):
+    """A durable write (``Broker(wait_replicas=N)``) reached fewer than N replicas in time, so it
+    is not acknowledged: a failover now could lose it. It may still have been applied; being a
+    ``redis.ConnectionError``, it is waited out like an outage and the operation re-sent (every
+    such operation recognises a repeat of itself)."""

@@ -27,7 +27,8 @@ __all__ = ["DEFAULT_FLUSH_INTERVAL", "SeriesTally", "Tally"]
 #: Seconds between two flushes of a process's counts (a scrape lags at most this much).
 DEFAULT_FLUSH_INTERVAL = 1.0
 #: Counters of ``POOL_METRICS`` by attribute, counted per (queue, task).
-_COUNTERS = ("started", "succeeded", "retried", "dead_lettered", "revoked")
+#: In the order a flush writes them: the outcomes last (see ``Tally._write``).
+_COUNTERS = ("started", "retried", "revoked", "succeeded", "dead_lettered")
 #: Histograms of ``POOL_METRICS`` by attribute.
 _HISTOGRAMS = ("duration", "queue_wait")
 #: Runs ``multiprocessing``'s finalizers before its own (priority: higher runs first).
@@ -157,12 +158,14 @@ class Tally:
         return found
 
     def _write(self, series: SeriesTally) -> None:
-        for attribute, count in series.counts.items():
-            if count:
-                self._child(attribute, series.labels).inc(count)
+        # A scrape may read between two writes of a flush: the outcomes go last, so a scrape
+        # that sees a run's outcome also sees its start, its timings and its failure class.
+        for attribute, histogram in series.histograms.items():
+            _write_histogram(self._child(attribute, series.labels), histogram)
         if series.in_progress:
             self._child("in_progress", series.labels).inc(series.in_progress)
         for exception, count in series.failed.items():
             self._child("failed", (*series.labels, exception)).inc(count)
-        for attribute, histogram in series.histograms.items():
-            _write_histogram(self._child(attribute, series.labels), histogram)
+        for attribute, count in series.counts.items():
+            if count:
+                self._child(attribute, series.labels).inc(count)

@@ -3,20 +3,18 @@ them (Redis WAIT in the same round trip), on a single server and on every node o
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from alsek.core.broker import AsyncBroker, Broker, ClaimSource
 from alsek.core.message import Message
-from alsek.core.steps import replication
 from alsek.storage.backends import AsyncRedisBackend, RedisBackend
 from alsek.testing import ClusterServers, RedisServer
-from alsek.testing.server import REPLICATION_LINES, replicas_caught_up
+from alsek.testing.server import replicas_caught_up
 from tests.conftest import cluster_url
 
 pytestmark = pytest.mark.slow
@@ -30,21 +28,9 @@ PATIENT_MS = 30_000
 
 @pytest.fixture
 def primary_and_replica(
-    make_redis_server: Callable[..., RedisServer],
-) -> Iterator[tuple[RedisServer, RedisServer]]:
-    primary = make_redis_server(config_lines=REPLICATION_LINES)
-    replica = make_redis_server(
-        config_lines=(*REPLICATION_LINES, f"replicaof 127.0.0.1 {primary.port}")
-    )
-    deadline = time.monotonic() + 10
-    while not replicas_caught_up(primary, [replica]) or not _linked(replica):
-        assert time.monotonic() < deadline, "the replica did not sync"
-        time.sleep(0.02)
-    yield primary, replica
-
-
-def _linked(replica: RedisServer) -> bool:
-    return replica.info("replication").get("master_link_status") == "up"
+    replicated: Callable[..., tuple[RedisServer, RedisServer]],
+) -> tuple[RedisServer, RedisServer]:
+    return replicated()
 
 
 def _stall(replica: RedisServer) -> threading.Thread:
@@ -107,24 +93,6 @@ async def test_an_async_ack_returns_once_the_replica_has_it(
     stall.join()
     assert replicated
     await broker.backend.conn.aclose()
-
-
-def test_replicas_falling_short_are_logged_and_the_write_stands(
-    primary_and_replica: tuple[RedisServer, RedisServer],
-    caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    primary, _ = primary_and_replica
-    # The warning is rate-limited per process: an earlier test's shortfall must not hide it.
-    monkeypatch.setattr(replication, "_last_warning", [0.0])
-    backend = RedisBackend(primary.url, namespace="durable")
-    broker = Broker(backend, wait_replicas=2, wait_timeout_ms=50)  # there is one replica
-    message = Message("work", queue="q")
-    with caplog.at_level(logging.WARNING, logger="alsek.core.steps.replication"):
-        broker.submit(message)
-    assert broker.exists(message)
-    assert "fewer than 2 replicas within 50 ms" in caplog.text
-    backend.conn.close()
 
 
 def test_wait_replicas_must_be_a_count() -> None:

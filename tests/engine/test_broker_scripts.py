@@ -55,14 +55,16 @@ def test_the_lease_is_checked_in_one_place() -> None:
     assert checks == 1
 
 
-def test_an_unknown_effect_opcode_fails_the_script(
-    redis_client: redis.Redis, namespace: str
+async def test_an_unknown_effect_opcode_fails_the_script(
+    broker: BaseBroker, redis_client: redis.Redis, namespace: str
 ) -> None:
+    message = Message("work", queue="q")
+    await maybe_await(broker.submit, message)  # a finish of a message gone applies nothing
     prefix = f"{namespace}:"
     request = ScriptCall(
         get_script("ack"),
         (f"{prefix}queues:{{q}}:tasks",),
-        (prefix, 0, "q", "no-such-uuid", "", "", "", 1, "X"),
+        (prefix, 0, "q", message.uuid, "", "", "", 1, "X"),
     )
 
     def ack_with_a_bogus_effect() -> Steps[object]:

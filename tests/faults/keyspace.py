@@ -10,7 +10,8 @@ read per key) and sorts every key into what ``docs/redis-layout.md`` says may ex
   submits, every index entry of which points to a live message (a dead letter, for the DLQ
   index);
 * a finish mark: the lease key of a finished message, which keeps ``finished-by:<owner>`` for
-  the rest of the lease (so a repeat of the ack or fail is recognised), in no lease index;
+  the rest of the lease and at least 40 s (so a repeat of the ack or fail is recognised), in no
+  lease index;
 * a status (a non-terminal one only for a live message, and listed in the live index), a
   result or a failure record;
 * a dead letter (body, reason, time of failure) listed in its DLQ index;

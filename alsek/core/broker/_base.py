@@ -389,7 +389,7 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
             )
         )
         replies = yield self._write(*calls)
-        if after and replies[-1] == OK:
+        if after and replies[-1] in (OK, ALREADY):  # a repeat's first may have missed them
             yield batched(*after)
         _log_unsubmitted(follow_ups, [replies[at] for at in positions])
         code = check_reply(replies[-1], message, operation, gone_ok=True)
@@ -454,7 +454,7 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         replies = yield self._write(*calls, request)
         reply = replies[-1]
         _log_unsubmitted(follow_ups, [replies[at] for at in positions])
-        if after and reply == OK:
+        if after and reply in (OK, ALREADY):
             yield batched(*after)
         check_reply(reply, message, "fail", gone_ok=True)
         message.linked_lock = None

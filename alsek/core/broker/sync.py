@@ -29,12 +29,15 @@ class Broker(BaseBroker):
     Args:
         backend: a sync Redis backend.
         dlq_ttl: how long (ms) failed messages stay in the dead-letter queue (``None``: none).
-        wait_replicas: make every write that decides a message's fate (submit, ack, retry,
-            fail, revoke, release, requeue) wait until this many replicas have it (Redis
+        wait_replicas: acknowledge a write that decides a message's fate (submit, ack,
+            retry, fail, revoke, release, requeue) only once this many replicas have it (Redis
             ``WAIT``, in the same round trip), so a failover right after cannot lose it. 0 (the
             default) waits for none. See ``docs/scaling.md`` for what it costs.
-        wait_timeout_ms: the longest such a wait; replicas that fall short are logged, and the
-            write stands (Redis cannot undo it).
+        wait_timeout_ms: the longest such a wait. A write that reached fewer replicas by then
+            is not acknowledged: it raises ``ReplicationShortfallError``, a
+            ``redis.ConnectionError`` that is waited out like an outage (a submit is re-sent
+            for up to 10 s, a pool's ack, retry or fail for a lease), the operation re-sent
+            as is until the replicas have it. Redis cannot undo the write, so it may stand.
     """
 
     backend: Backend

@@ -11,7 +11,8 @@ requests at once: no added latency.
 Only idempotent requests go through a batcher (a batch interrupted by a cancellation is sent
 again): reads, and alsek's broker scripts, which recognise a repeat of themselves. Durable
 writes (that wait for replicas) have batchers of their own, one per replication setting, so a
-batch either waits for its replicas or not.
+batch either waits for its replicas or not; when they fall short, every caller whose writes the
+batch carried is failed with ``ReplicationShortfallError`` and sends its own again.
 ``BatchCore`` holds the queue decisions; ``CommandBatcher`` (threads) and
 ``AsyncCommandBatcher`` (one per event loop) only wait and send (through ``sending``).
 """

@@ -13,8 +13,9 @@ each request by its first key, follows MOVED and ASK, and splits a pipeline by n
 
 Durable writes (``replicas``): a ``WAIT replicas timeout`` follows the requests in the same
 pipeline, on the same connection (on a cluster, one per node written, routed to that node), so
-the round trip returns once the writes reached that many replicas. Redis cannot undo a write
-that reached fewer in time: the replies stand, and ``replication`` logs the shortfall.
+the round trip returns once the writes reached that many replicas. A request whose writes
+reached fewer in time answers ``ReplicationShortfallError`` (an outage to its caller, who sends
+it again) instead of its reply: see ``replication``.
 ``send`` and ``async_send`` differ only in I/O.
 """
 
@@ -122,10 +123,10 @@ def _pipeline(
     for request in requests:
         pipe.execute_command(*command_of(request, sharded))
     waits = wait_commands(conn, requests, replicas)
-    for command, options in waits:
+    for command, options in waits.commands:
         pipe.execute_command(*command, **options)
     replies = list(pipe.execute(raise_on_error=False))
-    return check_replication(conn, replies, len(requests), waits, replicas)
+    return check_replication(conn, replies, waits, replicas)
 
 
 def send_atomic(conn: Any, commands: Sequence[Command]) -> list[Any]:
@@ -186,10 +187,10 @@ async def _async_pipeline(
     for request in requests:
         pipe.execute_command(*command_of(request, sharded))
     waits = wait_commands(conn, requests, replicas)
-    for command, options in waits:
+    for command, options in waits.commands:
         pipe.execute_command(*command, **options)
     replies = list(await pipe.execute(raise_on_error=False))
-    return check_replication(conn, replies, len(requests), waits, replicas)
+    return check_replication(conn, replies, waits, replicas)
 
 
 async def async_send_atomic(conn: Any, commands: Sequence[Command]) -> list[Any]:

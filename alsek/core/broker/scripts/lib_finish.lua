@@ -45,9 +45,12 @@ local function undead(q, u)
 end
 
 -- A delivery that finished its message (ack, fail) leaves this mark, followed by its owner id,
--- in place of its lease for the rest of the lease's time: a repeat of its own finish (the
--- reply was lost) is then told apart from a message finished by someone else.
+-- in place of its lease for the rest of the lease's time, and at least FINISH_MEMORY_MS: a
+-- repeat of its own finish (the reply was lost, or its replicas fell short) is then told apart
+-- from a message finished by someone else for as long as a pool sends it again (the outcome
+-- plans, core/future/outcome.py, wait out an outage for 30 s, even past a short lease).
 local FINISHED_BY = 'finished-by:'
+local FINISH_MEMORY_MS = 40000
 
 -- The lease check, the only one: nil when `owner` holds message u's lease, else why not, and
 -- for ALREADY how this very delivery already let go of it ('returned': retry or release, the
@@ -73,6 +76,7 @@ local function refusal(q, u, owner)
   if owner == '' then return nil end
   local refused, how = lease_refusal(q, u, owner)
   if refused == ALREADY and how == 'finished' then return GONE end
+  if refused == ALREADY then confirm_repeat('HSET', msg_key(q, u), 'last_owner', owner) end
   return refused
 end
 
@@ -98,18 +102,25 @@ end
 
 -- Remove a message for good (ack, fail), if `owner` may: nil when done, else why not. A
 -- repeat of this delivery's own finish is ALREADY; a delivery that gave the message back
--- holds no lease left to finish it with (LEASE_LOST).
+-- holds no lease left to finish it with (LEASE_LOST). A producer or operator ('') finishes a
+-- message that is there: one already gone (finished, revoked, expired) is GONE, nothing applied.
 local function finish(q, u, owner)
-  if owner ~= '' then
+  if owner == '' then
+    if redis.call('EXISTS', msg_key(q, u)) == 0 then return GONE end
+  else
     local refused, how = lease_refusal(q, u, owner)
     if refused == ALREADY and how == 'returned' then return LEASE_LOST end
+    if refused == ALREADY then
+      confirm_repeat('SET', lock_key(q, u), FINISHED_BY .. owner, 'KEEPTTL')
+    end
     if refused then return refused end
   end
   unindex(q, u)
   release_unique(q, u)
   redis.call('DEL', msg_key(q, u))
   if owner ~= '' then
-    redis.call('SET', lock_key(q, u), FINISHED_BY .. owner, 'KEEPTTL')
+    local left = redis.call('PTTL', lock_key(q, u))
+    redis.call('SET', lock_key(q, u), FINISHED_BY .. owner, 'PX', math.max(left, FINISH_MEMORY_MS))
   else
     redis.call('DEL', lock_key(q, u))
   end

@@ -36,6 +36,14 @@ local function signal(q)
   if wake_wanted(q) then push_wake(wake_key(q)) end
 end
 
+-- A repeat (a request re-sent after its reply was lost, or after its replicas fell short)
+-- changes nothing, yet writes one value as it is, through this: a WAIT after the repeat
+-- (durable writes, core/steps/replication.py) then covers the first attempt's writes too. On
+-- Redis 7 and Valkey, WAIT covers only what its own connection last wrote, and a repeat may
+-- come on another pooled connection than the first; a repeat writing nothing would be
+-- acknowledged before the replicas had the first.
+local function confirm_repeat(...) redis.call(...) end
+
 -- Requests of queue q remembered for REQUEST_MEMORY_MS (a sorted set by expiry, pruned as it
 -- is written, so it holds only the requests of the last two minutes).
 local function seen_request(q, rid)

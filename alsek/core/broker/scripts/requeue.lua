@@ -7,7 +7,10 @@ local q, t, u = ARGV[3], ARGV[4], ARGV[5]
 local data = ARGV[8]
 local existing = redis.call('HGET', msg_key(q, u), 'data')
 if existing then
-  if existing == data then return ALREADY end
+  if existing == data then
+    confirm_repeat('HSET', msg_key(q, u), 'data', data)
+    return ALREADY
+  end
   return EXISTS
 end
 if redis.call('EXISTS', dlq_key(q, u)) == 0 then return GONE end

@@ -8,12 +8,16 @@
 -- to the holder of its unique key (unique_yield): it is not written}; {EXISTS, uuid} when a
 -- uuid is queued with another body, {REVOKED, uuid} when a uuid was revoked: then nothing is
 -- written.
--- A repeat writes nothing and applies no effect: a request id seen in the last
--- REQUEST_MEMORY_MS (the call re-sent after a lost reply, even once its messages ran), or a
--- message queued with this very body.
+-- A repeat changes nothing and applies no effect (it only rewrites its request memory, for a
+-- WAIT: confirm_repeat): a request id seen in the last REQUEST_MEMORY_MS (the call re-sent
+-- after a lost reply or a replication shortfall, even once its messages ran), or a message
+-- queued with this very body.
 local q, ttl, rid, record_ttl, n = ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]),
   tonumber(ARGV[7])
-if seen_request(q, rid) then return {OK, n} end
+if seen_request(q, rid) then
+  confirm_repeat('PEXPIRE', requests_key(q), REQUEST_MEMORY_MS)
+  return {OK, n}
+end
 local starts = {}
 local i = 8
 for k = 1, n do

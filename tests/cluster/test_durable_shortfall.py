@@ -1,0 +1,226 @@
+"""``Broker(wait_replicas=N)`` when the replicas fall short: a write is not acknowledged (it
+raises ``ReplicationShortfallError``, an outage, once its caller's patience ends), its caller
+sends it again as is, and the repeat, which changes nothing, is acknowledged once the replicas
+have the first. Nothing is lost, nothing is applied twice. The replica is stopped (SIGSTOP) to
+fall short: it then applies and acknowledges nothing until it is continued."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import redis
+
+from alsek.core.broker import AsyncBroker, BaseBroker, Broker, ClaimSource
+from alsek.core.broker import submit as submit_module
+from alsek.core.future.outcome import run_plan, run_plan_async, success_plan
+from alsek.core.message import Message
+from alsek.core.status import TaskStatus
+from alsek.core.steps import replication
+from alsek.core.steps.drivers import run
+from alsek.core.steps.ops import RoundTrip, ScriptCall, Steps
+from alsek.defaults import DEFAULT_TTL
+from alsek.exceptions import ReplicationShortfallError
+from alsek.storage.backends import RedisBackend
+from alsek.testing import RedisServer
+from tests.polling import call, until
+from tests.task.conftest import Kit
+
+pytestmark = pytest.mark.slow
+
+OWNER = "lock:test-host:process:1:lease:shortfall"
+#: WAIT's limit in these tests: short, since the replica is stopped, not slow.
+SHORT_MS = 50
+#: How long a re-sent submit keeps trying in these tests (the default is 10 s).
+PATIENCE_MS = 300
+
+Pair = tuple[RedisServer, RedisServer]
+
+
+@contextmanager
+def stopped(replica: RedisServer) -> Iterator[Callable[[], None]]:
+    """The replica stopped until ``resume()`` (given) is called, or the block ends."""
+    assert replica.pid is not None
+    pid = replica.pid
+    os.kill(pid, signal.SIGSTOP)
+    resumed = []
+
+    def resume() -> None:
+        if not resumed:
+            resumed.append(True)
+            os.kill(pid, signal.SIGCONT)
+
+    try:
+        yield resume
+    finally:
+        resume()
+
+
+def waits(server: RedisServer) -> int:
+    """How many WAITs ``server`` answered so far."""
+    stats: dict[str, Any] = server.info("commandstats")
+    return int(stats.get("cmdstat_wait", {}).get("calls", 0))
+
+
+def background(method: Any, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+    """``method`` left running: in a thread when it blocks, as a task when it is async."""
+    if inspect.iscoroutinefunction(method):
+        return asyncio.ensure_future(method(*args, **kwargs))
+    return asyncio.ensure_future(asyncio.to_thread(method, *args, **kwargs))
+
+
+def durable(kit: Kit) -> BaseBroker:
+    """The kit's broker, made to wait for one replica, briefly."""
+    broker_class = Broker if kit.kind == "sync" else AsyncBroker
+    return broker_class(kit.backend, wait_replicas=1, wait_timeout_ms=SHORT_MS)
+
+
+@pytest.fixture
+def pair(replicated: Callable[..., Pair]) -> Pair:
+    return replicated()
+
+
+@pytest.fixture(params=["sync", "async"])
+async def kit(request: pytest.FixtureRequest, pair: Pair, namespace: str) -> AsyncIterator[Kit]:
+    built = Kit(request.param, pair[0].url, namespace)
+    built.broker = durable(built)
+    yield built
+    await built.close()
+
+
+@pytest.fixture(autouse=True)
+def warn_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shortfall warning is rate-limited per process: an earlier test's must not hide it."""
+    monkeypatch.setattr(replication, "_last_warning", [0.0])
+
+
+async def test_a_submit_short_of_replicas_is_not_acknowledged_then_goes_through_once(
+    kit: Kit,
+    pair: Pair,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    primary, replica = pair
+    message = Message("work", queue="q")
+    monkeypatch.setattr(submit_module, "SUBMIT_OUTAGE_PATIENCE_MS", PATIENCE_MS)
+    with stopped(replica) as resume:
+        shortfall = pytest.raises(ReplicationShortfallError, match="reached 0 of 1 replicas")
+        with caplog.at_level(logging.WARNING, logger=replication.__name__), shortfall:
+            await call(kit.broker.submit, message)
+        assert f"reached 0 of 1 replicas within {SHORT_MS} ms; not acknowledged" in caplog.text
+        # The producer submits it again, patiently this time: it waits for the replica.
+        monkeypatch.setattr(submit_module, "SUBMIT_OUTAGE_PATIENCE_MS", 60_000)
+        before = waits(primary)
+        again = background(kit.broker.submit, message)
+        await until(lambda: waits(primary) >= before + 2, what="the submit sent again")
+        assert not again.done()
+        resume()
+        await asyncio.wait_for(again, 30)
+    claim = await call(kit.broker.claim, [ClaimSource("q")], 10, OWNER)
+    assert [got.uuid for got in claim.messages] == [message.uuid]  # one message
+    assert await call(kit.broker.ack, claim.messages[0])
+    assert (await call(kit.broker.claim, [ClaimSource("q")], 10, OWNER)).messages == []
+
+
+async def test_a_batch_short_of_replicas_is_sent_again_whole(kit: Kit, pair: Pair) -> None:
+    primary, replica = pair
+    messages = [Message("work", queue="q", args=(index,)) for index in range(9)]
+    await call(kit.broker.submit, messages.pop())  # the script loaded: one WAIT per attempt
+    with stopped(replica) as resume:
+        before = waits(primary)
+        submits = [background(kit.broker.submit, message) for message in messages]
+        # Redis 6.2 counts a WAIT as it starts: the third began after the second had failed.
+        await until(lambda: waits(primary) >= before + 3, what="the batch sent again")
+        assert not any(submit.done() for submit in submits)  # none acknowledged
+        resume()
+        await asyncio.wait_for(asyncio.gather(*submits), 30)
+    claim = await call(kit.broker.claim, [ClaimSource("q")], 100, OWNER)
+    assert sorted(got.args[0] for got in claim.messages) == list(range(9))
+
+
+async def test_an_ack_short_of_replicas_is_sent_again_and_succeeds_once_they_are_back(
+    kit: Kit, pair: Pair, caplog: pytest.LogCaptureFixture
+) -> None:
+    primary, replica = pair
+    task = kit.task(status_tracker=kit.tracker, result_store=kit.store)
+    hooks: list[str] = []
+    task.on_success = lambda *args, **kwargs: hooks.append("on_success")
+    await call(task.generate, args=(1, 2))
+    await call(task.generate, args=(1, 2))
+    [warm_up, message] = await kit.claim(2)
+    assert await call(kit.broker.ack, warm_up)  # the script loaded: one WAIT per attempt
+    plan = success_plan(task, message, 3)
+    with caplog.at_level(logging.INFO), stopped(replica) as resume:
+        before = waits(primary)
+        finishing = background(run_plan if kit.kind == "sync" else run_plan_async, plan)
+        await until(lambda: waits(primary) >= before + 2, what="the ack sent again")
+        assert not finishing.done() and hooks == []  # not acknowledged while short
+        resume()
+        await asyncio.wait_for(finishing, 30)
+    assert hooks == ["on_success"]
+    assert (await call(kit.tracker.get, message)).value is TaskStatus.SUCCEEDED
+    assert await call(kit.store.get, message) == 3
+    assert not await call(kit.broker.exists, message)
+    assert not await call(kit.broker.in_dlq, message)
+    refused = [r for r in caplog.records if r.name == "alsek.core.future.outcome"]
+    assert all(r.levelno < logging.WARNING for r in refused), caplog.text  # no "lease lost"
+
+
+# -- a repeat confirms the first write ------------------------------------------------------------
+
+
+def _script_call(steps: Steps[Any], name: str) -> ScriptCall:
+    """The call of script ``name`` in the first round trip an operation's ``steps`` make."""
+    op = next(steps)
+    assert isinstance(op, RoundTrip)
+    [found] = [r for r in op.requests if isinstance(r, ScriptCall) and r.script.name == name]
+    steps.close()
+    return found
+
+
+def _once(op: RoundTrip) -> Steps[list[Any]]:
+    replies: list[Any] = yield op
+    return replies
+
+
+def sent_anew(url: str, broker: Broker, request: ScriptCall) -> list[Any]:
+    """``request`` sent durably on a client of its own, whose connection never wrote: its WAIT
+    covers only what that connection writes (Valkey 8, Redis 7; Redis 6.2 waits for all)."""
+    client = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        return run(_once(broker._write(request)), client)
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("operation", ["submit", "ack"])
+def test_a_repeat_that_changes_nothing_is_acknowledged_only_once_the_first_replicated(
+    replicated: Callable[..., Pair], namespace: str, operation: str
+) -> None:
+    primary, replica = replicated("valkey")
+    backend = RedisBackend(primary.url, namespace=namespace)
+    broker = Broker(backend, wait_replicas=1, wait_timeout_ms=SHORT_MS)
+    message = Message("work", queue="q")
+    if operation == "submit":
+        request = _script_call(broker._submit_steps([message], DEFAULT_TTL, None), "submit")
+    else:
+        broker.submit(message)
+        [claimed] = broker.claim([ClaimSource("q")], 1, OWNER).messages
+        request = _script_call(broker._ack_steps(claimed, (), "ack"), "ack")
+    body = f"{namespace}:queues:{{q}}:messages:{message.uuid}"
+    with stopped(replica) as resume:
+        for _ in range(2):  # the first, applied; then its repeat on another connection
+            with pytest.raises(ReplicationShortfallError):
+                sent_anew(primary.url, broker, request)
+        resume()
+        [reply] = sent_anew(primary.url, broker, request)
+    assert (reply[0] == "OK") if operation == "submit" else (reply == "ALREADY")
+    assert replica.command("EXISTS", body) == (1 if operation == "submit" else 0)
+    backend.conn.close()
