@@ -2,9 +2,11 @@
 the scripts that end an attempt keep (``count_outcome`` in ``lib_status.lua``).
 
 One hash per queue per minute (kept 48 h) and per hour (kept 14 days), so a read is one
-``HMGET`` per queue per point, pipelined: O(points), never a SCAN. All queues are the
-registered ones and those live workers serve; each keeps its own total, so no task list is
-needed.
+``HMGET`` (one task) or ``HGETALL`` (every task) per queue per point, pipelined: O(points),
+never a SCAN. All queues are the registered ones and those live workers serve. A queue's total
+is the sum of its tasks' fields, added up here: each ended attempt then costs the scripts two
+``HINCRBY`` (minute and hour), not four (hashes written before kept a queue-total field too,
+``outcome|bucket``: it is skipped).
 """
 
 from __future__ import annotations
@@ -25,10 +27,31 @@ DEFAULT_POINTS = {"minute": 60, "hour": 24}
 _BUCKETS = (*(str(i) for i in range(len(keys.RUN_MS_BUCKETS) + 1)), keys.UNRUN_BUCKET)
 
 
-def _fields(task: str | None) -> list[str]:
-    """Every field of ``task`` (``None``: the queue's total) in a throughput hash."""
-    suffix = f"|{task}" if task is not None else ""
-    return [f"{o}|{b}{suffix}" for o in keys.THROUGHPUT_OUTCOMES for b in _BUCKETS]
+#: Where each ``outcome|bucket`` goes in a reply, in the order ``_fields`` lists them.
+_POSITION = {
+    f"{o}|{b}": i
+    for i, (o, b) in enumerate((o, b) for o in keys.THROUGHPUT_OUTCOMES for b in _BUCKETS)
+}
+
+
+def _fields(task: str) -> list[str]:
+    """Every field of ``task`` in a throughput hash."""
+    return [f"{pair}|{task}" for pair in _POSITION]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _every_task(fields: Any) -> list[int | None]:
+    """An ``HGETALL`` reply summed over its tasks, laid out as an ``HMGET`` of ``_fields``."""
+    counts: list[int | None] = [None] * len(_POSITION)
+    for name, value in (fields or {}).items():
+        parts = _text(name).split("|", 2)
+        index = _POSITION.get("|".join(parts[:2]))
+        if len(parts) == 3 and index is not None:
+            counts[index] = (counts[index] or 0) + int(value)
+    return counts
 
 
 def _check(step: str, since_ms: int | None, queue: str | None, task: str | None) -> None:
@@ -90,12 +113,14 @@ class ThroughputSteps(InspectSteps):
             served = {name for record in records for name in record.serves}
             queues = sorted(set((yield from self.broker._queues_steps())) | served)
         starts = point_starts(now, step, since_ms)
-        fields = _fields(task)
+        read = ("HMGET", *_fields(task)) if task is not None else ("HGETALL",)
         reads = [
-            ("HMGET", self._full(keys.throughput_key(q, step, at)), *fields)
+            (read[0], self._full(keys.throughput_key(q, step, at)), *read[1:])
             for at in starts
             for q in queues
         ]
         replies = (yield batched(*reads)) if reads else []
+        if task is None:
+            replies = [_every_task(reply) for reply in replies]
         count = len(queues)
         return [sum_point(at, replies[i * count : (i + 1) * count]) for i, at in enumerate(starts)]

@@ -157,6 +157,24 @@ async def test_counters_expire_with_their_step(
     assert abs(redis_client.pttl(hour_key) - hour_left) < 1000
 
 
+async def test_an_ack_writes_only_task_fields_and_old_totals_are_not_counted_twice(
+    side: Side, redis_client: redis.Redis, namespace: str
+) -> None:
+    # The queue's total is added up by the reader: an ack increments one field per hash (two
+    # HINCRBY in all), and a hash of an earlier version, which also kept 'outcome|bucket'
+    # totals, reads the same.
+    await call(side.broker.ack, await side.run("q", "t", 1))
+    await call(side.broker.ack, await side.run("q", "u", 1))
+    [point] = (await side.throughput(queue="q"))[-1:]
+    minute_key = f"{namespace}:" + engine_keys.throughput_key("q", "minute", point.at_ms)
+    assert sorted(redis_client.hgetall(minute_key)) == ["s|0|t", "s|0|u"]
+    redis_client.hset(minute_key, "s|0", 2)  # the total an earlier version kept
+    [again] = (await side.throughput(queue="q"))[-1:]
+    assert (point.succeeded, again.succeeded, again.run_ms_buckets[0]) == (2, 2, 2)
+    [only_t] = (await side.throughput(queue="q", task="t"))[-1:]
+    assert only_t.succeeded == 1
+
+
 @pytest.mark.parametrize(
     ("options", "named"),
     [

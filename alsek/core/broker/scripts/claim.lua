@@ -36,13 +36,18 @@ end
 
 -- A retried call (the reply was lost with the connection) gets the first call's answer. Each
 -- consumer claims one request at a time, so only its last reply can be asked for again: one
--- hash per consumer (owner), field = request id, replaced by every claim of that consumer and
--- dropped by an empty one, so no reply outlives the next claim.
-local cache_key = nil
+-- string per consumer (owner), "<request id>\n<reply>", replaced by every claim of that
+-- consumer and dropped by an empty one, so no reply outlives the next claim. Two commands a
+-- claim: GET here, SET (or DEL, when one was kept) at the end.
+local cache_key, cache_held = nil, false
 if rid ~= '' and #sources > 0 then
   cache_key = qbase(sources[1].queue) .. ':claim:' .. owner_base
-  local cached = redis.call('HGET', cache_key, rid)
-  if cached then return cjson.decode(cached) end
+  local cached = redis.call('GET', cache_key)
+  if cached then
+    local tag = rid .. '\n'
+    if string.sub(cached, 1, #tag) == tag then return cjson.decode(string.sub(cached, #tag + 1)) end
+    cache_held = true
+  end
 end
 
 -- The head of a ready set: its member, its score (a number) and the score as stored; false
@@ -130,7 +135,8 @@ local function lease(q, t, m, score)
   return life
 end
 
--- The leases index TTL is extended once per queue, to the longest-lived message leased.
+-- The leases index TTL is extended once per queue, to the longest-lived message leased, and
+-- each task's mirror once, to its own longest (tasks with nothing leased are left alone).
 local claimed = 0
 -- Nobody claims from a paused queue (its delayed messages are promoted and its expired leases
 -- reclaimed all the same, above).
@@ -142,12 +148,13 @@ end
 for _, src in ipairs(active) do
   local q = src.queue
   local tasks = src.tasks or redis.call('SMEMBERS', tasks_key(q))
-  local longest = 0
+  local longest, longest_of = 0, {}
   local heads = nil
-  local function took(pttl)
+  local function took(t, pttl)
     if pttl then
       claimed = claimed + 1
       if pttl > longest then longest = pttl end
+      if pttl > (longest_of[t] or 0) then longest_of[t] = pttl end
     end
   end
   -- Per task: how many messages this claim parked.
@@ -171,12 +178,11 @@ for _, src in ipairs(active) do
           redis.call('ZADD', key, batch[k + 1], batch[k])
           if not stop then stop = true; note_at(at) end
         else
-          took(pttl)
+          took(tasks[1], pttl)
         end
       end
       if stop then heads = {false}; break end
-      -- A full batch passes the wake-up on if work is left (below).
-      if claimed >= n then heads = {head(key)} end
+      -- A full batch passes the wake-up on if work is left (below: heads read only then).
     else
       heads = heads or read_heads(q, tasks)
       local k = pick(heads, src.ordered)
@@ -197,16 +203,21 @@ for _, src in ipairs(active) do
         note_at(at)
       else
         redis.call('ZREM', key, heads[k][1])
-        took(pttl)
+        took(tasks[k], pttl)
         heads[k] = head(key)
       end
     end
   end
   extend_ttl(leases_key(q), longest)
-  for _, t in ipairs(tasks) do extend_ttl(task_leases_key(q, t), longest) end
+  for _, t in ipairs(tasks) do
+    if longest_of[t] then extend_ttl(task_leases_key(q, t), longest_of[t]) end
+  end
   if claimed >= n then
-    -- Full batch: if work remains, pass the wake-up on to another idle consumer.
-    if pick(heads or read_heads(q, tasks), src.ordered) then signal(q) end
+    -- Full batch: if work remains, pass the wake-up on to another idle consumer (unless a
+    -- token waits already: then no consumer is blocked, and the heads need no reading).
+    if wake_wanted(q) and pick(heads or read_heads(q, tasks), src.ordered) then
+      push_wake(wake_key(q))
+    end
     break
   end
   note(delayed_key(q))
@@ -215,10 +226,10 @@ for _, src in ipairs(active) do
 end
 if next_due >= 0 then out[1] = math.max(next_due - NOW, 0) end
 if cache_key then
-  redis.call('DEL', cache_key)
   if claimed > 0 then
-    redis.call('HSET', cache_key, rid, cjson.encode(out))
-    redis.call('PEXPIRE', cache_key, lease_ttl)
+    redis.call('SET', cache_key, rid .. '\n' .. cjson.encode(out), 'PX', lease_ttl)
+  elseif cache_held then
+    redis.call('DEL', cache_key)
   end
 end
 return out

@@ -4,8 +4,7 @@
 -- effects.
 -- Replies: OK, ALREADY (a repeat of this delivery's own finish), GONE, LEASE_LOST.
 local q, u = ARGV[3], ARGV[4]
-local t = redis.call('HGET', msg_key(q, u), 'task')
-local refused = finish(q, u, ARGV[5])
+local refused, t = finish(q, u, ARGV[5])
 if refused then return refused end
 dead_letter(q, t, u, ARGV[6], ARGV[7], tonumber(ARGV[8]))
 count_outcome(q, t, tonumber(ARGV[8]) > 0 and 'd' or 'x', ARGV[9])

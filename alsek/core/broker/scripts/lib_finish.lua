@@ -2,21 +2,26 @@
 -- unique keys and groups.
 
 -- Drop every index entry of a message, its parked entry and concurrency slot included (its
--- body is deleted by the caller); returns its task.
-local function unindex(q, u)
-  local f = redis.call('HMGET', msg_key(q, u), 'task', 'seq', 'climit', 'ckey')
+-- body is deleted by the caller); returns its task and the unique key it holds (for
+-- release_held). `leased`: the caller checked that its lease is held, so the message is in no
+-- ready or delayed index (a claim took it out, and every way back there ends the lease
+-- first): those are not asked.
+local function unindex(q, u, leased)
+  local f = redis.call('HMGET', msg_key(q, u), 'task', 'seq', 'climit', 'ckey', 'unique')
   if f[1] then
-    redis.call('ZREM', ready_key(q, f[1]), member(f[2], u))
-    redis.call('ZREM', task_delayed_key(q, f[1]), u)
+    if not leased then
+      redis.call('ZREM', ready_key(q, f[1]), member(f[2], u))
+      redis.call('ZREM', task_delayed_key(q, f[1]), u)
+    end
     redis.call('ZREM', task_leases_key(q, f[1]), u)
     if f[3] then
       unpark(q, f[1], f[4] or '', member(f[2], u))
       give_back_slot(q, f[1], f[4] or '', u)
     end
   end
-  redis.call('ZREM', delayed_key(q), u)
+  if not leased then redis.call('ZREM', delayed_key(q), u) end
   redis.call('ZREM', leases_key(q), u)
-  return f[1]
+  return f[1], f[5]
 end
 
 -- Keep a dead-letter copy of message u of task t (false: unknown) for dlq_ttl ms, indexed by
@@ -94,16 +99,21 @@ local function hold_unique(key, u, q, ttl, mode)
   if mode ~= 'throttle' then redis.call('HSET', msg, 'unique', key) end
 end
 
--- Message u finishes (ack, fail, revoke): it lets go of the unique key it holds, if any.
-local function release_unique(q, u)
-  local key = redis.call('HGET', msg_key(q, u), 'unique')
+-- Message u finishes (ack, fail, revoke): it lets go of the unique key it holds, if any
+-- (release_held: the key already read, by unindex).
+local function release_held(key, u)
   if key and redis.call('GET', key) == u then redis.call('DEL', key) end
+end
+
+local function release_unique(q, u)
+  release_held(redis.call('HGET', msg_key(q, u), 'unique'), u)
 end
 
 -- Remove a message for good (ack, fail), if `owner` may: nil when done, else why not. A
 -- repeat of this delivery's own finish is ALREADY; a delivery that gave the message back
 -- holds no lease left to finish it with (LEASE_LOST). A producer or operator ('') finishes a
 -- message that is there: one already gone (finished, revoked, expired) is GONE, nothing applied.
+-- Done, it returns nil and the message's task.
 local function finish(q, u, owner)
   if owner == '' then
     if redis.call('EXISTS', msg_key(q, u)) == 0 then return GONE end
@@ -115,8 +125,8 @@ local function finish(q, u, owner)
     end
     if refused then return refused end
   end
-  unindex(q, u)
-  release_unique(q, u)
+  local t, unique = unindex(q, u, owner ~= '')
+  release_held(unique, u)
   redis.call('DEL', msg_key(q, u))
   if owner ~= '' then
     local left = redis.call('PTTL', lock_key(q, u))
@@ -124,7 +134,7 @@ local function finish(q, u, owner)
   else
     redis.call('DEL', lock_key(q, u))
   end
-  return nil
+  return nil, t
 end
 
 -- A member of the group counted at `key` succeeded: count it down. The ack that brings the

@@ -8,19 +8,32 @@ local function make_ready(q, t, u, prio, seq)
   extend_ttl(key, redis.call('PTTL', msg_key(q, u)))
 end
 
+-- Leave a wake token on the list `key`: it unblocks one idle consumer (or the next to block).
+local function push_wake(key)
+  redis.call('LPUSH', key, '1')
+  redis.call('PEXPIRE', key, WAKE_TTL_MS)
+end
+
 -- Wake one idle consumer blocked on the list `key`. A token already waiting means no consumer
 -- is blocked, so one token is enough.
 local function wake(key)
-  if redis.call('EXISTS', key) == 0 then
-    redis.call('LPUSH', key, '1')
-    redis.call('PEXPIRE', key, WAKE_TTL_MS)
-  end
+  if redis.call('EXISTS', key) == 0 then push_wake(key) end
 end
 
 -- Wake one idle consumer of queue q, unless the queue is paused (no consumer claims from it;
--- resuming it wakes one).
+-- resuming it wakes one). One EXISTS asks both questions (paused? a token already waiting?),
+-- and a queue is signalled once per call: a second signal would find the same answer.
+-- wake_wanted asks, and counts as the call's signal of q (the claim asks before it looks
+-- whether work is left: nothing to look at when a token waits already).
+local SIGNALLED = {}
+local function wake_wanted(q)
+  if SIGNALLED[q] then return false end
+  SIGNALLED[q] = true
+  return redis.call('EXISTS', paused_key(q), wake_key(q)) == 0
+end
+
 local function signal(q)
-  if redis.call('EXISTS', paused_key(q)) == 0 then wake(wake_key(q)) end
+  if wake_wanted(q) then push_wake(wake_key(q)) end
 end
 
 -- A repeat (a request re-sent after its reply was lost, or after its replicas fell short)

@@ -84,9 +84,14 @@ local function member(seq, u)
 end
 local function uuid_of(m) return string.sub(m, SEQ_DIGITS + 2) end
 
--- Index keys live at least as long as the messages they point to, and never shorter.
+-- Index keys live at least as long as the messages they point to, and never shorter. A key
+-- found too short is given a little more than asked (an eighth, at most TTL_HEADROOM_MS), so
+-- the calls that follow for a while find it long enough: a PTTL, and no PEXPIRE each.
+local TTL_HEADROOM_MS = 3600000
 local function extend_ttl(key, ttl)
   if not ttl or ttl <= 0 then return end
   local current = redis.call('PTTL', key)
-  if current ~= -2 and current < ttl then redis.call('PEXPIRE', key, ttl) end
+  if current ~= -2 and current < ttl then
+    redis.call('PEXPIRE', key, ttl + math.min(math.floor(ttl / 8), TTL_HEADROOM_MS))
+  end
 end

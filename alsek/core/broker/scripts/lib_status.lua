@@ -27,8 +27,8 @@ end
 
 -- Throughput history (Admin.throughput), counted by the scripts that end an attempt: per
 -- queue, one hash per minute (kept 48 h) and one per hour (kept 14 days), each with a field
--- per (outcome, run-time bucket, task) and one per (outcome, bucket) for the queue's total:
--- 'outcome|bucket|task' and 'outcome|bucket'. Outcomes: 's' succeeded, 'r' retried, 'd'
+-- per (outcome, run-time bucket, task): 'outcome|bucket|task' (the reader adds up the queue's
+-- total; hashes of earlier versions also hold 'outcome|bucket', which it skips). Outcomes: 's' succeeded, 'r' retried, 'd'
 -- failed into the dead-letter queue, 'x' failed with no dead letter kept. Buckets: the index
 -- of the first RUN_MS_BUCKETS bound the run time is at most, #RUN_MS_BUCKETS beyond the last,
 -- '-' for no run (a message failed unrun). The same bounds are RUN_MS_BUCKETS in keys.py.
@@ -47,8 +47,8 @@ local function run_bucket(run_ms)
   return #RUN_MS_BUCKETS
 end
 
--- Count one ended attempt of task t in queue q: four HINCRBY, and a PEXPIREAT when a hash is
--- new (its first field reaches 1). The step is the caller's (CALLER_NOW): it declared these
+-- Count one ended attempt of task t in queue q: two HINCRBY, and a PEXPIREAT when a field is
+-- new (it reaches 1: once per hash and per (outcome, bucket, task) in it). The step is the caller's (CALLER_NOW): it declared these
 -- hashes (keys.throughput_keys), so hosts' skew only moves a count into a neighbouring step. run_ms: the run's length in ms, '-1' when there was no run,
 -- '' when this is no attempt's end (an operator's remove): then nothing is counted.
 local function count_outcome(q, t, outcome, run_ms)
@@ -57,9 +57,8 @@ local function count_outcome(q, t, outcome, run_ms)
   for _, step in ipairs(THROUGHPUT_STEPS) do
     local start = CALLER_NOW - CALLER_NOW % step[2]
     local key = throughput_key(q, step[1], start)
-    if redis.call('HINCRBY', key, fields, 1) == 1 then
+    if redis.call('HINCRBY', key, fields .. '|' .. t, 1) == 1 then
       redis.call('PEXPIREAT', key, start + step[3])
     end
-    redis.call('HINCRBY', key, fields .. '|' .. t, 1)
   end
 end

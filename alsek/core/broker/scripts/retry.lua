@@ -9,7 +9,7 @@ if refused then return refused end
 local key = msg_key(q, u)
 local f = redis.call('HMGET', key, 'task', 'prio', 'seq')
 if not f[1] then return GONE end
-unindex(q, u)
+unindex(q, u, owner ~= '')
 redis.call('DEL', lock_key(q, u))
 local seq = redis.call('INCR', seq_key(q))
 redis.call('HSET', key, 'data', data, 'seq', seq, 'lost', 0, 'last_owner', owner)
