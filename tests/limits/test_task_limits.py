@@ -182,6 +182,22 @@ def test_a_rate_limit_holds_back_the_rest_and_says_when_a_slot_frees(
     assert [deliveries(client, broker, m) for m in messages[3:]] == [0, 0]
 
 
+def test_a_ready_set_a_refused_claim_puts_back_keeps_its_ttl(
+    broker: Broker, client: redis.Redis
+) -> None:
+    # The claim pops the only message, its rate refuses it and it goes back: the set it
+    # re-creates must expire like the message, not live forever.
+    limited = make(broker, rate_limit=RateLimit(1, 60_000))
+    limited.generate(kwargs={"n": 1})
+    assert len(claim(broker).messages) == 1
+    held = limited.generate(kwargs={"n": 2})
+    assert claim(broker).messages == []
+    ready = full_key(broker, keys.ready_key(QUEUE, limited.name))
+    assert client.zcard(ready) == 1
+    message_ttl = client.pttl(full_key(broker, keys.message_key(QUEUE, held.uuid)))
+    assert client.pttl(ready) >= message_ttl > 0
+
+
 def test_a_rate_window_slides(broker: Broker) -> None:
     limited = make(broker, rate_limit="2/300ms")
     messages = [limited.generate(kwargs={"n": i}) for i in range(4)]

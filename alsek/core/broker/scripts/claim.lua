@@ -168,6 +168,7 @@ for _, src in ipairs(active) do
       local batch = redis.call('ZPOPMIN', key, n - claimed)
       if #batch == 0 then heads = {false}; break end
       local stop = false
+      local put_back = {}
       for k = 1, #batch, 2 do
         local pttl, why, at = false, 'task', nil
         if not stop then pttl, why, at = lease(q, tasks[1], batch[k], batch[k + 1]) end
@@ -176,10 +177,20 @@ for _, src in ipairs(active) do
           if parked[1] >= PARK_PER_CLAIM and not stop then stop = true; note_at(NOW) end
         elseif pttl == false then
           redis.call('ZADD', key, batch[k + 1], batch[k])
+          put_back[#put_back + 1] = batch[k]
           if not stop then stop = true; note_at(at) end
         else
           took(tasks[1], pttl)
         end
+      end
+      -- The pop may have emptied the set, which the put-backs then created again without a
+      -- TTL: it gets the longest life of the messages it holds again.
+      if #put_back > 0 and redis.call('PTTL', key) == -1 then
+        local life = 0
+        for _, m in ipairs(put_back) do
+          life = math.max(life, redis.call('PTTL', msg_key(q, uuid_of(m))))
+        end
+        extend_ttl(key, life)
       end
       if stop then heads = {false}; break end
       -- A full batch passes the wake-up on if work is left (below: heads read only then).
