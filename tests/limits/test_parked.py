@@ -13,7 +13,6 @@ parked message. The pools' side is in tests/pools/test_pool_task_limits.py.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +26,6 @@ from alsek.core.message import Message
 from alsek.core.steps.drivers import run
 from alsek.core.steps.ops import Steps, call
 from alsek.core.task import Task
-from alsek.storage.backends import RedisBackend
-from alsek.storage.backends.clients import client_from_url
 from alsek.testing.backlog import backlog_steps
 from tests.faults.keyspace import audit
 from tests.polling import eventually
@@ -54,20 +51,6 @@ def other(n: int = 0) -> int:
     return n
 
 
-@pytest.fixture
-def broker(redis_url: str, namespace: str) -> Iterator[Broker]:
-    backend = RedisBackend(redis_url, namespace=namespace)
-    yield Broker(backend)
-    backend.conn.close()
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    conn = client_from_url(redis_url, asyncio=False)
-    yield conn
-    conn.close()
-
-
 def claim(broker: Broker, n: int = 10, lease_ttl: int = 30_000) -> list[Message]:
     return list(broker.claim([ClaimSource(QUEUE)], n, OWNER, lease_ttl=lease_ttl).messages)
 
@@ -91,10 +74,9 @@ class Scene:
     c: Message  # claimed by the settling claims
 
 
-def scene(broker: Broker, b_lease: int = 30_000) -> Scene:
-    """Fill "a" and "b", queue HOT messages of "a", two of "b" and one of "c", and claim until
-    nothing is ready (every message of a full key parked): "c" must have been claimed."""
-    limited = Task(
+def keyed_task(broker: Broker) -> Task[Any, Any]:
+    """``work``, one running at a time per account."""
+    return Task(
         work,
         broker=broker,
         queue=QUEUE,
@@ -103,6 +85,12 @@ def scene(broker: Broker, b_lease: int = 30_000) -> Scene:
         concurrency_limit=1,
         concurrency_key=lambda account, n: account,
     )
+
+
+def scene(broker: Broker, b_lease: int = 30_000) -> Scene:
+    """Fill "a" and "b", queue HOT messages of "a", two of "b" and one of "c", and claim until
+    nothing is ready (every message of a full key parked): "c" must have been claimed."""
+    limited = keyed_task(broker)
     holder_a = limited.generate(kwargs={"account": "a", "n": -1})
     holder_b = limited.generate(kwargs={"account": "b", "n": -1})
     [leased_a] = claim(broker, 1)
@@ -208,15 +196,7 @@ def _commands(client: redis.Redis) -> int:
 def test_a_claims_work_does_not_grow_with_a_hot_keys_backlog(
     broker: Broker, client: redis.Redis
 ) -> None:
-    limited = Task(
-        work,
-        broker=broker,
-        queue=QUEUE,
-        max_retries=0,
-        backoff=None,
-        concurrency_limit=1,
-        concurrency_key=lambda account, n: account,
-    )
+    limited = keyed_task(broker)
     most: dict[int, int] = {}
     idle: dict[int, int] = {}
     for backlog_size in (300, 1200):

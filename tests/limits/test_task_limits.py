@@ -6,7 +6,6 @@ the refusals of bad options. The pools' side is in tests/pools/test_pool_task_li
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,8 +16,6 @@ from alsek.core.message import Message
 from alsek.core.task import Task, task
 from alsek.core.task_limits import RateLimit, parse_rate_limit
 from alsek.core.workflow import group
-from alsek.storage.backends import RedisBackend
-from alsek.storage.backends.clients import client_from_url
 from alsek.testing.worker import InProcessWorker
 from tests.polling import eventually
 
@@ -35,20 +32,6 @@ def work(account: str = "a", n: int = 0) -> int:
 
 def other(n: int = 0) -> int:
     return n
-
-
-@pytest.fixture
-def broker(redis_url: str, namespace: str) -> Iterator[Broker]:
-    backend = RedisBackend(redis_url, namespace=namespace)
-    yield Broker(backend)
-    backend.conn.close()
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    conn = client_from_url(redis_url, asyncio=False)
-    yield conn
-    conn.close()
 
 
 def make(broker: Broker, function: Any = work, **options: Any) -> Task[Any, Any]:
