@@ -1,7 +1,8 @@
 """The broker's Redis protocol: one Lua script per operation, sharing the library parts.
 
-Each script is the library (``LIBRARY_PARTS``, in that order: a part uses only names of the
-parts before it) followed by its body.
+Each script is its body after the library definitions it uses, directly or through others
+(``assemble.py``), taken from the library parts (``LIBRARY_PARTS``, in that order: a part uses
+only names of the parts before it): Redis runs a script's whole text on every call.
 
 Scripts are identified by the SHA1 of their text, called with EVALSHA, and loaded again
 transparently when Redis answers NOSCRIPT (after a restart or ``SCRIPT FLUSH``).
@@ -12,9 +13,10 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
+from alsek.core.broker.scripts.assemble import Block, shake, split_blocks
 from alsek.core.steps.ops import Script
 
-#: The library prepended to every script, one job per file, in the order they are read.
+#: The library scripts take their definitions from, one job per file, in the order they are read.
 LIBRARY_PARTS = (
     "lib_keys",  # conventions, clock, replies, per-call limits, key builders
     "lib_index",  # putting messages in their indexes, wake-ups
@@ -60,9 +62,15 @@ def library_text() -> str:
 
 
 @cache
+def library_blocks() -> list[Block]:
+    """The library's top-level statements, split once per process."""
+    return split_blocks(library_text())
+
+
+@cache
 def get_script(name: str) -> Script:
-    """Return the script called ``name``: the library then its body (read once per process)."""
+    """Return the script called ``name``: the library definitions it uses, then its body."""
     if name not in SCRIPT_NAMES:
         raise KeyError(f"No broker script named {name!r}")
     body = resources.files(__package__).joinpath(f"{name}.lua").read_text()
-    return Script.from_text(name, library_text() + "\n" + body)
+    return Script.from_text(name, shake(library_blocks(), body))
