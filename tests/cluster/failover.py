@@ -272,6 +272,18 @@ def report(figures: Figures) -> None:
     print(f"\nfailover: {figures.line()}")
 
 
+def keep_server_logs(servers: Any, log_dir: Path) -> None:
+    """Copy the log of every data server and sentinel of ``servers`` into ``log_dir`` (the
+    pools' output is there already): the evidence of a failover (``+switch-master``, role
+    changes) outlives the servers' directories."""
+    for server in (*servers.servers, *getattr(servers, "sentinels", ())):
+        directory = server.directory
+        if directory is not None and (directory / "server.log").exists():
+            kind = "sentinel" if server.sentinel else "server"
+            target = log_dir / f"{kind}-{server.port}.log"
+            target.write_bytes((directory / "server.log").read_bytes())
+
+
 def kill_and_restart(servers: Any, **which: Any) -> Callable[[], float]:
     """A fault: SIGKILL a master of ``servers`` (a cluster or Sentinel harness; ``which``
     picks it), then restart it as a replica, as an operator would. Returns the failover time."""
