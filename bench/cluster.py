@@ -14,7 +14,8 @@ of the load at the cost a single server pays for all of it).
 
 Servers are Valkey 8.1 (``alsek.testing``), persistence off, no replicas. ``--durability``
 measures instead what ``Broker(wait_replicas=1)`` costs: one master with one replica, the same
-load with ``wait_replicas`` 0 and 1 (each submit and ack then waits for the replica).
+load with ``wait_replicas`` 0 and 1 (each submit, claim and ack then waits for the replica),
+and the median time and the ``WAIT`` commands of a one-message claim.
 """
 
 from __future__ import annotations
@@ -206,19 +207,65 @@ def submit_latency_ms(wait: int, calls: int = 300) -> float:
     return statistics.median(times)
 
 
+def _calls(server: RedisServer) -> dict[str, int]:
+    """Calls so far per command name (``INFO commandstats``)."""
+    stats = server.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+
+
+@dataclass
+class ClaimCost:
+    """What one claim of one message costs: median time, and per claim the script calls and
+    the WAITs the master ran (a durable claim's WAIT rides in the script's pipeline: one round
+    trip either way)."""
+
+    ms: float
+    scripts: float
+    waits: float
+
+
+def claim_cost(wait: int, calls: int = 300) -> ClaimCost:
+    """One-message claims one after another (one queue, a request id each, as a consumer
+    sends them) on 1 master + 1 replica."""
+    with _topology(1, 1) as (url, servers):
+        broker = Broker(RedisBackend(url, namespace="bench"), wait_replicas=wait)
+        broker.submit_many([Message("bench", queue=QUEUES[0]) for _ in range(calls + 1)])
+        sources = [ClaimSource(QUEUES[0])]
+        broker.claim(sources, 1, OWNER, request_id="warm-up")  # connect, load the script
+        before = _calls(servers[0])
+        times = []
+        for index in range(calls):
+            started = time.perf_counter()
+            broker.claim(sources, 1, OWNER, request_id=f"claim-{index}")
+            times.append(1000 * (time.perf_counter() - started))
+        after = _calls(servers[0])
+        broker.backend.conn.close()
+    waits = (after.get("wait", 0) - before.get("wait", 0)) / calls
+    scripts = (after.get("evalsha", 0) - before.get("evalsha", 0)) / calls
+    return ClaimCost(statistics.median(times), scripts, waits)
+
+
 def durability(count: int, consumers: int, json_path: Path | None) -> None:
-    """The cost of ``wait_replicas=1``: the same load without and with it, and the latency of
-    a lone submit."""
+    """The cost of ``wait_replicas=1``: the same load without and with it, the latency of a
+    lone submit, and what one claim costs."""
     runs = [run(1, count, consumers, replicas=1, wait=wait) for wait in (0, 1)]
     latencies = [submit_latency_ms(wait) for wait in (0, 1)]
-    print(f"{'topology':<40}{'msg/s':>8}{'master CPU us/msg':>19}{'submit ms (median)':>20}")
-    for result, latency in zip(runs, latencies):
+    claims = [claim_cost(wait) for wait in (0, 1)]
+    print(
+        f"{'topology':<40}{'msg/s':>8}{'master CPU us/msg':>19}{'submit ms (median)':>20}"
+        f"{'claim ms (median)':>19}{'WAITs/claim':>13}"
+    )
+    for result, latency, claim in zip(runs, latencies, claims):
         print(
             f"{result.topology:<40}{result.per_second:>8.0f}"
-            f"{result.cpu_us_per_message:>19.1f}{latency:>20.2f}"
+            f"{result.cpu_us_per_message:>19.1f}{latency:>20.2f}{claim.ms:>19.2f}"
+            f"{claim.waits:>13.2f}"
         )
     if json_path:
-        figures = [asdict(result) | {"submit_ms": ms} for result, ms in zip(runs, latencies)]
+        figures = [
+            asdict(result) | {"submit_ms": ms, "claim": asdict(claim)}
+            for result, ms, claim in zip(runs, latencies, claims)
+        ]
         json_path.write_text(json.dumps(figures, indent=2))
 
 

@@ -8,7 +8,14 @@ from collections.abc import Callable
 
 import pytest
 import redis
-from failover import MESSAGES, FailoverRun, check_master_killed, kill_and_restart, report
+from failover import (
+    MESSAGES,
+    FailoverRun,
+    check_master_killed,
+    keep_server_logs,
+    kill_and_restart,
+    report,
+)
 from failwork import settings
 
 from alsek.testing import ClusterServers
@@ -27,7 +34,10 @@ def test_a_killed_master_loses_nothing_acknowledged_with_wait_replicas(
 ) -> None:
     run = failover_run(cluster_url(cluster_servers), wait_replicas)
     fault = kill_and_restart(cluster_servers, for_key=f"{{{BUSY}}}")
-    figures = run.run("cluster: master killed", fault, BUSY, dead_queues=(BUSY,))
+    try:
+        figures = run.run("cluster: master killed", fault, BUSY, dead_queues=(BUSY,))
+    finally:
+        keep_server_logs(cluster_servers, run.log_dir)
     check_master_killed(run, figures, wait_replicas)
 
 

@@ -1,7 +1,8 @@
 """``Broker(wait_replicas=N)`` when the replicas fall short: a write is not acknowledged (it
 raises ``ReplicationShortfallError``, an outage, once its caller's patience ends), its caller
 sends it again as is, and the repeat, which changes nothing, is acknowledged once the replicas
-have the first. Nothing is lost, nothing is applied twice. The replica is stopped (SIGSTOP) to
+have the first. Nothing is lost, nothing is applied twice; a claim hands out nothing until its
+leases reached the replicas. The replica is stopped (SIGSTOP) to
 fall short: it then applies and acknowledges nothing until it is continued."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import redis
 
 from alsek.core.broker import AsyncBroker, BaseBroker, Broker, ClaimSource
 from alsek.core.broker import submit as submit_module
+from alsek.core.consumer import AsyncConsumer, Consumer
 from alsek.core.future.outcome import run_plan, run_plan_async, success_plan
 from alsek.core.message import Message
 from alsek.core.status import TaskStatus
@@ -173,6 +175,53 @@ async def test_an_ack_short_of_replicas_is_sent_again_and_succeeds_once_they_are
     assert all(r.levelno < logging.WARNING for r in refused), caplog.text  # no "lease lost"
 
 
+def first_streamed(kit: Kit, broker: Any) -> asyncio.Future[Message]:
+    """The first message a consumer of queue q streams (a pool would start it), left coming:
+    in a thread for the sync kit, as a task for the async one."""
+    consumer_class = Consumer if kit.kind == "sync" else AsyncConsumer
+    consumer: Any = consumer_class(broker, subset=["q"], lease_ttl=30_000, backoff=None)
+
+    def take() -> Message:
+        stream = consumer.stream()
+        try:
+            return next(iter(stream))  # type: ignore[no-any-return]
+        finally:
+            stream.close()
+
+    async def take_async() -> Message:
+        stream = consumer.stream()
+        try:
+            return await stream.__anext__()  # type: ignore[no-any-return]
+        finally:
+            await stream.aclose()
+
+    if kit.kind == "sync":
+        return asyncio.ensure_future(asyncio.to_thread(take))
+    return asyncio.ensure_future(take_async())
+
+
+async def test_a_claim_short_of_replicas_hands_out_nothing_until_they_have_its_lease(
+    kit: Kit, pair: Pair
+) -> None:
+    primary, replica = pair
+    message = Message("work", queue="q")
+    await call(kit.broker.submit, message)
+    with stopped(replica) as resume:
+        before = waits(primary)
+        streamed = first_streamed(kit, kit.broker)
+        await until(lambda: waits(primary) >= before + 2, what="the claim sent again")
+        # The first claim leased the message on the master, but no replica has that lease: a
+        # failover now would undo it and the message would run twice. Nothing is handed out.
+        assert not streamed.done()
+        resume()
+        got = await asyncio.wait_for(streamed, 30)
+    assert got.uuid == message.uuid
+    assert got.linked_lock is not None
+    assert got.linked_lock["owner_id"].endswith(":1")  # the first claim's lease: one delivery
+    assert (await call(kit.broker.claim, [ClaimSource("q")], 10, OWNER)).messages == []
+    assert await call(kit.broker.ack, got)
+
+
 # -- a repeat confirms the first write ------------------------------------------------------------
 
 
@@ -200,7 +249,7 @@ def sent_anew(url: str, broker: Broker, request: ScriptCall) -> list[Any]:
         client.close()
 
 
-@pytest.mark.parametrize("operation", ["submit", "ack"])
+@pytest.mark.parametrize("operation", ["submit", "ack", "claim"])
 def test_a_repeat_that_changes_nothing_is_acknowledged_only_once_the_first_replicated(
     replicated: Callable[..., Pair], namespace: str, operation: str
 ) -> None:
@@ -210,6 +259,10 @@ def test_a_repeat_that_changes_nothing_is_acknowledged_only_once_the_first_repli
     message = Message("work", queue="q")
     if operation == "submit":
         request = _script_call(broker._submit_steps([message], DEFAULT_TTL, None), "submit")
+    elif operation == "claim":
+        broker.submit(message)
+        claim = broker._claim_steps([ClaimSource("q")], 1, OWNER, 30_000, None, "claim-1")
+        request = _script_call(claim, "claim")
     else:
         broker.submit(message)
         [claimed] = broker.claim([ClaimSource("q")], 1, OWNER).messages
@@ -230,6 +283,10 @@ def test_a_repeat_that_changes_nothing_is_acknowledged_only_once_the_first_repli
                 return None
 
         [reply] = eventually(acknowledged, 30, "the repeat acknowledged")
+    if operation == "claim":
+        assert reply[3::6] == [message.uuid]  # the first claim's answer, from its cache
+        assert replica.command("GET", f"lock:{body}") == reply[6]  # and its lease, replicated
+        return
     assert (reply[0] == "OK") if operation == "submit" else (reply == "ALREADY")
     assert replica.command("EXISTS", body) == (1 if operation == "submit" else 0)
     backend.conn.close()

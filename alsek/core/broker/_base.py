@@ -114,6 +114,7 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         self.wait_timeout_ms = _check_count("wait_timeout_ms", wait_timeout_ms, minimum=1)
         self._registered: dict[str, float] = {}
         self._one_queue_per_call: bool | None = None
+        self._passed_over: dict[tuple[str, str], str] = {}
         self._middleware = MiddlewareStack()
 
     # -- middleware ------------------------------------------------------------------------
@@ -244,13 +245,15 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         unavailable: list[Exception] = []
         for index, group in enumerate(groups):
             rid = f"{request_id}:{index}" if request_id and len(groups) > 1 else request_id
+            rid = self._passed_over.pop((owner_id, group[0].queue), rid)
             request = self._claim_call(group, n - len(messages), owner_id, lease_ttl, status, rid)
             try:
-                [reply] = yield batched(request)
+                [reply] = yield self._write(request)  # durable with wait_replicas
             except REDIS_OUTAGE_ERRORS as error:
                 if len(groups) == 1:
                     raise
                 log.debug("Passing over queue %r this time: %s", group[0].queue, error)
+                self._pass_over(owner_id, group[0].queue, rid)
                 unavailable.append(error)
                 continue
             claimed, rejects = self._parse_claim(reply, status)
@@ -265,6 +268,15 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         if len(unavailable) == len(groups):
             raise unavailable[0]
         return Claim(messages, min(dues) if dues else None, rejected)
+
+    def _pass_over(self, owner_id: str, queue: str, rid: str | None) -> None:
+        """Remember the request id of a claim on ``queue`` that got no answer: it may have
+        leased messages all the same (its reply lost, or its replicas short), so the owner's
+        next claim there re-sends it, and gets those messages (the claim's reply cache), or
+        claims afresh if it never stood. A new id would leave them leased to nobody until
+        their lease runs out."""
+        if rid:
+            self._passed_over[(owner_id, queue)] = rid
 
     def _claim_call(
         self,

@@ -29,8 +29,8 @@ class AsyncBroker(BaseBroker):
     Args:
         backend: an async Redis backend.
         dlq_ttl: how long (ms) failed messages stay in the dead-letter queue (``None``: none).
-        wait_replicas: replicas every fate-deciding write waits for before it is
-            acknowledged (see ``Broker``).
+        wait_replicas: replicas every fate-deciding write, and every claim, waits for before
+            it is acknowledged (see ``Broker``).
         wait_timeout_ms: the longest such a wait; a write that reached fewer replicas raises
             ``ReplicationShortfallError``, waited out like an outage (see ``Broker``).
     """

@@ -84,8 +84,9 @@ class BrokerCalls:
         return ScriptCall(get_script(name), names, (self._prefix, now, *args))
 
     def _write(self, *requests: Request) -> RoundTrip:
-        """A round trip of writes that decide a message's fate: batched, and waiting for
-        ``wait_replicas`` replicas when the broker asks for that."""
+        """A round trip of writes that decide a message's fate, or lease it (a claim: a
+        lease a failover could undo would let the message run twice): batched, and waiting
+        for ``wait_replicas`` replicas when the broker asks for that."""
         replicas = (self.wait_replicas, self.wait_timeout_ms) if self.wait_replicas else None
         return batched(*requests, replicas=replicas)
 

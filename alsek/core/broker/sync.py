@@ -30,14 +30,17 @@ class Broker(BaseBroker):
         backend: a sync Redis backend.
         dlq_ttl: how long (ms) failed messages stay in the dead-letter queue (``None``: none).
         wait_replicas: acknowledge a write that decides a message's fate (submit, ack,
-            retry, fail, revoke, release, requeue) only once this many replicas have it (Redis
-            ``WAIT``, in the same round trip), so a failover right after cannot lose it. 0 (the
-            default) waits for none. See ``docs/scaling.md`` for what it costs.
+            retry, fail, revoke, release, requeue) or leases it (a claim) only once this many
+            replicas have it (Redis ``WAIT``, in the same round trip), so a failover right
+            after cannot lose it, nor undo a lease and run the message twice. 0 (the default)
+            waits for none. See ``docs/scaling.md`` for what it costs.
         wait_timeout_ms: the longest such a wait. A write that reached fewer replicas by then
             is not acknowledged: it raises ``ReplicationShortfallError``, a
             ``redis.ConnectionError`` that is waited out like an outage (a submit is re-sent
-            for up to 10 s, a pool's ack, retry or fail for a lease), the operation re-sent
-            as is until the replicas have it. Redis cannot undo the write, so it may stand.
+            for up to 10 s, a pool's ack, retry or fail for a lease, a consumer's claim until
+            acknowledged, with the same request id, its messages handed out only then), the
+            operation re-sent as is until the replicas have it. Redis cannot undo the write,
+            so it may stand.
     """
 
     backend: Backend

@@ -38,14 +38,18 @@ end
 -- consumer claims one request at a time, so only its last reply can be asked for again: one
 -- string per consumer (owner), "<request id>\n<reply>", replaced by every claim of that
 -- consumer and dropped by an empty one, so no reply outlives the next claim. Two commands a
--- claim: GET here, SET (or DEL, when one was kept) at the end.
+-- claim: GET here, SET (or DEL, when one was kept) at the end. A repeat writes its cached reply
+-- again as it is (confirm_repeat), so that a durable claim's WAIT covers the first.
 local cache_key, cache_held = nil, false
 if rid ~= '' and #sources > 0 then
   cache_key = qbase(sources[1].queue) .. ':claim:' .. owner_base
   local cached = redis.call('GET', cache_key)
   if cached then
     local tag = rid .. '\n'
-    if string.sub(cached, 1, #tag) == tag then return cjson.decode(string.sub(cached, #tag + 1)) end
+    if string.sub(cached, 1, #tag) == tag then
+      confirm_repeat('SET', cache_key, cached, 'KEEPTTL')  -- a durable claim's WAIT covers it
+      return cjson.decode(string.sub(cached, #tag + 1))
+    end
     cache_held = true
   end
 end
