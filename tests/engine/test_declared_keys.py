@@ -24,6 +24,7 @@ from alsek.core.lock import Lock
 from alsek.core.message import Message
 from alsek.core.status import StatusTracker
 from alsek.core.steps.drivers import run as drive
+from alsek.core.steps.ops import batched
 from alsek.core.task import Task
 from alsek.core.workflow import group
 from alsek.storage.backends.redis.sync import RedisBackend
@@ -34,7 +35,7 @@ from tests.task.functions import add
 pytestmark = pytest.mark.servers("redis", "valkey")
 
 #: Broker scripts that still build keys from data inside Lua (see docs/redis-layout.md).
-UNDECLARED = {"expire_unserved"}
+UNDECLARED: set[str] = set()
 OWNER = "lock:test-host:process:1:lease:keys"
 
 
@@ -211,6 +212,11 @@ def test_claims_and_sweeps_declare_their_keys(kit: Kit) -> None:
     assert {"claim", "reclaim"} <= set(kit.client.checked_runs)
 
 
+def one_trip(request: Any) -> Any:
+    """Steps of one round trip carrying ``request``."""
+    return (yield batched(request))
+
+
 def poll(check: Any, timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -230,6 +236,28 @@ def poll_claims(kit: Kit, want: set[str], timeout: float = 5.0) -> list[Message]
 
     poll(all_taken, timeout)
     return taken
+
+
+def test_dead_lettering_unserved_messages_declares_its_keys(kit: Kit) -> None:
+    """``expire_unserved`` (a pool's heartbeat) names the tasks and messages it met the call
+    before: the message of a task nobody serves is dead-lettered by its second or third call,
+    with its FAILED status."""
+    ghost = Task(add, broker=kit.broker, queue="q", name="ghost", status_tracker=kit.tracker)
+    message = ghost.generate(args=(1, 1))
+    status = kit.tracker.claim_status()
+    templates = (status.key_template, status.channel_template, status.index_template,
+                 status.history_template)  # fmt: skip
+    args = (1, 60_000, *templates, status.history_length, status.unserved_payload, status.ttl)
+    counts = []
+    for _ in range(3):
+        poll(lambda: time.time() * 1000 > message.created_at + 2)  # older than the ttl (1 ms)
+        [reply] = drive(one_trip(kit.broker._expire_unserved_call("q", *args)), kit.client)
+        counts.append(kit.broker._expired_count("q", reply))
+    assert sum(counts) == 1 and counts[0] == 0, counts
+    assert kit.broker.in_dlq(message)
+    assert kit.tracker.get(message).value.name == "FAILED"
+    kit.assert_declared()
+    assert "expire_unserved" in kit.client.checked_runs
 
 
 def test_a_group_completion_declares_its_keys(kit: Kit) -> None:
@@ -257,7 +285,6 @@ def test_finishing_a_unique_message_declares_the_key_it_releases(kit: Kit) -> No
     kit.assert_declared()
 
 
-@pytest.mark.xfail(strict=True, reason="a submit yielding finds the key's holder in data")
 @pytest.mark.parametrize("mode", ["simple", "debounce"])
 def test_a_submit_yielding_its_unique_key_declares_its_keys(kit: Kit, mode: str) -> None:
     kit.task.generate(args=(1, 1), unique_key="d", unique_mode=mode)

@@ -317,3 +317,17 @@ class ClaimSteps(RegistrySteps):
     def _reclaim_call(self, queues: Sequence[str]) -> ScriptCall:
         declared = [*self._sweep_keys(queues), *self._peeked(("", *queues))]
         return self._script("reclaim", queues[0], *queues, declared=declared)
+
+    def _expire_unserved_call(self, queue: str, *args: str | int | float) -> ScriptCall:
+        """Dead-letter ``queue``'s messages no live worker serves (``expire_unserved.lua``),
+        declaring the keys the previous call of it wanted: a message met for the first time
+        waits for the next call (pools make it with each heartbeat)."""
+        now = utcnow_timestamp_ms()
+        declared = [*self._counted_keys(queue, now), *self._peeked(("expire", queue))]
+        return self._queue_script("expire_unserved", queue, *args, declared=declared, now=now)
+
+    def _expired_count(self, queue: str, reply: list[Any]) -> int:
+        """How many messages an ``_expire_unserved_call`` dead-lettered (its wants kept)."""
+        wanted = split_wanted(reply)
+        self._remember_peek(("expire", queue), wanted.keys)
+        return int(wanted.first)

@@ -32,6 +32,9 @@ LEASE_LOST = "LEASE_LOST"
 EXISTS = "EXISTS"
 #: This uuid was revoked: a submit of it writes nothing.
 REVOKED = "REVOKED"
+#: A submit met the holder of a unique key, whose keys it did not declare: nothing was
+#: written, and it is sent again naming the keys that follow.
+WANT = "WANT"
 
 Refusal = Callable[[Message, str], AlsekError]
 

@@ -34,6 +34,7 @@ local GONE = 'GONE'              -- the message does not exist
 local LEASE_LOST = 'LEASE_LOST'  -- the lease expired or another worker holds it: nothing changed
 local EXISTS = 'EXISTS'          -- another message with this uuid is queued: nothing written
 local REVOKED = 'REVOKED'        -- this uuid was revoked: a submit of it writes nothing
+local WANT = 'WANT'              -- keys found in data are needed: sent again naming them
 
 -- How long a wake token waits for a consumer, and how soon a lease that has no TTL (it never
 -- should) is looked at again by reclaim.
