@@ -292,6 +292,23 @@ def test_a_submit_yielding_its_unique_key_declares_its_keys(kit: Kit, mode: str)
     kit.assert_declared()
 
 
+def test_a_next_message_debouncing_a_waiting_holder_declares_its_keys(kit: Kit) -> None:
+    """The next message an ack submits, whose debounced unique key a waiting message holds:
+    its submit names the holder's keys after a WANT reply, then replaces it."""
+    kit.task.generate(args=(0, 0))
+    [running] = kit.claim()
+    waiting = kit.task.generate(args=(1, 1), unique_key="d", unique_mode="debounce")
+    after = kit.task.generate(args=(2, 2), unique_key="d", unique_mode="debounce", submit=False)
+    assert kit.broker.ack(
+        running, then_submit=after, then_submit_effects=kit.task.submit_effects(after)
+    )
+    assert not kit.broker.exists(waiting)
+    assert kit.broker.exists(after)
+    # generate (x2), the ack's submit answered WANT, then sent again naming the holder's keys
+    assert kit.client.checked_runs.count("submit") >= 4
+    kit.assert_declared()
+
+
 def test_the_end_of_a_limited_messages_lease_declares_its_keys(kit: Kit) -> None:
     limited = Task(
         add, broker=kit.broker, queue="q", concurrency_limit=1,

@@ -21,7 +21,7 @@ from alsek.core.broker.claims import Claim, ClaimSource, ClaimSteps
 from alsek.core.broker.dlq import DeadLetter, DeadLetterSteps
 from alsek.core.broker.effects import Effect, encode_effects
 from alsek.core.broker.groups import GroupFollowUp, GroupSteps
-from alsek.core.broker.replies import ALREADY, OK, check_reply
+from alsek.core.broker.replies import ALREADY, OK, WANT, check_reply
 from alsek.core.broker.submit import FollowUp
 from alsek.core.message import Message
 from alsek.core.middleware import Middleware, MiddlewareStack
@@ -241,7 +241,10 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ClaimSteps, ABC):
         replies = yield self._write(*calls)
         if after and replies[-1] in (OK, ALREADY):  # a repeat's first may have missed them
             yield batched(*after)
-        _log_unsubmitted(follow_ups, [replies[at] for at in positions])
+        sent = yield from self._follow_ups_again_steps(
+            follow_ups, [replies[at] for at in positions]
+        )
+        _log_unsubmitted(follow_ups, sent)
         code = check_reply(replies[-1], message, operation, gone_ok=True)
         message.linked_lock = None
         return code in (OK, ALREADY)
@@ -303,7 +306,10 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ClaimSteps, ABC):
         )
         replies = yield self._write(*calls, request)
         reply = replies[-1]
-        _log_unsubmitted(follow_ups, [replies[at] for at in positions])
+        sent = yield from self._follow_ups_again_steps(
+            follow_ups, [replies[at] for at in positions]
+        )
+        _log_unsubmitted(follow_ups, sent)
         if after and reply in (OK, ALREADY):
             yield batched(*after)
         check_reply(reply, message, "fail", gone_ok=True)
@@ -333,6 +339,18 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ClaimSteps, ABC):
         if revoked:
             yield from self._middleware_steps("after_revoke", [message])
         return revoked
+
+    def _follow_ups_again_steps(
+        self, follow_ups: Sequence[FollowUp | GroupFollowUp], replies: Sequence[Any]
+    ) -> Steps[list[Any]]:
+        """The follow-ups' submit replies, after sending again those that answered ``WANT``
+        (a unique key held by a message whose keys they could not name)."""
+        sent = list(replies)
+        for index, (member, reply) in enumerate(zip(_members(follow_ups), replies)):
+            if reply[0] == WANT:
+                again = self._next_message_again_steps(member.message, member.effects, reply[2:])
+                sent[index] = yield from again
+        return sent
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -408,14 +426,19 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ClaimSteps, ABC):
         return DEFAULT_LEASE_TTL if lease_ttl is None else lease_ttl
 
 
-def _log_unsubmitted(
-    follow_ups: Sequence[FollowUp | GroupFollowUp], replies: Sequence[Any]
-) -> None:
-    messages = [
-        member.message
+def _members(follow_ups: Sequence[FollowUp | GroupFollowUp]) -> list[FollowUp]:
+    """Every message of ``follow_ups``, a group's members in order."""
+    return [
+        member
         for follow_up in follow_ups
         for member in (follow_up.members if isinstance(follow_up, GroupFollowUp) else [follow_up])
     ]
+
+
+def _log_unsubmitted(
+    follow_ups: Sequence[FollowUp | GroupFollowUp], replies: Sequence[Any]
+) -> None:
+    messages = [member.message for member in _members(follow_ups)]
     for message, reply in zip(messages, replies):
         if reply[0] != OK:
             log.info(

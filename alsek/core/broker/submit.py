@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from alsek.core.broker import keys
 from alsek.core.broker.effects import (
@@ -255,6 +255,25 @@ class SubmitSteps(RegistrySteps):
         calls: list[Request] = [self._submit_call(prepared, [0], ttl, recorded, request_id)]
         calls += beside
         return calls + [self._register_call(queue, ttl) for queue in self._unregistered([message])]
+
+    def _next_message_again_steps(
+        self, message: Message, effects: Sequence[Effect], wanted: Sequence[str]
+    ) -> Steps[list[Any]]:
+        """Send the submit of ``message`` (the next of a chain, sent with an ack or fail)
+        again, naming the keys its ``WANT`` reply asked for (its unique key's holder); its
+        request id stays ``next:<uuid>``. Returns its last reply."""
+        extra = list(wanted)
+        prepared = [self._prepare(message, DEFAULT_TTL)]
+        recorded, _ = self._records([message], DEFAULT_TTL, [effects])
+        reply: list[Any] = [WANT]
+        for _ in range(MAX_WANT_ROUNDS):
+            request_id = f"next:{message.uuid}"
+            call = self._submit_call(prepared, [0], DEFAULT_TTL, recorded, request_id, extra)
+            [reply] = yield self._write(call)
+            if reply[0] != WANT:
+                break
+            extra += reply[2:]
+        return reply
 
     def _submit_one_steps(
         self, message: Message, ttl: int, effects: Sequence[Effect]

@@ -6,8 +6,8 @@
 -- KEYS[1] routes it (Redis Cluster). The builders below make the same names from the queue, so
 -- a script reads as before, and the tests run each call as an ACL user allowed exactly its
 -- KEYS (tests/engine/test_declared_keys.py). All keys of one queue share the hash tag
--- "{queue}", so one script touches one slot. Scripts still touching keys found in data, not
--- declared: see docs/redis-layout.md ("Declared keys").
+-- "{queue}", so one script touches one slot. Keys found in data (a claim's candidates, the
+-- messages a sweep meets) are named by the call before: see DECLARED below.
 --
 -- Time is Redis's: NOW is read from TIME, so hosts with skewed clocks agree on when a message
 -- is due or a lease expires. The caller's clock only translates the times it sends (a ready_at
@@ -100,7 +100,7 @@ end
 -- Keys found in data (a message's body, lease, limit sets): a call may touch them only when
 -- its caller declared them in KEYS. A step that meets one it did not declare skips that work
 -- and *wants* it instead: the call answers the keys it wants, and the caller names them in
--- its next call (docs/redis-layout.md, "Plan for the claim"). WANTED is the whole list the
+-- its next call (docs/redis-layout.md, "Declared keys"). WANTED is the whole list the
 -- next call should declare (keys still needed are wanted again, declared or not); BLOCKED
 -- says some work waited for a key this call did not declare.
 local DECLARED = {}
