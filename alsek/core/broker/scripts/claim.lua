@@ -350,12 +350,15 @@ for _, src in ipairs(sources) do
   if claimed < n then peek_delayed(q) end
 end
 if BLOCKED then note_at(NOW) end
-local reply = with_wanted(next_due >= 0 and math.max(next_due - NOW, 0) or -1, out)
+local due_in = next_due >= 0 and math.max(next_due - NOW, 0) or -1
 if cache_key then
   if claimed > 0 then
-    redis.call('SET', cache_key, rid .. '\n' .. cjson.encode(reply), 'PX', lease_ttl)
+    -- kept without the wanted keys (a repeat's caller peeks again): a shorter string to encode
+    local kept = {due_in, 0, 0}
+    for _, item in ipairs(out) do kept[#kept + 1] = item end
+    redis.call('SET', cache_key, rid .. '\n' .. cjson.encode(kept), 'PX', lease_ttl)
   elseif cache_held then
     redis.call('DEL', cache_key)
   end
 end
-return reply
+return with_wanted(due_in, out)
