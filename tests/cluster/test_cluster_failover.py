@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 
 import pytest
-import redis
 from failover import (
     MESSAGES,
     FailoverRun,
@@ -59,13 +58,6 @@ def move_the_busy_slot(cluster: ClusterServers, run: FailoverRun) -> Callable[[]
     return fault
 
 
-@pytest.mark.xfail(
-    raises=redis.ResponseError,
-    strict=False,
-    reason="claim still builds its popped messages' lease keys in Lua (undeclared): one "
-    "running on the source may recreate a lease key already moved, and MIGRATE then refuses "
-    "that key (BUSYKEY). Every other script declares its keys; 5 runs of 5 passed",
-)
 def test_resharding_a_busy_queue_loses_nothing_and_leaves_nothing_stuck(
     make_cluster_servers: Callable[..., ClusterServers],
     failover_run: Callable[[str, int], FailoverRun],

@@ -21,6 +21,7 @@ import redis
 
 from alsek.core.broker import AsyncBroker, BaseBroker, Broker, ClaimSource
 from alsek.core.broker import submit as submit_module
+from alsek.core.broker.claims import split_wanted
 from alsek.core.consumer import AsyncConsumer, Consumer
 from alsek.core.future.outcome import run_plan, run_plan_async, success_plan
 from alsek.core.message import Message
@@ -239,6 +240,19 @@ def _once(op: RoundTrip) -> Steps[list[Any]]:
     return replies
 
 
+def _leasing_claim_call(broker: Broker, message: Message) -> ScriptCall:
+    """A claim call that leases ``message``: a call leases only messages whose keys the
+    consumer's previous reply named (peeked), so a message ahead of it is claimed first, with
+    the replica still running; that claim's last reply names ``message``'s keys."""
+    ahead = Message("work", queue="q")
+    broker.submit(ahead)
+    broker.submit(message)
+    [claimed] = broker.claim([ClaimSource("q")], 1, OWNER).messages
+    assert claimed.uuid == ahead.uuid
+    claim = broker._claim_steps([ClaimSource("q")], 1, OWNER, 30_000, None, "claim-1")
+    return _script_call(claim, "claim")
+
+
 def sent_anew(url: str, broker: Broker, request: ScriptCall) -> list[Any]:
     """``request`` sent durably on a client of its own, whose connection never wrote: its WAIT
     covers only what that connection writes (Valkey 8, Redis 7; Redis 6.2 waits for all)."""
@@ -260,9 +274,7 @@ def test_a_repeat_that_changes_nothing_is_acknowledged_only_once_the_first_repli
     if operation == "submit":
         request = _script_call(broker._submit_steps([message], DEFAULT_TTL, None), "submit")
     elif operation == "claim":
-        broker.submit(message)
-        claim = broker._claim_steps([ClaimSource("q")], 1, OWNER, 30_000, None, "claim-1")
-        request = _script_call(claim, "claim")
+        request = _leasing_claim_call(broker, message)
     else:
         broker.submit(message)
         [claimed] = broker.claim([ClaimSource("q")], 1, OWNER).messages
@@ -284,8 +296,9 @@ def test_a_repeat_that_changes_nothing_is_acknowledged_only_once_the_first_repli
 
         [reply] = eventually(acknowledged, 30, "the repeat acknowledged")
     if operation == "claim":
-        assert reply[3::6] == [message.uuid]  # the first claim's answer, from its cache
-        assert replica.command("GET", f"lock:{body}") == reply[6]  # and its lease, replicated
+        rows = split_wanted(reply).rest
+        assert rows[2::6] == [message.uuid]  # the first claim's answer, from its cache
+        assert replica.command("GET", f"lock:{body}") == rows[5]  # and its lease, replicated
         return
     assert (reply[0] == "OK") if operation == "submit" else (reply == "ALREADY")
     assert replica.command("EXISTS", body) == (1 if operation == "submit" else 0)

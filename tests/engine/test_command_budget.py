@@ -24,7 +24,12 @@ from alsek.testing import RedisServer
 #: Messages per measured operation.
 COUNT = 20
 #: Commands per message, at most: submit (one per call), claim(1), claim(20), ack.
-BUDGET = {"submit": 17, "claim(1)": 18, "claim(20)": 7, "ack": 11}
+BUDGET = {"submit": 17, "claim(1)": 19, "claim(20)": 7, "ack": 11}
+#: A claim declares the keys of its messages, peeked by the claim before (issue 13): each call
+#: reads the next candidates (one ZRANGE: claim(1) went from 18 to 19), and the consumer's first
+#: claim after it went idle, or a larger batch than the last peek covered, takes one more call
+#: (about 16 commands once per measured run).
+PEEK_SLACK = {"claim(1)": 16 / COUNT, "claim(20)": 16 / COUNT}
 #: Slack per message for the index keys the warm-up emptied (they vanish) and a measured call
 #: makes again: the first extends its TTL (one PEXPIRE over the whole count).
 SLACK = 2 / COUNT
@@ -76,7 +81,7 @@ def test_per_message_commands_stay_within_budget(server_url: str, batch: int) ->
     over = {
         op: f"{sum(cmds.values()):.2f} > {BUDGET[op]}: {dict(cmds.most_common())}"
         for op, cmds in used.items()
-        if sum(cmds.values()) > BUDGET[op] + SLACK
+        if sum(cmds.values()) > BUDGET[op] + SLACK + PEEK_SLACK.get(op, 0)
     }
     assert len(claimed) == COUNT and not over, over
     broker.backend.conn.close()

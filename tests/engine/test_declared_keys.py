@@ -2,11 +2,10 @@
 user allowed exactly its KEYS (``keychecks.KeyCheckedRedis``), so an undeclared key fails with
 NOPERM. Single servers only: ACL users are per node, and a cluster adds nothing to the check.
 
-The scripts that still find keys in data inside Lua (a claim's popped messages, promote and
-reclaim, expire_unserved) run unchecked here and are listed in ``UNDECLARED``; so do the calls
-of a message with a concurrency limit (its key's holders and parked sets), never run here;
-the tests marked ``xfail(strict=True)`` show each of them is still refused when checked, so the
-list shrinks only with the code.
+The scripts that still find keys in data inside Lua run unchecked here and are listed in
+``UNDECLARED``; the tests marked ``xfail(strict=True)`` show each of them is still refused when
+checked, so the list shrinks only with the code. The claim and the sweeps (promote, reclaim,
+parked messages given back) declare what the call before them peeked (``broker/claims.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from alsek.core.lock import Lock
 from alsek.core.message import Message
 from alsek.core.status import StatusTracker
 from alsek.core.steps.drivers import run as drive
+from alsek.core.steps.ops import batched
 from alsek.core.task import Task
 from alsek.core.workflow import group
 from alsek.storage.backends.redis.sync import RedisBackend
@@ -35,7 +35,7 @@ from tests.task.functions import add
 pytestmark = pytest.mark.servers("redis", "valkey")
 
 #: Broker scripts that still build keys from data inside Lua (see docs/redis-layout.md).
-UNDECLARED = {"claim", "reclaim", "expire_unserved"}
+UNDECLARED: set[str] = set()
 OWNER = "lock:test-host:process:1:lease:keys"
 
 
@@ -187,11 +187,77 @@ def test_locks_and_limiters_touch_only_declared_keys(kit: Kit) -> None:
     assert len(kit.client.checked_runs) >= 5
 
 
-@pytest.mark.xfail(strict=True, reason="claim builds its popped messages' keys in Lua")
-def test_claim_declares_its_keys(strict_kit: Kit) -> None:
-    strict_kit.task.generate(args=(1, 1))
-    strict_kit.claim()
-    strict_kit.assert_declared()
+def test_claims_and_sweeps_declare_their_keys(kit: Kit) -> None:
+    """A first claim (a peek), claims of several tasks with the RUNNING status, a delayed
+    message promoted when due, an expired lease reclaimed by a claim and by ``reclaim``."""
+    other = Task(add, broker=kit.broker, queue="q", name="other", status_tracker=kit.tracker)
+    first = kit.task.generate(args=(1, 1))
+    second = other.generate(args=(2, 2))
+    status = kit.tracker.claim_status()
+    claimed = kit.broker.claim([ClaimSource("q")], 10, OWNER, status=status).messages
+    assert sorted(m.uuid for m in claimed) == sorted([first.uuid, second.uuid])
+    due = kit.task.generate(args=(3, 3), delay=50)
+    short = kit.task.generate(args=(4, 4))
+    [leased] = kit.broker.claim([ClaimSource("q", ("add",))], 1, "lock:h:process:2:lease:x",
+                                lease_ttl=50).messages  # fmt: skip
+    assert leased.uuid == short.uuid
+    taken = poll_claims(kit, want={due.uuid, short.uuid})
+    assert {m.uuid for m in taken} == {due.uuid, short.uuid}
+    again = kit.task.generate(args=(5, 5))
+    [leased] = kit.broker.claim([ClaimSource("q")], 1, "lock:h:process:3:lease:y", lease_ttl=50)[0]
+    assert leased.uuid == again.uuid
+    assert poll(lambda: kit.broker.reclaim_expired(["q"]) == 1)
+    assert [m.uuid for m in kit.claim()] == [again.uuid]
+    kit.assert_declared()
+    assert {"claim", "reclaim"} <= set(kit.client.checked_runs)
+
+
+def one_trip(request: Any) -> Any:
+    """Steps of one round trip carrying ``request``."""
+    return (yield batched(request))
+
+
+def poll(check: Any, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def poll_claims(kit: Kit, want: set[str], timeout: float = 5.0) -> list[Message]:
+    """Claim until the messages ``want`` names are taken (a delay or a lease running out)."""
+    taken: list[Message] = []
+
+    def all_taken() -> bool:
+        taken.extend(kit.claim())
+        return want <= {m.uuid for m in taken}
+
+    poll(all_taken, timeout)
+    return taken
+
+
+def test_dead_lettering_unserved_messages_declares_its_keys(kit: Kit) -> None:
+    """``expire_unserved`` (a pool's heartbeat) names the tasks and messages it met the call
+    before: the message of a task nobody serves is dead-lettered by its second or third call,
+    with its FAILED status."""
+    ghost = Task(add, broker=kit.broker, queue="q", name="ghost", status_tracker=kit.tracker)
+    message = ghost.generate(args=(1, 1))
+    status = kit.tracker.claim_status()
+    templates = (status.key_template, status.channel_template, status.index_template,
+                 status.history_template)  # fmt: skip
+    args = (1, 60_000, *templates, status.history_length, status.unserved_payload, status.ttl)
+    counts = []
+    for _ in range(3):
+        poll(lambda: time.time() * 1000 > message.created_at + 2)  # older than the ttl (1 ms)
+        [reply] = drive(one_trip(kit.broker._expire_unserved_call("q", *args)), kit.client)
+        counts.append(kit.broker._expired_count("q", reply))
+    assert sum(counts) == 1 and counts[0] == 0, counts
+    assert kit.broker.in_dlq(message)
+    assert kit.tracker.get(message).value.name == "FAILED"
+    kit.assert_declared()
+    assert "expire_unserved" in kit.client.checked_runs
 
 
 def test_a_group_completion_declares_its_keys(kit: Kit) -> None:
@@ -219,7 +285,6 @@ def test_finishing_a_unique_message_declares_the_key_it_releases(kit: Kit) -> No
     kit.assert_declared()
 
 
-@pytest.mark.xfail(strict=True, reason="a submit yielding finds the key's holder in data")
 @pytest.mark.parametrize("mode", ["simple", "debounce"])
 def test_a_submit_yielding_its_unique_key_declares_its_keys(kit: Kit, mode: str) -> None:
     kit.task.generate(args=(1, 1), unique_key="d", unique_mode=mode)
@@ -227,11 +292,23 @@ def test_a_submit_yielding_its_unique_key_declares_its_keys(kit: Kit, mode: str)
     kit.assert_declared()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(ResponseError, AssertionError),
-    reason="a limited message's end builds its key's holders and parked sets in Lua",
-)
+def test_a_next_message_debouncing_a_waiting_holder_declares_its_keys(kit: Kit) -> None:
+    """The next message an ack submits, whose debounced unique key a waiting message holds:
+    its submit names the holder's keys after a WANT reply, then replaces it."""
+    kit.task.generate(args=(0, 0))
+    [running] = kit.claim()
+    waiting = kit.task.generate(args=(1, 1), unique_key="d", unique_mode="debounce")
+    after = kit.task.generate(args=(2, 2), unique_key="d", unique_mode="debounce", submit=False)
+    assert kit.broker.ack(
+        running, then_submit=after, then_submit_effects=kit.task.submit_effects(after)
+    )
+    assert not kit.broker.exists(waiting)
+    assert kit.broker.exists(after)
+    # generate (x2), the ack's submit answered WANT, then sent again naming the holder's keys
+    assert kit.client.checked_runs.count("submit") >= 4
+    kit.assert_declared()
+
+
 def test_the_end_of_a_limited_messages_lease_declares_its_keys(kit: Kit) -> None:
     limited = Task(
         add, broker=kit.broker, queue="q", concurrency_limit=1,
@@ -239,7 +316,7 @@ def test_the_end_of_a_limited_messages_lease_declares_its_keys(kit: Kit) -> None
     )  # fmt: skip
     limited.generate(args=(1, 1))
     parked = limited.generate(args=(1, 2))
-    [held] = kit.claim()  # unchecked: the second one is parked
+    [held] = kit.claim()  # the second one is parked
     kit.broker.ack(held)  # frees the slot, gives the parked one back
     assert [m.uuid for m in kit.claim()] == [parked.uuid]
     kit.assert_declared()

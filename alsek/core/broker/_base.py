@@ -13,25 +13,22 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from alsek.core.broker import keys
 from alsek.core.broker.calls import counted_run_ms, failure_reason, lease_owner
+from alsek.core.broker.claims import Claim, ClaimSource, ClaimSteps
 from alsek.core.broker.dlq import DeadLetter, DeadLetterSteps
-from alsek.core.broker.effects import ClaimStatus, Effect, encode_claim_status, encode_effects
+from alsek.core.broker.effects import Effect, encode_effects
 from alsek.core.broker.groups import GroupFollowUp, GroupSteps
-from alsek.core.broker.replies import ALREADY, OK, check_reply
+from alsek.core.broker.replies import ALREADY, OK, WANT, check_reply
 from alsek.core.broker.submit import FollowUp
 from alsek.core.message import Message
 from alsek.core.middleware import Middleware, MiddlewareStack
-from alsek.core.steps.ops import ScriptCall, Steps, batched, call
-from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
+from alsek.core.steps.ops import Steps, batched, call
 from alsek.defaults import DEFAULT_LEASE_TTL, DEFAULT_TTL
-from alsek.exceptions import WorkerLostError
 from alsek.storage.backends.helpers import rebuild_backend
 from alsek.utils.aggregation import gather_init_params
-from alsek.utils.parsing import ExceptionDetails, get_exception_name
 from alsek.utils.temporal import utcnow_timestamp_ms
 
 __all__ = ["BaseBroker", "Claim", "ClaimSource", "DeadLetter", "FollowUp", "GroupFollowUp"]
@@ -39,42 +36,6 @@ __all__ = ["BaseBroker", "Claim", "ClaimSource", "DeadLetter", "FollowUp", "Grou
 log = logging.getLogger(__name__)
 
 BrokerT = TypeVar("BrokerT", bound="BaseBroker")
-
-
-@dataclass(frozen=True)
-class ClaimSource:
-    """Where a claim looks: a queue, and optionally which of its tasks.
-
-    With ``tasks``, only their messages are claimed (those of other tasks stay queued for the
-    pools that serve them): drained in the given order when ``ordered``, else best priority
-    first across them. Without ``tasks``, every task of the queue, best priority first.
-    """
-
-    queue: str
-    tasks: tuple[str, ...] | None = None
-    ordered: bool = True
-
-    def __post_init__(self) -> None:
-        if self.tasks is not None and not self.tasks:
-            raise ValueError(
-                f"ClaimSource({self.queue!r}) names no task: give task names, or None for all"
-            )
-
-
-class Claim(NamedTuple):
-    """What one claim returned.
-
-    ``messages`` are leased to the caller. ``next_due`` is the earliest time (ms, on this
-    host's clock) at which a delayed message becomes ready, a lease expires or a full
-    concurrency key with parked messages is looked at again in the queues looked at (now:
-    the claim parked as many as it may, claim again; ``None``: nothing pending); Redis
-    decides it by its own clock, and it is translated to this host's. ``rejected`` counts
-    bodies that could not be decoded and went to the DLQ.
-    """
-
-    messages: list[Message]
-    next_due: int | None
-    rejected: int
 
 
 #: Default longest wait of a durable write for its replicas (ms).
@@ -87,15 +48,7 @@ def _check_count(name: str, value: object, minimum: int) -> int:
     return value
 
 
-def _worker_lost_details() -> dict[str, Any]:
-    return ExceptionDetails(
-        name=get_exception_name(WorkerLostError),
-        text="The worker running this message stopped renewing its lease (worker lost).",
-        traceback=None,
-    ).as_dict()
-
-
-class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
+class BaseBroker(GroupSteps, DeadLetterSteps, ClaimSteps, ABC):
     """Common ground of the sync and async brokers.
 
     Args:
@@ -220,112 +173,6 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
 
     # -- claim and leases ------------------------------------------------------------------
 
-    def _claim_steps(
-        self,
-        sources: Sequence[ClaimSource],
-        n: int,
-        owner_id: str,
-        lease_ttl: int,
-        status: ClaimStatus | None,
-        request_id: str | None,
-    ) -> Steps[Claim]:
-        if n <= 0:
-            raise ValueError(f"claim needs n >= 1, got {n}")
-        if not sources:
-            raise ValueError("claim needs at least one source queue")
-        # One call for every queue on a single Redis; one per queue, in order, on a Cluster
-        # (a script may touch one slot only). There, a queue whose node cannot serve now (a
-        # failover, a slot on the move) is passed over, so the queues of the other nodes keep
-        # flowing and what was claimed from them is never dropped; only when no queue could be
-        # asked does the outage reach the caller.
-        groups = [[source] for source in sources] if self.one_queue_per_call else [sources]
-        messages: list[Message] = []
-        dues: list[int] = []
-        rejected = 0
-        unavailable: list[Exception] = []
-        for index, group in enumerate(groups):
-            rid = f"{request_id}:{index}" if request_id and len(groups) > 1 else request_id
-            rid = self._passed_over.pop((owner_id, group[0].queue), rid)
-            request = self._claim_call(group, n - len(messages), owner_id, lease_ttl, status, rid)
-            try:
-                [reply] = yield self._write(request)  # durable with wait_replicas
-            except REDIS_OUTAGE_ERRORS as error:
-                if len(groups) == 1:
-                    raise
-                log.debug("Passing over queue %r this time: %s", group[0].queue, error)
-                self._pass_over(owner_id, group[0].queue, rid)
-                unavailable.append(error)
-                continue
-            claimed, rejects = self._parse_claim(reply, status)
-            if rejects:
-                yield batched(*rejects)
-            messages += claimed
-            rejected += len(rejects)
-            if int(reply[0]) >= 0:
-                dues.append(utcnow_timestamp_ms() + int(reply[0]))
-            if len(messages) >= n:
-                break
-        if len(unavailable) == len(groups):
-            raise unavailable[0]
-        return Claim(messages, min(dues) if dues else None, rejected)
-
-    def _pass_over(self, owner_id: str, queue: str, rid: str | None) -> None:
-        """Remember the request id of a claim on ``queue`` that got no answer: it may have
-        leased messages all the same (its reply lost, or its replicas short), so the owner's
-        next claim there re-sends it, and gets those messages (the claim's reply cache), or
-        claims afresh if it never stood. A new id would leave them leased to nobody until
-        their lease runs out."""
-        if rid:
-            self._passed_over[(owner_id, queue)] = rid
-
-    def _claim_call(
-        self,
-        sources: Sequence[ClaimSource],
-        n: int,
-        owner_id: str,
-        lease_ttl: int,
-        status: ClaimStatus | None,
-        request_id: str | None,
-    ) -> ScriptCall:
-        args: list[str | int | float] = [n, lease_ttl, owner_id, request_id or ""]
-        args += encode_claim_status(status)
-        args.append(len(sources))
-        for source in sources:
-            if source.tasks is None:
-                args += [source.queue, 0]
-            else:
-                count = len(source.tasks) if source.ordered else -len(source.tasks)
-                args += [source.queue, count, *source.tasks]
-        return self._script("claim", sources[0].queue, *args)
-
-    def _parse_claim(
-        self, reply: list[Any], status: ClaimStatus | None
-    ) -> tuple[list[Message], list[ScriptCall]]:
-        """Messages of a claim reply, and DLQ calls for bodies that cannot be decoded (which
-        replace the claim's status write, if any, with the status's rejected one)."""
-        messages: list[Message] = []
-        rejects: list[ScriptCall] = []
-        for offset in range(1, len(reply), 6):
-            queue, task_name, uuid, raw, lost, owner = reply[offset : offset + 6]
-            try:
-                message = self._decode_body(raw)
-            except Exception as error:  # whatever the decoding failure, the body is unusable
-                reason = f"Undecodable message body ({type(error).__name__}: {error})"
-                log.error("Moving message %s of queue %r to the DLQ: %s", uuid, queue, reason)
-                effects = status.rejected_effects(queue, task_name, uuid) if status else []
-                call = self._fail_call(queue, uuid, task_name, owner, raw, reason, effects)
-                rejects.append(call)
-                continue
-            message.linked_lock = {"name": keys.lease_name(queue, uuid), "owner_id": owner}
-            if int(lost):
-                message.update(
-                    retries=message.retries + int(lost),
-                    exception_details=_worker_lost_details(),
-                    updated_at=utcnow_timestamp_ms(),
-                )
-            messages.append(message)
-        return messages, rejects
-
     def _renew_steps(self, messages: Sequence[Message], lease_ttl: int) -> Steps[list[bool | None]]:
         """One script call per Cluster slot (one in all on a single server), one round trip."""
         if not messages:
@@ -357,14 +204,6 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         [reply] = yield self._write(request)
         check_reply(reply, message, "release")
         message.linked_lock = None
-
-    def _reclaim_steps(self, queues: Sequence[str] | None) -> Steps[int]:
-        names = list(queues) if queues is not None else (yield from self._queues_steps())
-        if not names:
-            return 0
-        groups = [[names[i] for i in group] for group in self._slot_groups(names)]
-        replies = yield batched(*(self._script("reclaim", group[0], *group) for group in groups))
-        return sum(int(reply) for reply in replies)
 
     # -- finishing a message ---------------------------------------------------------------
 
@@ -403,7 +242,10 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         replies = yield self._write(*calls)
         if after and replies[-1] in (OK, ALREADY):  # a repeat's first may have missed them
             yield batched(*after)
-        _log_unsubmitted(follow_ups, [replies[at] for at in positions])
+        sent = yield from self._follow_ups_again_steps(
+            follow_ups, [replies[at] for at in positions]
+        )
+        _log_unsubmitted(follow_ups, sent)
         code = check_reply(replies[-1], message, operation, gone_ok=True)
         message.linked_lock = None
         return code in (OK, ALREADY)
@@ -465,7 +307,10 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         )
         replies = yield self._write(*calls, request)
         reply = replies[-1]
-        _log_unsubmitted(follow_ups, [replies[at] for at in positions])
+        sent = yield from self._follow_ups_again_steps(
+            follow_ups, [replies[at] for at in positions]
+        )
+        _log_unsubmitted(follow_ups, sent)
         if after and reply in (OK, ALREADY):
             yield batched(*after)
         check_reply(reply, message, "fail", gone_ok=True)
@@ -495,6 +340,18 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         if revoked:
             yield from self._middleware_steps("after_revoke", [message])
         return revoked
+
+    def _follow_ups_again_steps(
+        self, follow_ups: Sequence[FollowUp | GroupFollowUp], replies: Sequence[Any]
+    ) -> Steps[list[Any]]:
+        """The follow-ups' submit replies, after sending again those that answered ``WANT``
+        (a unique key held by a message whose keys they could not name)."""
+        sent = list(replies)
+        for index, (member, reply) in enumerate(zip(_members(follow_ups), replies)):
+            if reply[0] == WANT:
+                again = self._next_message_again_steps(member.message, member.effects, reply[2:])
+                sent[index] = yield from again
+        return sent
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -570,14 +427,19 @@ class BaseBroker(GroupSteps, DeadLetterSteps, ABC):
         return DEFAULT_LEASE_TTL if lease_ttl is None else lease_ttl
 
 
-def _log_unsubmitted(
-    follow_ups: Sequence[FollowUp | GroupFollowUp], replies: Sequence[Any]
-) -> None:
-    messages = [
-        member.message
+def _members(follow_ups: Sequence[FollowUp | GroupFollowUp]) -> list[FollowUp]:
+    """Every message of ``follow_ups``, a group's members in order."""
+    return [
+        member
         for follow_up in follow_ups
         for member in (follow_up.members if isinstance(follow_up, GroupFollowUp) else [follow_up])
     ]
+
+
+def _log_unsubmitted(
+    follow_ups: Sequence[FollowUp | GroupFollowUp], replies: Sequence[Any]
+) -> None:
+    messages = [member.message for member in _members(follow_ups)]
     for message, reply in zip(messages, replies):
         if reply[0] != OK:
             log.info(

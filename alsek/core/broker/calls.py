@@ -24,6 +24,7 @@ from alsek.core.broker.scripts import get_script
 from alsek.core.message import Message, carried_options
 from alsek.core.run_timing import run_ms
 from alsek.core.steps.ops import Command, Request, RoundTrip, ScriptCall, batched
+from alsek.core.task_limits import carried_limits
 from alsek.storage.backends.base import BaseBackend
 from alsek.utils.temporal import utcnow_timestamp_ms
 
@@ -117,7 +118,7 @@ class BrokerCalls:
         unique key it holds (``release_unique`` in lib_finish.lua), and the completion callback its
         group submits when its ack counts the group down to 0 (``group_member_done``)."""
         carried = carried_options(message)
-        names = []
+        names = self._limit_keys(message)
         if carried.get("unique"):
             names.append(self.unique_key(message.queue, carried["unique"]["key"]))
         if carried.get("group_callback"):
@@ -127,6 +128,27 @@ class BrokerCalls:
             if not self.one_queue_per_call:
                 names.append(self._full(keys.uuid_key(uuid)))
         return names
+
+    def _limit_keys(self, message: Message) -> list[str]:
+        """The limit sets ending ``message``'s lease may touch, named by the limits it carries
+        (``limit_keys`` in lib_limits.lua): its key's holders and parked set, its task's rate,
+        parked and ready sets, the queue's rechecks. Parked messages given back are found in
+        data: the call leaves them to the next claim's sweep when it did not declare them."""
+        limits = carried_limits(message)
+        if limits is None or not (limits.concurrency or limits.rate):
+            return []
+        queue, task_name = message.queue, message.task_name
+        ckey = limits.key if limits.concurrency else ""
+        names = [
+            keys.running_key(queue, task_name, ckey),
+            keys.rate_key(queue, task_name),
+            keys.task_parked_key(queue, task_name),
+            keys.ready_key(queue, task_name),
+            keys.rechecks_key(queue),
+        ]
+        if ckey:
+            names.append(keys.parked_key(queue, task_name, ckey))
+        return [self._full(name) for name in names]
 
     def _counted_keys(self, queue: str, now: int) -> list[str]:
         """Full names of the throughput hashes an attempt ending at ``now`` counts in."""

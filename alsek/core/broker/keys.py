@@ -93,6 +93,12 @@ def paused_key(queue: str) -> str:
     return f"{queue_base(queue)}:paused"
 
 
+def claim_reply_key(queue: str, owner_id: str) -> str:
+    """The last non-empty claim reply of consumer ``owner_id`` (its first queue's slot), for
+    a retried identical request."""
+    return f"{queue_base(queue)}:claim:{owner_id}"
+
+
 def queue_keys(queue: str) -> list[str]:
     """The keys of ``queue`` itself that the scripts changing its messages may touch."""
     return [

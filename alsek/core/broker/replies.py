@@ -32,6 +32,9 @@ LEASE_LOST = "LEASE_LOST"
 EXISTS = "EXISTS"
 #: This uuid was revoked: a submit of it writes nothing.
 REVOKED = "REVOKED"
+#: A submit met the holder of a unique key, whose keys it did not declare: nothing was
+#: written, and it is sent again naming the keys that follow.
+WANT = "WANT"
 
 Refusal = Callable[[Message, str], AlsekError]
 
@@ -65,6 +68,13 @@ def _revoked(message: Message, operation: str) -> AlsekError:
     )
 
 
+def _want(message: Message, operation: str) -> AlsekError:
+    return AlsekError(
+        f"Cannot {operation} {message.summary}: the call did not declare keys it found in data "
+        "(the broker sends such a call again naming them; this one was not)"
+    )
+
+
 #: What each reply means: ``None`` the operation is done (by this call, or by an earlier repeat
 #: of it), else the error that refuses it.
 MEANINGS: dict[str, Refusal | None] = {
@@ -74,6 +84,7 @@ MEANINGS: dict[str, Refusal | None] = {
     LEASE_LOST: _lease_lost,
     EXISTS: _exists,
     REVOKED: _revoked,
+    WANT: _want,
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from alsek.core.broker import keys
 from alsek.core.broker.effects import (
@@ -22,7 +22,7 @@ from alsek.core.broker.effects import (
     encode_effects,
 )
 from alsek.core.broker.registry import RegistrySteps
-from alsek.core.broker.replies import EXISTS, REVOKED, REVOKED_ADVICE
+from alsek.core.broker.replies import EXISTS, REVOKED, REVOKED_ADVICE, WANT
 from alsek.core.message import Message
 from alsek.core.middleware import MiddlewareStack, hook_steps
 from alsek.core.steps.ops import Command, Request, ScriptCall, Steps
@@ -146,8 +146,13 @@ class SubmitSteps(RegistrySteps):
         registrations = [self._register_call(queue, ttl) for queue in unregistered]
         effects, indexing = self._records(messages, ttl, effects)
         refused = _Refused([], [], {})
+        # Keys of unique keys' holders a chunk was asked to name (WANT), found in data.
+        wanted: dict[tuple[int, ...], list[str]] = {}
         while pending:
-            calls = [self._submit_call(prepared, chunk, ttl, effects) for chunk in pending]
+            calls = [
+                self._submit_call(prepared, chunk, ttl, effects, extra=wanted.get(tuple(chunk)))
+                for chunk in pending
+            ]
             # A submit cut off by a connection error is sent again as is: if it had reached
             # Redis, its request id makes the second one change nothing (uuid records sent
             # beside it, on a Cluster, are plain SETs: a repeat writes the same).
@@ -161,6 +166,9 @@ class SubmitSteps(RegistrySteps):
             registrations, unregistered, indexing, beside = [], [], [], ()
             retry: list[list[int]] = []
             for chunk, reply in zip(pending, replies):
+                if reply[0] == WANT:
+                    retry.append(_wanting(wanted, chunk, reply[2:]))
+                    continue
                 for at in range(2, len(reply), 3):
                     refused.yielded[str(reply[at])] = (str(reply[at + 1]), str(reply[at + 2]))
                 if reply[0] in (EXISTS, REVOKED):
@@ -203,9 +211,11 @@ class SubmitSteps(RegistrySteps):
         ttl: int,
         effects: Sequence[Sequence[Effect]] | None,
         request_id: str | None = None,
+        extra: Sequence[str] | None = None,
     ) -> ScriptCall:
         """One ``submit`` call; ``request_id`` defaults to a fresh one (a call sent again as
-        is, by redis-py or the batcher, carries the same)."""
+        is, by redis-py or the batcher, carries the same); ``extra``: more keys to declare
+        (those a WANT reply named)."""
         queue = prepared[chunk[0]].message.queue
         record_ttl = 0 if self.one_queue_per_call else ttl + (self.dlq_ttl or 0)
         args: list[str | int | float] = [ttl, request_id or uuid.uuid4().hex, record_ttl]
@@ -218,15 +228,14 @@ class SubmitSteps(RegistrySteps):
             own = [*own, *limit_effects(message)]
             args += encode_effects(own)
             declared += self._submitted_keys(message, own, bool(record_ttl))
-        return self._queue_script("submit", queue, *args, declared=declared)
+        return self._queue_script("submit", queue, *args, declared=[*declared, *(extra or ())])
 
     def _submitted_keys(
         self, message: Message, effects: Sequence[Effect], recorded: bool
     ) -> list[str]:
         """The keys a submit of ``message`` may touch: its body and revocation flag, its task's
         ready and delayed sets, its effects' keys, and its uuid record when the script writes
-        it. A debounced unique key's waiting holder, found in data, is not among them (see
-        docs/redis-layout.md)."""
+        it. A unique key's holder, found in data, is named after a WANT reply."""
         queue, uid = message.queue, message.uuid
         names = [self._full(keys.message_key(queue, uid)), self._full(keys.revoked_key(queue, uid))]
         names += self._task_keys(queue, message.task_name)[:2]
@@ -246,6 +255,25 @@ class SubmitSteps(RegistrySteps):
         calls: list[Request] = [self._submit_call(prepared, [0], ttl, recorded, request_id)]
         calls += beside
         return calls + [self._register_call(queue, ttl) for queue in self._unregistered([message])]
+
+    def _next_message_again_steps(
+        self, message: Message, effects: Sequence[Effect], wanted: Sequence[str]
+    ) -> Steps[list[Any]]:
+        """Send the submit of ``message`` (the next of a chain, sent with an ack or fail)
+        again, naming the keys its ``WANT`` reply asked for (its unique key's holder); its
+        request id stays ``next:<uuid>``. Returns its last reply."""
+        extra = list(wanted)
+        prepared = [self._prepare(message, DEFAULT_TTL)]
+        recorded, _ = self._records([message], DEFAULT_TTL, [effects])
+        reply: list[Any] = [WANT]
+        for _ in range(MAX_WANT_ROUNDS):
+            request_id = f"next:{message.uuid}"
+            call = self._submit_call(prepared, [0], DEFAULT_TTL, recorded, request_id, extra)
+            [reply] = yield self._write(call)
+            if reply[0] != WANT:
+                break
+            extra += reply[2:]
+        return reply
 
     def _submit_one_steps(
         self, message: Message, ttl: int, effects: Sequence[Effect]
@@ -296,6 +324,27 @@ class SubmitSteps(RegistrySteps):
             raise MessageAlreadyExistsError(
                 f"{count} of {len(messages)} messages were not submitted; " + "; ".join(problems)
             )
+
+
+#: Times a chunk of a submit is sent again naming the keys its unique keys' holders need: its
+#: holder's body and lease first, then (read from its body) its task's sets, status and limits;
+#: more only while holders change between calls.
+MAX_WANT_ROUNDS = 5
+
+
+def _wanting(
+    wanted: dict[tuple[int, ...], list[str]], chunk: list[int], keys: list[str]
+) -> list[int]:
+    """Add ``keys`` to what ``chunk`` declares when sent again; refuse to go on for ever."""
+    rounds = wanted.setdefault((-1, *chunk), [])
+    if len(rounds) >= MAX_WANT_ROUNDS:
+        raise RuntimeError(
+            f"A submit kept meeting new holders of its unique keys ({len(rounds)} times): the "
+            "keys are changing hands too fast; submit again"
+        )
+    rounds.append("")
+    wanted.setdefault(tuple(chunk), []).extend(keys)
+    return chunk
 
 
 def _listed(uuids: Sequence[str]) -> str:

@@ -345,8 +345,9 @@ class PoolCore:
         counts = yield from self._heartbeat.beat_steps(
             self.busy_slots(), self.capacity, state, expiries
         )
-        for queue, count in zip(self._heartbeat.serves, counts):
-            if int(count):
+        for queue, reply in zip(self._heartbeat.serves, counts):
+            count = self.broker._expired_count(queue, reply)
+            if count:
                 log.warning(
                     "Dead-lettered %s message(s) of queue %r: no live worker served their "
                     "task for %d ms",
@@ -364,8 +365,7 @@ class PoolCore:
         templates = [getattr(status, name) if status else "" for name in names]
         length, payload = (status.history_length, status.unserved_payload) if status else (0, "")
         return [
-            self.broker._queue_script(
-                "expire_unserved",
+            self.broker._expire_unserved_call(
                 queue,
                 self.unknown_task_ttl,
                 self.broker.dlq_ttl or 0,

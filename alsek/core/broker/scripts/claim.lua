@@ -8,10 +8,19 @@
 --       best priority first. Messages of tasks a source does not name stay queued, and so do
 --       the messages of a paused queue (its delayed ones are still promoted, its expired
 --       leases reclaimed).
--- Returns {due_in, then per message: queue, task, uuid, data, lost, owner}; due_in is how
--- long (ms, by the server's clock) until something becomes due, a lease expires or a full
--- key with parked messages is looked at again (0: parked up to PARK_PER_CLAIM, claim again
--- now), -1 when nothing is pending.
+-- KEYS: the queues' own keys and the claim reply's cache, then what the previous reply wanted.
+-- Returns {due_in, blocked, n_wanted, wanted keys, then per message: queue, task, uuid, data,
+-- lost, owner}; due_in is how long (ms, by the server's clock) until something becomes due, a
+-- lease expires or a full key with parked messages is looked at again (0: parked up to
+-- PARK_PER_CLAIM or waiting for keys, claim again now), -1 when nothing is pending.
+--
+-- Peeking ahead (docs/redis-layout.md, "Declared keys"): a message is leased only when the
+-- call declared its keys (body, lease, status, limit sets) and its task's; the reply wants the
+-- keys of the next candidates of every task served (the head of each ready set, a few more than
+-- n), of delayed messages due soon, and of whatever a sweep met undeclared. The caller names
+-- them in its next claim; `blocked` tells it this call left work undone for want of keys (it
+-- calls again at once when it got nothing). A candidate that another consumer took meanwhile
+-- is simply no longer in its ready set.
 local n, lease_ttl, owner_base, rid = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local s_key, s_channel, s_payload, s_ttl = ARGV[7], ARGV[8], ARGV[9], tonumber(ARGV[10])
 local s_history, s_history_length = ARGV[11], tonumber(ARGV[12])
@@ -90,7 +99,7 @@ local function pick(heads, ordered)
   return best
 end
 
-local out = {-1}
+local out = {}
 local next_due = -1
 local function note_at(at)
   if at and (next_due < 0 or at < next_due) then next_due = at end
@@ -98,6 +107,69 @@ end
 local function note(key)
   local h = head(key)
   if h then note_at(h[2]) end
+end
+
+-- The keys leasing message u of task t touches (its task's own are asked per source).
+local function candidate_keys(q, t, u)
+  local names = {msg_key(q, u), lock_key(q, u)}
+  if s_key ~= '' and (tracked == nil or tracked[t]) then
+    local values = {queue = q, task = t, uuid = u}
+    names[3] = fill(s_key, values)
+    if s_history ~= '' then names[4] = fill(s_history, values) end
+  end
+  return names
+end
+
+-- Tasks whose messages carried limits in this call: the next candidates' limit keys are peeked;
+-- and tasks with messages parked: their peek reaches as far as a claim may park.
+local LIMITED, PARKING = {}, {}
+
+-- Want the keys of message u of task t for the next call: its candidate keys, and the limit
+-- sets it names when its body is readable and its task has limits (the next call would
+-- otherwise meet them undeclared).
+local function want_candidate(q, t, u)
+  for _, key in ipairs(candidate_keys(q, t, u)) do want(key) end
+  if LIMITED[t] and DECLARED[msg_key(q, u)] then
+    local f = redis.call('HMGET', msg_key(q, u), 'climit', 'ckey', 'rlimit')
+    if f[1] or f[3] then
+      for _, key in ipairs(limit_keys(q, t, f[2] or '')) do want(key) end
+    end
+  end
+end
+
+-- The keys of task t that a claim touches.
+local function task_claim_keys(q, t)
+  return {ready_key(q, t), task_leases_key(q, t), task_delayed_key(q, t)}
+end
+
+-- How many candidates per task the reply peeks: a few more than n, so that a consumer losing
+-- its first candidates to another still finds declared ones behind them.
+local PEEK_DEPTH = n + math.max(2, math.min(n, 16))
+-- Delayed messages due within this long are peeked too, so their promotion and lease need no
+-- extra call.
+local DELAYED_LOOKAHEAD_MS = 5000
+
+local function peek_ready(q, t)
+  for _, key in ipairs(task_claim_keys(q, t)) do want(key) end
+  if not DECLARED[ready_key(q, t)] then return end
+  local depth = PEEK_DEPTH + (PARKING[t] and PARK_PER_CLAIM or 0)
+  for _, m in ipairs(redis.call('ZRANGE', ready_key(q, t), 0, depth - 1)) do
+    want_candidate(q, t, uuid_of(m))
+  end
+end
+
+local function peek_delayed(q)
+  local soon = redis.call('ZRANGEBYSCORE', delayed_key(q), '-inf', NOW + DELAYED_LOOKAHEAD_MS,
+    'LIMIT', 0, PEEK_DEPTH)
+  for _, u in ipairs(soon) do
+    local key = msg_key(q, u)
+    want(key)
+    local t = DECLARED[key] and redis.call('HGET', key, 'task')
+    if t then
+      for _, name in ipairs(task_claim_keys(q, t)) do want(name) end
+      want_candidate(q, t, u)
+    end
+  end
 end
 
 for _, src in ipairs(sources) do
@@ -113,12 +185,18 @@ end
 local function lease(q, t, m, score)
   local u = uuid_of(m)
   local key = msg_key(q, u)
+  if not has_keys(candidate_keys(q, t, u)) then return false, 'undeclared' end
   local f = redis.call('HMGET', key, 'data', 'lost', 'climit', 'ckey', 'rlimit', 'rwindow')
   if not f[1] then return nil end
   local climit, ckey, rlimit, rwindow = tonumber(f[3]), f[4] or '', tonumber(f[5]), tonumber(f[6])
   if climit or rlimit then
+    LIMITED[t] = true
+    if not declared(limit_keys(q, t, ckey)) then return false, 'undeclared' end
     local why, at = limit_refusal(q, t, climit, ckey, rlimit, rwindow)
-    if why == 'key' then park(q, t, ckey, m, score) end
+    if why == 'key' then
+      park(q, t, ckey, m, score)
+      PARKING[t] = true
+    end
     if why then return false, why, at end
   end
   local owner = owner_base .. ':' .. redis.call('HINCRBY', key, 'deliveries', 1)
@@ -146,12 +224,27 @@ local claimed = 0
 -- reclaimed all the same, above).
 local active = {}
 for _, src in ipairs(sources) do
-  if redis.call('EXISTS', paused_key(src.queue)) == 0 then active[#active + 1] = src end
+  if redis.call('EXISTS', paused_key(src.queue)) == 0 then
+    active[#active + 1] = src
+  else
+    src.paused = true
+  end
 end
 
+-- A source whose tasks' keys the call did not all declare stops the claim there (a later
+-- source's messages must not go first): their keys are wanted.
+local function tasks_declared(q, tasks)
+  local ok = true
+  for _, t in ipairs(tasks) do ok = declared(task_claim_keys(q, t)) and ok end
+  return ok
+end
+
+local halted = false
 for _, src in ipairs(active) do
   local q = src.queue
   local tasks = src.tasks or redis.call('SMEMBERS', tasks_key(q))
+  src.task_list = tasks
+  if not tasks_declared(q, tasks) then halted = true; break end
   local longest, longest_of = 0, {}
   local heads = nil
   local function took(t, pttl)
@@ -180,20 +273,25 @@ for _, src in ipairs(active) do
           parked[1] = parked[1] + 1
           if parked[1] >= PARK_PER_CLAIM and not stop then stop = true; note_at(NOW) end
         elseif pttl == false then
-          redis.call('ZADD', key, batch[k + 1], batch[k])
+          put_back[#put_back + 1] = batch[k + 1]
           put_back[#put_back + 1] = batch[k]
+          if why == 'undeclared' then halted = true end
           if not stop then stop = true; note_at(at) end
         else
           took(tasks[1], pttl)
         end
       end
       -- The pop may have emptied the set, which the put-backs then created again without a
-      -- TTL: it gets the longest life of the messages it holds again.
+      -- TTL: it gets the longest life of the messages it holds again (the queue's task set
+      -- lives at least as long, for bodies this call may not read).
+      if #put_back > 0 then redis.call('ZADD', key, unpack(put_back)) end
       if #put_back > 0 and redis.call('PTTL', key) == -1 then
         local life = 0
-        for _, m in ipairs(put_back) do
-          life = math.max(life, redis.call('PTTL', msg_key(q, uuid_of(m))))
+        for k = 2, #put_back, 2 do
+          local body = msg_key(q, uuid_of(put_back[k]))
+          if DECLARED[body] then life = math.max(life, redis.call('PTTL', body)) end
         end
+        if life <= 0 then life = redis.call('PTTL', tasks_key(q)) end
         extend_ttl(key, life)
       end
       if stop then heads = {false}; break end
@@ -213,6 +311,9 @@ for _, src in ipairs(active) do
         else
           heads[k] = head(key)
         end
+      elseif pttl == false and why == 'undeclared' then
+        halted = true
+        break
       elseif pttl == false then
         heads[k] = false
         note_at(at)
@@ -227,6 +328,7 @@ for _, src in ipairs(active) do
   for _, t in ipairs(tasks) do
     if longest_of[t] then extend_ttl(task_leases_key(q, t), longest_of[t]) end
   end
+  if halted then break end
   if claimed >= n then
     -- Full batch: if work remains, pass the wake-up on to another idle consumer (unless a
     -- token waits already: then no consumer is blocked, and the heads need no reading).
@@ -239,12 +341,28 @@ for _, src in ipairs(active) do
   note(leases_key(q))
   note(rechecks_key(q))
 end
-if next_due >= 0 then out[1] = math.max(next_due - NOW, 0) end
+-- The next call's candidates, in every source (paused ones: their delayed messages only).
+for _, src in ipairs(sources) do
+  local q = src.queue
+  if src.task_list then
+    for _, t in ipairs(src.task_list) do peek_ready(q, t) end
+  elseif not src.paused then
+    for _, t in ipairs(src.tasks or redis.call('SMEMBERS', tasks_key(q))) do peek_ready(q, t) end
+  end
+  -- a full claim's caller claims again soon: delayed messages are peeked by a claim that
+  -- finds too little (the one before an idle wait)
+  if claimed < n then peek_delayed(q) end
+end
+if BLOCKED then note_at(NOW) end
+local due_in = next_due >= 0 and math.max(next_due - NOW, 0) or -1
 if cache_key then
   if claimed > 0 then
-    redis.call('SET', cache_key, rid .. '\n' .. cjson.encode(out), 'PX', lease_ttl)
+    -- kept without the wanted keys (a repeat's caller peeks again): a shorter string to encode
+    local kept = {due_in, 0, 0}
+    for _, item in ipairs(out) do kept[#kept + 1] = item end
+    redis.call('SET', cache_key, rid .. '\n' .. cjson.encode(kept), 'PX', lease_ttl)
   elseif cache_held then
     redis.call('DEL', cache_key)
   end
 end
-return out
+return with_wanted(due_in, out)

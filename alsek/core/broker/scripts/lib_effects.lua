@@ -105,3 +105,34 @@ local function unique_yield(i)
   end
   return nil
 end
+
+-- Before anything is written: whether the call declared the keys of the holder of the unique
+-- key a message (effects at ARGV[i]) carries, which unique_yield reads or removes (its body and
+-- lease; once its body is readable, its task's sets, its status and its limit sets). The key's
+-- value names the holder: the missing keys are wanted, and the caller sends the submit again
+-- with them (nothing written meanwhile).
+local function unique_holder_declared(i)
+  local count = tonumber(ARGV[i]); i = i + 1
+  for _ = 1, count do
+    if ARGV[i] == 'U' then
+      local key, u, q = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+      local held = redis.call('GET', key)
+      if not held or held == u then return true end
+      local body = msg_key(q, held)
+      if not has_keys({body, lock_key(q, held)}) then return false end
+      local f = redis.call('HMGET', body, 'task', 'climit', 'ckey')
+      if not f[1] then return true end
+      local t, names = f[1], {queue = q, task = f[1], uuid = held}
+      local wanted = {ready_key(q, t), task_delayed_key(q, t), task_leases_key(q, t),
+        task_parked_key(q, t)}
+      if ARGV[i + 6] ~= '' then wanted[#wanted + 1] = fill(ARGV[i + 6], names) end
+      if ARGV[i + 7] ~= '' then wanted[#wanted + 1] = fill(ARGV[i + 7], names) end
+      if f[2] then
+        for _, name in ipairs(limit_keys(q, t, f[3] or '')) do wanted[#wanted + 1] = name end
+      end
+      return has_keys(wanted)
+    end
+    i = i + 1 + EFFECT_ARGS[ARGV[i]]
+  end
+  return true
+end

@@ -6,8 +6,8 @@
 -- KEYS[1] routes it (Redis Cluster). The builders below make the same names from the queue, so
 -- a script reads as before, and the tests run each call as an ACL user allowed exactly its
 -- KEYS (tests/engine/test_declared_keys.py). All keys of one queue share the hash tag
--- "{queue}", so one script touches one slot. Scripts still touching keys found in data, not
--- declared: see docs/redis-layout.md ("Declared keys").
+-- "{queue}", so one script touches one slot. Keys found in data (a claim's candidates, the
+-- messages a sweep meets) are named by the call before: see DECLARED below.
 --
 -- Time is Redis's: NOW is read from TIME, so hosts with skewed clocks agree on when a message
 -- is due or a lease expires. The caller's clock only translates the times it sends (a ready_at
@@ -34,6 +34,7 @@ local GONE = 'GONE'              -- the message does not exist
 local LEASE_LOST = 'LEASE_LOST'  -- the lease expired or another worker holds it: nothing changed
 local EXISTS = 'EXISTS'          -- another message with this uuid is queued: nothing written
 local REVOKED = 'REVOKED'        -- this uuid was revoked: a submit of it writes nothing
+local WANT = 'WANT'              -- keys found in data are needed: sent again naming them
 
 -- How long a wake token waits for a consumer, and how soon a lease that has no TTL (it never
 -- should) is looked at again by reclaim.
@@ -94,4 +95,52 @@ local function extend_ttl(key, ttl)
   if current ~= -2 and current < ttl then
     redis.call('PEXPIRE', key, ttl + math.min(math.floor(ttl / 8), TTL_HEADROOM_MS))
   end
+end
+
+-- Keys found in data (a message's body, lease, limit sets): a call may touch them only when
+-- its caller declared them in KEYS. A step that meets one it did not declare skips that work
+-- and *wants* it instead: the call answers the keys it wants, and the caller names them in
+-- its next call (docs/redis-layout.md, "Declared keys"). WANTED is the whole list the
+-- next call should declare (keys still needed are wanted again, declared or not); BLOCKED
+-- says some work waited for a key this call did not declare.
+local DECLARED = {}
+for _, key in ipairs(KEYS) do DECLARED[key] = true end
+local WANTED, WANTED_SET = {}, {}
+local BLOCKED = false
+
+local function want(key)
+  if not WANTED_SET[key] then
+    WANTED_SET[key] = true
+    WANTED[#WANTED + 1] = key
+  end
+end
+
+-- Whether the call declared every one of `names`; those it did not are wanted, and the call
+-- is noted as blocked.
+local function has_keys(names)
+  local ok = true
+  for _, key in ipairs(names) do
+    if not DECLARED[key] then
+      want(key)
+      ok = false
+    end
+  end
+  if not ok then BLOCKED = true end
+  return ok
+end
+
+-- The same for work that recurs (a sweep's sets): all of `names` are wanted again, so the
+-- next call declares them too.
+local function declared(names)
+  for _, key in ipairs(names) do want(key) end
+  return has_keys(names)
+end
+
+-- A reply carrying the wanted keys: `first`, blocked (0/1), their count, the keys, then the
+-- items of `rest`.
+local function with_wanted(first, rest)
+  local out = {first, BLOCKED and 1 or 0, #WANTED}
+  for _, key in ipairs(WANTED) do out[#out + 1] = key end
+  for _, item in ipairs(rest) do out[#out + 1] = item end
+  return out
 end

@@ -30,17 +30,24 @@ local GIVE_BACK_PER_PASS = 100
 
 -- The holders of a slot set still running: one whose deadline passed keeps its slot while its
 -- lease is held (renewed), else loses it (its worker died, or its body expired unfinished; a
--- finished one gave its slot back already).
+-- finished one gave its slot back already). A holder whose lease key the call did not declare
+-- keeps its slot for now (wanted; `unsure` is then true).
 local function running_count(q, key)
+  local unsure = false
   for _, u in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', NOW, 'LIMIT', 0, RECLAIM_PER_PASS)) do
-    local pttl = redis.call('PTTL', lock_key(q, u))
-    if pttl > 0 or pttl == -1 then
-      redis.call('ZADD', key, NOW + (pttl > 0 and pttl or LEASE_RECHECK_MS), u)
+    local lock = lock_key(q, u)
+    if not declared({lock}) then
+      unsure = true
     else
-      redis.call('ZREM', key, u)
+      local pttl = redis.call('PTTL', lock)
+      if pttl > 0 or pttl == -1 then
+        redis.call('ZADD', key, NOW + (pttl > 0 and pttl or LEASE_RECHECK_MS), u)
+      else
+        redis.call('ZREM', key, u)
+      end
     end
   end
-  return redis.call('ZCARD', key)
+  return redis.call('ZCARD', key), unsure
 end
 
 -- Note when to look again at (t, ckey): its earliest holder's deadline (now when it has room
@@ -84,18 +91,32 @@ local function unpark(q, t, ckey, m)
   return 1
 end
 
+-- The keys giving back the parked messages of (t, ckey) touches, besides their bodies.
+local function parked_keys(q, t, ckey)
+  return {parked_key(q, t, ckey), task_parked_key(q, t), running_key(q, t, ckey), ready_key(q, t),
+    rechecks_key(q)}
+end
+
 -- Give the best parked messages of (t, ckey) back to t's ready set, as many as the key has
 -- free slots (less `reserved`, taken by the message a claim is about to lease), dropping
--- those whose body expired; wake a consumer when any went back.
+-- those whose body expired; wake a consumer when any went back. Keys the call did not
+-- declare (a parked body, a holder's lease) are wanted, and the key is looked at again at
+-- once (schedule_recheck): a claim's sweep, which names what it wants, finishes the work.
 local function give_back_parked(q, t, ckey, reserved)
+  if not declared(parked_keys(q, t, ckey)) then return end
   local parked = parked_key(q, t, ckey)
   local ready = ready_key(q, t)
-  local count = running_count(q, running_key(q, t, ckey)) + reserved
+  local count, unsure = running_count(q, running_key(q, t, ckey))
+  count = count + reserved
   local moved, full = 0, false
   for _ = 1, GIVE_BACK_PER_PASS do
     local head = redis.call('ZRANGE', parked, 0, 0, 'WITHSCORES')
     if not head[1] then break end
     local body = msg_key(q, uuid_of(head[1]))
+    if not declared({body}) then
+      unsure = true
+      break
+    end
     local climit = tonumber(redis.call('HGET', body, 'climit'))
     if climit and count + moved >= climit then full = true; break end
     unpark(q, t, ckey, head[1])
@@ -106,12 +127,14 @@ local function give_back_parked(q, t, ckey, reserved)
     end
   end
   if moved > 0 then signal(q) end
-  schedule_recheck(q, t, ckey, not full)
+  if unsure then signal(q) end
+  schedule_recheck(q, t, ckey, unsure or not full)
 end
 
 -- Why a message of task t with these limits may not start now: nil when it may; 'key' when its
 -- concurrency key is full (later messages of the task may still start), 'task' when nothing of
--- the task may, with the server time a rate slot frees (nil: when a running one ends).
+-- the task may, with the server time a rate slot frees (nil: when a running one ends);
+-- 'undeclared' when a holder's lease the call did not declare decides it (see declared).
 -- Holders found gone free their slots for parked messages of the key too, less the one this
 -- message takes. The holders counted of a full key are remembered for the rest of the call
 -- (only other calls free slots), so the next messages of a hot key are refused at no cost.
@@ -122,7 +145,8 @@ local function limit_refusal(q, t, climit, ckey, rlimit, rwindow)
     local known = HOLDERS_IN_CALL[key]
     if known and known >= climit then return ckey == '' and 'task' or 'key' end
     if redis.call('ZCARD', key) >= climit then
-      local count = running_count(q, key)
+      local count, unsure = running_count(q, key)
+      if count >= climit and unsure then return 'undeclared' end
       if count >= climit then
         HOLDERS_IN_CALL[key] = count
         return ckey == '' and 'task' or 'key'
@@ -156,11 +180,23 @@ local function take_limits(q, t, u, owner, climit, ckey, rlimit, rwindow, lease_
   end
 end
 
+-- The keys the limits of message u of task t (concurrency key ckey) touch when it starts or
+-- its lease ends.
+local function limit_keys(q, t, ckey)
+  local names = {running_key(q, t, ckey), rate_key(q, t), task_parked_key(q, t), ready_key(q, t),
+    rechecks_key(q)}
+  if ckey ~= '' then names[#names + 1] = parked_key(q, t, ckey) end
+  return names
+end
+
 -- Message u of task t gives its concurrency slot (of key ckey) back: parked messages of the
 -- key go back to the ready set, and an idle consumer is woken if its task has work waiting.
 -- Every end of a lease does: ack, fail, retry and revoke through unindex, release and an
 -- expired lease's reclaim through free_slot.
+-- A slot whose keys the call did not declare stays taken until its holder is found gone
+-- (running_count).
 local function give_back_slot(q, t, ckey, u)
+  if not declared(limit_keys(q, t, ckey)) then return end
   if redis.call('ZREM', running_key(q, t, ckey), u) == 0 then return end
   if ckey ~= '' and redis.call('EXISTS', parked_key(q, t, ckey)) == 1 then
     give_back_parked(q, t, ckey, 0)

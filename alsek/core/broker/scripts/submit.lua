@@ -7,7 +7,8 @@
 -- Replies: {OK, n, then (uuid, holder uuid, holder's body or '') for each message that yielded
 -- to the holder of its unique key (unique_yield): it is not written}; {EXISTS, uuid} when a
 -- uuid is queued with another body, {REVOKED, uuid} when a uuid was revoked: then nothing is
--- written.
+-- written; {WANT, 0, keys} when the holder of a unique key has keys the call did not declare
+-- (nothing written: sent again with them).
 -- A repeat changes nothing and applies no effect (it only rewrites its request memory, for a
 -- WAIT: confirm_repeat): a request id seen in the last REQUEST_MEMORY_MS (the call re-sent
 -- after a lost reply or a replication shortfall, even once its messages ran), or a message
@@ -24,6 +25,11 @@ for k = 1, n do
   starts[k] = i
   i = effects_at(i + 5, false)
 end
+-- The holders of unique keys are found in data: with keys the call did not declare, it
+-- writes nothing and answers {WANT, 0, keys...}; the caller sends it again naming them.
+local ready = true
+for k = 1, n do ready = unique_holder_declared(starts[k] + 5) and ready end
+if not ready then return {WANT, 0, unpack(WANTED)} end
 local entries, fresh, yielded = {}, {}, {}
 for k = 1, n do
   local at = starts[k]
