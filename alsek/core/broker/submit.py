@@ -9,7 +9,7 @@ also records the queue in the namespace's registry, which consumers of "all queu
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import NamedTuple
@@ -218,7 +218,7 @@ class SubmitSteps(RegistrySteps):
         is, by redis-py or the batcher, carries the same)."""
         queue = prepared[chunk[0]].message.queue
         record_ttl = 0 if self.one_queue_per_call else ttl + (self.dlq_ttl or 0)
-        args: list[str | int | float] = [ttl, request_id or uuid.uuid4().hex, record_ttl]
+        args: list[str | int | float] = [ttl, request_id or secrets.token_hex(16), record_ttl]
         args.append(len(chunk))
         declared: list[str] = []
         for index in chunk:
