@@ -7,6 +7,9 @@ where it was written instead of inside a worker later.
 
 from __future__ import annotations
 
+import os
+import secrets
+import threading
 import uuid as uuid_module
 from collections.abc import Callable, Mapping
 from copy import deepcopy
@@ -51,8 +54,32 @@ class _LockLike(Protocol):
     def owner_id(self) -> str: ...
 
 
+def _random_node() -> int:
+    """A random 48-bit node, its multicast bit set (RFC 4122's mark of a node that is no
+    network address)."""
+    return secrets.randbits(48) | 1 << 40
+
+
+_uuid_node = _random_node()
+_uuid_lock = threading.Lock()
+
+
+def _new_node_after_fork() -> None:
+    global _uuid_node, _uuid_lock
+    _uuid_node = _random_node()
+    _uuid_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_node_after_fork)
+
+
 def _make_uuid() -> str:
-    return str(uuid_module.uuid1())
+    """A fresh uuid1. With a node given, ``uuid1`` skips libuuid's cross-process clock file
+    (a third of a message's build): this process' random node keeps its uuids apart from other
+    processes', and the lock keeps ``uuid1``'s timestamps strictly increasing among its threads.
+    """
+    with _uuid_lock:
+        return str(uuid_module.uuid1(node=_uuid_node))
 
 
 def _int(field: str, value: Any, minimum: int = 0) -> int:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -109,6 +112,26 @@ def test_new_uuid_is_a_uuid1_string_and_unique() -> None:
     first, second = Message("task"), Message("task")
     assert UUID1.match(first.uuid)
     assert first.uuid != second.uuid
+
+
+def test_new_uuids_from_many_threads_are_unique() -> None:
+    with ThreadPoolExecutor(8) as pool:
+        uuids = list(pool.map(lambda _: Message("task").uuid, range(20_000)))
+    assert len(set(uuids)) == len(uuids)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_makes_uuids_with_a_node_of_its_own() -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report one uuid's node, and leave at once
+        os.write(write, str(UUID(Message("task").uuid).node).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child_node = int(os.read(read, 64))
+    os.close(read)
+    assert child_node != UUID(Message("task").uuid).node
 
 
 def test_given_uuid_is_kept() -> None:

@@ -9,6 +9,7 @@ reads several operations need. No I/O: it builds requests.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from alsek.core.broker import keys
@@ -50,6 +51,13 @@ def failure_reason(message: Message) -> str:
     return f"{details.name}: {details.text}" if details.text else details.name
 
 
+@lru_cache(maxsize=4096)
+def _queue_key_names(prefix: str, queue: str) -> tuple[str, ...]:
+    """Full names of ``queue``'s own keys, which every script call about it declares: the
+    same for every call, so built once."""
+    return tuple(prefix + short for short in keys.queue_keys(queue))
+
+
 class BrokerCalls:
     """Names, script calls and bodies of one broker (its backend's namespace and serializer)."""
 
@@ -79,7 +87,7 @@ class BrokerCalls:
         """A script call routed to ``route_queue``'s slot; KEYS = that queue's own keys and the
         ``declared`` ones (full names: every key the script touches), ARGV = prefix, now,
         *args."""
-        own = (self._full(short) for short in keys.queue_keys(route_queue))
+        own = _queue_key_names(self._prefix, route_queue)
         names = tuple(dict.fromkeys((*own, *declared)))
         now = utcnow_timestamp_ms() if now is None else now
         return ScriptCall(get_script(name), names, (self._prefix, now, *args))

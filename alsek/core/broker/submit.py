@@ -9,8 +9,9 @@ also records the queue in the namespace's registry, which consumers of "all queu
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from alsek.core.broker import keys
@@ -93,6 +94,15 @@ def limit_effects(message: Message) -> list[Effect]:
     (none when it carries none)."""
     limits = carried_limits(message)
     return [LimitEffect(message.queue, message.uuid, *limits)] if limits else []
+
+
+@lru_cache(maxsize=4096)
+def _submitted_task_keys(prefix: str, queue: str, task_name: str) -> tuple[str, str]:
+    """Full names of the task keys a submit touches (its ready and delayed sets): the same
+    for every submit of the task, so built once."""
+    ready = keys.ready_key(queue, task_name)
+    delayed = keys.task_index_key(queue, task_name, "delayed")
+    return prefix + ready, prefix + delayed
 
 
 def _chunks(messages: Sequence[Message]) -> list[list[int]]:
@@ -218,7 +228,7 @@ class SubmitSteps(RegistrySteps):
         (those a WANT reply named)."""
         queue = prepared[chunk[0]].message.queue
         record_ttl = 0 if self.one_queue_per_call else ttl + (self.dlq_ttl or 0)
-        args: list[str | int | float] = [ttl, request_id or uuid.uuid4().hex, record_ttl]
+        args: list[str | int | float] = [ttl, request_id or secrets.token_hex(16), record_ttl]
         args.append(len(chunk))
         declared: list[str] = []
         for index in chunk:
@@ -236,9 +246,9 @@ class SubmitSteps(RegistrySteps):
         """The keys a submit of ``message`` may touch: its body and revocation flag, its task's
         ready and delayed sets, its effects' keys, and its uuid record when the script writes
         it. A unique key's holder, found in data, is named after a WANT reply."""
-        queue, uid = message.queue, message.uuid
-        names = [self._full(keys.message_key(queue, uid)), self._full(keys.revoked_key(queue, uid))]
-        names += self._task_keys(queue, message.task_name)[:2]
+        queue, uid, prefix = message.queue, message.uuid, self._prefix
+        names = [prefix + keys.message_key(queue, uid), prefix + keys.revoked_key(queue, uid)]
+        names += _submitted_task_keys(prefix, queue, message.task_name)
         names += effect_keys(effects)
         if recorded:
             names.append(self._full(keys.uuid_key(uid)))

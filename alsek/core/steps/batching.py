@@ -5,8 +5,8 @@ borrow a pooled connection for one command, and pay a round trip each (redis-py'
 hold only 100 connections by default, then ``MaxConnectionsError``). Instead, requests queue up
 here: the first caller becomes the *leader* and sends everything queued meanwhile as one
 pipeline, and again until the queue is empty. Once its own requests are answered it hands the
-lead to the oldest waiting caller, so nobody serves others for long. Alone, a caller sends its
-requests at once: no added latency.
+lead to the oldest waiting caller, so nobody serves others for long. Alone (nobody sending), a
+caller sends its requests at once, without queueing: no added latency, and no batching work.
 
 Only idempotent requests go through a batcher (a batch interrupted by a cancellation is sent
 again): reads, and alsek's broker scripts, which recognise a repeat of themselves. Durable
@@ -64,6 +64,13 @@ class BatchCore:
         self._leading = False
         self.replicas = replicas
 
+    def _lead_alone(self) -> bool:
+        """Take the lead at once when nobody is sending (then nobody is waiting either): a lone
+        caller sends its requests without queueing (no event, no batch to assemble)."""
+        alone = not self._leading
+        self._leading = True
+        return alone
+
     def _enqueue(self, caller: _Caller) -> bool:
         """Queue a request; ``True`` when its caller must lead (nobody else is sending)."""
         self._pending.append(caller)
@@ -103,6 +110,14 @@ class BatchCore:
             self._leading = False
 
     @staticmethod
+    def _own_replies(replies: list[Any]) -> list[Any]:
+        """A lone caller's replies, or the first error among them, raised (as ``_settle``)."""
+        failed = next((reply for reply in replies if isinstance(reply, Exception)), None)
+        if failed is not None:
+            raise failed
+        return replies
+
+    @staticmethod
     def _flatten(batch: list[_Caller]) -> list[Request]:
         return [request for caller in batch for request in caller.requests]
 
@@ -135,6 +150,10 @@ class CommandBatcher(BatchCore):
 
     def execute(self, client: Any, requests: Sequence[Request]) -> list[Any]:
         """Send ``requests`` (possibly with other callers'); their replies, in order."""
+        with self._lock:
+            alone = self._lead_alone()
+        if alone:
+            return self._send_alone(client, requests)
         caller = _Caller(requests, threading.Event())
         with self._lock:
             lead = self._enqueue(caller)
@@ -152,6 +171,15 @@ class CommandBatcher(BatchCore):
             with self._lock:
                 self._abandon(caller)
             raise
+
+    def _send_alone(self, client: Any, requests: Sequence[Request]) -> list[Any]:
+        """Send a lone caller's ``requests``, then hand the lead to whoever queued meanwhile."""
+        try:
+            replies = send(client, requests, self.replicas)
+        finally:
+            with self._lock:
+                self._hand_over()
+        return self._own_replies(replies)
 
     def _lead(self, client: Any, own: _Caller) -> None:
         while True:
@@ -176,6 +204,8 @@ class AsyncCommandBatcher(BatchCore):
 
     async def execute(self, client: Any, requests: Sequence[Request]) -> list[Any]:
         """Send ``requests`` (possibly with other callers'); their replies, in order."""
+        if self._lead_alone():
+            return await self._send_alone(client, requests)
         caller = _Caller(requests, asyncio.Event())
         lead = self._enqueue(caller)
         try:
@@ -190,6 +220,14 @@ class AsyncCommandBatcher(BatchCore):
         except BaseException:
             self._abandon(caller)
             raise
+
+    async def _send_alone(self, client: Any, requests: Sequence[Request]) -> list[Any]:
+        """Send a lone caller's ``requests``, then hand the lead to whoever queued meanwhile."""
+        try:
+            replies = await async_send(client, requests, self.replicas)
+        finally:
+            self._hand_over()
+        return self._own_replies(replies)
 
     async def _lead(self, client: Any, own: _Caller) -> None:
         while True:
