@@ -8,6 +8,7 @@ periodic check backs that up.
 from __future__ import annotations
 
 import logging
+import time
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -47,6 +48,12 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
 
     def _rest(self, timeout_ms: int) -> None:
         self.stop_signal.wait(timeout_ms)
+
+    def _let_started_begin(self) -> None:
+        """Hand the GIL over for a moment, so that the worker threads just woken take it
+        now rather than once the loop blocks on its next round trip (a message started at
+        idle began about 0.4 ms later without it)."""
+        time.sleep(0)
 
     def _ready(self) -> bool:
         """Log what the pool serves and wait for Redis to answer; ``False`` if told to stop

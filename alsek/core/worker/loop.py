@@ -111,6 +111,10 @@ class PoolLoop(PoolCore):
     def _run_plan(self, plan: Plan, give_up_after_ms: int = ...) -> Any:
         """Run an outcome plan (``give_up_after_ms``: how long to wait out an outage)."""
 
+    def _let_started_begin(self) -> Any:
+        """Let the messages just started take their first steps before the loop goes on
+        (nothing to do where they run on threads of their own)."""
+
     # -- the loop -------------------------------------------------------------------------
 
     def _boot_steps(self) -> Steps[None]:
@@ -145,6 +149,8 @@ class PoolLoop(PoolCore):
         self._note_claim(free, len(claim.messages))
         for message in claim.messages:
             yield from self._start_steps(message)
+        if claim.messages:
+            yield invoke(self._let_started_begin)
         if not claim.messages:
             yield invoke(self.wait_for_work, self._wake_by(claim.next_due))
 
@@ -172,6 +178,8 @@ class PoolLoop(PoolCore):
         self._note_claim(free, len(claim.messages))
         for message in claim.messages:
             yield from self._start_steps(message)
+        if claim.messages:
+            yield invoke(self._let_started_begin)
         # A claim that found less than it asked for took all there was: what comes next
         # brings a wake token. A wake-up that found nothing (another pool took the message)
         # looks again at once, as a plain wait does.
