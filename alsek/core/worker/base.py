@@ -49,12 +49,6 @@ class BaseWorkerPool(PoolCore, Consumer, ABC):
     def _rest(self, timeout_ms: int) -> None:
         self.stop_signal.wait(timeout_ms)
 
-    def _let_started_begin(self) -> None:
-        """Hand the GIL over for a moment, so that the worker threads just woken take it
-        now rather than once the loop blocks on its next round trip (a message started at
-        idle began about 0.4 ms later without it)."""
-        time.sleep(0)
-
     def _ready(self) -> bool:
         """Log what the pool serves and wait for Redis to answer; ``False`` if told to stop
         first.
@@ -147,6 +141,12 @@ class SlotWorkerPool(PoolLoop, BaseWorkerPool):
     _revocations: RevocationListener | None = None  # listening once booted
 
     # -- the loop, with blocking calls ----------------------------------------------------------
+
+    def _let_started_begin(self) -> None:
+        """Hand the GIL over for a moment, so that the worker threads just woken take it
+        now rather than once the loop blocks on its next round trip (a message started at
+        idle began about 0.4 ms later without it)."""
+        time.sleep(0)
 
     def on_boot(self) -> None:
         """Start listening for revocations, and say the pool is online."""
