@@ -64,13 +64,16 @@ def test_a_claim_a_failover_undoes_was_never_handed_out(
     claim, sent again, leases the message on the new master, and it runs once."""
     backend = RedisBackend(sentinel_url(sentinel_servers), namespace=namespace)
     broker = Broker(backend, wait_replicas=1, wait_timeout_ms=50)
-    message = Message("work", queue="q")
-    broker.submit(message)
+    ahead, message = Message("work", queue="q"), Message("work", queue="q")
+    broker.submit_many([ahead, message])
     master = sentinel_servers.master
     [replica] = [server for server in sentinel_servers.servers if server is not master]
     lease = f"lock:{namespace}:queues:{{q}}:messages:{message.uuid}"
     consumer = Consumer(broker, subset=["q"], lease_ttl=30_000, backoff=None)
     handed_out: list[Message] = []
+    # A call leases only what the consumer's previous reply named: the message ahead is claimed
+    # while the replica runs, and that reply names ``message``.
+    assert [got.uuid for got in consumer.claim(1).messages] == [ahead.uuid]
     consuming = threading.Thread(target=lambda: handed_out.extend(consumer.stream()))
     try:
         with stopped(replica):

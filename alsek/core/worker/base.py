@@ -8,6 +8,7 @@ periodic check backs that up.
 from __future__ import annotations
 
 import logging
+import time
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -140,6 +141,12 @@ class SlotWorkerPool(PoolLoop, BaseWorkerPool):
     _revocations: RevocationListener | None = None  # listening once booted
 
     # -- the loop, with blocking calls ----------------------------------------------------------
+
+    def _let_started_begin(self) -> None:
+        """Hand the GIL over for a moment, so that the worker threads just woken take it
+        now rather than once the loop blocks on its next round trip (a message started at
+        idle began about 0.4 ms later without it)."""
+        time.sleep(0)
 
     def on_boot(self) -> None:
         """Start listening for revocations, and say the pool is online."""

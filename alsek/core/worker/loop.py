@@ -19,6 +19,8 @@ import logging
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from alsek.core.broker import Claim, ClaimSource
+from alsek.core.consumer.base import MAX_BLOCK_MS
 from alsek.core.future.outcome import (
     Plan,
     lost_plan,
@@ -31,7 +33,9 @@ from alsek.core.middleware import hook_steps, hooks_of
 from alsek.core.steps.ops import Steps, invoke
 from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
 from alsek.core.worker.core import Admission, PoolCore
+from alsek.core.worker.idle import pipelined
 from alsek.exceptions import RevokedError, TerminationError
+from alsek.utils.temporal import utcnow_timestamp_ms
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,11 @@ class PoolLoop(PoolCore):
     coroutines in asyncio pools (``AsyncBaseWorkerPool``).
     """
 
+    #: Whether the last claim took all there was (the next one waits for a wake-up first).
+    _idle = False
+    #: When work falls due in the queues of the last claim (its ``next_due``).
+    _idle_due: int | None = None
+
     if TYPE_CHECKING:  # provided by the consumer the pool also is
 
         def claim(self, n: int = 1) -> Any: ...
@@ -56,6 +65,19 @@ class PoolLoop(PoolCore):
         def wait_for_work(self, next_due: int | None) -> Any: ...
 
         def pause_for_outage(self, error: Exception) -> Any: ...
+
+        all_queues: bool
+        owner_id: str
+
+        def _sources(self) -> list[ClaimSource]: ...
+
+        def _queue_names(self) -> list[str]: ...
+
+        def _next_request_id(self) -> str: ...
+
+        def _claimed(self, messages: list[Message]) -> list[Message]: ...
+
+        def _idle_timeout_ms(self, next_due: int | None) -> int: ...
 
         def _drive(self, steps: Steps[Any]) -> Any: ...  # steps on the broker's client
 
@@ -89,6 +111,10 @@ class PoolLoop(PoolCore):
     def _run_plan(self, plan: Plan, give_up_after_ms: int = ...) -> Any:
         """Run an outcome plan (``give_up_after_ms``: how long to wait out an outage)."""
 
+    def _let_started_begin(self) -> Any:
+        """Let the messages just started take their first steps before the loop goes on
+        (nothing to do where they run on threads of their own)."""
+
     # -- the loop -------------------------------------------------------------------------
 
     def _boot_steps(self) -> Steps[None]:
@@ -116,12 +142,78 @@ class PoolLoop(PoolCore):
         if gather_ms:
             yield invoke(self.wait_for_slot, gather_ms)
             return
+        if self._pipelines_idle_wait():
+            yield from self._claim_or_wait_steps(free)
+            return
         claim = yield invoke(self.claim, free)
         self._note_claim(free, len(claim.messages))
         for message in claim.messages:
             yield from self._start_steps(message)
+        if claim.messages:
+            yield invoke(self._let_started_begin)
         if not claim.messages:
             yield invoke(self.wait_for_work, self._wake_by(claim.next_due))
+
+    # -- an idle pool's wait and claim in one round trip (``idle``) ------------------------
+
+    def _pipelines_idle_wait(self) -> bool:
+        """Whether the idle wait can carry the claim: one BLPOP over the pool's own queues
+        (not on a Cluster, where a script and a BLPOP of several queues span nodes, nor in
+        the all-queues mode, whose queues are learnt from the registry as it goes, nor with
+        ``wait_replicas``: a durable claim's WAIT must not wait behind a blocked BLPOP)."""
+        broker = self.broker
+        return not self.all_queues and not broker.one_queue_per_call and not broker.wait_replicas
+
+    def _claim_or_wait_steps(self, free: int) -> Steps[None]:
+        """Claim for ``free`` slots: at once while work came in at the last claim; once idle,
+        block until a submit wakes the pool and claim on Redis as it wakes (``idle``)."""
+        block_ms = self._idle_block_ms() if self._idle else 0
+        self._idle = False  # until the claim answers (after an outage: claim again at once)
+        if block_ms > 0:
+            steps = self._wait_then_claim_steps(free, block_ms)
+            woken, claim = yield invoke(self._drive, steps)
+            if self.stop_signal.received:  # woken by the stop: give back what came with it
+                yield from self._release_steps(claim.messages)
+                return
+        else:
+            woken, claim = False, (yield invoke(self.claim, free))
+        self._note_claim(free, len(claim.messages))
+        for message in claim.messages:
+            yield from self._start_steps(message)
+        if claim.messages:
+            yield invoke(self._let_started_begin)
+        # A claim that found less than it asked for took all there was: what comes next
+        # brings a wake token. A wake-up that found nothing (another pool took the message)
+        # looks again at once, as a plain wait does.
+        short = len(claim.messages) + claim.rejected < free
+        self._idle = short and not (woken and not claim.messages)
+        self._idle_due = claim.next_due
+
+    def _idle_block_ms(self) -> int:
+        """How long the next idle wait may block: until work or maintenance is due, within
+        the backoff and ``MAX_BLOCK_MS`` (so a stop signal is seen)."""
+        until = self._wake_by(self._idle_due) - utcnow_timestamp_ms()
+        return min(until, self._idle_timeout_ms(None), MAX_BLOCK_MS)
+
+    def _wait_then_claim_steps(self, n: int, block_ms: int) -> Steps[tuple[bool, Claim]]:
+        """BLPOP on the wake lists with the claim pipelined behind it."""
+        broker = self.broker
+        wait = broker._wait_steps(self._queue_names(), block_ms, False)
+        claim = broker._claim_steps(
+            self._sources(),
+            n,
+            self.owner_id,
+            self.lease_ttl,
+            self.claim_status,
+            self._next_request_id(),
+        )
+        woken, claimed = yield from pipelined(wait, claim)
+        self._claimed(claimed.messages)
+        return woken, claimed
+
+    def _release_steps(self, messages: list[Message]) -> Steps[None]:
+        for message in messages:
+            yield invoke(self._run_plan, release_plan(self.broker, message), RELEASE_PATIENCE_MS)
 
     def _start_steps(self, message: Message) -> Steps[None]:
         admission = self._admit(message)

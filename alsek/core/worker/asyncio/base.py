@@ -45,6 +45,11 @@ class AsyncBaseWorkerPool(PoolLoop, AsyncConsumer, ABC):
         ).start()
         log.info("Async worker pool online")
 
+    async def _let_started_begin(self) -> None:
+        """Yield to the event loop once, so that the tasks just started run up to their first
+        await before the loop prepares its next claim."""
+        await asyncio.sleep(0)
+
     async def _rest(self, timeout_ms: int) -> None:
         await self.stop_signal.async_wait(timeout_ms / 1000)
 
