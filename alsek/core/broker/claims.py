@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 #: call could not read are named one call later, so a message may need two peeks).
 MAX_ROUNDS = 6
 #: Marks a compact candidate among a claim's wanted keys, and separates its queue, task and
-#: uuid (``want_candidate`` in claim.lua): no key name starts with it.
+#: uuid (``want_candidate`` in claim.lua): a control character, so no key name starts with it
+#: and no name holds it (``validate_key_part``).
 CANDIDATE = "\0"
 #: Peeks remembered per broker (one per consumer and group of queues): the oldest go first.
 MAX_PEEKS = 1024

@@ -112,7 +112,8 @@ end
 
 -- The keys leasing message u of task t touches (its task's own are asked per source).
 local function candidate_keys(q, t, u)
-  local names = {msg_key(q, u), lock_key(q, u)}
+  local body = msg_key(q, u)
+  local names = {body, 'lock:' .. body}  -- lock_key(q, u), its body's name built once
   if s_key ~= '' and (tracked == nil or tracked[t]) then
     local values = {queue = q, task = t, uuid = u}
     names[3] = fill(s_key, values)
@@ -191,8 +192,9 @@ end
 -- left as it is. The caller has taken m out of the ready set, or does it unless it is 'task'.
 local function lease(q, t, m, score)
   local u = uuid_of(m)
-  local key = msg_key(q, u)
-  if not has_keys(candidate_keys(q, t, u)) then return false, 'undeclared' end
+  local names = candidate_keys(q, t, u)
+  local key, lock = names[1], names[2]
+  if not has_keys(names) then return false, 'undeclared' end
   local f = redis.call('HMGET', key, 'data', 'lost', 'climit', 'ckey', 'rlimit', 'rwindow')
   if not f[1] then return nil end
   local climit, ckey, rlimit, rwindow = tonumber(f[3]), f[4] or '', tonumber(f[5]), tonumber(f[6])
@@ -207,7 +209,7 @@ local function lease(q, t, m, score)
     if why then return false, why, at end
   end
   local owner = owner_base .. ':' .. redis.call('HINCRBY', key, 'deliveries', 1)
-  redis.call('SET', lock_key(q, u), owner, 'PX', lease_ttl)
+  redis.call('SET', lock, owner, 'PX', lease_ttl)
   redis.call('ZADD', leases_key(q), NOW + lease_ttl, u)
   redis.call('ZADD', task_leases_key(q, t), NOW + lease_ttl, u)
   if s_key ~= '' and (tracked == nil or tracked[t]) then
