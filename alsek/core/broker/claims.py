@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from alsek.core.broker import keys
-from alsek.core.broker.effects import ClaimStatus, encode_claim_status
+from alsek.core.broker.effects import ClaimStatus, encode_claim_status, fill_template
 from alsek.core.broker.registry import RegistrySteps
 from alsek.core.message import Message
 from alsek.core.steps.ops import ScriptCall, Steps, batched
@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 #: the previous one was blocked for want of keys and leased nothing (keys found in a body a
 #: call could not read are named one call later, so a message may need two peeks).
 MAX_ROUNDS = 6
+#: Marks a compact candidate among a claim's wanted keys, and separates its queue, task and
+#: uuid (``want_candidate`` in claim.lua): a control character, so no key name starts with it
+#: and no name holds it (``validate_key_part``).
+CANDIDATE = "\0"
 #: Peeks remembered per broker (one per consumer and group of queues): the oldest go first.
 MAX_PEEKS = 1024
 
@@ -140,6 +144,32 @@ class ClaimSteps(RegistrySteps):
         while len(memory) > MAX_PEEKS:
             memory.popitem(last=False)
 
+    def _expand_peek(self, wanted: Sequence[str], status: ClaimStatus | None) -> tuple[str, ...]:
+        """A claim's wanted keys, its compact candidates (``want_candidate`` in claim.lua)
+        made full names, each name once."""
+        names: dict[str, None] = {}
+        for item in wanted:
+            if item.startswith(CANDIDATE):
+                queue, task, uuid = item[1:].split(CANDIDATE)
+                names.update(dict.fromkeys(self._candidate_keys(queue, task, uuid, status)))
+            else:
+                names[item] = None
+        return tuple(names)
+
+    def _candidate_keys(
+        self, queue: str, task: str, uuid: str, status: ClaimStatus | None
+    ) -> list[str]:
+        """The keys leasing a message touches (``candidate_keys`` in claim.lua): its body and
+        lease, and its status and history when the claim writes them for its task."""
+        body = self._full(keys.message_key(queue, uuid))
+        names = [body, f"lock:{body}"]
+        if status and status.key_template and (status.tasks is None or task in status.tasks):
+            values = {"queue": queue, "task": task, "uuid": uuid}
+            names.append(fill_template(status.key_template, values))
+            if status.history_template:
+                names.append(fill_template(status.history_template, values))
+        return names
+
     def _sweep_keys(self, queues: Sequence[str]) -> list[str]:
         """The queues' own keys a claim or sweep touches, full names."""
         names = []
@@ -241,6 +271,7 @@ class ClaimSteps(RegistrySteps):
                 self._claim_progress[owner_id] = progress
             [reply] = yield self._write(request)  # durable with wait_replicas
             wanted = split_wanted(reply)
+            wanted = wanted._replace(keys=self._expand_peek(wanted.keys, status))
             self._remember_peek(who, wanted.keys)
             claimed, rejects = self._parse_claim(wanted.rest, status)
             progress = progress._replace(

@@ -9,7 +9,8 @@
 --       the messages of a paused queue (its delayed ones are still promoted, its expired
 --       leases reclaimed).
 -- KEYS: the queues' own keys and the claim reply's cache, then what the previous reply wanted.
--- Returns {due_in, blocked, n_wanted, wanted keys, then per message: queue, task, uuid, data,
+-- Returns {due_in, blocked, n_wanted, wanted keys (a candidate's as one compact string: see
+-- want_candidate), then per message: queue, task, uuid, data,
 -- lost, owner}; due_in is how long (ms, by the server's clock) until something becomes due, a
 -- lease expires or a full key with parked messages is looked at again (0: parked up to
 -- PARK_PER_CLAIM or waiting for keys, claim again now), -1 when nothing is pending.
@@ -111,7 +112,8 @@ end
 
 -- The keys leasing message u of task t touches (its task's own are asked per source).
 local function candidate_keys(q, t, u)
-  local names = {msg_key(q, u), lock_key(q, u)}
+  local body = msg_key(q, u)
+  local names = {body, 'lock:' .. body}  -- lock_key(q, u), its body's name built once
   if s_key ~= '' and (tracked == nil or tracked[t]) then
     local values = {queue = q, task = t, uuid = u}
     names[3] = fill(s_key, values)
@@ -124,11 +126,16 @@ end
 -- and tasks with messages parked: their peek reaches as far as a claim may park.
 local LIMITED, PARKING = {}, {}
 
+-- A candidate is wanted compactly: one string, CANDIDATE then queue, task and uuid joined by
+-- it, from which the caller builds candidate_keys (claims.py, `_candidate_keys`): fewer and
+-- shorter strings to build and send than its two to four full names.
+local CANDIDATE = '\0'
+
 -- Want the keys of message u of task t for the next call: its candidate keys, and the limit
 -- sets it names when its body is readable and its task has limits (the next call would
 -- otherwise meet them undeclared).
 local function want_candidate(q, t, u)
-  for _, key in ipairs(candidate_keys(q, t, u)) do want(key) end
+  want(CANDIDATE .. q .. CANDIDATE .. t .. CANDIDATE .. u)
   if LIMITED[t] and DECLARED[msg_key(q, u)] then
     local f = redis.call('HMGET', msg_key(q, u), 'climit', 'ckey', 'rlimit')
     if f[1] or f[3] then
@@ -163,11 +170,12 @@ local function peek_delayed(q)
     'LIMIT', 0, PEEK_DEPTH)
   for _, u in ipairs(soon) do
     local key = msg_key(q, u)
-    want(key)
     local t = DECLARED[key] and redis.call('HGET', key, 'task')
     if t then
       for _, name in ipairs(task_claim_keys(q, t)) do want(name) end
       want_candidate(q, t, u)
+    else
+      want(key)
     end
   end
 end
@@ -184,8 +192,9 @@ end
 -- left as it is. The caller has taken m out of the ready set, or does it unless it is 'task'.
 local function lease(q, t, m, score)
   local u = uuid_of(m)
-  local key = msg_key(q, u)
-  if not has_keys(candidate_keys(q, t, u)) then return false, 'undeclared' end
+  local names = candidate_keys(q, t, u)
+  local key, lock = names[1], names[2]
+  if not has_keys(names) then return false, 'undeclared' end
   local f = redis.call('HMGET', key, 'data', 'lost', 'climit', 'ckey', 'rlimit', 'rwindow')
   if not f[1] then return nil end
   local climit, ckey, rlimit, rwindow = tonumber(f[3]), f[4] or '', tonumber(f[5]), tonumber(f[6])
@@ -200,7 +209,7 @@ local function lease(q, t, m, score)
     if why then return false, why, at end
   end
   local owner = owner_base .. ':' .. redis.call('HINCRBY', key, 'deliveries', 1)
-  redis.call('SET', lock_key(q, u), owner, 'PX', lease_ttl)
+  redis.call('SET', lock, owner, 'PX', lease_ttl)
   redis.call('ZADD', leases_key(q), NOW + lease_ttl, u)
   redis.call('ZADD', task_leases_key(q, t), NOW + lease_ttl, u)
   if s_key ~= '' and (tracked == nil or tracked[t]) then

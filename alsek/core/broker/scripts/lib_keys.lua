@@ -102,9 +102,14 @@ end
 -- and *wants* it instead: the call answers the keys it wants, and the caller names them in
 -- its next call (docs/redis-layout.md, "Declared keys"). WANTED is the whole list the
 -- next call should declare (keys still needed are wanted again, declared or not); BLOCKED
--- says some work waited for a key this call did not declare.
-local DECLARED = {}
-for _, key in ipairs(KEYS) do DECLARED[key] = true end
+-- says some work waited for a key this call did not declare. DECLARED (a key -> true) is
+-- built from KEYS at its first lookup: a call that meets no key in data builds none, and a
+-- script that never looks carries none of it (assemble.py).
+local DECLARED = setmetatable({}, {__index = function(declared, key)
+  setmetatable(declared, nil)
+  for _, name in ipairs(KEYS) do declared[name] = true end
+  return rawget(declared, key)
+end})
 local WANTED, WANTED_SET = {}, {}
 local BLOCKED = false
 
