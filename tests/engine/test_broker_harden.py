@@ -134,6 +134,32 @@ async def test_a_repeated_submit_of_a_queued_message_applies_no_effect_again(
     assert redis_client.get(status) == "SOMETHING-LATER"
 
 
+async def test_a_refused_submit_is_not_remembered_as_done(
+    broker: BaseBroker, redis_client: redis.Redis
+) -> None:
+    first = make(args=("first",))
+    await call(broker.submit, first)
+    rival = first.clone().update(args=("rival",))  # same uuid, another body
+    submit = round_trip_of(broker._submit_one_steps(rival, 60_000, ()))
+    assert resend(redis_client, submit)[0][0] == "EXISTS"
+    [claimed] = (await claim(broker)).messages
+    assert await call(broker.ack, claimed) is True
+    assert resend(redis_client, submit)[0] == ["OK", 1]  # the same request, now written
+    assert await claimed_args(broker) == ["rival"]
+
+
+async def test_forgotten_request_ids_are_pruned_as_submits_go_on(
+    broker: BaseBroker, redis_client: redis.Redis, namespace: str
+) -> None:
+    requests = key(namespace, broker_keys.requests_key("q"))
+    await call(broker.submit, make())
+    redis_client.zadd(requests, {"long-forgotten": 1})  # its memory ran out long ago
+    for i in range(64):  # the prune period of the submit script (REQUEST_PRUNE_EVERY)
+        await call(broker.submit, make(args=(i,)))
+    assert redis_client.zscore(requests, "long-forgotten") is None
+    assert redis_client.zcard(requests) == 65
+
+
 # -- sync_to_backend checks the lease -------------------------------------------------------------
 
 

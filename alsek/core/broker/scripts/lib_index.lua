@@ -44,20 +44,36 @@ end
 -- acknowledged before the replicas had the first.
 local function confirm_repeat(...) redis.call(...) end
 
--- Requests of queue q remembered for REQUEST_MEMORY_MS (a sorted set by expiry, pruned as it
--- is written, so it holds only the requests of the last two minutes).
+-- Requests of queue q remembered for REQUEST_MEMORY_MS: a sorted set by expiry, whose key lives
+-- as long as its newest entry, pruned every REQUEST_PRUNE_EVERY messages (prune_requests).
+-- A request is remembered as it is first seen, by one ZADD NX (a new id, the common case,
+-- costs no lookup); a call that then writes nothing forgets it again (forget_request), so
+-- that the same call sent again (naming the keys it was asked for) is not taken for a repeat.
+local REQUEST_PRUNE_EVERY = 64
 local function seen_request(q, rid)
   if rid == '' then return false end
-  local expiry = redis.call('ZSCORE', requests_key(q), rid)
-  return expiry ~= false and tonumber(expiry) > NOW
+  local key, expiry = requests_key(q), NOW + REQUEST_MEMORY_MS
+  if redis.call('ZADD', key, 'NX', expiry, rid) == 0 then
+    if tonumber(redis.call('ZSCORE', key, rid)) > NOW then return true end
+    redis.call('ZADD', key, expiry, rid)  -- seen long ago, not yet pruned: new again
+  end
+  redis.call('PEXPIRE', key, REQUEST_MEMORY_MS)  -- every entry is forgotten by then
+  return false
 end
 
-local function remember_request(q, rid)
-  if rid == '' then return end
-  local key = requests_key(q)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', NOW)
-  redis.call('ZADD', key, NOW + REQUEST_MEMORY_MS, rid)
-  redis.call('PEXPIRE', key, REQUEST_MEMORY_MS)  -- every entry is forgotten by then
+local function forget_request(q, rid)
+  if rid ~= '' then redis.call('ZREM', requests_key(q), rid) end
+end
+
+-- Drop the requests forgotten by now, when the call's messages took the sequence of queue q
+-- across a multiple of REQUEST_PRUNE_EVERY (`last`: the last sequence taken, `count`: how
+-- many), or when it wrote none: the set holds the last two minutes' requests and at most
+-- that many older ones.
+local function prune_requests(q, last, count)
+  local every = REQUEST_PRUNE_EVERY
+  if count == 0 or math.floor(last / every) ~= math.floor((last - count) / every) then
+    redis.call('ZREMRANGEBYSCORE', requests_key(q), '-inf', NOW)
+  end
 end
 
 -- Note message u of task t as not ready before ready_at (both indexes; see task_key).
@@ -91,6 +107,7 @@ end
 
 -- Write new messages of queue q and index them. Each entry is {task, uuid, priority,
 -- ready_at (server time), data}; the per-queue bookkeeping is done once for all of them.
+-- Returns the last sequence number taken.
 local function insert_many(q, entries, ttl)
   local seq_name = seq_key(q)
   local seq = redis.call('INCRBY', seq_name, #entries) - #entries
@@ -126,4 +143,5 @@ local function insert_many(q, entries, ttl)
   redis.call('SADD', tasks_key(q), unpack(tasks))
   extend_ttl(tasks_key(q), ttl)
   extend_ttl(seq_name, ttl)
+  return seq
 end

@@ -12,7 +12,8 @@
 -- A repeat changes nothing and applies no effect (it only rewrites its request memory, for a
 -- WAIT: confirm_repeat): a request id seen in the last REQUEST_MEMORY_MS (the call re-sent
 -- after a lost reply or a replication shortfall, even once its messages ran), or a message
--- queued with this very body.
+-- queued with this very body. The request id is remembered as it is checked, and forgotten
+-- again when the call answers anything but OK (it wrote nothing).
 local q, ttl, rid, record_ttl, n = ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]),
   tonumber(ARGV[7])
 if seen_request(q, rid) then
@@ -29,15 +30,22 @@ end
 -- writes nothing and answers {WANT, 0, keys...}; the caller sends it again naming them.
 local ready = true
 for k = 1, n do ready = unique_holder_declared(starts[k] + 5) and ready end
-if not ready then return {WANT, 0, unpack(WANTED)} end
+if not ready then
+  forget_request(q, rid)
+  return {WANT, 0, unpack(WANTED)}
+end
 local entries, fresh, yielded = {}, {}, {}
 for k = 1, n do
   local at = starts[k]
   local u, data = ARGV[at + 1], ARGV[at + 4]
   local existing = redis.call('HGET', msg_key(q, u), 'data')
   if existing then
-    if existing ~= data then return {EXISTS, u} end
+    if existing ~= data then
+      forget_request(q, rid)
+      return {EXISTS, u}
+    end
   elseif redis.call('EXISTS', revoked_key(q, u)) == 1 then
+    forget_request(q, rid)
     return {REVOKED, u}
   else
     local holder = unique_yield(at + 5)
@@ -51,8 +59,9 @@ for k = 1, n do
     end
   end
 end
+local last = 0
 if #entries > 0 then
-  insert_many(q, entries, ttl)
+  last = insert_many(q, entries, ttl)
   if record_ttl > 0 then
     for _, e in ipairs(entries) do
       redis.call('SET', uuid_record_key(e[2]), q .. '\31' .. e[1] .. '\31', 'PX', record_ttl)
@@ -61,5 +70,5 @@ if #entries > 0 then
   for _, at in ipairs(fresh) do apply_effects(at + 5) end
   signal(q)
 end
-remember_request(q, rid)
+prune_requests(q, last, #entries)
 return {OK, n, unpack(yielded)}
