@@ -151,6 +151,9 @@ class MemoryPool(PoolLoop):
         self.stop_flag = StopFlag()
         self.stop_signal = self.stop_flag  # type: ignore[assignment]
 
+    def _pipelines_idle_wait(self) -> bool:
+        return False  # in memory: a claim, then a wait for work, as separate steps
+
     # -- the consumer ---------------------------------------------------------------------
 
     def claim(self, n: int = 1) -> Claim:
