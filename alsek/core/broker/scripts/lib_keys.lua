@@ -105,10 +105,10 @@ end
 -- says some work waited for a key this call did not declare. DECLARED (a key -> true) is
 -- built from KEYS at its first lookup: a call that meets no key in data builds none, and a
 -- script that never looks carries none of it (assemble.py).
-local DECLARED = setmetatable({}, {__index = function(declared, key)
-  setmetatable(declared, nil)
-  for _, name in ipairs(KEYS) do declared[name] = true end
-  return rawget(declared, key)
+local DECLARED = setmetatable({}, {__index = function(known, key)
+  setmetatable(known, nil)
+  for _, name in ipairs(KEYS) do known[name] = true end
+  return rawget(known, key)
 end})
 local WANTED, WANTED_SET = {}, {}
 local BLOCKED = false
