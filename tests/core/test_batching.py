@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 
-from alsek.core.steps.batching import AsyncCommandBatcher, CommandBatcher
+from alsek.core.steps.batching import AsyncCommandBatcher, CommandBatcher, unbatched
 from alsek.testing.processes import free_port
 
 
@@ -53,6 +53,38 @@ def test_a_caller_arriving_while_one_sends_is_queued_and_handed_the_lead(
     waiter.join(10)
     assert got == [[True]]
     assert batcher._leading is False
+
+
+def test_an_unbatched_thread_is_not_queued_behind_a_batch_in_flight(redis_client: Any) -> None:
+    # A pool's loop sends its claims this way: idle slots wait for them, not for the acks
+    # another thread is sending.
+    batcher = CommandBatcher()
+    assert batcher._lead_alone()  # someone is sending, and stays so during the test
+    got: list[Any] = []
+
+    def send() -> None:
+        with unbatched():
+            got.append(batcher.execute(redis_client, [("ECHO", "now")]))
+        got.append(batcher._pending)  # nothing queued by it
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    sender.join(10)
+    assert got == [["now"], []]
+    assert batcher._leading is True  # the other sender's lead, untouched
+    with batcher._lock:
+        batcher._hand_over()
+    got.clear()
+    # A thread outside such a block queues behind a sender as before.
+    assert batcher._lead_alone()
+    queued = threading.Thread(target=lambda: got.append(batcher.execute(redis_client, [("PING",)])))
+    queued.start()
+    _wait_until(lambda: batcher._pending)
+    assert got == []
+    with batcher._lock:
+        batcher._hand_over()
+    queued.join(10)
+    assert got == [[True]]
 
 
 async def test_async_lone_and_queued_callers(async_redis_client: Any) -> None:

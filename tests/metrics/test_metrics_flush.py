@@ -100,9 +100,7 @@ def test_a_scrape_shows_the_counts_after_a_flush_interval(
     broker.backend.conn.close()
 
 
-def test_a_clean_stop_writes_every_count(
-    redis_url: str, namespace: str, fresh_tally: None
-) -> None:
+def test_a_clean_stop_writes_every_count(redis_url: str, namespace: str, fresh_tally: None) -> None:
     broker = counting_broker(redis_url, namespace, flush_interval=3600)
     with ran_messages(broker) as queue:
         # Counted, not yet written: the interval is an hour.

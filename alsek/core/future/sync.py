@@ -249,6 +249,9 @@ class ThreadTaskFuture(TaskFuture):
             message, even after it was stopped (a thread blocked in C runs on until it returns).
         write_running: record RUNNING here (when the claim did not).
         on_complete: called once, from any thread, when the future becomes ``complete``.
+        on_run_end: called from the worker thread when the run ended and its outcome is about
+            to be written (not for a stopped run): the pool may start its next message on
+            another thread meanwhile.
     """
 
     def __init__(
@@ -258,11 +261,13 @@ class ThreadTaskFuture(TaskFuture):
         complete_only_on_thread_exit: bool = False,
         write_running: bool = False,
         on_complete: Callable[[TaskFuture], None] | None = None,
+        on_run_end: Callable[[TaskFuture], None] | None = None,
     ) -> None:
         super().__init__(task, message)
         self.complete_only_on_thread_exit = complete_only_on_thread_exit
         self._write_running = write_running
         self._on_complete = on_complete
+        self._on_run_end = on_run_end
         self._state = RUNNING
         self._state_lock = threading.Lock()
         self._ident: int | None = None  # the thread running it, once one took it
@@ -320,6 +325,8 @@ class ThreadTaskFuture(TaskFuture):
             _write_running(self.task, self.message, self._write_running)
             result, error = _run_task(self.task, self.message)
             if self._claim_outcome(FINISHING):
+                if self._on_run_end is not None:
+                    self._on_run_end(self)
                 _finish_run(self.task, self.message, result, error)
                 self._wrapper_exit = True
                 self._report()

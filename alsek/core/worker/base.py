@@ -14,6 +14,7 @@ from typing import Any
 
 from alsek.core.consumer import Consumer
 from alsek.core.future.outcome import run_plan
+from alsek.core.steps.batching import unbatched
 from alsek.core.steps.drivers import run
 from alsek.core.steps.ops import Steps, T
 from alsek.core.steps.outage import REDIS_OUTAGE_ERRORS
@@ -145,8 +146,11 @@ class SlotWorkerPool(PoolLoop, BaseWorkerPool):
     def _let_started_begin(self) -> None:
         """Hand the GIL over for a moment, so that the worker threads just woken take it
         now rather than once the loop blocks on its next round trip (a message started at
-        idle began about 0.4 ms later without it)."""
-        time.sleep(0)
+        idle began about 0.4 ms later without it). Not while work is backed up: there the
+        loop's next claim is what the slots wait for, and taking the GIL back cost it a
+        quarter of its time."""
+        if not self._backlogged:
+            time.sleep(0)
 
     def on_boot(self) -> None:
         """Start listening for revocations, and say the pool is online."""
@@ -162,8 +166,10 @@ class SlotWorkerPool(PoolLoop, BaseWorkerPool):
         run(self._stop_revoked_steps(uuid))
 
     def engine(self) -> None:
-        """Claim and run messages until told to stop; Redis outages are waited out."""
-        run(self._engine_steps())
+        """Claim and run messages until told to stop; Redis outages are waited out. The
+        loop's round trips are not queued behind the worker threads' acks."""
+        with unbatched():
+            run(self._engine_steps())
 
     def _maintain(self) -> None:
         run(self._maintain_steps())

@@ -101,7 +101,7 @@ class _GroupState:
         self._ready = Value("i", 0, lock=False)
         self._running = Value("i", 0, lock=False)
         self._backlogged = Value("i", 0, lock=False)
-        self.ledger = _Ledger(n_threads)
+        self.ledger = _Ledger(2 * n_threads)  # running, and writing their outcome
 
     @property
     def stop_request(self) -> int:
@@ -320,12 +320,12 @@ class ThreadsInProcessGroup(InProcessThreadPool):
         """Record the message in the ledger, then start it."""
         self._state.ledger.record(message)
         started = super().submit_message(message)
-        self._state.set_running(len(self._futures))
+        self._state.set_running(self._occupied())
         return started
 
     def _reap(self, future: TaskFuture) -> bool:
         reaped = super()._reap(future)
         if reaped:
             self._state.ledger.erase(future.message.uuid)
-            self._state.set_running(len(self._futures))
+            self._state.set_running(self._occupied())
         return reaped

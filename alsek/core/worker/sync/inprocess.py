@@ -42,6 +42,12 @@ class InProcessThreadPool(SlotWorkerPool):
         self.n_threads = n_threads
         self.complete_only_on_thread_exit = complete_only_on_thread_exit
         self._futures: dict[str, TaskFuture] = {}
+        #: Futures whose run ended and whose outcome is being written (an ack is a round
+        #: trip): their slot is free, so the next message starts on another worker thread
+        #: meanwhile. At most one per slot, so the pool never has more than twice
+        #: ``n_threads`` threads at work.
+        self._writing: set[TaskFuture] = set()
+        #: Futures that completed or whose run ended, for the engine to note.
         self._done: queue.SimpleQueue[TaskFuture] = queue.SimpleQueue()
 
     @property
@@ -50,8 +56,13 @@ class InProcessThreadPool(SlotWorkerPool):
         return self.n_threads
 
     def free_slots(self) -> int:
-        """Threads without a message."""
-        return self.n_threads - len(self._futures)
+        """Slots without a running message."""
+        return self.n_threads - self._occupied()
+
+    def _occupied(self) -> int:
+        """Slots taken: messages that run, and those writing their outcome beyond one per
+        slot."""
+        return len(self._futures) - min(len(self._writing), self.n_threads)
 
     def submit_message(self, message: Message) -> bool:
         """Start the message in a worker thread (or, ``run_in_main_thread``, run it here)."""
@@ -69,6 +80,7 @@ class InProcessThreadPool(SlotWorkerPool):
                 complete_only_on_thread_exit=self.complete_only_on_thread_exit,
                 write_running=write_running,
                 on_complete=self._on_complete,
+                on_run_end=self._on_complete,
             )
         self._futures[message.uuid] = future
         self._watch_timeout(future)
@@ -98,21 +110,25 @@ class InProcessThreadPool(SlotWorkerPool):
     # -- finished and stopped futures ------------------------------------------------------------
 
     def _on_complete(self, future: TaskFuture) -> None:
-        """Called once per future, from any thread, when it is done: its slot is free (the
-        engine reaps it)."""
+        """Called from any thread when a future's run ended, and once more when it is done:
+        its slot is free (the engine notes it)."""
         self._done.put(future)
 
     def _reap_done(self, block_seconds: float | None = None) -> None:
         try:
             future = self._done.get(block_seconds is not None, block_seconds)
             while True:
-                self._reap(future)
+                if future.complete:
+                    self._reap(future)
+                elif self._futures.get(future.message.uuid) is future:
+                    self._writing.add(future)
                 future = self._done.get_nowait()
         except queue.Empty:
             pass
 
     def _reap(self, future: TaskFuture) -> bool:
         """Forget a done future; ``False`` for an earlier attempt of a message that runs again."""
+        self._writing.discard(future)
         uuid = future.message.uuid
         if self._futures.get(uuid) is not future:
             return False
