@@ -109,3 +109,33 @@ def test_outcomes_being_written_hold_at_most_one_extra_message_per_slot(
         release.set()
         pool.stop(PATIENCE_SECONDS * 1000)
         serving.join(PATIENCE_SECONDS)
+
+
+def test_a_future_is_reported_done_once_and_only_when_its_outcome_is_written(
+    redis_url: str, namespace: str
+) -> None:
+    # Subclasses (the testing worker's join) read _on_complete as "done": the run's end,
+    # which frees the slot earlier, must not go through it.
+    backend = RedisBackend(redis_url, namespace=namespace)
+    broker, store = Broker(backend), ResultStore(backend)
+    reports: list[tuple[str, bool]] = []
+
+    class Reporting(InProcessThreadPool):
+        def _on_complete(self, future: Any) -> None:
+            reports.append((future.message.uuid, future.complete))
+            super()._on_complete(future)
+
+    @task(broker, queue="slots", result_store=store)
+    def echo(n: int) -> int:
+        return n
+
+    messages = [echo.generate(args=(n,)) for n in range(3)]
+    pool = Reporting(tasks=[echo], n_threads=2, backoff=None)
+    serving = threading.Thread(target=pool.run, daemon=True)
+    serving.start()
+    try:
+        assert [store.get(m, timeout=PATIENCE_SECONDS * 1000) for m in messages] == [0, 1, 2]
+    finally:
+        pool.stop(PATIENCE_SECONDS * 1000)
+        serving.join(PATIENCE_SECONDS)
+    assert sorted(reports) == sorted((m.uuid, True) for m in messages)

@@ -80,7 +80,7 @@ class InProcessThreadPool(SlotWorkerPool):
                 complete_only_on_thread_exit=self.complete_only_on_thread_exit,
                 write_running=write_running,
                 on_complete=self._on_complete,
-                on_run_end=self._on_complete,
+                on_run_end=self._on_run_end,
             )
         self._futures[message.uuid] = future
         self._watch_timeout(future)
@@ -110,8 +110,12 @@ class InProcessThreadPool(SlotWorkerPool):
     # -- finished and stopped futures ------------------------------------------------------------
 
     def _on_complete(self, future: TaskFuture) -> None:
-        """Called from any thread when a future's run ended, and once more when it is done:
-        its slot is free (the engine notes it)."""
+        """Called once per future, from any thread, when it is done (the engine reaps it)."""
+        self._done.put(future)
+
+    def _on_run_end(self, future: TaskFuture) -> None:
+        """Called from the worker thread when a future's run ended and its outcome is about to
+        be written: its slot is free (the engine notes it; it is not done yet)."""
         self._done.put(future)
 
     def _reap_done(self, block_seconds: float | None = None) -> None:
