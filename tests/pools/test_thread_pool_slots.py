@@ -6,11 +6,12 @@ at once than it has threads."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
 
-from alsek.core.broker import Broker
+from alsek.core.broker import Broker, ClaimSource
 from alsek.core.message import Message
 from alsek.core.middleware import Middleware
 from alsek.core.task import task
@@ -139,3 +140,31 @@ def test_a_future_is_reported_done_once_and_only_when_its_outcome_is_written(
         pool.stop(PATIENCE_SECONDS * 1000)
         serving.join(PATIENCE_SECONDS)
     assert sorted(reports) == sorted((m.uuid, True) for m in messages)
+
+
+@pytest.mark.parametrize("until_thread_exit", [False, True])
+def test_complete_only_on_thread_exit_keeps_the_slot_until_the_outcome_is_written(
+    redis_url: str, namespace: str, until_thread_exit: bool
+) -> None:
+    # That option counts a slot busy until its thread is done with the message: the run's end
+    # must not free it.
+    backend = RedisBackend(redis_url, namespace=namespace)
+    broker = Broker(backend)
+
+    @task(broker, queue="slots")
+    def noop() -> None:
+        return None
+
+    message = noop.generate()
+    pool = InProcessThreadPool(
+        tasks=[noop], n_threads=1, backoff=None, complete_only_on_thread_exit=until_thread_exit
+    )
+    [claimed] = broker.claim([ClaimSource("slots")], 1, pool.owner_id).messages
+    assert claimed.uuid == message.uuid
+    pool.submit_message(claimed)
+    future = pool._futures[message.uuid]
+    assert (future._on_run_end is None) is until_thread_exit
+    deadline = time.monotonic() + PATIENCE_SECONDS
+    while message.uuid in pool._futures and time.monotonic() < deadline:
+        pool._reap_done(block_seconds=1)  # returns at each notice of the future
+    assert message.uuid not in pool._futures  # done: acked, and forgotten

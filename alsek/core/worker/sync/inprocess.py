@@ -80,7 +80,8 @@ class InProcessThreadPool(SlotWorkerPool):
                 complete_only_on_thread_exit=self.complete_only_on_thread_exit,
                 write_running=write_running,
                 on_complete=self._on_complete,
-                on_run_end=self._on_run_end,
+                # The option counts a slot busy until its thread is done with the message.
+                on_run_end=None if self.complete_only_on_thread_exit else self._on_run_end,
             )
         self._futures[message.uuid] = future
         self._watch_timeout(future)
