@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -23,6 +25,22 @@ pytestmark = pytest.mark.servers("redis", "valkey")
 
 #: Generous: how long a test waits for something that happens at once on a healthy machine.
 PATIENCE_SECONDS = 30
+
+
+@contextmanager
+def serving(pool: InProcessThreadPool, release: threading.Event | None = None) -> Iterator[None]:
+    """Run ``pool`` in a thread of its own (so no signal handler is involved) within the block;
+    then set ``release`` (a held outcome must not block the stop) and stop it."""
+    thread = threading.Thread(target=pool.run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        if release is not None:
+            release.set()
+        pool.stop(PATIENCE_SECONDS * 1000)
+        thread.join(PATIENCE_SECONDS)
+    assert not thread.is_alive()
 
 
 class HoldFirstOutcome(Middleware):
@@ -54,9 +72,7 @@ def test_the_next_message_starts_while_the_first_writes_its_outcome(
     first = count.generate(args=(1,))
     hold.first = first.uuid
     pool = InProcessThreadPool(tasks=[count], n_threads=1, backoff=None)
-    serving = threading.Thread(target=pool.run, daemon=True)
-    serving.start()
-    try:
+    with serving(pool, hold.release):
         assert hold.writing.wait(PATIENCE_SECONDS)  # the only slot's run ended; its outcome waits
         second = count.generate(args=(2,))
         # Before, the slot stayed taken until the first outcome was written: the second
@@ -65,11 +81,6 @@ def test_the_next_message_starts_while_the_first_writes_its_outcome(
         assert not store.exists(first)  # still being written
         hold.release.set()
         assert store.get(first, timeout=PATIENCE_SECONDS * 1000) == 1
-    finally:
-        hold.release.set()
-        pool.stop(PATIENCE_SECONDS * 1000)
-        serving.join(PATIENCE_SECONDS)
-    assert not serving.is_alive()
 
 
 def test_outcomes_being_written_hold_at_most_one_extra_message_per_slot(
@@ -93,9 +104,7 @@ def test_outcomes_being_written_hold_at_most_one_extra_message_per_slot(
 
     messages = [echo.generate(args=(n,)) for n in range(4)]
     pool = InProcessThreadPool(tasks=[echo], n_threads=1, backoff=None)
-    serving = threading.Thread(target=pool.run, daemon=True)
-    serving.start()
-    try:
+    with serving(pool, release):
         pause = threading.Event()  # never set: a poll's pause
         for _ in range(PATIENCE_SECONDS * 20):
             if len(held) >= 2:
@@ -106,10 +115,6 @@ def test_outcomes_being_written_hold_at_most_one_extra_message_per_slot(
         assert not any(store.exists(m) for m in messages)
         release.set()
         assert [store.get(m, timeout=PATIENCE_SECONDS * 1000) for m in messages] == [0, 1, 2, 3]
-    finally:
-        release.set()
-        pool.stop(PATIENCE_SECONDS * 1000)
-        serving.join(PATIENCE_SECONDS)
 
 
 def test_a_future_is_reported_done_once_and_only_when_its_outcome_is_written(
@@ -132,13 +137,8 @@ def test_a_future_is_reported_done_once_and_only_when_its_outcome_is_written(
 
     messages = [echo.generate(args=(n,)) for n in range(3)]
     pool = Reporting(tasks=[echo], n_threads=2, backoff=None)
-    serving = threading.Thread(target=pool.run, daemon=True)
-    serving.start()
-    try:
+    with serving(pool):
         assert [store.get(m, timeout=PATIENCE_SECONDS * 1000) for m in messages] == [0, 1, 2]
-    finally:
-        pool.stop(PATIENCE_SECONDS * 1000)
-        serving.join(PATIENCE_SECONDS)
     assert sorted(reports) == sorted((m.uuid, True) for m in messages)
 
 
