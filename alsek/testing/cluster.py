@@ -18,7 +18,13 @@ from alsek.testing.cluster_topology import (
     slot_of,
     split_slots,
 )
-from alsek.testing.processes import LOOPBACK, StartsAndStops, free_port_with_bus, poll_until
+from alsek.testing.processes import (
+    CLUSTER_BUS_OFFSET,
+    LOOPBACK,
+    StartsAndStops,
+    free_port_with_bus,
+    poll_until,
+)
 from alsek.testing.server import REPLICATION_LINES, Failover, RedisServer, replicas_caught_up
 from alsek.testing.tls import TlsProxy, new_certificate_authority
 
@@ -97,9 +103,11 @@ class ClusterServers(StartsAndStops):
             *((f"cluster-announce-client-ipv4 {TLS_CLIENT_HOST}",) if tls else ()),
             *config_lines,
         )
+        ports: list[int] = []
+        for _ in range(masters * (1 + replicas_per_master)):  # each node its own pair of ports
+            ports.append(free_port_with_bus([*ports, *(p + CLUSTER_BUS_OFFSET for p in ports)]))
         self.servers = [
-            RedisServer(port=free_port_with_bus(), flavour=flavour, config_lines=lines)
-            for _ in range(masters * (1 + replicas_per_master))
+            RedisServer(port=port, flavour=flavour, config_lines=lines) for port in ports
         ]
         authority = (certificate_authority or new_certificate_authority()) if tls else None
         self.tls_proxies = [

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
@@ -50,11 +50,16 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(sock.getsockname()[1])
 
 
-def free_port_with_bus() -> int:
-    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+def free_port_with_bus(taken: Collection[int] = ()) -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid too, neither of
+    them in ``taken`` (the ports already picked for a cluster's other nodes: the kernel may
+    hand out a port again once its probe socket is closed)."""
     for _ in range(100):
         port = free_port()
-        if port + CLUSTER_BUS_OFFSET <= 65535 and _bindable(port + CLUSTER_BUS_OFFSET):
+        bus = port + CLUSTER_BUS_OFFSET
+        if port in taken or bus in taken:
+            continue
+        if bus <= 65535 and _bindable(bus):
             return port
     raise RuntimeError("No free port pair (port, port + 10000) found on the loopback interface")
 
