@@ -7,10 +7,14 @@ and exceptions never cross a pipe, hooks run beside the task (a hook that crashe
 the child down), and the outcome writes of several children reach Redis in parallel while the
 pool's process only claims, renews leases and dispatches.
 
-The pool's process follows a run through one shared integer per child, its *phase*. Exactly one
-side writes it at a time: the pool writes ``SENT`` before it sends a message to an idle child;
-the child writes ``RUNNING`` when it takes the message, ``FINISHING`` before the outcome plan and
-``FINISHED`` after it. A stop (timeout, revocation, shutdown) kills the child first and decides
+The pool's process follows a run through one shared integer per child, its *phase*, which
+also carries the *serial* of the message it is about (the child's how-manieth message), so that
+a stop aimed at a message the child has left behind never touches the one it took next. Exactly
+one side writes it at a time: the pool writes ``SENT`` before it sends a message to an idle
+child; a child that claimed its next message itself (``children``) writes ``SENT`` for it before
+it tells the pool; the child writes ``RUNNING`` when it takes the message, ``FINISHING`` before
+the outcome plan and ``FINISHED`` after it; a later serial means ``FINISHED`` for every earlier
+one. A stop (timeout, revocation, shutdown) kills the child first and decides
 afterwards from the phase the child left, so no lock is ever shared with a process that may die
 holding it, and the outcome of each attempt is written exactly once:
 
@@ -42,6 +46,22 @@ log = logging.getLogger(__name__)
 
 #: Phases of a warm child (see the module's docstring).
 IDLE, SENT, RUNNING, FINISHING, FINISHED = 0, 1, 2, 3, 4
+#: A phase word is ``serial * PHASES + phase``.
+PHASES = 8
+
+
+def phase_word(serial: int, phase: int) -> int:
+    """The shared integer saying that message ``serial`` of a child is at ``phase``."""
+    return serial * PHASES + phase
+
+
+def phase_for(word: int, serial: int) -> int:
+    """The phase of message ``serial`` as ``word`` tells it: a child that moved on to a later
+    message is done with this one."""
+    current, phase = divmod(word, PHASES)
+    if current > serial:
+        return FINISHED
+    return phase if current == serial else SENT
 
 
 class SharedInt(Protocol):
@@ -57,9 +77,8 @@ class WarmChildHandle(Protocol):
     def pid(self) -> int | None:
         """The child's process id."""
 
-    @property
-    def phase(self) -> int:
-        """The child's phase."""
+    def phase_of(self, serial: int) -> int:
+        """Where the child is with its message ``serial``."""
 
     @property
     def exitcode(self) -> int | None:
@@ -78,20 +97,29 @@ def pack_message(message: Message) -> bytes:
         return bytes(dill.dumps(message))
 
 
-def run_in_child(
-    tasks: dict[str, Any], payload: bytes, phase: SharedInt, write_running: frozenset[str]
-) -> None:
-    """In a warm child: run the message in ``payload`` and write its outcome, moving ``phase``
-    along (the pool's process reads it if the child is killed or dies)."""
-    phase.value = RUNNING
+def unpack_message(payload: bytes) -> Message:
+    """A message as ``pack_message`` sent it (between the pool and its own children only)."""
     message: Message = pickle.loads(payload)  # also reads dill's output
+    return message
+
+
+def run_in_child(
+    tasks: dict[str, Any],
+    message: Message,
+    phase: SharedInt,
+    serial: int,
+    write_running: frozenset[str],
+) -> None:
+    """In a warm child: run ``message`` (the child's message ``serial``) and write its outcome,
+    moving ``phase`` along (the pool's process reads it if the child is killed or dies)."""
+    phase.value = phase_word(serial, RUNNING)
     task = tasks[message.task_name]
     log.info("Received %s (process %s)", message.summary, os.getpid())
     _write_running(task, message, message.task_name in write_running)
     result, error = _run_task(task, message)
-    phase.value = FINISHING
+    phase.value = phase_word(serial, FINISHING)
     _finish_run(task, message, result, error)
-    phase.value = FINISHED
+    phase.value = phase_word(serial, FINISHED)
 
 
 class WarmTaskFuture(TaskFuture):
@@ -103,11 +131,15 @@ class WarmTaskFuture(TaskFuture):
         message: the message as claimed (it carries the lease).
         child: the child running it.
         lease_ttl: the pool's lease (ms), renewed when the child's outcome must be checked.
+        serial: which of the child's messages it is.
     """
 
-    def __init__(self, task: Any, message: Message, child: WarmChildHandle, lease_ttl: int) -> None:
+    def __init__(
+        self, task: Any, message: Message, child: WarmChildHandle, lease_ttl: int, serial: int
+    ) -> None:
         super().__init__(task, message)
         self.child = child
+        self.serial = serial
         self.lease_ttl = lease_ttl
         self._lock = threading.Lock()
         self._stopped_by: type[BaseException] | None = None
@@ -131,7 +163,7 @@ class WarmTaskFuture(TaskFuture):
         with self._lock:
             if self._settling or self._stopped_by is not None:
                 return
-            if self.child.phase == FINISHED:
+            if self.child.phase_of(self.serial) == FINISHED:
                 return  # the run is over and its report on the way: nothing to stop
             self._stopped_by = exception
         if self.child.kill():
@@ -150,7 +182,7 @@ class WarmTaskFuture(TaskFuture):
             self._complete = True
 
     def _finish_here(self) -> None:
-        phase = self.child.phase
+        phase = self.child.phase_of(self.serial)
         if phase == FINISHED:
             return
         if self._stopped_by is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar
@@ -99,6 +99,18 @@ class Admission(Enum):
     EXHAUSTED = "retries used up by lost workers"
     #: Claimed later than its ``max_age`` after its submit: dead-lettered unrun.
     TOO_OLD = "past its max_age"
+
+
+def admission_of(task_map: Mapping[str, Any], message: Message) -> Admission:
+    """Whether a claimed message may start, or why not."""
+    task = task_map.get(message.task_name)
+    if task is None:
+        return Admission.UNKNOWN_TASK
+    if exhausted_by_lost_workers(task, message):
+        return Admission.EXHAUSTED
+    if task.age_beyond_max(message) is not None:
+        return Admission.TOO_OLD
+    return Admission.START
 
 
 class PoolCore:
@@ -419,16 +431,15 @@ class PoolCore:
 
     def _admit(self, message: Message) -> Admission:
         """Decide whether a claimed message starts; if it does, it is counted as running."""
-        task = self._task_map.get(message.task_name)
-        if task is None:
-            return Admission.UNKNOWN_TASK
-        if exhausted_by_lost_workers(task, message):
-            return Admission.EXHAUSTED
-        if task.age_beyond_max(message) is not None:
-            return Admission.TOO_OLD
+        admission = admission_of(self._task_map, message)
+        if admission is Admission.START:
+            self._adopt(message)
+        return admission
+
+    def _adopt(self, message: Message) -> None:
+        """Count a message that started as running (its lease is renewed from now on)."""
         with self._inflight_lock:
             self._inflight[message.uuid] = message
-        return Admission.START
 
     def _finished(self, uuid: str) -> None:
         with self._inflight_lock:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from alsek.core.broker import Claim, ClaimSource
@@ -44,6 +45,19 @@ T = TypeVar("T")
 #: How long releasing a message at shutdown waits out a Redis outage before giving up (its
 #: lease then expires and the message runs again anyway).
 RELEASE_PATIENCE_MS = 2_000
+
+
+def refusal_plan(
+    admission: Admission, broker: Any, task_map: Mapping[str, Any], message: Message
+) -> Plan:
+    """What becomes of a claimed message that may not start (``admission`` is not
+    ``START``): dead-lettered, or failed as lost or too old."""
+    if admission is Admission.UNKNOWN_TASK:
+        return unknown_task_plan(broker, message, task_map.values())
+    task = task_map[message.task_name]
+    if admission is Admission.EXHAUSTED:
+        return lost_plan(task, message)
+    return too_old_plan(task, message)
 
 
 class PoolLoop(PoolCore):
@@ -217,14 +231,9 @@ class PoolLoop(PoolCore):
 
     def _start_steps(self, message: Message) -> Steps[None]:
         admission = self._admit(message)
-        if admission is Admission.UNKNOWN_TASK:
-            yield invoke(self._run_plan, unknown_task_plan(self.broker, message, self.tasks))
-        elif admission is Admission.EXHAUSTED:
-            task = self._task_map[message.task_name]
-            yield invoke(self._run_plan, lost_plan(task, message))
-        elif admission is Admission.TOO_OLD:
-            task = self._task_map[message.task_name]
-            yield invoke(self._run_plan, too_old_plan(task, message))
+        if admission is not Admission.START:
+            plan = refusal_plan(admission, self.broker, self._task_map, message)
+            yield invoke(self._run_plan, plan)
         elif not (yield invoke(self.submit_message, message)):
             self._finished(message.uuid)
             yield invoke(self._run_plan, release_plan(self.broker, message))

@@ -117,5 +117,6 @@ def attempt_record(message: Any) -> str:
             "error": details.name if details is not None else None,
             "pid": os.getpid(),
             "at": now_ms(),
+            "owner": (message.linked_lock or {}).get("owner_id"),
         }
     )

@@ -2,10 +2,11 @@
 
 A child rebuilds the pool's tasks with Redis clients of its own (a connection pool is never
 shared across a fork), says ``READY`` on its pipe, then loops: it takes a message from the pipe,
-runs it and writes its outcome (``alsek.core.future.warm``), and says ``DONE``. It ends when
-its pipe closes: the pool closed it (retiring the child, or stopping), or the pool's process is
-gone. The pool stops a run by killing the child (SIGKILL: a task in C code or ``time.sleep`` is
-stopped too) and starts another.
+runs it and writes its outcome (``alsek.core.future.warm``); then, while work is backed up, it
+claims its next message itself and says ``NEXT`` with it (``next_claim``), else it says
+``DONE``. It ends when its pipe closes: the pool closed it (retiring the child, or stopping),
+or the pool's process is gone. The pool stops a run by killing the child (SIGKILL: a task in C
+code or ``time.sleep`` is stopped too) and starts another.
 
 A child ignores SIGTERM and SIGINT: a service manager signalling the whole process group reaches
 the pool's process too, whose graceful shutdown decides what happens to running messages.
@@ -17,6 +18,7 @@ import itertools
 import logging
 import multiprocessing
 from collections.abc import Sequence
+from dataclasses import replace
 from multiprocessing.connection import Connection
 
 from alsek.core import Process, Value
@@ -27,16 +29,22 @@ from alsek.core.future.warm import (
     SharedInt,
     WarmTaskFuture,
     pack_message,
+    phase_for,
+    phase_word,
     run_in_child,
+    unpack_message,
 )
+from alsek.core.message import Message
 from alsek.core.worker.sync.group import _decode_tasks, _ignore_stop_signals
+from alsek.core.worker.sync.next_claim import ChildClaims, claim_next
 from alsek.utils.environment import set_alsek_worker_pool_env_var
 from alsek.utils.logging import LogSetup, current_log_setup
 
 log = logging.getLogger(__name__)
 
-#: What a child says on its pipe: it has booted / it is done with its message.
-READY, DONE = b"r", b"d"
+#: What a child says on its pipe: it has booted / it is done with its message / it is done and
+#: has claimed and started the message that follows (packed).
+READY, DONE, NEXT = b"r", b"d", b"n"
 #: How long a killed child is waited for before the pool looks again later.
 KILL_WAIT_SECONDS = 5.0
 
@@ -52,18 +60,38 @@ class WarmChild:
         write_running: names of the tasks whose runs record RUNNING themselves.
         siblings: the pool's ends of the other children's pipes: a forked child closes them,
             so that each pipe ends when the pool's process does.
+        claims: how the child claims its next message itself (``None``: it never does); its
+            lease owner id is the pool's followed by ``:c`` and the child's id.
+        backed_up: the flag, shared by the pool and its children, that lets them claim.
     """
 
     def __init__(
-        self, tasks: bytes, write_running: frozenset[str], siblings: Sequence[Connection] = ()
+        self,
+        tasks: bytes,
+        write_running: frozenset[str],
+        siblings: Sequence[Connection] = (),
+        claims: ChildClaims | None = None,
+        backed_up: SharedInt | None = None,
     ) -> None:
         self.child_id = next(_child_ids)
-        self._phase: SharedInt = Value("i", IDLE, lock=False)
+        if claims is not None:
+            claims = replace(claims, owner_id=f"{claims.owner_id}:c{self.child_id}")
+        self._phase: SharedInt = Value("q", IDLE, lock=False)
+        self.serial = 0
         self.conn, child_end = multiprocessing.Pipe(duplex=True)
         inherited = [self.conn, *siblings] if forks_processes() else []
         self.process = Process(
             target=_serve,
-            args=(child_end, inherited, tasks, write_running, self._phase, current_log_setup()),
+            args=(
+                child_end,
+                inherited,
+                tasks,
+                write_running,
+                self._phase,
+                current_log_setup(),
+                claims,
+                backed_up,
+            ),
             daemon=True,
             name=f"alsek-child-{self.child_id}",
         )
@@ -85,10 +113,9 @@ class WarmChild:
         pid: int | None = self.process.pid
         return pid
 
-    @property
-    def phase(self) -> int:
-        """Where the child is with its message (``alsek.core.future.warm``)."""
-        return int(self._phase.value)
+    def phase_of(self, serial: int) -> int:
+        """Where the child is with its message ``serial`` (``alsek.core.future.warm``)."""
+        return phase_for(int(self._phase.value), serial)
 
     @property
     def exitcode(self) -> int | None:
@@ -109,7 +136,7 @@ class WarmChild:
     def assign(self, future: WarmTaskFuture) -> None:
         """Make ``future`` its run (``SENT``: a stop from now on kills it), before ``send``."""
         self.future = future
-        self._phase.value = SENT
+        self._phase.value = phase_word(future.serial, SENT)
 
     def send(self, future: WarmTaskFuture) -> None:
         """Send it ``future``'s message; a child that died meanwhile is reaped (and the
@@ -119,19 +146,33 @@ class WarmChild:
         except OSError as error:
             log.warning("Could not hand %s to %r: %s", future.message.summary, self, error)
 
-    def read_report(self) -> None:
-        """Take what the child said on its pipe (it said something: the pipe is readable)."""
+    def read_report(self) -> Message | None:
+        """Take what the child said on its pipe (it said something: the pipe is readable);
+        the message it claimed and started itself, if it said ``NEXT`` (the pool then
+        ``adopt``s it)."""
         try:
             report = self.conn.recv_bytes()
         except (EOFError, OSError):
             self.pipe_open = False  # it is gone: the pool reaps it through its sentinel
-            return
+            return None
         if report == READY:
             self.ready = True
-        elif report == DONE and self.future is not None:
+            return None
+        if self.future is not None and report[:1] in (DONE, NEXT):
             self.future.finished()
             self.future = None
             self.runs += 1
+        return unpack_message(report[1:]) if report[:1] == NEXT else None
+
+    def next_serial(self) -> int:
+        """The serial of the next message the child takes (sent, or claimed by itself)."""
+        self.serial += 1
+        return self.serial
+
+    def adopt(self, future: WarmTaskFuture) -> None:
+        """Make ``future`` (of a message the child claimed itself) its run; the child wrote
+        its phase."""
+        self.future = future
 
     def retire(self) -> None:
         """Close its pipe: it ends once it is done with its message (if any)."""
@@ -168,9 +209,11 @@ def _serve(
     write_running: frozenset[str],
     phase: SharedInt,
     log_setup: LogSetup,
+    claims: ChildClaims | None,
+    backed_up: SharedInt | None,
 ) -> None:
-    """Body of a warm child: boot, then run the messages of its pipe until it closes (retired,
-    stopped, or the pool's process is gone)."""
+    """Body of a warm child: boot, then run the messages of its pipe, and those it claims
+    itself, until the pipe closes (retired, stopped, or the pool's process is gone)."""
     _ignore_stop_signals()
     for other in inherited:
         other.close()  # the pool's ends: a pipe must end when the pool's process does
@@ -179,14 +222,27 @@ def _serve(
     served = {task.name: task for task in _decode_tasks(tasks)}
     if not _say(conn, READY):
         return
+    serial = runs = 0
     while True:
         try:
-            payload = conn.recv_bytes()
+            message: Message | None = unpack_message(conn.recv_bytes())
         except (EOFError, OSError):
             return
-        run_in_child(served, payload, phase, write_running)
-        if not _say(conn, DONE):
-            return
+        serial += 1
+        while message is not None:
+            run_in_child(served, message, phase, serial, write_running)
+            runs += 1
+            message = None
+            if claims is not None and backed_up is not None:
+                message = claim_next(claims, backed_up, served, runs)
+            if message is None:
+                report = DONE
+            else:
+                serial += 1
+                phase.value = phase_word(serial, SENT)
+                report = NEXT + pack_message(message)
+            if not _say(conn, report):
+                return
 
 
 def _say(conn: Connection, report: bytes) -> bool:

@@ -2,9 +2,10 @@
 
 The pool forks ``n_processes`` children once (``children``) and hands each idle child one
 message at a time over its pipe; the child runs the task and writes its outcome, then takes the
-next. The pool's own process claims (never more messages than it has idle children), renews the
-leases, hears revocations, and watches the children, waiting on their pipes and exit sentinels
-together so that a report or a death is seen at once.
+next. While work is backed up a child that finished claims its next message itself and tells
+the pool which (``next_claim``). The pool's own process claims for idle children (never more
+messages than it has), renews the leases, hears revocations, and watches the children, waiting
+on their pipes and exit sentinels together so that a report or a death is seen at once.
 
 A run past its timeout, or revoked, is stopped by killing its child; a child that dies by itself
 (a segfault, the OOM killer) fails only its own message, as a lost attempt. Either way a new
@@ -19,11 +20,13 @@ import time
 from multiprocessing.connection import wait
 from typing import Any
 
-from alsek.core.future.warm import WarmTaskFuture
+from alsek.core import Value
+from alsek.core.future.warm import SharedInt, WarmTaskFuture
 from alsek.core.message import Message
 from alsek.core.worker.base import SlotWorkerPool
 from alsek.core.worker.sync.children import WarmChild
 from alsek.core.worker.sync.group import encode_tasks
+from alsek.core.worker.sync.next_claim import ChildClaims
 from alsek.exceptions import TerminationError
 from alsek.utils.system import smart_cpu_count
 
@@ -74,6 +77,8 @@ class ProcessWorkerPool(SlotWorkerPool):
             name for name, task in self._task_map.items() if self._writes_running(task)
         )
         self._no_start_before = 0.0
+        #: Whether the last claim came back full: children claim their next message then.
+        self._backed_up: SharedInt = Value("b", 0, lock=False)
 
     @property
     def capacity(self) -> int:
@@ -103,6 +108,7 @@ class ProcessWorkerPool(SlotWorkerPool):
     def on_shutdown(self) -> None:
         """Drain within the grace period, stop and release what is left, then end every
         child. A second stop signal cuts the drain short: what still runs is released now."""
+        self._backed_up.value = 0  # the children claim no more
         try:
             self._drain_and_release()
         finally:
@@ -135,9 +141,33 @@ class ProcessWorkerPool(SlotWorkerPool):
             self._encoded_tasks = encode_tasks(self.tasks)
         while sum(not child.retiring for child in self._children) < self.n_processes:
             siblings = [child.conn for child in self._children if child.pipe_open]
-            child = WarmChild(self._encoded_tasks, self._write_running, siblings)
+            child = WarmChild(
+                self._encoded_tasks,
+                self._write_running,
+                siblings,
+                self._child_claims(),
+                self._backed_up,
+            )
             self._children.append(child)
             log.debug("Started %r", child)
+
+    def _child_claims(self) -> ChildClaims | None:
+        """How a new child claims its next message itself; ``None`` where it does not: the
+        all-queues mode (the queues are learnt from the registry as the pool goes)."""
+        if self.all_queues:
+            return None
+        return ChildClaims(
+            sources=tuple(self._sources()),
+            owner_id=self.owner_id,
+            lease_ttl=self.lease_ttl,
+            status=self.claim_status,
+            max_runs=self.max_tasks_per_child,
+        )
+
+    def _note_claim(self, requested: int, claimed: int) -> None:
+        """After the pool's own claim: the children claim for themselves while it was full."""
+        super()._note_claim(requested, claimed)
+        self._backed_up.value = int(self._backlogged and self._can_run)
 
     def _watch(self, timeout_seconds: float) -> None:
         """Wait up to ``timeout_seconds`` for children to report or exit, and take what they
@@ -155,7 +185,9 @@ class ProcessWorkerPool(SlotWorkerPool):
         for handle in ready:
             child = handles[handle]
             if handle is child.conn:
-                child.read_report()
+                claimed = child.read_report()
+                if claimed is not None:
+                    self._adopt_run(child, claimed)
                 self._after_report(child)
             else:
                 exited.append(child)
@@ -187,13 +219,24 @@ class ProcessWorkerPool(SlotWorkerPool):
         if child is None:
             return False
         task = self._task_map[message.task_name]
-        future = WarmTaskFuture(task, message, child, self.lease_ttl)
+        future = WarmTaskFuture(task, message, child, self.lease_ttl, child.next_serial())
         child.assign(future)
         with self._inflight_lock:
             self._futures[message.uuid] = future
         child.send(future)
         self._watch_timeout(future)
         return True
+
+    def _adopt_run(self, child: WarmChild, message: Message) -> None:
+        """Take on the run of a message ``child`` claimed and started itself, as if the pool
+        had sent it: its lease renewed, its revocation heard, its timeout enforced."""
+        task = self._task_map[message.task_name]
+        future = WarmTaskFuture(task, message, child, self.lease_ttl, child.next_serial())
+        child.adopt(future)
+        self._adopt(message)
+        with self._inflight_lock:
+            self._futures[message.uuid] = future
+        self._watch_timeout(future)
 
     def prune(self) -> None:
         """Take the children's reports and exits, stop runs past their timeout, forget
