@@ -19,7 +19,6 @@ from alsek.testing.cluster_topology import (
     split_slots,
 )
 from alsek.testing.processes import (
-    CLUSTER_BUS_OFFSET,
     LOOPBACK,
     StartsAndStops,
     free_port_with_bus,
@@ -105,7 +104,7 @@ class ClusterServers(StartsAndStops):
         )
         ports: list[int] = []
         for _ in range(masters * (1 + replicas_per_master)):  # each node its own pair of ports
-            ports.append(free_port_with_bus([*ports, *(p + CLUSTER_BUS_OFFSET for p in ports)]))
+            ports.append(free_port_with_bus(ports))
         self.servers = [
             RedisServer(port=port, flavour=flavour, config_lines=lines) for port in ports
         ]

@@ -50,10 +50,11 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(sock.getsockname()[1])
 
 
-def free_port_with_bus(taken: Collection[int] = ()) -> int:
+def free_port_with_bus(picked: Collection[int] = ()) -> int:
     """A free port whose cluster bus port (port + 10000) is free and valid too, neither of
-    them in ``taken`` (the ports already picked for a cluster's other nodes: the kernel may
-    hand out a port again once its probe socket is closed)."""
+    them a port or bus port of the nodes already ``picked`` (the kernel may hand out a port
+    again once its probe socket is closed)."""
+    taken = {*picked, *(port + CLUSTER_BUS_OFFSET for port in picked)}
     for _ in range(100):
         port = free_port()
         bus = port + CLUSTER_BUS_OFFSET
