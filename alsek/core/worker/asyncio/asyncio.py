@@ -122,8 +122,8 @@ class AsyncSingleProcessWorkerPool(AsyncBaseWorkerPool):
         if not self._futures:
             await self.stop_signal.async_wait(timeout)
             return
-        if self._ended or self.free_slots() > 0:
-            return
+        if self._ended:
+            return  # to be reaped first
         loop = asyncio.get_running_loop()
         waiter = self._slot_waiter = loop.create_future()
         timer = loop.call_later(timeout, _wake, waiter)
