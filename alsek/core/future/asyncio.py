@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from alsek.core.current import start_running, stop_running
@@ -117,13 +118,22 @@ class AsyncTaskFuture(TaskFuture):
 
     Args:
         write_running: record RUNNING here (when the claim did not).
+        on_run_end: called when the run ended and its outcome is about to be written (not for
+            a stopped run): the pool may start its next message meanwhile.
     """
 
-    def __init__(self, task: Any, message: Message, write_running: bool = False) -> None:
+    def __init__(
+        self,
+        task: Any,
+        message: Message,
+        write_running: bool = False,
+        on_run_end: Callable[[AsyncTaskFuture], None] | None = None,
+    ) -> None:
         if getattr(type(task), "_alsek_task_kind", None) != "async":
             raise TypeError("AsyncTaskFuture requires an AsyncTask instance")
         super().__init__(task, message)
         self._write_running = write_running
+        self._on_run_end = on_run_end
         self._state = RUNNING
         self._task: asyncio.Task[None] = asyncio.create_task(
             self._wrapper(), name=f"alsek-{message.uuid[:8]}"
@@ -155,6 +165,8 @@ class AsyncTaskFuture(TaskFuture):
                 log.warning("Could not record RUNNING for %s: %s", self.message.summary, failure)
         result, error = await _run_task(self.task, self.message)
         if self._claim_outcome(FINISHING):
+            if self._on_run_end is not None:
+                self._on_run_end(self)
             await _finish_run(self.task, self.message, result, error)
 
     async def stop(self, exception: type[BaseException]) -> None:  # type: ignore[override]

@@ -18,7 +18,8 @@ batch carried is failed with ``ReplicationShortfallError`` and sends its own aga
 
 A thread whose round trips others wait for (a sync pool's loop: idle slots wait for its claim)
 can opt out with ``unbatched()``: its requests then go out at once on a connection of
-their own, never queued behind another thread's batch in flight.
+their own, never queued behind another thread's batch in flight. ``async_unbatched()`` does the
+same for the asyncio task it is entered in (an asyncio pool's claims).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from alsek.core.steps.ops import Replication, Request
@@ -162,6 +164,21 @@ def unbatched() -> Iterator[None]:
         _unbatched.on = before
 
 
+_async_unbatched: ContextVar[bool] = ContextVar("alsek_async_unbatched", default=False)
+
+
+@contextmanager
+def async_unbatched() -> Iterator[None]:
+    """Within it, the requests of the calling asyncio task (not of the tasks it starts meanwhile,
+    which run in contexts of their own) skip the batch queue, as ``unbatched`` does for a
+    thread."""
+    token = _async_unbatched.set(True)
+    try:
+        yield
+    finally:
+        _async_unbatched.reset(token)
+
+
 class CommandBatcher(BatchCore):
     """Batches the requests of the threads using one ``redis.Redis`` client."""
 
@@ -227,6 +244,8 @@ class AsyncCommandBatcher(BatchCore):
 
     async def execute(self, client: Any, requests: Sequence[Request]) -> list[Any]:
         """Send ``requests`` (possibly with other callers'); their replies, in order."""
+        if _async_unbatched.get():
+            return self._own_replies(await async_send(client, requests, self.replicas))
         if self._lead_alone():
             return await self._send_alone(client, requests)
         caller = _Caller(requests, asyncio.Event())

@@ -420,6 +420,13 @@ class PoolCore:
             return 0
         return left
 
+    def _slots_taken(self, started: int, writing: int) -> int:
+        """Slots taken by ``started`` messages, of which ``writing`` ran and are writing
+        their outcome: a slot is free once its run ended, but at most one message per slot
+        may write its outcome that way (so never more runs at once than slots, and at most
+        twice as many leases for the length of an ack)."""
+        return started - min(writing, self.capacity)
+
     def _note_claim(self, requested: int, claimed: int) -> None:
         self._backlogged = claimed >= requested
 

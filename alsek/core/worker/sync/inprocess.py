@@ -62,7 +62,7 @@ class InProcessThreadPool(SlotWorkerPool):
     def _occupied(self) -> int:
         """Slots taken: messages that run, and those writing their outcome beyond one per
         slot."""
-        return len(self._futures) - min(len(self._writing), self.n_threads)
+        return self._slots_taken(len(self._futures), len(self._writing))
 
     def submit_message(self, message: Message) -> bool:
         """Start the message in a worker thread (or, ``run_in_main_thread``, run it here)."""
