@@ -14,6 +14,7 @@ import ctypes.util
 import functools
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -33,6 +34,7 @@ __all__ = [
     "free_port",
     "free_port_with_bus",
     "poll_until",
+    "serving_pid",
     "stop_at_exit",
 ]
 
@@ -72,6 +74,24 @@ def _bindable(port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def serving_pid(port: int) -> int | None:
+    """The process id the server on ``port`` reports (``INFO server``); ``None`` when it does
+    not say (no answer, or it wants a password first)."""
+    field = re.compile(rb"process_id:(\d+)\r\n")
+    reply = b""
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=0.5) as sock:
+            sock.sendall(b"INFO server\r\n")
+            while (found := field.search(reply)) is None:
+                chunk = sock.recv(4096)
+                if not chunk or chunk.startswith(b"-"):
+                    return None
+                reply += chunk
+    except OSError:
+        return None
+    return int(found.group(1))
 
 
 def answers_ping(port: int) -> bool:

@@ -20,6 +20,7 @@ from alsek.testing.processes import (
     forget_at_exit,
     free_port,
     poll_until,
+    serving_pid,
     stop_at_exit,
 )
 
@@ -180,7 +181,12 @@ class RedisServer(StartsAndStops):
         def ready() -> bool:
             if self._process is None or not self._process.alive:
                 raise RuntimeError(f"{self.binary} exited at start-up: {self._failure_report()}")
-            return answers_ping(self.port)
+            if not answers_ping(self.port):
+                return False
+            # Another server may hold the port (ours then exits, failing to bind): only our
+            # own process answering counts.
+            pid = serving_pid(self.port)
+            return pid is None or pid == self._process.pid
 
         try:
             poll_until(ready, self.startup_timeout_seconds, f"{self!r} answering PING")

@@ -12,7 +12,7 @@ import pytest
 import redis
 from polling import eventually
 
-from alsek.testing import RedisServer, find_server_binary
+from alsek.testing import RedisServer, find_server_binary, processes
 
 
 @pytest.mark.parametrize(
@@ -113,6 +113,22 @@ def test_a_picked_port_taken_before_the_start_is_replaced_by_a_free_one() -> Non
     finally:
         server.stop()
         squatter.close()
+
+
+def test_a_picked_port_another_server_answers_on_is_replaced_too() -> None:
+    """The other server answers PING on the port before ours fails to bind: only our own
+    process answering counts as ready."""
+    squatter = RedisServer().start()
+    server = RedisServer()
+    server.port = squatter.port  # as if the pick had collided with the squatter's
+    try:
+        server.start()
+        assert server.port != squatter.port
+        assert processes.serving_pid(server.port) == server.pid
+        assert processes.serving_pid(squatter.port) == squatter.pid
+    finally:
+        server.stop()
+        squatter.stop()
 
 
 def test_a_port_the_caller_chose_is_never_changed() -> None:
