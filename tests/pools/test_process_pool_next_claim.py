@@ -110,6 +110,6 @@ def test_stopping_releases_a_message_a_child_claimed(lab: Lab) -> None:
     with lab.pool(capacity=1, grace_period=200):
         eventually(lambda: lab.last_beat(long_run), what="the claimed run beats")
     assert claimed_by_child(lab, long_run)
-    with lab.pool(capacity=1):  # released, uncounted: it runs again at once
+    with lab.pool(capacity=1, grace_period=200):  # released, uncounted: it runs again at once
         eventually(lambda: lab.starts(long_run) == 2, what="the released message runs again")
     assert lab.attempts(long_run)[1]["retries"] == 0
