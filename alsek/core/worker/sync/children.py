@@ -62,7 +62,6 @@ class WarmChild:
             so that each pipe ends when the pool's process does.
         claims: how the child claims its next message itself (``None``: it never does); its
             lease owner id is the pool's followed by ``:c`` and the child's id.
-        backed_up: the flag, shared by the pool and its children, that lets them claim.
     """
 
     def __init__(
@@ -71,7 +70,6 @@ class WarmChild:
         write_running: frozenset[str],
         siblings: Sequence[Connection] = (),
         claims: ChildClaims | None = None,
-        backed_up: SharedInt | None = None,
     ) -> None:
         self.child_id = next(_child_ids)
         if claims is not None:
@@ -90,7 +88,6 @@ class WarmChild:
                 self._phase,
                 current_log_setup(),
                 claims,
-                backed_up,
             ),
             daemon=True,
             name=f"alsek-child-{self.child_id}",
@@ -210,7 +207,6 @@ def _serve(
     phase: SharedInt,
     log_setup: LogSetup,
     claims: ChildClaims | None,
-    backed_up: SharedInt | None,
 ) -> None:
     """Body of a warm child: boot, then run the messages of its pipe, and those it claims
     itself, until the pipe closes (retired, stopped, or the pool's process is gone)."""
@@ -222,7 +218,7 @@ def _serve(
     served = {task.name: task for task in _decode_tasks(tasks)}
     if not _say(conn, READY):
         return
-    serial = runs = 0
+    serial = 0  # the messages it took so far, each run before the next: also its runs
     while True:
         try:
             message: Message | None = unpack_message(conn.recv_bytes())
@@ -231,10 +227,7 @@ def _serve(
         serial += 1
         while message is not None:
             run_in_child(served, message, phase, serial, write_running)
-            runs += 1
-            message = None
-            if claims is not None and backed_up is not None:
-                message = claim_next(claims, backed_up, served, runs)
+            message = claim_next(claims, served, serial) if claims is not None else None
             if message is None:
                 report = DONE
             else:

@@ -50,6 +50,8 @@ class ChildClaims:
         lease_ttl: the pool's lease (ms).
         status: the statuses the claim writes (``RUNNING``), as the pool's.
         max_runs: messages the child runs before it retires (``None``: no limit).
+        backed_up: the flag the pool and its children share: whether the last claim came back
+            full.
     """
 
     sources: tuple[ClaimSource, ...]
@@ -57,21 +59,17 @@ class ChildClaims:
     lease_ttl: int
     status: ClaimStatus | None
     max_runs: int | None
+    backed_up: SharedInt
 
 
-def claim_next(
-    claims: ChildClaims,
-    backed_up: SharedInt,
-    tasks: dict[str, Any],
-    runs: int,
-) -> Message | None:
+def claim_next(claims: ChildClaims, tasks: dict[str, Any], runs: int) -> Message | None:
     """In a child that has finished its ``runs``-th message: its next message, claimed and
     admitted, or ``None`` (work is not backed up, the child retires, or nothing was there)."""
     if claims.max_runs is not None and runs >= claims.max_runs:
         return None
     broker = next(iter(tasks.values())).broker
     for _ in range(MAX_REFUSALS_IN_A_ROW):
-        if not backed_up.value:
+        if not claims.backed_up.value:
             return None
         try:
             claim = broker.claim(
@@ -85,7 +83,7 @@ def claim_next(
             log.debug("Could not claim the next message (%s); the pool will", error)
             return None
         if not claim.messages:
-            backed_up.value = 0
+            claims.backed_up.value = 0
             return None
         message: Message = claim.messages[0]
         admission = admission_of(tasks, message)

@@ -146,7 +146,6 @@ class ProcessWorkerPool(SlotWorkerPool):
                 self._write_running,
                 siblings,
                 self._child_claims(),
-                self._backed_up,
             )
             self._children.append(child)
             log.debug("Started %r", child)
@@ -162,6 +161,7 @@ class ProcessWorkerPool(SlotWorkerPool):
             lease_ttl=self.lease_ttl,
             status=self.claim_status,
             max_runs=self.max_tasks_per_child,
+            backed_up=self._backed_up,
         )
 
     def _note_claim(self, requested: int, claimed: int) -> None:
@@ -218,25 +218,25 @@ class ProcessWorkerPool(SlotWorkerPool):
         child = next((child for child in self._children if child.idle), None)
         if child is None:
             return False
-        task = self._task_map[message.task_name]
-        future = WarmTaskFuture(task, message, child, self.lease_ttl, child.next_serial())
+        future = self._new_run(child, message)
         child.assign(future)
-        with self._inflight_lock:
-            self._futures[message.uuid] = future
         child.send(future)
-        self._watch_timeout(future)
         return True
 
     def _adopt_run(self, child: WarmChild, message: Message) -> None:
         """Take on the run of a message ``child`` claimed and started itself, as if the pool
         had sent it: its lease renewed, its revocation heard, its timeout enforced."""
+        self._adopt(message)
+        child.adopt(self._new_run(child, message))
+
+    def _new_run(self, child: WarmChild, message: Message) -> WarmTaskFuture:
+        """The future of ``child``'s next message, watched from now on."""
         task = self._task_map[message.task_name]
         future = WarmTaskFuture(task, message, child, self.lease_ttl, child.next_serial())
-        child.adopt(future)
-        self._adopt(message)
         with self._inflight_lock:
             self._futures[message.uuid] = future
         self._watch_timeout(future)
+        return future
 
     def prune(self) -> None:
         """Take the children's reports and exits, stop runs past their timeout, forget
